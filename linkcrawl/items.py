@@ -1,0 +1,44 @@
+"""The item a spider yields: one per fetched (or failed) page, carrying that page's links.
+
+One item per page, not per link: a Scrapy item per link costs more than the crawl itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class PageItem:
+    """A fetched or failed URL and the links found on it, as parallel lists.
+
+    ``fetched_at`` is milliseconds since the Unix epoch (UTC). For a redirect the links
+    hold one edge of kind ``redirect`` to the Location.
+    """
+
+    url: str
+    fetched_at: int
+    domain: str
+    status: int | None = None
+    error: str | None = None
+    content_type: str | None = None
+    title: str | None = None
+    canonical: str | None = None
+    meta_robots: str | None = None
+    x_robots_tag: str | None = None
+    noindex: bool | None = None
+    nofollow: bool | None = None
+    depth: int | None = None
+    bytes: int | None = None
+    elapsed_ms: int | None = None
+    target: list[str] = field(default_factory=list)
+    anchor: list[str] = field(default_factory=list)
+    rel: list[str] = field(default_factory=list)
+    follow: list[bool] = field(default_factory=list)
+    position: list[str | None] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    target_domain: list[str] = field(default_factory=list)
+
+    @property
+    def outlinks(self) -> int:
+        return len(self.target)

@@ -1,0 +1,231 @@
+"""A local many-host web: one HTTP server on 127.0.0.1 that serves many sites by host name.
+
+Scrapy reaches it as an HTTP proxy (the standard ``http_proxy`` variable, or a request's
+``proxy`` meta): the proxy request carries the absolute URL (``GET http://news.example.com/
+HTTP/1.1``), so pages keep their real absolute URLs and nothing touches DNS or the internet.
+
+A site is a folder ``<root>/<host>/``: the URL path maps to a file (``/`` and paths ending
+in ``/`` to ``index.html``), the content type comes from the extension, and names starting
+with ``_`` are never served. ``<root>/<host>/_routes.json`` maps exact paths (query
+included) to responses that take precedence over files::
+
+    {"/old": {"status": 301, "headers": {"Location": "/new.html"}},
+     "/gone": {"status": 410, "body": "gone"}}
+
+Sites can also be given in memory (``LocalWeb(pages={url: Resource(...)})``), which is how
+tests and benchmarks build webs of their own. Run ``python -m linkcrawl.localweb DIR`` to
+serve a folder by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["LocalWeb", "LocalWebServer", "Resource", "serve"]
+
+
+@dataclass
+class Resource:
+    """One response: status, headers and body."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+NOT_FOUND = Resource(404, {"Content-Type": "text/html; charset=utf-8"},
+                     b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>")
+
+
+class LocalWeb:
+    """Answers ``(host, path)`` with a :class:`Resource`, from a folder and/or a mapping.
+
+    ``handler`` may be a callable ``(host, path, headers) -> Resource | None`` consulted
+    first, for responses that depend on the request or on time.
+    """
+
+    def __init__(self, root: Path | str | None = None,
+                 pages: Mapping[str, Resource] | None = None,
+                 handler: Callable[[str, str, Any], Resource | None] | None = None) -> None:
+        self.root = Path(root) if root is not None else None
+        self.pages: dict[tuple[str, str], Resource] = {}
+        for url, resource in (pages or {}).items():
+            self.add(url, resource)
+        self.handler = handler
+        self._routes: dict[str, dict[str, Resource]] = {}
+        self.requests: list[tuple[str, str, str]] = []  # (method, host, path) in order
+        self._lock = threading.Lock()
+
+    def add(self, url: str, resource: Resource | str | bytes) -> None:
+        """Serve ``resource`` at ``url`` (a str or bytes body is HTML with status 200)."""
+        if not isinstance(resource, Resource):
+            body = resource.encode() if isinstance(resource, str) else resource
+            resource = Resource(200, {"Content-Type": "text/html; charset=utf-8"}, body)
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        self.pages[(parts.hostname or "", path)] = resource
+
+    def hosts(self) -> list[str]:
+        """The host names this web serves."""
+        found = {h for h, _ in self.pages}
+        if self.root is not None and self.root.is_dir():
+            found.update(p.name for p in self.root.iterdir()
+                         if p.is_dir() and not p.name.startswith(("_", ".")))
+        return sorted(found)
+
+    def _host_routes(self, host: str) -> dict[str, Resource]:
+        routes = self._routes.get(host)
+        if routes is None:
+            routes = {}
+            path = self.root / host / "_routes.json" if self.root is not None else None
+            if path is not None and path.is_file():
+                for route, spec in json.loads(path.read_text()).items():
+                    body = spec.get("body", "")
+                    routes[route] = Resource(
+                        int(spec.get("status", 200)),
+                        dict(spec.get("headers", {})),
+                        body.encode() if isinstance(body, str) else bytes(body),
+                    )
+            self._routes[host] = routes
+        return routes
+
+    def resolve(self, host: str, path: str, headers: Any = None) -> Resource:
+        """The response for ``http://<host><path>``."""
+        with self._lock:
+            self.requests.append(("GET", host, path))
+        if self.handler is not None:
+            found = self.handler(host, path, headers)
+            if found is not None:
+                return found
+        resource = self.pages.get((host, path))
+        if resource is not None:
+            return resource
+        if self.root is None:
+            return NOT_FOUND
+        route = self._host_routes(host).get(path)
+        if route is not None:
+            return route
+        return self._file(host, path.partition("?")[0])
+
+    def _file(self, host: str, path: str) -> Resource:
+        assert self.root is not None
+        site = (self.root / host).resolve()
+        rel = path.lstrip("/")
+        if not rel or rel.endswith("/"):
+            rel += "index.html"
+        if any(part.startswith(("_", ".")) for part in rel.split("/")):
+            return NOT_FOUND
+        file = (site / rel).resolve()
+        if not file.is_relative_to(site) or not file.is_file():
+            return NOT_FOUND
+        ctype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/"):
+            ctype += "; charset=utf-8"
+        return Resource(200, {"Content-Type": ctype}, file.read_bytes())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    server_version = "linkcrawl-localweb"
+    web: LocalWeb
+
+    def _target(self) -> tuple[str, str]:
+        if self.path.startswith(("http://", "https://")):
+            parts = urlsplit(self.path)
+            host = (parts.hostname or "").lower()
+            path = parts.path or "/"
+            if parts.query:
+                path = f"{path}?{parts.query}"
+            return host, path
+        host = (self.headers.get("Host") or "").partition(":")[0].lower()
+        return host, self.path
+
+    def _respond(self, send_body: bool) -> None:
+        host, path = self._target()
+        resource = self.web.resolve(host, path, self.headers)
+        self.send_response(resource.status)
+        for name, value in resource.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(resource.body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(resource.body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._respond(True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._respond(False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # quiet: tests and the demo read the crawl's output, not the server log
+
+
+class LocalWebServer:
+    """Serves a :class:`LocalWeb` on 127.0.0.1 (a free port) in a background thread.
+
+    >>> with LocalWebServer(LocalWeb("data/demo-web")) as server:   # doctest: +SKIP
+    ...     print(server.proxy_url)                                 # give to http_proxy
+    """
+
+    def __init__(self, web: LocalWeb, port: int = 0) -> None:
+        self.web = web
+        handler = type("Handler", (_Handler,), {"web": web})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                       name="linkcrawl-localweb")
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalWebServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> LocalWebServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(root: Path | str, port: int = 0) -> LocalWebServer:
+    """Start serving the sites in ``root``; returns the running server."""
+    return LocalWebServer(LocalWeb(root), port).start()
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", help="folder with one sub-folder per host name")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = serve(args.root, args.port)
+    print(f"export http_proxy={server.proxy_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()

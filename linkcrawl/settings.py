@@ -1,0 +1,69 @@
+"""Scrapy settings for linkcrawl: polite by default, each setting commented.
+
+Override any of them with ``linkcrawl crawl -s NAME=VALUE`` or ``scrapy crawl links -s``.
+Scrapy's own settings are documented at https://docs.scrapy.org/en/latest/topics/settings.html
+"""
+
+BOT_NAME = "linkcrawl"
+SPIDER_MODULES = ["linkcrawl.spiders"]
+NEWSPIDER_MODULE = "linkcrawl.spiders"
+
+# Say who we are; site owners read this in their logs. The robots.txt name is "linkcrawl".
+USER_AGENT = "linkcrawl/0.1 (link graph crawler; +https://pypi.org/project/linkcrawl/)"
+ROBOTSTXT_USER_AGENT = "linkcrawl"
+
+# -- politeness ---------------------------------------------------------------------------
+# Obey robots.txt (Disallow rules).
+ROBOTSTXT_OBEY = True
+# A modest total, and at most two requests in flight per domain.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# Start with half a second between requests to one site; AutoThrottle then adapts the delay
+# to the server's response times.
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# -- bounds ---------------------------------------------------------------------------------
+# Give up on a response after 30 s, and on bodies over 10 MiB (decompressed size counts).
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 0
+# URLs longer than this are not requested (their links are still recorded).
+URLLENGTH_LIMIT = 2083
+# Retry network errors and 5xx twice.
+RETRY_TIMES = 2
+
+# -- what the spider sees -----------------------------------------------------------------
+# Redirects and meta refresh are handled by the spider, which records them as edges, so
+# the middlewares that would follow them silently are off.
+REDIRECT_ENABLED = False
+METAREFRESH_ENABLED = False
+# Every status reaches the spider: a 404 is a pages row, not a dropped response.
+HTTPERROR_ALLOW_ALL = True
+# Cookies would make a link graph depend on crawl order.
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
+
+# -- linkcrawl ------------------------------------------------------------------------------
+# Where the dataset is written (see README, "The dataset on disk").
+LINKCRAWL_DATA_DIR = "data"
+# The crawl id; empty means a new one from the UTC time, such as 20261122T030000Z.
+LINKCRAWL_CRAWL_ID = ""
+# Write a part file every this many edge rows, or every this many seconds, whichever first.
+LINKCRAWL_FLUSH_ROWS = 65_536
+LINKCRAWL_FLUSH_SECONDS = 60.0
+# Pages fetched per registered domain at most (0: no limit).
+LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
+# Crawl only the seeds' host names rather than their whole registered domains.
+LINKCRAWL_SAME_HOST = False
+# Landmark rules for link positions, checked before the built-in ones, first match wins:
+# [{"position": "sidebar", "tags": [], "roles": [], "tokens": ["related-posts"]}]
+LINKCRAWL_POSITION_RULES: list = []
+# Print progress (pages, edges, errors) to stderr every this many seconds (0: off).
+LINKCRAWL_PROGRESS_SECONDS = 0.0

@@ -1,0 +1,195 @@
+"""The link-graph spider: crawls the seeds' registered domains and yields one item per page."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from twisted.internet.error import (
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+
+from linkcrawl.items import PageItem
+from linkcrawl.links import LinkExtractor, build_position_rules
+from linkcrawl.storage import new_crawl_id, validate_crawl_id
+from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
+
+# Kinds of edge whose target is a page worth fetching when it is in scope.
+_CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
+_HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+
+
+def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
+    """Seeds as normalised URLs; a string is split on commas and white space."""
+    if seeds is None:
+        return []
+    if isinstance(seeds, str):
+        seeds = seeds.replace(",", " ").split()
+    out = []
+    for seed in seeds:
+        seed = seed.strip()
+        if seed and "://" not in seed:
+            seed = f"http://{seed}"
+        url = normalize_url(seed) if seed else None
+        if url and url not in out:
+            out.append(url)
+    return out
+
+
+def error_name(failure: Any) -> str:
+    """A short, stable name for why a request failed."""
+    exc = failure.value
+    if isinstance(exc, IgnoreRequest):
+        text = str(exc)
+        return "robots-disallowed" if "robots" in text.lower() or not text else text[:200]
+    if isinstance(exc, DNSLookupError):
+        return "dns-error"
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection-refused"
+    name = type(exc).__name__
+    message = str(exc).strip().splitlines()
+    return f"{name}: {message[0][:200]}" if message else name
+
+
+class LinkSpider(scrapy.Spider):
+    """Crawl the registered domains of the seeds; record every link of every page.
+
+    Arguments (``scrapy crawl links -a seeds=http://a.example/,http://b.example/``):
+    ``seeds`` (URLs, comma or space separated), ``crawl_id``, ``data_dir``,
+    ``same_host`` (1 to stay on the seeds' host names).
+    """
+
+    name = "links"
+
+    def __init__(self, seeds: str | Iterable[str] | None = None, crawl_id: str | None = None,
+                 data_dir: str | None = None, same_host: bool | str = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seeds = parse_seeds(seeds)
+        self.crawl_id = crawl_id
+        self.data_dir = data_dir
+        self._same_host_arg = same_host
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        if spider.data_dir:
+            settings.set("LINKCRAWL_DATA_DIR", spider.data_dir, priority="spider")
+        spider.crawl_id = validate_crawl_id(
+            spider.crawl_id or settings.get("LINKCRAWL_CRAWL_ID") or new_crawl_id()
+        )
+        same_host = spider._same_host_arg
+        if isinstance(same_host, str):
+            same_host = same_host.lower() in ("1", "true", "yes")
+        spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
+        spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+        spider.extractor = LinkExtractor(
+            build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
+            user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
+        )
+        hosts = [host_of(s) for s in spider.seeds]
+        spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
+        spider.seen: set[str] = set(spider.seeds)
+        spider.scheduled: Counter[str] = Counter()
+        return spider
+
+    # -- scope ------------------------------------------------------------------------------
+
+    def in_scope(self, url: str, domain: str) -> bool:
+        return (host_of(url) if self.same_host else domain) in self.scope
+
+    def _follow(self, url: str, domain: str, depth: int) -> scrapy.Request | None:
+        """A request for ``url`` unless already seen, out of scope or over the page cap."""
+        if url in self.seen or not self.in_scope(url, domain):
+            return None
+        if self.max_pages and self.scheduled[domain] >= self.max_pages:
+            return None
+        self.seen.add(url)
+        self.scheduled[domain] += 1
+        return scrapy.Request(url, callback=self.parse, errback=self.failed,
+                              meta={"depth": depth})
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.seeds:
+            domain = registered_domain(host_of(url))
+            self.scheduled[domain] += 1
+            yield scrapy.Request(url, callback=self.parse, errback=self.failed,
+                                 meta={"depth": 0})
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    def parse(self, response: Response) -> Iterable[Any]:
+        url = normalize_url(response.url) or response.url
+        domain = registered_domain(host_of(url))
+        headers = response.headers
+        content_type = headers.get(b"Content-Type", b"").decode("latin-1") or None
+        x_robots = [v.decode("latin-1") for v in headers.getlist(b"X-Robots-Tag")]
+        latency = response.meta.get("download_latency")
+        depth = response.meta.get("depth", 0)
+        item = PageItem(
+            url=url,
+            fetched_at=int(time.time() * 1000),
+            domain=domain,
+            status=response.status,
+            content_type=content_type,
+            x_robots_tag=", ".join(x_robots) if x_robots else None,
+            depth=depth,
+            bytes=len(response.body),
+            elapsed_ms=int(latency * 1000) if latency is not None else None,
+        )
+        if 300 <= response.status < 400 and b"Location" in headers:
+            location = headers[b"Location"].decode("latin-1")
+            target = absolute_url(location, url)
+            if target:
+                item.target.append(target)
+                item.anchor.append("")
+                item.rel.append("")
+                item.follow.append(True)
+                item.position.append(None)
+                item.kind.append("redirect")
+        elif isinstance(response, TextResponse) and (
+            content_type is None or content_type.encode("latin-1").lower().startswith(_HTML_TYPES)
+        ):
+            links = self.extractor.extract(response.selector.root, url, x_robots)
+            item.title = links.title
+            item.canonical = links.canonical
+            item.meta_robots = links.meta_robots
+            item.noindex = links.noindex
+            item.nofollow = links.nofollow
+            item.target = links.target
+            item.anchor = links.anchor
+            item.rel = links.rel
+            item.follow = links.follow
+            item.position = links.position
+            item.kind = links.kind
+        item.target_domain = [registered_domain(host_of(t)) for t in item.target]
+        yield item
+        next_depth = depth + 1
+        for target, target_domain, kind in zip(item.target, item.target_domain, item.kind,
+                                               strict=True):
+            if kind in _CRAWLABLE_KINDS:
+                request = self._follow(target, target_domain, next_depth)
+                if request is not None:
+                    yield request
+
+    def failed(self, failure: Any) -> Iterable[Any]:
+        request = failure.request
+        url = normalize_url(request.url) or request.url
+        yield PageItem(
+            url=url,
+            fetched_at=int(time.time() * 1000),
+            domain=registered_domain(host_of(url)),
+            error=error_name(failure),
+            depth=request.meta.get("depth", 0),
+        )
