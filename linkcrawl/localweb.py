@@ -41,8 +41,11 @@ class Resource:
     body: bytes = b""
 
 
-NOT_FOUND = Resource(404, {"Content-Type": "text/html; charset=utf-8"},
-                     b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>")
+NOT_FOUND = Resource(
+    404,
+    {"Content-Type": "text/html; charset=utf-8"},
+    b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>",
+)
 
 
 class LocalWeb:
@@ -52,9 +55,12 @@ class LocalWeb:
     first, for responses that depend on the request or on time.
     """
 
-    def __init__(self, root: Path | str | None = None,
-                 pages: Mapping[str, Resource] | None = None,
-                 handler: Callable[[str, str, Any], Resource | None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        pages: Mapping[str, Resource] | None = None,
+        handler: Callable[[str, str, Any], Resource | None] | None = None,
+    ) -> None:
         self.root = Path(root) if root is not None else None
         self.pages: dict[tuple[str, str], Resource] = {}
         for url, resource in (pages or {}).items():
@@ -79,8 +85,11 @@ class LocalWeb:
         """The host names this web serves."""
         found = {h for h, _ in self.pages}
         if self.root is not None and self.root.is_dir():
-            found.update(p.name for p in self.root.iterdir()
-                         if p.is_dir() and not p.name.startswith(("_", ".")))
+            found.update(
+                p.name
+                for p in self.root.iterdir()
+                if p.is_dir() and not p.name.startswith(("_", "."))
+            )
         return sorted(found)
 
     def _host_routes(self, host: str) -> dict[str, Resource]:
@@ -161,13 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(resource.body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._respond(True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._respond(False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests and the demo read the crawl's output, not the server log
 
 
@@ -183,8 +192,9 @@ class LocalWebServer:
         handler = type("Handler", (_Handler,), {"web": web})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                       name="linkcrawl-localweb")
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True, name="linkcrawl-localweb"
+        )
 
     @property
     def port(self) -> int:

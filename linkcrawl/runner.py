@@ -39,10 +39,17 @@ def read_seeds_file(path: Path | str) -> list[str]:
     return seeds
 
 
-def crawl_settings(data_dir: Path | str, crawl_id: str, *, max_depth: int | None = None,
-                   max_pages: int | None = None, concurrency: int | None = None,
-                   same_host: bool = False, progress_seconds: float = 0.0,
-                   overrides: Mapping[str, Any] | None = None) -> Settings:
+def crawl_settings(
+    data_dir: Path | str,
+    crawl_id: str,
+    *,
+    max_depth: int | None = None,
+    max_pages: int | None = None,
+    concurrency: int | None = None,
+    same_host: bool = False,
+    progress_seconds: float = 0.0,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
     """The Scrapy settings of one crawl: linkcrawl's defaults, then the options, then
     ``overrides`` (``-s NAME=VALUE``) last."""
     settings = Settings()
@@ -65,11 +72,19 @@ def crawl_settings(data_dir: Path | str, crawl_id: str, *, max_depth: int | None
     return settings
 
 
-def crawl(seeds: Iterable[str] = (), *, data_dir: Path | str = "data",
-          crawl_id: str | None = None, resume: str | None = None,
-          max_depth: int | None = None, max_pages: int | None = None,
-          concurrency: int | None = None, same_host: bool = False,
-          settings: Mapping[str, Any] | None = None, progress_seconds: float = 0.0) -> str:
+def crawl(
+    seeds: Iterable[str] = (),
+    *,
+    data_dir: Path | str = "data",
+    crawl_id: str | None = None,
+    resume: str | None = None,
+    max_depth: int | None = None,
+    max_pages: int | None = None,
+    concurrency: int | None = None,
+    same_host: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    progress_seconds: float = 0.0,
+) -> str:
     """Crawl the registered domains of ``seeds`` into ``data_dir``; return the crawl id.
 
     ``resume`` continues an interrupted crawl (its seeds come from its manifest) into the
@@ -88,16 +103,19 @@ def crawl(seeds: Iterable[str] = (), *, data_dir: Path | str = "data",
             raise LinkcrawlError(f"cannot resume: no crawl {crawl_id!r} in {data_dir}")
         manifest = read_manifest(path)
         if manifest.status == "running":
-            raise LinkcrawlError(f"cannot resume {crawl_id}: it is still running "
-                                 f"(pid {manifest.fields.get('pid')})")
+            raise LinkcrawlError(
+                f"cannot resume {crawl_id}: it is still running (pid {manifest.fields.get('pid')})"
+            )
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
         seed_list = seed_list or parse_seeds(manifest.fields.get("seeds", []))
     else:
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
         if manifest_path(data_dir, crawl_id).is_file():
-            raise LinkcrawlError(f"crawl {crawl_id} already exists in {data_dir}: choose "
-                                 f"another --crawl-id, or --resume {crawl_id}")
+            raise LinkcrawlError(
+                f"crawl {crawl_id} already exists in {data_dir}: choose "
+                f"another --crawl-id, or --resume {crawl_id}"
+            )
     if not seed_list:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     try:
@@ -105,8 +123,13 @@ def crawl(seeds: Iterable[str] = (), *, data_dir: Path | str = "data",
     except OSError as exc:
         raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
     scrapy_settings = crawl_settings(
-        data_dir, crawl_id, max_depth=max_depth, max_pages=max_pages,
-        concurrency=concurrency, same_host=same_host, progress_seconds=progress_seconds,
+        data_dir,
+        crawl_id,
+        max_depth=max_depth,
+        max_pages=max_pages,
+        concurrency=concurrency,
+        same_host=same_host,
+        progress_seconds=progress_seconds,
         overrides=settings,
     )
     process = CrawlerProcess(scrapy_settings, install_root_handler=True)

@@ -71,9 +71,14 @@ class LinkSpider(scrapy.Spider):
 
     name = "links"
 
-    def __init__(self, seeds: str | Iterable[str] | None = None, crawl_id: str | None = None,
-                 data_dir: str | None = None, same_host: bool | str = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        seeds: str | Iterable[str] | None = None,
+        crawl_id: str | None = None,
+        data_dir: str | None = None,
+        same_host: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.seeds = parse_seeds(seeds)
         self.crawl_id = crawl_id
@@ -117,15 +122,13 @@ class LinkSpider(scrapy.Spider):
             return None
         self.seen.add(url)
         self.scheduled[domain] += 1
-        return scrapy.Request(url, callback=self.parse, errback=self.failed,
-                              meta={"depth": depth})
+        return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
-            yield scrapy.Request(url, callback=self.parse, errback=self.failed,
-                                 meta={"depth": 0})
+            yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": 0})
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -176,8 +179,9 @@ class LinkSpider(scrapy.Spider):
         item.target_domain = [registered_domain(host_of(t)) for t in item.target]
         yield item
         next_depth = depth + 1
-        for target, target_domain, kind in zip(item.target, item.target_domain, item.kind,
-                                               strict=True):
+        for target, target_domain, kind in zip(
+            item.target, item.target_domain, item.kind, strict=True
+        ):
             if kind in _CRAWLABLE_KINDS:
                 request = self._follow(target, target_domain, next_depth)
                 if request is not None:

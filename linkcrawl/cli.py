@@ -1,0 +1,397 @@
+"""The linkcrawl command line: thin click commands, one library call each."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from linkcrawl import __version__
+from linkcrawl.storage import LinkcrawlError
+
+DEMO_WEB = Path("data/demo-web")
+_FORMATS = click.Choice(["table", "csv", "json"])
+# C0/C1 control characters (ESC among them) in attacker-written anchors and URLs would let a
+# page drive the user's terminal; they are shown escaped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Group(click.Group):
+    """Turns a :class:`LinkcrawlError` anywhere below into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LinkcrawlError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _escape_terminal(value: Any) -> Any:
+    if isinstance(value, str):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
+
+
+def _neutralise_formula(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _emit(df: Any, fmt: str, *, title: str | None = None, max_width: int = 60) -> None:
+    """Print a DataFrame as a human table, CSV or JSON records on stdout."""
+    if fmt == "json":
+        click.echo(df.to_json(orient="records", force_ascii=False, date_format="iso"))
+        return
+    if fmt == "csv":
+        click.echo(df.map(_neutralise_formula).to_csv(index=False), nl=False)
+        return
+    if title:
+        click.echo(title)
+    if df.empty:
+        click.echo("  (none)")
+        return
+
+    def cell(v: Any) -> Any:
+        v = _escape_terminal(v)
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e-3 and v else f"{v:.2f}" if v < 1000 else f"{v:.0f}"
+        if isinstance(v, str) and len(v) > max_width:
+            return v[: max_width - 1] + "…"
+        return v
+
+    click.echo(df.map(cell).to_string(index=False))
+
+
+def _parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise LinkcrawlError(f"bad setting {pair!r}: use -s NAME=VALUE")
+        settings[name.strip()] = value
+    return settings
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="linkcrawl")
+def main() -> None:
+    """Crawl seed domains, store every link as Parquet, rank backlinks by authority.
+
+    Every command reads and writes the data directory (default: data/).
+    """
+
+
+_data_option = click.option(
+    "--data",
+    "data_dir",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The data directory.",
+)
+_crawl_id_option = click.option(
+    "--crawl-id", default=None, help="A crawl id (default: the newest finished crawl)."
+)
+
+
+@main.command()
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--seeds",
+    "seeds_file",
+    type=click.Path(dir_okay=False),
+    help="A file of seed URLs, one a line; # starts a comment.",
+)
+@_data_option
+@click.option("--crawl-id", default=None, help="Id of the new crawl (default: the UTC time).")
+@click.option(
+    "--max-depth",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Follow links at most this many hops from a seed.",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fetch at most this many pages per registered domain.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in flight at once, across all sites (default 16).",
+)
+@click.option("--same-host", is_flag=True, help="Stay on the seeds' host names.")
+@click.option(
+    "--resume",
+    default=None,
+    metavar="CRAWL_ID",
+    help="Continue an interrupted crawl into the same crawl partition.",
+)
+@click.option(
+    "-s",
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A Scrapy or linkcrawl setting, e.g. -s DOWNLOAD_DELAY=2.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO).")
+def crawl(
+    urls: tuple[str, ...],
+    seeds_file: str | None,
+    data_dir: str,
+    crawl_id: str | None,
+    max_depth: int | None,
+    max_pages: int | None,
+    concurrency: int | None,
+    same_host: bool,
+    resume: str | None,
+    settings: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Crawl the registered domains of the seed URLs and write edges and pages.
+
+    Links to other domains are recorded, not crawled. Polite by default: robots.txt,
+    AutoThrottle, two requests at a time per site.
+
+    \b
+    Example:
+      linkcrawl crawl https://example.com/ --max-pages 500
+      linkcrawl crawl --seeds seeds.txt --data /srv/linkcrawl
+    """
+    from linkcrawl.runner import crawl as run_crawl
+    from linkcrawl.runner import read_seeds_file
+
+    seeds = list(urls)
+    if seeds_file:
+        from_file = read_seeds_file(seeds_file)
+        if not from_file and not seeds:
+            raise LinkcrawlError(f"seeds file {seeds_file} has no URL in it")
+        seeds += from_file
+    overrides = {"LOG_LEVEL": "INFO" if verbose else "WARNING"}
+    overrides.update(_parse_settings(settings))
+    done = run_crawl(
+        seeds,
+        data_dir=data_dir,
+        crawl_id=crawl_id,
+        resume=resume,
+        max_depth=max_depth,
+        max_pages=max_pages,
+        concurrency=concurrency,
+        same_host=same_host,
+        settings=overrides,
+        progress_seconds=2.0,
+    )
+    click.echo(done)
+
+
+@main.command()
+@_data_option
+@_crawl_id_option
+@click.option(
+    "--engine",
+    type=click.Choice(["sparse", "networkx"]),
+    default="sparse",
+    show_default=True,
+    help="sparse: scipy, for any size; networkx: the reference.",
+)
+@click.option(
+    "--position-weight",
+    "position_weights",
+    multiple=True,
+    metavar="POSITION=W",
+    help="Weight of links at a position, e.g. --position-weight footer=0.1.",
+)
+@click.option(
+    "--nofollow-weight",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Weight of nofollow/ugc/sponsored links.",
+)
+def analyze(
+    data_dir: str,
+    crawl_id: str | None,
+    engine: str,
+    position_weights: tuple[str, ...],
+    nofollow_weight: float,
+) -> None:
+    """Compute page and domain authority of a crawl and rank every inbound link.
+
+    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet.
+
+    \b
+    Example:
+      linkcrawl analyze
+      linkcrawl analyze --crawl-id 20261122T030000Z --position-weight footer=0.1
+    """
+    from linkcrawl.analysis import analyze as run_analyze
+
+    weights: dict[str, float] = {}
+    for pair in position_weights:
+        name, sep, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise LinkcrawlError(f"bad --position-weight {pair!r}: use POSITION=WEIGHT")
+    done = run_analyze(
+        data_dir,
+        crawl_id=crawl_id,
+        engine=engine,
+        position_weights=weights or None,
+        nofollow_weight=nofollow_weight,
+    )
+    click.echo(f"analysed crawl {done}: tables in {Path(data_dir) / 'authority'}", err=True)
+
+
+@main.command()
+@click.argument("target")
+@_data_option
+@_crawl_id_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def backlinks(target: str, data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
+    """The best inbound links of TARGET, a registered domain or a URL prefix.
+
+    \b
+    Example:
+      linkcrawl backlinks example.com --limit 50
+      linkcrawl backlinks https://example.com/blog/ --format csv > backlinks.csv
+    """
+    from linkcrawl.analysis import backlinks as run_backlinks
+
+    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=limit)
+    if fmt == "json":
+        summary = {k: v for k, v in report.summary.items()}
+        records = json.loads(report.links.to_json(orient="records", force_ascii=False))
+        click.echo(
+            json.dumps({"summary": summary, "links": records}, ensure_ascii=False, default=str)
+        )
+        return
+    if fmt == "csv":
+        _emit(report.links, "csv")
+        return
+    s = report.summary
+    click.echo(
+        _escape_terminal(
+            f"Backlinks of {s['target']} (crawl {s['crawl_id']}): "
+            f"{s['referring_domains']} referring domains, {s['inbound_links']} links, "
+            f"{100 * (s['followed_share'] or 0):.0f}% followed"
+        )
+    )
+    if s.get("top_anchors"):
+        click.echo(
+            "Top anchors (by referring domains): "
+            + _escape_terminal(", ".join(f"{a or '(none)'!r} {n}" for a, n in s["top_anchors"][:5]))
+        )
+    if s.get("top_pages"):
+        click.echo(
+            "Top linked pages: "
+            + _escape_terminal(", ".join(f"{u} {n}" for u, n in s["top_pages"][:5]))
+        )
+    columns = [
+        "rank",
+        "value",
+        "source",
+        "target",
+        "anchor",
+        "rel",
+        "position",
+        "kind",
+        "source_authority",
+        "source_domain_authority",
+    ]
+    links = report.links
+    _emit(links[[c for c in columns if c in links.columns]], "table", title="")
+
+
+@main.command()
+@_data_option
+@_crawl_id_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def domains(data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
+    """Registered domains ranked by authority.
+
+    \b
+    Example:
+      linkcrawl domains --limit 10
+    """
+    from linkcrawl.analysis import top_domains
+
+    _emit(top_domains(data_dir, crawl_id=crawl_id, limit=limit), fmt)
+
+
+@main.command()
+@_data_option
+@click.option(
+    "--web",
+    "web_dir",
+    default=str(DEMO_WEB),
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The demo web's folder of sites.",
+)
+@click.option(
+    "--target",
+    default="alpha-example.com",
+    show_default=True,
+    help="The domain whose backlinks are shown.",
+)
+def demo(data_dir: str, web_dir: str, target: str) -> None:
+    """Crawl and analyse the bundled demo web, served on 127.0.0.1, and print the results.
+
+    The demo web's sites are served by a local server that Scrapy uses as its HTTP proxy,
+    so the pages keep their real-looking URLs and nothing leaves this machine.
+    """
+    from linkcrawl.analysis import analyze as run_analyze
+    from linkcrawl.analysis import backlinks as run_backlinks
+    from linkcrawl.analysis import top_domains
+    from linkcrawl.localweb import LocalWeb, LocalWebServer
+    from linkcrawl.runner import crawl as run_crawl
+
+    web = LocalWeb(web_dir)
+    hosts = web.hosts()
+    if not hosts:
+        raise LinkcrawlError(f"{web_dir}: no sites to serve (expected one folder per host)")
+    with LocalWebServer(web) as server:
+        os.environ["http_proxy"] = server.proxy_url
+        click.echo(f"serving {len(hosts)} demo sites on {server.proxy_url}", err=True)
+        crawl_id = run_crawl(
+            [f"http://{h}/" for h in hosts],
+            data_dir=data_dir,
+            # Our own server on this machine: no need to be gentle with it.
+            settings={"LOG_LEVEL": "WARNING", "AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0},
+            progress_seconds=2.0,
+        )
+    run_analyze(data_dir, crawl_id=crawl_id)
+    _emit(
+        top_domains(data_dir, crawl_id=crawl_id, limit=10),
+        "table",
+        title=f"\nTop domains by authority (crawl {crawl_id}):",
+    )
+    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=10)
+    s = report.summary
+    click.echo(
+        f"\nBest backlinks of {target}: {s['referring_domains']} referring domains, "
+        f"{s['inbound_links']} links"
+    )
+    columns = ["rank", "value", "source", "target", "anchor", "follow", "position"]
+    _emit(report.links[[c for c in columns if c in report.links.columns]], "table")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

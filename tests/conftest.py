@@ -1,0 +1,59 @@
+"""Shared fixtures: the local many-host web, and one crawl of the demo web per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linkcrawl.localweb import LocalWeb, LocalWebServer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_WEB = ROOT / "data" / "demo-web"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+# Politeness off: these are our own servers on 127.0.0.1.
+FAST = ["-s", "AUTOTHROTTLE_ENABLED=0", "-s", "DOWNLOAD_DELAY=0"]
+
+
+def demo_seeds() -> list[str]:
+    return [f"http://{host}/" for host in LocalWeb(DEMO_WEB).hosts()]
+
+
+def run_linkcrawl(
+    args: list[str], proxy: str | None = None, timeout: float = 120, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run the real ``linkcrawl`` command line in a subprocess (Scrapy's reactor runs once
+    per process), with the local web as its HTTP proxy."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    if proxy:
+        env["http_proxy"] = proxy
+    return subprocess.run(
+        [sys.executable, "-m", "linkcrawl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_server():
+    """The bundled demo web, served on a free port of 127.0.0.1."""
+    with LocalWebServer(LocalWeb(DEMO_WEB)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_crawl(demo_server, tmp_path_factory):
+    """One crawl of the whole demo web: (data_dir, crawl_id)."""
+    data = tmp_path_factory.mktemp("demo-data")
+    result = run_linkcrawl(
+        ["crawl", *demo_seeds(), "--data", str(data), "--crawl-id", "demo1", *FAST],
+        proxy=demo_server.proxy_url,
+    )
+    assert result.returncode == 0, result.stderr
+    return data, "demo1"

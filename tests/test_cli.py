@@ -1,0 +1,96 @@
+"""The command line: bad input gives one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from linkcrawl.cli import main
+from tests.conftest import FAST, run_linkcrawl
+
+
+def invoke(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def assert_one_line_error(result, *words):
+    assert result.exit_code != 0
+    err = result.stderr if hasattr(result, "stderr") else result.output
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_missing_seeds_file(tmp_path):
+    result = invoke(["crawl", "--seeds", str(tmp_path / "nope.txt"), "--data", str(tmp_path)])
+    assert_one_line_error(result, "nope.txt", "does not exist")
+
+
+def test_seeds_file_without_urls(tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("# only a comment\n\n   \n")
+    result = invoke(["crawl", "--seeds", str(seeds), "--data", str(tmp_path)])
+    assert_one_line_error(result, "no URL")
+
+
+def test_data_directory_with_no_crawl(tmp_path):
+    for command in (["analyze"], ["domains"], ["backlinks", "example.com"]):
+        result = invoke([*command, "--data", str(tmp_path)])
+        assert_one_line_error(result, str(tmp_path))
+
+
+def test_missing_data_directory(tmp_path):
+    result = invoke(["domains", "--data", str(tmp_path / "absent")])
+    assert_one_line_error(result, "no such data directory")
+
+
+def test_unknown_crawl_id(demo_crawl):
+    data, _ = demo_crawl
+    result = invoke(["analyze", "--data", str(data), "--crawl-id", "nosuchcrawl"])
+    assert_one_line_error(result, "nosuchcrawl")
+
+
+def test_bad_setting_and_bad_crawl_id(tmp_path):
+    result = invoke(["crawl", "http://example.com/", "--data", str(tmp_path), "-s", "NOEQUALS"])
+    assert_one_line_error(result, "NOEQUALS")
+    result = invoke(
+        ["crawl", "http://example.com/", "--data", str(tmp_path), "--crawl-id", "20261122"]
+    )
+    assert_one_line_error(result, "reads as a number")
+
+
+def test_resume_unknown_crawl(tmp_path):
+    result = invoke(["crawl", "--resume", "nothere", "--data", str(tmp_path)])
+    assert_one_line_error(result, "nothere")
+
+
+@pytest.mark.slow
+def test_crawl_command_prints_crawl_id_and_progress(demo_server, tmp_path):
+    result = run_linkcrawl(
+        [
+            "crawl",
+            "http://www.echo-example.io/",
+            "--data",
+            str(tmp_path),
+            "--crawl-id",
+            "c1",
+            "--same-host",
+            *FAST,
+        ],
+        proxy=demo_server.proxy_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "c1"
+    assert "pages" in result.stderr and "edges" in result.stderr
+    assert "Traceback" not in result.stderr
+    # a second crawl with the same id is refused, and the first one is left as it was
+    again = run_linkcrawl(
+        ["crawl", "http://www.echo-example.io/", "--data", str(tmp_path), "--crawl-id", "c1"],
+        proxy=demo_server.proxy_url,
+    )
+    assert again.returncode != 0
+    assert again.stderr.strip().splitlines() == [
+        f"Error: crawl c1 already exists in {tmp_path}: choose another --crawl-id, or --resume c1"
+    ]
