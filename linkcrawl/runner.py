@@ -132,7 +132,7 @@ def crawl(
         progress_seconds=progress_seconds,
         overrides=settings,
     )
-    process = CrawlerProcess(scrapy_settings, install_root_handler=True)
+    process = CrawlerProcess(scrapy_settings)
     process.crawl(LinkSpider, seeds=seed_list, crawl_id=crawl_id)
     process.start()
     manifest = read_manifest(manifest_path(data_dir, crawl_id))
