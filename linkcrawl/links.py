@@ -21,11 +21,13 @@ from linkcrawl.urls import absolute_url
 
 __all__ = [
     "DEFAULT_POSITION_RULES",
-    "POSITIONS",
     "KINDS",
+    "POSITIONS",
     "LinkExtractor",
     "PageLinks",
     "PositionRule",
+    "build_position_rules",
+    "html_root",
     "parse_robots_directives",
 ]
 
@@ -45,6 +47,9 @@ _COLON_DIRECTIVES = frozenset(
     {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 )
 _SKIP_TEXT = frozenset({"script", "style", "noscript", "template"})
+# A crawler name before a colon in a robots directive list (``googlebot: noindex``).
+_UA_NAME = re.compile(r"[a-z0-9*][a-z0-9_.*-]*")
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -54,46 +59,115 @@ class PositionRule:
 
     A token matches an id or class name that equals it, or whose first or last ``-``/``_``
     separated part equals it (``site-footer``, ``nav-menu``), but not a part in the middle
-    (``content-sidebar-wrap`` wraps content too, so it is not a sidebar).
+    (``content-sidebar-wrap`` wraps content too, so it is not a sidebar), and not a state
+    modifier (``has-sidebar``, ``no-header``). A weak token matches a whole id or class
+    name only, and is ignored inside content: page builders put ``widget`` on every block
+    (``elementor-widget``) and Blogger wraps the post itself in ``div.widget.Blog``.
     """
 
     position: str
     tags: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
     tokens: frozenset[str] = frozenset()
+    weak_tokens: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, rule: Mapping[str, Any]) -> PositionRule:
         """Build a rule from a settings mapping such as
-        ``{"position": "sidebar", "tokens": ["related-posts"]}``."""
+        ``{"position": "sidebar", "tokens": ["related-posts"]}``.
+
+        Keys: ``position`` (required), ``tags``, ``roles``, ``tokens``, ``weak_tokens``.
+        """
         position = rule["position"]
-        if position not in POSITIONS:
-            raise ValueError(f"unknown link position {position!r}; use one of {POSITIONS}")
-        return cls(
-            position,
-            frozenset(t.lower() for t in rule.get("tags", ())),
-            frozenset(r.lower() for r in rule.get("roles", ())),
-            frozenset(t.lower() for t in rule.get("tokens", ())),
-        )
+        if position not in POSITIONS or position == "head":
+            raise ValueError(f"unknown link position {position!r}; use one of {POSITIONS[1:]}")
+        unknown = set(rule) - {"position", "tags", "roles", "tokens", "weak_tokens"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {sorted(unknown)} in link position rule {rule!r}")
+
+        def lower(key: str) -> frozenset[str]:
+            value = rule.get(key, ())
+            if isinstance(value, str):
+                value = value.split()
+            return frozenset(v.lower() for v in value)
+
+        return cls(position, lower("tags"), lower("roles"), lower("tokens"), lower("weak_tokens"))
 
 
 DEFAULT_POSITION_RULES: tuple[PositionRule, ...] = (
-    PositionRule("footer", frozenset({"footer"}), frozenset({"contentinfo"}),
-                 frozenset({"footer", "colophon"})),
-    PositionRule("navigation", frozenset({"nav"}), frozenset({"navigation", "menubar", "menu"}),
-                 frozenset({"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs"})),
-    PositionRule("sidebar", frozenset({"aside"}), frozenset({"complementary"}),
-                 frozenset({"sidebar", "widget", "widgets"})),
-    PositionRule("header", frozenset({"header"}), frozenset({"banner"}),
-                 frozenset({"header", "masthead"})),
-    PositionRule("content", frozenset({"main", "article"}), frozenset({"main", "article"}),
-                 frozenset()),
+    PositionRule(
+        "footer",
+        tags=frozenset({"footer"}),
+        roles=frozenset({"contentinfo"}),
+        tokens=frozenset({"footer", "colophon"}),
+    ),
+    PositionRule(
+        "navigation",
+        tags=frozenset({"nav"}),
+        roles=frozenset({"navigation", "menubar", "menu"}),
+        tokens=frozenset({"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs"}),
+    ),
+    PositionRule(
+        "sidebar",
+        tags=frozenset({"aside"}),
+        roles=frozenset({"complementary"}),
+        tokens=frozenset({"sidebar"}),
+        weak_tokens=frozenset({"widget", "widgets", "widget-area"}),
+    ),
+    PositionRule(
+        "header",
+        tags=frozenset({"header"}),
+        roles=frozenset({"banner"}),
+        tokens=frozenset({"header", "masthead"}),
+    ),
+    PositionRule(
+        "content",
+        tags=frozenset({"main", "article"}),
+        roles=frozenset({"main", "article"}),
+        weak_tokens=frozenset(
+            {
+                "main",
+                "content",
+                "main-content",
+                "site-content",
+                "content-area",
+                "post",
+                "entry",
+                "entry-content",
+                "post-body",
+                "article-body",
+                "story-body",
+            }
+        ),
+    ),
 )
 
-# Internal marker: "content" because a main/article landmark says so, as opposed to the
-# default for links outside every landmark. A header or footer inside such content is the
-# article's own header or footer (HTML's sectioning rule), so its links stay content.
-_EXPLICIT_CONTENT = "content!"
+# Position states while walking down from the root. "content" is the default for links
+# outside every landmark; _CONTENT_TOKEN is content named by a class or id (it only stops
+# weak tokens); _CONTENT_ELEMENT is a main/article element (or role): a header or footer
+# inside it is the article's own (HTML's sectioning rule), so its links stay content.
+_CONTENT_TOKEN = "content~"
+_CONTENT_ELEMENT = "content!"
+_CONTENT_STATES = frozenset({"content", _CONTENT_TOKEN, _CONTENT_ELEMENT})
+# Which landmarks may refine the position set by an outer one (nearest landmark wins
+# unless listed here). A page footer or a menu keeps everything inside it: a "header" or
+# "widget" class inside a mega menu is still the menu. Inside a header or sidebar only a
+# menu is more specific. Content landmarks never override a non-content position (an
+# <article> card inside an <aside> is still the sidebar).
+_REFINES: dict[str, frozenset[str]] = {
+    "content": frozenset(POSITIONS) | {_CONTENT_TOKEN, _CONTENT_ELEMENT},
+    _CONTENT_TOKEN: frozenset({"navigation", "sidebar", "header", "footer", _CONTENT_ELEMENT}),
+    _CONTENT_ELEMENT: frozenset({"navigation", "sidebar"}),
+    "header": frozenset({"navigation"}),
+    "sidebar": frozenset({"navigation"}),
+    "navigation": frozenset(),
+    "footer": frozenset(),
+}
+# First parts of a class name that say "this page has/lacks X", not "this is X".
+_MODIFIER_PREFIXES = frozenset({"has", "no", "with", "without", "is", "show", "hide", "hidden"})
+# Elements that are never landmarks: themes put state classes on them (body.nav-open,
+# html.header-sticky) that say nothing about where a link is.
+_NOT_LANDMARKS = frozenset({"html", "body", "head", "a", "area"})
 
 
 @dataclass
@@ -116,8 +190,9 @@ class PageLinks:
     def __len__(self) -> int:
         return len(self.target)
 
-    def add(self, target: str, anchor: str, rel: str, follow: bool, position: str | None,
-            kind: str) -> None:
+    def add(
+        self, target: str, anchor: str, rel: str, follow: bool, position: str | None, kind: str
+    ) -> None:
         self.target.append(target)
         self.anchor.append(anchor)
         self.rel.append(rel)
@@ -129,28 +204,34 @@ class PageLinks:
 def parse_robots_directives(values: Iterable[str], user_agent: str = "linkcrawl") -> set[str]:
     """Directives from meta robots contents or X-Robots-Tag header values that apply to us.
 
-    Each value is a comma list (``noindex, nofollow``); a value may be scoped to one crawler
-    (``otherbot: nofollow``), and then applies only when that crawler is ``user_agent``.
-    ``none`` means ``noindex, nofollow``.
+    Each value is a comma list (``noindex, nofollow``). A directive may be scoped to one
+    crawler (``otherbot: noindex, nofollow``): the scope runs from the name to the next
+    name, and applies only when that name is ``user_agent`` (or ``*``). Several values
+    (several headers, several meta tags) add up. ``none`` means ``noindex, nofollow``.
+    Directive names are lower-cased; their values (``max-snippet: 20``) are dropped.
 
-    >>> sorted(parse_robots_directives(["otherbot: noindex", "NOFOLLOW"]))
-    ['nofollow']
+    >>> sorted(parse_robots_directives(["otherbot: noindex, nofollow", "NOARCHIVE"]))
+    ['noarchive']
+    >>> sorted(parse_robots_directives(["linkcrawl: none"]))
+    ['nofollow', 'noindex']
     """
     ua = user_agent.lower()
     found: set[str] = set()
     for value in values:
-        value = value.strip().lower()
-        head, sep, rest = value.partition(":")
-        if sep and head.strip() not in _COLON_DIRECTIVES and "," not in head:
-            if head.strip() not in (ua, "*"):
+        applies = True  # unscoped directives apply to every crawler
+        for piece in value.lower().split(","):
+            head, sep, rest = piece.partition(":")
+            head = head.strip()
+            if sep and head not in _COLON_DIRECTIVES and _UA_NAME.fullmatch(head):
+                applies = head in (ua, "*")
+                piece = rest
+            if not applies:
                 continue
-            value = rest
-        for directive in value.split(","):
-            directive = directive.strip()
+            directive = piece.partition(":")[0].strip()
             if directive == "none":
                 found.update(("noindex", "nofollow"))
             elif directive:
-                found.add(directive.partition(":")[0].strip())
+                found.add(directive)
     return found
 
 
@@ -177,60 +258,85 @@ class LinkExtractor:
     ----------
     position_rules
         Landmark rules checked in order, first match wins; user rules go before
-        :data:`DEFAULT_POSITION_RULES`.
+        :data:`DEFAULT_POSITION_RULES` (see :func:`build_position_rules`).
     user_agent
         The robots name that scoped meta robots / X-Robots-Tag directives must name.
+
+    Examples
+    --------
+    >>> page = html_root(b'<nav><a href="/about" rel="NoFollow">About</a></nav>')
+    >>> links = LinkExtractor().extract(page, "http://example.com/")
+    >>> links.target, links.rel, links.follow, links.position
+    (['http://example.com/about'], ['nofollow'], [False], ['navigation'])
     """
 
-    def __init__(self, position_rules: Sequence[PositionRule] = DEFAULT_POSITION_RULES,
-                 user_agent: str = "linkcrawl") -> None:
+    def __init__(
+        self,
+        position_rules: Sequence[PositionRule] = DEFAULT_POSITION_RULES,
+        user_agent: str = "linkcrawl",
+    ) -> None:
         self.rules = tuple(position_rules)
         self.user_agent = user_agent.lower()
-        self._by_tag: dict[str, str] = {}
-        self._by_role: dict[str, str] = {}
-        self._by_token: dict[str, str] = {}
-        for rule in self.rules:  # first match wins: earlier rules keep their keys
-            pos = _EXPLICIT_CONTENT if rule.position == "content" else rule.position
+        # key -> (rank, position state, weak); rank is the rule's index, so that on one
+        # element the first rule that matches wins, whatever attribute it matched on.
+        self._by_tag: dict[str, tuple[float, str, bool]] = {}
+        self._by_role: dict[str, tuple[float, str, bool]] = {}
+        self._by_token: dict[str, tuple[float, str, bool]] = {}
+        self._by_whole_token: dict[str, tuple[float, str, bool]] = {}
+        for rank, rule in enumerate(self.rules):
+            element_pos = _CONTENT_ELEMENT if rule.position == "content" else rule.position
+            token_pos = _CONTENT_TOKEN if rule.position == "content" else rule.position
             for tag in rule.tags:
-                self._by_tag.setdefault(tag, pos)
+                self._by_tag.setdefault(tag, (rank, element_pos, False))
             for role in rule.roles:
-                self._by_role.setdefault(role, pos)
+                self._by_role.setdefault(role, (rank, element_pos, False))
             for token in rule.tokens:
-                self._by_token.setdefault(token, pos)
+                self._by_token.setdefault(token, (rank, token_pos, False))
+                self._by_whole_token.setdefault(token, (rank, token_pos, False))
+            for token in rule.weak_tokens:
+                # a strong match of the same rule wins over a weak one
+                self._by_whole_token.setdefault(token, (rank + 0.5, token_pos, True))
         self._robots_names = frozenset({"robots", self.user_agent})
 
     # -- position -------------------------------------------------------------------------
 
-    def _landmark(self, el: Any) -> str | None:
-        """The position an element itself declares, or None."""
+    def _landmark(self, el: Any) -> tuple[str, bool] | None:
+        """The position state an element itself declares and whether by a weak token."""
         tag = el.tag
         if not isinstance(tag, str):
             return None
-        found = self._by_tag.get(tag.lower())
-        if found is not None:
-            return found
+        tag = tag.lower()
+        if tag in _NOT_LANDMARKS:
+            return None
+        best = self._by_tag.get(tag)
         get = el.get
         role = get("role")
         if role:
             for r in role.lower().split():
                 found = self._by_role.get(r)
-                if found is not None:
-                    return found
-        if self._by_token:
-            for attr in (get("id"), get("class")):
-                if not attr:
-                    continue
-                for token in attr.lower().split():
-                    found = self._by_token.get(token)
-                    if found is None and ("-" in token or "_" in token):
-                        pieces = _TOKEN_SPLIT.split(token)
-                        found = self._by_token.get(pieces[0]) or self._by_token.get(pieces[-1])
-                    if found is not None:
-                        return found
-        return None
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+        by_token = self._by_token
+        by_whole = self._by_whole_token
+        for attr in (get("id"), get("class")):
+            if not attr:
+                continue
+            for token in attr.lower().split():
+                found = by_whole.get(token)
+                if found is None and ("-" in token or "_" in token):
+                    pieces = _TOKEN_SPLIT.split(token)
+                    first = pieces[0]
+                    if first not in _MODIFIER_PREFIXES:
+                        found = by_token.get(first)
+                        last = by_token.get(pieces[-1])
+                        if last is not None and (found is None or last[0] < found[0]):
+                            found = last
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+        return None if best is None else (best[1], best[2])
 
     def _position(self, el: Any, memo: dict[Any, str]) -> str:
-        """Position of links inside ``el``; walks up to the first memoised ancestor."""
+        """Position state of links inside ``el``; walks up to the first memoised ancestor."""
         chain = []
         pos = None
         node = el
@@ -244,14 +350,19 @@ class LinkExtractor:
             pos = "content"
         for node in reversed(chain):
             own = self._landmark(node)
-            if own is None or pos == "footer":
-                pass  # a page footer keeps everything inside it, menus included
-            elif own in ("header", "footer") and pos == _EXPLICIT_CONTENT:
-                pass  # an article's own header/footer is part of the content
-            else:
-                pos = own
+            if own is not None:
+                state, weak = own
+                if state in _REFINES[pos] and not (
+                    weak and pos in _CONTENT_STATES and pos != "content"
+                ):
+                    pos = state
             memo[node] = pos
         return pos
+
+    def position_of(self, el: Any) -> str:
+        """The position of a link element: one of :data:`POSITIONS` (never ``head``)."""
+        pos = self._position(el.getparent(), {})
+        return "content" if pos in _CONTENT_STATES else pos
 
     # -- extraction ------------------------------------------------------------------------
 
@@ -261,7 +372,24 @@ class LinkExtractor:
         return self.extract(response.selector.root, response.url, headers)
 
     def extract(self, root: Any, url: str, x_robots_tag: Sequence[str] = ()) -> PageLinks:
-        """Extract every link of the document ``root`` found at ``url``."""
+        """Extract every link of the document ``root`` found at ``url``.
+
+        Parameters
+        ----------
+        root
+            The lxml root element (``response.selector.root`` in Scrapy).
+        url
+            The URL the page was fetched from: relative hrefs resolve against it, or
+            against the page's first ``<base href>`` wherever that stands.
+        x_robots_tag
+            Every ``X-Robots-Tag`` header value of the response (one per header).
+
+        Returns
+        -------
+        PageLinks
+            One row per link occurrence in document order: meta refresh first, then
+            ``a``, ``area`` and ``link rel=canonical`` as they appear.
+        """
         out = PageLinks()
         if root is None or not isinstance(root.tag, str):
             return out
@@ -294,13 +422,24 @@ class LinkExtractor:
         out.noindex = "noindex" in directives
         page_follow = not out.nofollow
 
+        # One resolution per distinct href: pages repeat their menu links, and resolving
+        # is the costliest step per link.
+        resolved_hrefs: dict[str, str | None] = {}
+
+        def resolve(href: str) -> str | None:
+            target = resolved_hrefs.get(href, _MISSING)
+            if target is _MISSING:
+                target = resolved_hrefs[href] = absolute_url(href, base)
+            return target  # type: ignore[return-value]
+
         for content in refresh:
             m = _REFRESH.match(content)
-            target = absolute_url(m.group("url"), base) if m and m.group("url") else None
+            target = resolve(m.group("url")) if m and m.group("url") else None
             if target:
                 out.add(target, "", "", page_follow, "head", "refresh")
 
         memo: dict[Any, str] = {}
+        position = self._position
         for el in root.iter("a", "area", "link"):
             href = el.get("href")
             if href is None:
@@ -311,14 +450,14 @@ class LinkExtractor:
             if tag == "link":
                 if "canonical" not in rel.split():
                     continue
-                target = absolute_url(href, base)
+                target = resolve(href)
                 if target is None:
                     continue
                 if out.canonical is None:
                     out.canonical = target
                 out.add(target, "", rel, page_follow, "head", "canonical")
                 continue
-            target = absolute_url(href, base)
+            target = resolve(href)
             if target is None:
                 continue
             if tag == "area":
@@ -333,13 +472,14 @@ class LinkExtractor:
                         anchor = _collapse(img.get("alt") or "")
                         break
             else:
-                anchor = _collapse(el.text or "") if el.text else ""
+                anchor = _collapse(el.text) if el.text else ""
                 kind = "anchor"
-            follow = page_follow and not (rel and NOFOLLOW_RELS.intersection(rel.split()))
-            out.add(target, anchor[:ANCHOR_MAX_CHARS], rel, follow,
-                    self._position(el.getparent(), memo), kind)
+            follow = page_follow and not (rel and not NOFOLLOW_RELS.isdisjoint(rel.split()))
+            out.add(
+                target, anchor[:ANCHOR_MAX_CHARS], rel, follow, position(el.getparent(), memo), kind
+            )
         if memo:
-            out.position = ["content" if p == _EXPLICIT_CONTENT else p for p in out.position]
+            out.position = ["content" if p in _CONTENT_STATES else p for p in out.position]
         return out
 
 
