@@ -1,6 +1,6 @@
 """The dataset on disk: schemas, crash-safe part files, crawl manifests, and readers.
 
-Layout (see README, "The dataset on disk")::
+Layout (see docs/dataset.md)::
 
     data/crawls/<crawl_id>.json
     data/edges/crawl_id=<id>/part-NNNNN.parquet
@@ -15,6 +15,7 @@ that pandas, DuckDB and polars read, short of at most the batch in flight.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -23,32 +24,63 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 __all__ = [
     "AUTHORITY_SCHEMAS",
+    "CRAWL_TABLES",
     "DOMAINS_SCHEMA",
     "EDGES_SCHEMA",
     "INBOUND_SCHEMA",
     "PAGES_SCHEMA",
     "PAGE_AUTHORITY_SCHEMA",
+    "SCHEMA_VERSION",
     "Dataset",
     "DatasetError",
     "LinkcrawlError",
+    "Manifest",
     "PartWriter",
+    "SkippedPart",
+    "clean_staging",
+    "manifest_path",
     "new_crawl_id",
     "open_dataset",
+    "read_manifest",
     "validate_crawl_id",
+    "write_manifest",
+    "write_table_atomic",
 ]
 
+log = logging.getLogger(__name__)
+
+# Bumped when a change to a schema would make an older linkcrawl misread the files; readers
+# refuse files and manifests from a newer version rather than guess.
 SCHEMA_VERSION = 1
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
+# ~64k rows per row group: one huge row group overflows the dictionary page and falls back
+# to plain encoding, and readers skip row groups by their statistics.
 ROW_GROUP_SIZE = 65_536
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": True,
+    "row_group_size": ROW_GROUP_SIZE,
+    "write_statistics": True,
+}
 
+
+def _metadata(table: str) -> dict[str, str]:
+    return {"linkcrawl.table": table, "linkcrawl.schema_version": str(SCHEMA_VERSION)}
+
+
+# Low-cardinality columns (rel, position, kind, the domains) are plain ``string`` in Arrow
+# and dictionary-encoded by Parquet on disk: the same bytes as an Arrow dictionary type,
+# but every reader gets plain strings (an Arrow dictionary column comes back as pandas
+# ``category`` and polars ``Categorical``, which compare and concatenate differently).
 EDGES_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
@@ -64,7 +96,7 @@ EDGES_SCHEMA = pa.schema(
         pa.field("internal", pa.bool_(), nullable=False),
         pa.field("discovered_at", TIMESTAMP, nullable=False),
     ],
-    metadata={"linkcrawl.table": "edges", "linkcrawl.schema_version": str(SCHEMA_VERSION)},
+    metadata=_metadata("edges"),
 )
 
 PAGES_SCHEMA = pa.schema(
@@ -85,7 +117,7 @@ PAGES_SCHEMA = pa.schema(
         pa.field("elapsed_ms", pa.int32()),
         pa.field("fetched_at", TIMESTAMP, nullable=False),
     ],
-    metadata={"linkcrawl.table": "pages", "linkcrawl.schema_version": str(SCHEMA_VERSION)},
+    metadata=_metadata("pages"),
 )
 
 PAGE_AUTHORITY_SCHEMA = pa.schema(
@@ -98,7 +130,7 @@ PAGE_AUTHORITY_SCHEMA = pa.schema(
         pa.field("referring_domains", pa.int64(), nullable=False),
         pa.field("rank", pa.int64(), nullable=False),
     ],
-    metadata={"linkcrawl.table": "authority/pages"},
+    metadata=_metadata("authority/pages"),
 )
 
 DOMAINS_SCHEMA = pa.schema(
@@ -111,7 +143,7 @@ DOMAINS_SCHEMA = pa.schema(
         pa.field("follow_share", pa.float64()),
         pa.field("rank", pa.int64(), nullable=False),
     ],
-    metadata={"linkcrawl.table": "authority/domains"},
+    metadata=_metadata("authority/domains"),
 )
 
 INBOUND_SCHEMA = pa.schema(
@@ -130,7 +162,7 @@ INBOUND_SCHEMA = pa.schema(
         pa.field("value", pa.float64(), nullable=False),
         pa.field("rank", pa.int64(), nullable=False),
     ],
-    metadata={"linkcrawl.table": "authority/inbound"},
+    metadata=_metadata("authority/inbound"),
 )
 
 AUTHORITY_SCHEMAS = {
@@ -142,6 +174,11 @@ CRAWL_TABLES = {"edges": EDGES_SCHEMA, "pages": PAGES_SCHEMA}
 
 _CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _PART = re.compile(r"^part-(?:(?P<worker>[A-Za-z0-9]+)-)?(?P<n>\d+)\.parquet$")
+# Words that DuckDB's or polars' Hive partition inference reads as a date, float or bool.
+_TYPED_WORDS = frozenset({"nan", "inf", "infinity", "epoch", "true", "false"})
+# Once digits and these separators are taken out, an id made only of T and Z is a date or
+# date-time to polars and DuckDB (20261122T030000Z, 2026-11-22, 1.5.2).
+_DATE_CHARS = str.maketrans("", "", "0123456789-_.")
 
 
 class LinkcrawlError(Exception):
@@ -153,32 +190,70 @@ class DatasetError(LinkcrawlError):
 
 
 def new_crawl_id(now: datetime | None = None) -> str:
-    """A crawl id from the UTC time, such as ``20261122T030000Z``: sorts by time, and has
-    letters so that no reader takes the partition value for a number."""
-    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    """A crawl id from the UTC time, such as ``c20261122T030000Z``.
+
+    It sorts by time, and the leading letter keeps every reader from typing the partition
+    value: polars reads a bare ``20261122T030000Z`` as a datetime.
+    """
+    return (now or datetime.now(UTC)).strftime("c%Y%m%dT%H%M%SZ")
 
 
 def validate_crawl_id(crawl_id: str) -> str:
-    """Return ``crawl_id`` if it is a usable partition value, else raise DatasetError."""
-    if not _CRAWL_ID.match(crawl_id or ""):
+    """Return ``crawl_id`` if it is a usable partition value, else raise DatasetError.
+
+    An id is 1-128 letters, digits, ``_``, ``-`` or ``.``, starting with a letter or digit,
+    that pandas, DuckDB and polars all read back as a string: not a number (``20261122``,
+    ``0x1f``), not a date or date-time (``2026-11-22``, ``20261122T030000Z``), not a word
+    such as ``true``, ``nan`` or ``infinity``.
+    """
+    if not isinstance(crawl_id, str) or not _CRAWL_ID.match(crawl_id):
         raise DatasetError(
             f"bad crawl id {crawl_id!r}: use letters, digits, '_', '-' or '.' (at most 128)"
         )
-    try:
-        float(crawl_id)
-    except ValueError:
-        return crawl_id
-    raise DatasetError(
-        f"bad crawl id {crawl_id!r}: it reads as a number, which readers would type "
-        "differently; add a letter (for example 'c{crawl_id}')"
-    )
+    if _reads_as_number(crawl_id):
+        raise DatasetError(
+            f"bad crawl id {crawl_id!r}: it reads as a number, which readers would type "
+            f"differently; add a letter (for example 'c{crawl_id}')"
+        )
+    if crawl_id.lower() in _TYPED_WORDS or set(crawl_id.lower().translate(_DATE_CHARS)) <= {
+        "t",
+        "z",
+    }:
+        raise DatasetError(
+            f"bad crawl id {crawl_id!r}: DuckDB or polars would read it as a date, number "
+            f"or boolean; add a letter (for example 'c{crawl_id}')"
+        )
+    return crawl_id
+
+
+def _reads_as_number(text: str) -> bool:
+    for parse in (float, lambda s: int(s, 0)):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# -- writing ---------------------------------------------------------------------------------
+
+_HOST = socket.gethostname().replace("~", "-")
+
+
+def _staging_file(staging: Path, name: str) -> Path:
+    """A file name in ``staging`` that says which process owns it: ``name~host~pid~ns.tmp``,
+    so that a cleaner can tell a dead writer's leftovers from a live writer's file."""
+    staging.mkdir(parents=True, exist_ok=True)
+    return staging / f"{name}~{_HOST}~{os.getpid()}~{time.monotonic_ns()}.tmp"
+
+
 def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once the directory holding it is synced.
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -191,36 +266,43 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the new, never part."""
-    staging.mkdir(parents=True, exist_ok=True)
-    tmp = staging / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
+def _move_into_place(tmp: Path, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
+    """Write ``payload`` to ``path`` so that readers see the old file or the new, never part."""
+    tmp = _staging_file(staging, path.name)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
-    """Write one Parquet file (zstd, dictionary encoding, ~64k-row groups) atomically."""
-    staging.mkdir(parents=True, exist_ok=True)
-    tmp = staging / f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        use_dictionary=True,
-        row_group_size=ROW_GROUP_SIZE,
-        write_statistics=True,
-    )
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Write one Parquet file (zstd, dictionary encoding, ~64k-row groups) atomically.
+
+    The file is written in ``staging`` (which must be on the same file system as ``path``
+    and outside every dataset root), fsynced, then renamed to ``path``: readers see the
+    whole file or none.
+    """
+    tmp = _staging_file(Path(staging), Path(path).name)
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, **PARQUET_OPTIONS)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, Path(path))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class PartWriter:
@@ -228,56 +310,106 @@ class PartWriter:
 
     ``worker`` names the writing process, so that several processes of one crawl never
     pick the same part name. Numbering continues after the parts already there, so a
-    resumed crawl adds to its partition.
+    resumed crawl adds to its partition. ``write(table, part=n)`` writes part number ``n``
+    (the pipeline gives an edges part and its pages part the same number).
     """
 
-    def __init__(self, root: Path | str, table: str, crawl_id: str, schema: pa.Schema,
-                 worker: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        table: str,
+        crawl_id: str,
+        schema: pa.Schema,
+        worker: str | None = None,
+    ) -> None:
+        if worker is not None and not re.fullmatch(r"[A-Za-z0-9]+", worker):
+            raise LinkcrawlError(f"bad worker name {worker!r}: use letters and digits")
         self.root = Path(root)
         self.schema = schema
         self.partition = self.root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
         self.staging = self.root / ".staging"
         self.worker = worker
         self.partition.mkdir(parents=True, exist_ok=True)
-        self._next = 1 + max(
-            (int(m.group("n")) for p in self.partition.iterdir()
-             if (m := _PART.match(p.name)) and m.group("worker") == worker),
-            default=-1,
-        )
+        self.next_part = 1 + max(self.part_numbers(), default=-1)
         self.rows_written = 0
         self.parts_written = 0
 
-    def write(self, table: pa.Table) -> Path | None:
+    def part_numbers(self) -> list[int]:
+        """The numbers of this worker's part files already in the partition."""
+        return sorted(
+            int(m.group("n"))
+            for p in self.partition.iterdir()
+            if (m := _PART.match(p.name)) and m.group("worker") == self.worker
+        )
+
+    def part_path(self, part: int) -> Path:
+        prefix = f"part-{self.worker}-" if self.worker else "part-"
+        return self.partition / f"{prefix}{part:05d}.parquet"
+
+    def write(self, table: pa.Table, part: int | None = None) -> Path | None:
         """Write ``table`` (cast to the schema) as the next part file; None if empty."""
+        if part is not None:
+            self.next_part = part
         if table.num_rows == 0:
             return None
-        table = table.cast(self.schema) if table.schema != self.schema else table
-        prefix = f"part-{self.worker}-" if self.worker else "part-"
-        path = self.partition / f"{prefix}{self._next:05d}.parquet"
+        if not table.schema.equals(self.schema, check_metadata=True):
+            table = table.cast(self.schema)
+        path = self.part_path(self.next_part)
         write_table_atomic(table, path, self.staging)
-        self._next += 1
+        self.next_part += 1
         self.rows_written += table.num_rows
         self.parts_written += 1
         return path
 
 
-def clean_staging(root: Path | str, max_age_s: float = 0.0) -> int:
-    """Remove files left in ``data/.staging/`` by a crawl that died; returns how many.
+def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
+    """Remove files left in ``data/.staging/`` by writers that died; returns how many.
 
-    ``max_age_s`` spares files younger than that, which a live writer may still own.
+    Several processes may share a data directory (the workers of one crawl, a crawl and an
+    ``analyze``), so a file is removed only when its owner is a process of this host that
+    no longer runs, or when it is older than ``max_age_s`` (any owner: a write never takes
+    that long). ``max_age_s=0`` removes every file not owned by a live process.
     """
     staging = Path(root) / ".staging"
-    removed = 0
     if not staging.is_dir():
         return 0
     cutoff = time.time() - max_age_s
+    removed = 0
     for path in staging.iterdir():
+        parts = path.name.rsplit("~", 3)
+        owner_alive = False
+        if len(parts) == 4 and parts[3].endswith(".tmp") and parts[2].isdigit():
+            owner_alive = _pid_alive(int(parts[2]), parts[1])
         try:
-            if path.is_file() and path.stat().st_mtime <= cutoff:
+            if not path.is_file():
+                continue
+            if not owner_alive or (path.stat().st_mtime < cutoff and max_age_s > 0):
                 path.unlink()
                 removed += 1
         except FileNotFoundError:
-            pass
+            pass  # its writer renamed or removed it meanwhile
+    return removed
+
+
+def drop_unpaired_parts(root: Path | str, crawl_id: str, worker: str | None = None) -> list[Path]:
+    """Remove this worker's edges parts that have no pages part of the same number.
+
+    The pipeline writes edges part N, then pages part N: a crash between the two leaves
+    edges whose pages row is missing, and a resumed crawl fetches those pages again. Run
+    before resuming so that their edges are not written twice. Returns what was removed.
+    """
+    root = Path(root)
+    edges = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA, worker)
+    pages = PartWriter(root, "pages", crawl_id, PAGES_SCHEMA, worker)
+    paired = set(pages.part_numbers())
+    removed = []
+    for n in edges.part_numbers():
+        if n not in paired:
+            path = edges.part_path(n)
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        _fsync_dir(edges.partition)
     return removed
 
 
@@ -285,7 +417,7 @@ def clean_staging(root: Path | str, max_age_s: float = 0.0) -> int:
 
 
 def _pid_alive(pid: int | None, host: str | None) -> bool:
-    if not pid or (host and host != socket.gethostname()):
+    if not pid or (host and host != socket.gethostname() and host != _HOST):
         return True  # another machine's process: we cannot tell, so trust the manifest
     try:
         os.kill(pid, 0)
@@ -321,11 +453,12 @@ class Manifest:
 
 
 def manifest_path(root: Path | str, crawl_id: str) -> Path:
+    """Where the manifest of ``crawl_id`` lives: ``<root>/crawls/<crawl_id>.json``."""
     return Path(root) / "crawls" / f"{validate_crawl_id(crawl_id)}.json"
 
 
 def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
-    """Write (replace) a crawl manifest atomically."""
+    """Write (replace) a crawl manifest atomically; ``fields`` must hold ``crawl_id``."""
     root = Path(root)
     path = manifest_path(root, fields["crawl_id"])
     payload = json.dumps(fields, indent=2, sort_keys=True, default=str).encode() + b"\n"
@@ -333,28 +466,96 @@ def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
     return path
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path | str) -> Manifest:
+    """Read one manifest; DatasetError if it is unreadable or from a newer linkcrawl."""
+    path = Path(path)
     try:
-        fields = json.loads(path.read_text())
+        fields = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: unreadable crawl manifest ({exc})") from None
+        raise DatasetError(f"{path}: unreadable crawl manifest ({_first_line(exc)})") from None
     if not isinstance(fields, dict) or "crawl_id" not in fields:
         raise DatasetError(f"{path}: not a linkcrawl crawl manifest (no crawl_id)")
+    _check_version(path, fields.get("schema_version"))
     return Manifest(path, fields)
+
+
+def _check_version(path: Path, version: Any) -> None:
+    try:
+        number = int(version) if version is not None else SCHEMA_VERSION
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: unknown schema version {version!r}") from None
+    if number > SCHEMA_VERSION:
+        raise DatasetError(
+            f"{path}: written by a newer linkcrawl (schema version {number}; this one reads "
+            f"up to {SCHEMA_VERSION}): upgrade linkcrawl"
+        )
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
+class SkippedPart(NamedTuple):
+    """A part file a ``skip_corrupt`` reader left out, and why."""
+
+    path: Path
+    reason: str
+
+
+_MAGIC = b"PAR1"
+
+
+def _footer_problem(path: Path) -> str | None:
+    """Why ``path`` is not a whole Parquet file (no footer magic), or None; reads 8 bytes."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < 12:
+                return f"truncated Parquet file ({size} bytes)"
+            fh.seek(0)
+            head = fh.read(4)
+            fh.seek(size - 4)
+            tail = fh.read(4)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if head != _MAGIC:
+        return "not a Parquet file"
+    if tail != _MAGIC:
+        return "truncated Parquet file (no footer)"
+    return None
+
+
+def _part_problem(path: Path) -> str | None:
+    """Why a part file cannot be read (bad footer, bad metadata, newer schema), or None."""
+    problem = _footer_problem(path)
+    if problem:
+        return problem
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        return f"unreadable Parquet metadata ({_first_line(exc)})"
+    version = (schema.metadata or {}).get(b"linkcrawl.schema_version")
+    try:
+        _check_version(path, version.decode() if version else None)
+    except DatasetError as exc:
+        return str(exc).partition(": ")[2]
+    return None
+
+
 class Dataset:
     """A linkcrawl data directory, read with pyarrow and returned as pandas.
+
+    ``skip_corrupt=True`` leaves out part files that cannot be read (truncated, damaged,
+    from a newer linkcrawl) instead of raising; each reader call then lists what it left
+    out in :attr:`skipped` and logs a warning.
 
     >>> ds = open_dataset("data")                         # doctest: +SKIP
     >>> edges = ds.edges(columns=["source", "target"])    # doctest: +SKIP
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, skip_corrupt: bool = False) -> None:
         self.root = Path(root)
+        self.skip_corrupt = skip_corrupt
+        self.skipped: list[SkippedPart] = []
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r})"
@@ -368,15 +569,20 @@ class Dataset:
         return found
 
     def crawls(self) -> list[dict[str, Any]]:
-        """The crawls' manifests as dicts, newest first."""
+        """The crawls' manifests as dicts, newest first; ``status`` is running, finished or
+        interrupted (a crawl left ``running`` by a process that died reads interrupted)."""
         return [m.to_dict() for m in self.manifests()]
 
     def manifest(self, crawl_id: str) -> Manifest:
+        """The manifest of ``crawl_id``; DatasetError naming the known crawls if none."""
         path = manifest_path(self.root, crawl_id)
         if not path.is_file():
-            known = ", ".join(m.crawl_id for m in self.manifests()[:5]) or "none"
-            raise DatasetError(f"no crawl {crawl_id!r} in {self.root} (newest: {known})")
+            raise DatasetError(f"no crawl {crawl_id!r} in {self.root} ({self._known()})")
         return read_manifest(path)
+
+    def _known(self) -> str:
+        ids = [m.crawl_id for m in self.manifests()[:5]]
+        return "newest: " + ", ".join(ids) if ids else "it holds no crawls"
 
     def resolve_crawl(self, crawl_id: str | None = None, *, finished: bool = True) -> str:
         """``crawl_id`` if it exists; by default the newest finished crawl."""
@@ -397,64 +603,170 @@ class Dataset:
 
     def _partition_files(self, table: str, crawl_id: str | None) -> list[Path]:
         base = self.root / table
-        dirs = [base / f"crawl_id={crawl_id}"] if crawl_id else sorted(base.glob("crawl_id=*"))
-        return sorted(p for d in dirs if d.is_dir() for p in d.glob("*.parquet"))
+        if crawl_id is not None:
+            validate_crawl_id(crawl_id)
+            partition = base / f"crawl_id={crawl_id}"
+            if not partition.is_dir() and not manifest_path(self.root, crawl_id).is_file():
+                raise DatasetError(f"no crawl {crawl_id!r} in {self.root} ({self._known()})")
+            dirs = [partition]
+        else:
+            dirs = sorted(base.glob("crawl_id=*"))
+        files = sorted(p for d in dirs if d.is_dir() for p in d.glob("*.parquet"))
+        # A footer check is 8 bytes a file and turns pyarrow's error about one damaged part
+        # (which fails the whole read) into a line that names the file.
+        good = []
+        for path in files:
+            problem = _footer_problem(path)
+            if problem is None:
+                good.append(path)
+            elif self.skip_corrupt:
+                self._skip(path, problem)
+            else:
+                raise DatasetError(_corrupt_message(path, problem))
+        return good
 
-    def arrow(self, table: str = "edges", crawl_id: str | None = None) -> pads.Dataset:
+    def _skip(self, path: Path, reason: str) -> None:
+        if all(s.path != path for s in self.skipped):
+            self.skipped.append(SkippedPart(path, reason))
+            log.warning("skipped %s: %s", path, reason)
+
+    def arrow(
+        self, table: str = "edges", crawl_id: str | None = None, *, skip_corrupt: bool | None = None
+    ) -> pads.Dataset:
         """A ``pyarrow.dataset.Dataset`` over one table (all crawls, or one), for data
-        larger than memory; ``crawl_id`` is a column."""
+        larger than memory; ``crawl_id`` is a string column.
+
+        Parameters
+        ----------
+        table : "edges" or "pages"
+        crawl_id : one crawl, or None for all
+        skip_corrupt : leave out unreadable part files (listed in :attr:`skipped`); by
+            default the dataset's own setting
+        """
         schema = CRAWL_TABLES.get(table)
         if schema is None:
             raise DatasetError(f"unknown table {table!r}: use one of {sorted(CRAWL_TABLES)}")
-        if crawl_id is not None:
-            validate_crawl_id(crawl_id)
-        files = self._partition_files(table, crawl_id)
+        skip = self.skip_corrupt if skip_corrupt is None else skip_corrupt
+        previous, self.skip_corrupt = self.skip_corrupt, skip
+        try:
+            files = self._partition_files(table, crawl_id)
+            if skip:
+                files = [p for p in files if not self._skipped_for(p)]
+        finally:
+            self.skip_corrupt = previous
         full = schema.append(pa.field("crawl_id", pa.string()))
         if not files:
-            return pads.dataset(pa.table({f.name: pa.array([], f.type) for f in full}))
+            return pads.dataset(full.empty_table())
         return pads.dataset(
             [str(p) for p in files],
             schema=full,
             format="parquet",
-            partitioning=pads.partitioning(pa.schema([("crawl_id", pa.string())]),
-                                           flavor="hive"),
+            partitioning=pads.partitioning(pa.schema([("crawl_id", pa.string())]), flavor="hive"),
             partition_base_dir=str(self.root / table),
         )
 
-    def _read(self, table: str, crawl_id: str | None, columns: Sequence[str] | None,
-              filters: Any) -> Any:
-        ds = self.arrow(table, crawl_id)
+    def _skipped_for(self, path: Path) -> bool:
+        problem = _part_problem(path)
+        if problem is not None:
+            self._skip(path, problem)
+        return problem is not None
+
+    def _read(
+        self,
+        table: str,
+        crawl_id: str | None,
+        columns: Sequence[str] | None,
+        filters: Any,
+        skip_corrupt: bool | None,
+    ) -> Any:
+        if crawl_id is not None:
+            manifest = manifest_path(self.root, crawl_id)
+            if manifest.is_file():
+                read_manifest(manifest)  # refuses a crawl written by a newer linkcrawl
+        ds = self.arrow(table, crawl_id, skip_corrupt=skip_corrupt)
+        unknown = [c for c in columns or () if c not in ds.schema.names]
+        if unknown:
+            raise DatasetError(
+                f"{self.root / table}: no column {unknown[0]!r} (columns: "
+                f"{', '.join(ds.schema.names)})"
+            )
         try:
-            result = ds.to_table(columns=list(columns) if columns else None,
-                                 filter=_as_expression(filters))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DatasetError(f"{self.root / table}: {_first_line(exc)}") from None
+            result = ds.to_table(
+                columns=list(columns) if columns else None, filter=_as_expression(filters)
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise self._diagnose(table, crawl_id, exc) from None
         return result.to_pandas()
 
-    def edges(self, crawl_id: str | None = None, columns: Sequence[str] | None = None,
-              filters: Any = None) -> Any:
-        """Edges as a pandas DataFrame: one crawl, or all crawls with a crawl_id column."""
-        return self._read("edges", crawl_id, columns, filters)
+    def _diagnose(self, table: str, crawl_id: str | None, exc: BaseException) -> DatasetError:
+        """The one-line error for a failed read: the first bad part file if there is one."""
+        for path in self._partition_files(table, crawl_id):
+            problem = _part_problem(path)
+            if problem is not None:
+                return DatasetError(_corrupt_message(path, problem))
+        return DatasetError(f"{self.root / table}: {_first_line(exc)}")
 
-    def pages(self, crawl_id: str | None = None, columns: Sequence[str] | None = None,
-              filters: Any = None) -> Any:
+    def edges(
+        self,
+        crawl_id: str | None = None,
+        columns: Sequence[str] | None = None,
+        filters: Any = None,
+        *,
+        skip_corrupt: bool | None = None,
+    ) -> Any:
+        """Edges as a pandas DataFrame: one crawl, or all crawls with a crawl_id column.
+
+        ``filters`` is a ``pyarrow.dataset`` expression or pandas-style tuples, such as
+        ``[("follow", "=", True)]``.
+        """
+        return self._read("edges", crawl_id, columns, filters, skip_corrupt)
+
+    def pages(
+        self,
+        crawl_id: str | None = None,
+        columns: Sequence[str] | None = None,
+        filters: Any = None,
+        *,
+        skip_corrupt: bool | None = None,
+    ) -> Any:
         """Pages as a pandas DataFrame: one crawl, or all crawls with a crawl_id column."""
-        return self._read("pages", crawl_id, columns, filters)
+        return self._read("pages", crawl_id, columns, filters, skip_corrupt)
+
+    def counts(self, crawl_id: str) -> dict[str, int]:
+        """Rows on disk for one crawl: pages, edges, and errors (pages with an error or a
+        status of 400 or more)."""
+        pages = self.arrow("pages", crawl_id).to_table(columns=["status", "error"])
+        errors = pc.or_kleene(pc.is_valid(pages["error"]), pc.greater_equal(pages["status"], 400))
+        return {
+            "pages": pages.num_rows,
+            "edges": self.arrow("edges", crawl_id).count_rows(),
+            "errors": int(pc.sum(pc.fill_null(errors, False)).as_py() or 0),
+        }
 
     def authority(self, table: str = "domains", crawl_id: str | None = None) -> Any:
         """One authority table (pages, domains or inbound) of a crawl, as pandas."""
         if table not in AUTHORITY_SCHEMAS:
-            raise DatasetError(f"unknown authority table {table!r}: use one of "
-                               f"{sorted(AUTHORITY_SCHEMAS)}")
+            raise DatasetError(
+                f"unknown authority table {table!r}: use one of {sorted(AUTHORITY_SCHEMAS)}"
+            )
         crawl_id = self.resolve_crawl(crawl_id)
         path = self.root / "authority" / f"crawl_id={crawl_id}" / f"{table}.parquet"
         if not path.is_file():
-            raise DatasetError(f"crawl {crawl_id} has no authority tables: run "
-                               f"`linkcrawl analyze --crawl-id {crawl_id}` first")
+            raise DatasetError(
+                f"crawl {crawl_id} has no authority tables: run "
+                f"`linkcrawl analyze --crawl-id {crawl_id}` first"
+            )
+        problem = _part_problem(path)
+        if problem is not None:
+            raise DatasetError(f"{path}: {problem}")
         try:
             return pq.read_table(path).to_pandas()
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{path}: {_first_line(exc)}") from None
+
+
+def _corrupt_message(path: Path, problem: str) -> str:
+    return f"{path}: {problem}; move it away, or read around it with --skip-corrupt"
 
 
 def _as_expression(filters: Any) -> Any:
@@ -468,21 +780,40 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def open_dataset(path: Path | str = "data", *, create: bool = False) -> Dataset:
+def open_dataset(
+    path: Path | str = "data", *, create: bool = False, skip_corrupt: bool = False
+) -> Dataset:
     """Open a linkcrawl data directory.
 
-    Raises :class:`DatasetError` when ``path`` does not exist or holds no linkcrawl
-    dataset (neither ``crawls/`` nor ``edges/``), unless ``create`` is true.
+    Parameters
+    ----------
+    path : the data directory (holding ``crawls/``, ``edges/``, ``pages/``)
+    create : make the directory if it does not exist, instead of raising
+    skip_corrupt : read around part files that cannot be read and list them in
+        ``Dataset.skipped``, instead of raising DatasetError
+
+    Raises
+    ------
+    DatasetError
+        ``path`` does not exist, is not a directory, or holds no linkcrawl dataset
+        (neither ``crawls/`` nor ``edges/``), unless ``create`` is true.
+
+    Examples
+    --------
+    >>> ds = open_dataset("data")                                 # doctest: +SKIP
+    >>> ds.edges(ds.resolve_crawl(), columns=["source", "target"])  # doctest: +SKIP
     """
     root = Path(path)
     if create:
         root.mkdir(parents=True, exist_ok=True)
-        return Dataset(root)
-    if not root.is_dir():
+        return Dataset(root, skip_corrupt=skip_corrupt)
+    if not root.exists():
         raise DatasetError(f"{root}: no such data directory")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory (give the data directory, such as data/)")
     if not (root / "crawls").is_dir() and not (root / "edges").is_dir():
         raise DatasetError(f"{root}: not a linkcrawl data directory (no crawls/ or edges/)")
-    return Dataset(root)
+    return Dataset(root, skip_corrupt=skip_corrupt)
 
 
 def table_from_columns(columns: dict[str, Iterable[Any]], schema: pa.Schema) -> pa.Table:
