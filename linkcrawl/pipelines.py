@@ -1,9 +1,12 @@
 """The Parquet pipeline: buffers page items in columns and writes edges and pages part files.
 
-Rows are flushed as a part file every ``LINKCRAWL_FLUSH_ROWS`` edge rows or every
+Rows are flushed as a part file every ``LINKCRAWL_FLUSH_ROWS`` edge (or page) rows or every
 ``LINKCRAWL_FLUSH_SECONDS`` seconds, whichever comes first, so a long crawl writes steadily
-and a crash loses at most the batch in flight. The crawl manifest is written when the
-spider opens (status ``running``) and when it closes (``finished`` or ``interrupted``).
+and a crash loses at most the batch in flight. An edges part and the pages part written
+with it share a number, and the pages part is written second: a pages row on disk means
+its edges are on disk too. The crawl manifest is written when the spider opens (status
+``running``), after every flush (counts of what is on disk), and when it closes
+(``finished``, or ``interrupted`` after SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scrapy import signals
 
 from linkcrawl import __version__
@@ -23,62 +28,151 @@ from linkcrawl.items import PageItem
 from linkcrawl.storage import (
     EDGES_SCHEMA,
     PAGES_SCHEMA,
+    SCHEMA_VERSION,
+    TIMESTAMP,
+    Dataset,
     PartWriter,
     clean_staging,
+    drop_unpaired_parts,
     manifest_path,
     read_manifest,
     utcnow,
     write_manifest,
 )
 
-_PAGE_COLUMNS = [f.name for f in PAGES_SCHEMA if f.name != "outlinks"]
 # Settings recorded in the manifest: enough to tell how a crawl was run.
 _RECORDED_SETTINGS = (
-    "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
-    "DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "DOWNLOAD_MAXSIZE",
-    "DEPTH_LIMIT", "URLLENGTH_LIMIT", "LINKCRAWL_MAX_PAGES_PER_DOMAIN", "LINKCRAWL_SAME_HOST",
+    "USER_AGENT",
+    "ROBOTSTXT_OBEY",
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY",
+    "AUTOTHROTTLE_ENABLED",
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_MAXSIZE",
+    "DEPTH_LIMIT",
+    "URLLENGTH_LIMIT",
+    "LINKCRAWL_MAX_PAGES_PER_DOMAIN",
+    "LINKCRAWL_SAME_HOST",
+    "LINKCRAWL_FLUSH_ROWS",
+    "LINKCRAWL_FLUSH_SECONDS",
 )
+# Close reasons after which the crawl's queue was not empty: it can be resumed.
+_INTERRUPTED_REASONS = ("shutdown", "cancelled")
+# The per-page columns copied from the item as they are (outlinks is computed).
+_PAGE_FIELDS = tuple(f.name for f in PAGES_SCHEMA if f.name != "outlinks")
+# The per-link columns copied from the item's parallel lists.
+_LINK_FIELDS = ("target", "anchor", "rel", "follow", "position", "kind", "target_domain")
 
 
-class _Columns:
-    """Column buffers for one table."""
+class ColumnBuffer:
+    """One batch of pages and their links, held as Python lists, one per column.
 
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
+    Appending a page costs a handful of list appends and seven ``extend`` calls; the
+    columns that repeat a page value for each of its links (source, source_domain,
+    discovered_at), and ordinal and internal, are built once per batch with numpy and
+    Arrow compute, not per link in Python.
+    """
+
+    def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.cols: dict[str, list[Any]] = {n: [] for n in self.names}
-        self.rows = 0
+        self.pages: dict[str, list[Any]] = {name: [] for name in _PAGE_FIELDS}
+        self.outlinks: list[int] = []
+        self.links: dict[str, list[Any]] = {name: [] for name in _LINK_FIELDS}
+        self.domains: list[str] = []
+        self.page_rows = 0
+        self.edge_rows = 0
 
-    def to_table(self, schema: pa.Schema) -> pa.Table:
+    def add(self, item: PageItem) -> int:
+        """Buffer one page and its links; returns its number of links."""
+        pages = self.pages
+        for name in _PAGE_FIELDS:
+            pages[name].append(getattr(item, name))
+        self.domains.append(item.domain)
+        n = len(item.target)
+        self.outlinks.append(n)
+        self.page_rows += 1
+        if n:
+            links = self.links
+            for name in _LINK_FIELDS:
+                values = getattr(item, name)
+                if len(values) != n:
+                    raise ValueError(
+                        f"page {item.url}: {name} has {len(values)} values for {n} targets"
+                    )
+                links[name].extend(values)
+            self.edge_rows += n
+        return n
+
+    def pages_table(self) -> pa.Table:
+        cols = self.pages
         arrays = []
-        for f in schema:
-            values = self.cols[f.name]
-            if pa.types.is_timestamp(f.type):
-                arrays.append(pa.array(values, pa.int64()).cast(f.type))
+        for field in PAGES_SCHEMA:
+            if field.name == "outlinks":
+                arrays.append(pa.array(self.outlinks, pa.int32()))
+            elif field.name == "fetched_at":
+                arrays.append(pa.array(cols["fetched_at"], pa.int64()).cast(TIMESTAMP))
             else:
-                arrays.append(pa.array(values, f.type))
-        return pa.Table.from_arrays(arrays, schema=schema)
+                arrays.append(pa.array(cols[field.name], field.type))
+        return pa.Table.from_arrays(arrays, schema=PAGES_SCHEMA)
+
+    def edges_table(self) -> pa.Table:
+        counts = np.asarray(self.outlinks, dtype=np.int64)
+        # Row i of the batch is link number (i - first row of its page) of page page_of[i].
+        page_of = np.repeat(np.arange(len(counts)), counts)
+        first_row = np.cumsum(counts) - counts
+        ordinal = np.arange(self.edge_rows, dtype=np.int64) - first_row[page_of]
+        take = pa.array(page_of)
+        source = pa.array(self.pages["url"], pa.string()).take(take)
+        source_domain = pa.array(self.domains, pa.string()).take(take)
+        fetched = np.asarray(self.pages["fetched_at"], dtype=np.int64)[page_of]
+        links = self.links
+        target_domain = pa.array(links["target_domain"], pa.string())
+        columns = {
+            "source": source,
+            "target": pa.array(links["target"], pa.string()),
+            "anchor": pa.array(links["anchor"], pa.string()),
+            "rel": pa.array(links["rel"], pa.string()),
+            "follow": pa.array(links["follow"], pa.bool_()),
+            "position": pa.array(links["position"], pa.string()),
+            "kind": pa.array(links["kind"], pa.string()),
+            "ordinal": pa.array(ordinal.astype(np.int32)),
+            "source_domain": source_domain,
+            "target_domain": target_domain,
+            "internal": pc.equal(source_domain, target_domain),
+            "discovered_at": pa.array(fetched).cast(TIMESTAMP),
+        }
+        return pa.Table.from_arrays([columns[f.name] for f in EDGES_SCHEMA], schema=EDGES_SCHEMA)
 
 
 class ParquetPipeline:
-    """Writes :class:`~linkcrawl.items.PageItem` s to the dataset as part files."""
+    """Writes :class:`~linkcrawl.items.PageItem` s to the dataset as part files.
+
+    Settings: ``LINKCRAWL_DATA_DIR``, ``LINKCRAWL_FLUSH_ROWS``, ``LINKCRAWL_FLUSH_SECONDS``,
+    ``LINKCRAWL_PROGRESS_SECONDS``, ``LINKCRAWL_WORKER`` (the name of this process when
+    several processes write one crawl: it goes into the part file names).
+    """
 
     def __init__(self, crawler: Any) -> None:
         settings = crawler.settings
         self.crawler = crawler
         self.root = settings.get("LINKCRAWL_DATA_DIR") or "data"
-        self.flush_rows = settings.getint("LINKCRAWL_FLUSH_ROWS", 65_536)
+        self.flush_rows = max(1, settings.getint("LINKCRAWL_FLUSH_ROWS", 65_536))
         self.flush_seconds = settings.getfloat("LINKCRAWL_FLUSH_SECONDS", 60.0)
         self.progress_seconds = settings.getfloat("LINKCRAWL_PROGRESS_SECONDS", 0.0)
         self.worker = settings.get("LINKCRAWL_WORKER") or None
         self.settings = settings
-        self.edges = _Columns([f.name for f in EDGES_SCHEMA])
-        self.pages = _Columns([f.name for f in PAGES_SCHEMA])
+        self.buffer = ColumnBuffer()
         self.counts = {"pages": 0, "edges": 0, "errors": 0}
-        self._last_flush = self._last_progress = time.monotonic()
-        self._started = time.monotonic()
+        self.previous_counts = {"pages": 0, "edges": 0, "errors": 0}
+        # URLs whose rows an earlier run of this crawl wrote; a resumed crawl that fetches
+        # one again (its queue state is older than the dataset) does not write it twice.
+        self.done: frozenset[str] = frozenset()
+        self.manifest: dict[str, Any] = {}
+        self._last_flush = self._last_progress = self._started = time.monotonic()
+        self._timer: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ParquetPipeline:
@@ -93,40 +187,55 @@ class ParquetPipeline:
     def open_spider(self, spider: Any = None) -> None:
         spider = spider or self.crawler.spider
         self.crawl_id = spider.crawl_id
-        clean_staging(self.root, max_age_s=3600.0 if self.worker else 0.0)
-        self.edge_writer = PartWriter(self.root, "edges", self.crawl_id, EDGES_SCHEMA,
-                                      self.worker)
-        self.page_writer = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA,
-                                      self.worker)
+        clean_staging(self.root)
         path = manifest_path(self.root, self.crawl_id)
         previous = read_manifest(path).fields if path.is_file() else {}
-        self.previous_counts = previous.get("counts", {"pages": 0, "edges": 0, "errors": 0})
+        if previous:
+            # Resuming: what is on disk is the truth, not the counts of the last manifest.
+            drop_unpaired_parts(self.root, self.crawl_id, self.worker)
+            dataset = Dataset(self.root)
+            self.previous_counts = dataset.counts(self.crawl_id)
+            urls = dataset.arrow("pages", self.crawl_id).to_table(columns=["url"])["url"]
+            self.done = frozenset(urls.to_pylist())
+        self.edge_writer = PartWriter(self.root, "edges", self.crawl_id, EDGES_SCHEMA, self.worker)
+        self.page_writer = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, self.worker)
+        now = utcnow().isoformat()
         self.manifest = {
             **previous,
             "crawl_id": self.crawl_id,
             "status": "running",
             "seeds": list(spider.seeds),
-            "scope": sorted(spider.scope),
+            "scope": sorted(getattr(spider, "scope", ())),
             "settings": {k: self.settings.get(k) for k in _RECORDED_SETTINGS},
             "versions": _versions(),
-            "started_at": previous.get("started_at") or utcnow().isoformat(),
-            "resumed_at": [*previous.get("resumed_at", []), utcnow().isoformat()]
-            if previous else [],
+            "started_at": previous.get("started_at") or now,
+            "resumed_at": [*previous.get("resumed_at", []), now] if previous else [],
             "finished_at": None,
+            "finish_reason": None,
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "counts": self.previous_counts,
-            "schema_version": EDGES_SCHEMA.metadata[b"linkcrawl.schema_version"].decode(),
+            "counts": dict(self.previous_counts),
+            "schema_version": SCHEMA_VERSION,
         }
         write_manifest(self.root, self.manifest)
+        if self.flush_seconds > 0:
+            # A slow crawl yields few items; the timer flushes on time even between them.
+            from twisted.internet import task  # here: no reactor import at module load
+
+            self._timer = task.LoopingCall(self._flush_if_due)
+            self._timer.start(min(self.flush_seconds, 5.0), now=False)
 
     def close_spider(self, spider: Any = None) -> None:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
         self.flush()
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         """Mark the manifest: ``finished``, or ``interrupted`` when the crawl was shut down
-        (SIGINT, SIGTERM) before its queue was empty."""
-        interrupted = reason in ("shutdown", "cancelled") or reason.startswith("error")
+        (SIGINT, SIGTERM) or failed before its queue was empty."""
+        if not self.manifest:
+            return  # open_spider failed; there is nothing of ours to mark
+        interrupted = reason in _INTERRUPTED_REASONS or reason.startswith("error")
         self.manifest.update(
             status="interrupted" if interrupted else "finished",
             finish_reason=reason,
@@ -140,55 +249,40 @@ class ParquetPipeline:
     # -- items ------------------------------------------------------------------------------
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
-        if not isinstance(item, PageItem):
+        if not isinstance(item, PageItem) or item.url in self.done:
             return item
-        pages = self.pages.cols
-        for name in _PAGE_COLUMNS:
-            pages[name].append(getattr(item, name))
-        n = len(item.target)
-        pages["outlinks"].append(n)
-        self.pages.rows += 1
+        n = self.buffer.add(item)
         self.counts["pages"] += 1
+        self.counts["edges"] += n
         if item.error is not None or (item.status is not None and item.status >= 400):
             self.counts["errors"] += 1
-        if n:
-            e = self.edges.cols
-            e["source"].extend([item.url] * n)
-            e["target"].extend(item.target)
-            e["anchor"].extend(item.anchor)
-            e["rel"].extend(item.rel)
-            e["follow"].extend(item.follow)
-            e["position"].extend(item.position)
-            e["kind"].extend(item.kind)
-            e["ordinal"].extend(range(n))
-            e["source_domain"].extend([item.domain] * n)
-            e["target_domain"].extend(item.target_domain)
-            domain = item.domain
-            e["internal"].extend([d == domain for d in item.target_domain])
-            e["discovered_at"].extend([item.fetched_at] * n)
-            self.edges.rows += n
-            self.counts["edges"] += n
+        if self.buffer.edge_rows >= self.flush_rows or self.buffer.page_rows >= self.flush_rows:
+            self.flush()
+        elif self.progress_seconds or self.flush_seconds:
+            self._flush_if_due()
+        return item
+
+    def _flush_if_due(self) -> None:
         now = time.monotonic()
-        if self.edges.rows >= self.flush_rows or self.pages.rows >= self.flush_rows or (
-            now - self._last_flush >= self.flush_seconds
-        ):
+        if self.flush_seconds and now - self._last_flush >= self.flush_seconds:
             self.flush()
         if self.progress_seconds and now - self._last_progress >= self.progress_seconds:
             self._print_progress()
-        return item
 
     def flush(self) -> None:
-        """Write the buffered rows as one edges and one pages part file."""
-        # Pages last: a page row on disk means its edges are on disk too.
-        if self.edges.rows:
-            self.edge_writer.write(self.edges.to_table(EDGES_SCHEMA))
-            self.edges.clear()
-        if self.pages.rows:
-            self.page_writer.write(self.pages.to_table(PAGES_SCHEMA))
-            self.pages.clear()
+        """Write the buffered rows as one edges and one pages part file of one number."""
+        buffer = self.buffer
+        if buffer.page_rows:
+            part = max(self.edge_writer.next_part, self.page_writer.next_part)
+            if buffer.edge_rows:
+                self.edge_writer.write(buffer.edges_table(), part=part)
+            self.page_writer.write(buffer.pages_table(), part=part)
+            # Pages-only parts skip a number in edges, so the pairs keep one number.
+            self.edge_writer.next_part = self.page_writer.next_part = part + 1
+            buffer.clear()
+            self.manifest["counts"] = self._total_counts()
+            write_manifest(self.root, self.manifest)
         self._last_flush = time.monotonic()
-        self.manifest["counts"] = self._total_counts()
-        write_manifest(self.root, self.manifest)
 
     def _total_counts(self) -> dict[str, int]:
         return {k: self.previous_counts.get(k, 0) + v for k, v in self.counts.items()}
@@ -197,13 +291,15 @@ class ParquetPipeline:
         self._last_progress = time.monotonic()
         elapsed = max(self._last_progress - self._started, 1e-9)
         c = self.counts
-        line = (f"crawl {self.crawl_id}: {c['pages']} pages, {c['edges']} edges, "
-                f"{c['errors']} errors, {c['pages'] / elapsed:.1f} pages/s")
+        line = (
+            f"crawl {self.crawl_id}: {c['pages']} pages, {c['edges']} edges, "
+            f"{c['errors']} errors, {c['pages'] / elapsed:.1f} pages/s"
+        )
         print(line + (" (done)" if final else ""), file=sys.stderr, flush=True)
 
 
 def _versions() -> dict[str, str]:
-    import scrapy  # noqa: PLC0415 - only for the record
+    import scrapy  # only for the record
 
     return {
         "linkcrawl": __version__,
