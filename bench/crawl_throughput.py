@@ -23,7 +23,7 @@ import textwrap
 import threading
 import time
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 
 HOST = "www.bench-example.com"
 
@@ -90,10 +90,10 @@ class Clock:
         self.times: list[float] = []
         self.lock = threading.Lock()
 
-    def __call__(self, host: str, path: str, headers: object) -> Resource | None:
+    def __call__(self, request: WebRequest) -> Resource | None:
         with self.lock:
             self.times.append(time.perf_counter())
-        if path == "/robots.txt":
+        if request.path == "/robots.txt":
             return Resource(404, {}, b"")
         return None
 

@@ -133,6 +133,11 @@ _crawl_id_option = click.option(
 )
 @click.option("--same-host", is_flag=True, help="Stay on the seeds' host names.")
 @click.option(
+    "--check-external",
+    is_flag=True,
+    help="Fetch each link target on other domains once to record its status.",
+)
+@click.option(
     "--resume",
     default=None,
     metavar="CRAWL_ID",
@@ -156,6 +161,7 @@ def crawl(
     max_pages: int | None,
     concurrency: int | None,
     same_host: bool,
+    check_external: bool,
     resume: str | None,
     settings: tuple[str, ...],
     verbose: bool,
@@ -180,6 +186,8 @@ def crawl(
             raise LinkcrawlError(f"seeds file {seeds_file} has no URL in it")
         seeds += from_file
     overrides = {"LOG_LEVEL": "INFO" if verbose else "WARNING"}
+    if check_external:
+        overrides["LINKCRAWL_CHECK_EXTERNAL"] = True
     overrides.update(_parse_settings(settings))
     done = run_crawl(
         seeds,

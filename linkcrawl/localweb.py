@@ -22,14 +22,24 @@ from __future__ import annotations
 import json
 import mimetypes
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["LocalWeb", "LocalWebServer", "Resource", "serve"]
+__all__ = ["LocalWeb", "LocalWebServer", "Resource", "WebRequest", "serve"]
+
+
+class WebRequest(NamedTuple):
+    """A request as a :class:`LocalWeb` handler sees it."""
+
+    method: str
+    host: str
+    path: str
+    headers: Any
 
 
 @dataclass
@@ -51,8 +61,10 @@ NOT_FOUND = Resource(
 class LocalWeb:
     """Answers ``(host, path)`` with a :class:`Resource`, from a folder and/or a mapping.
 
-    ``handler`` may be a callable ``(host, path, headers) -> Resource | None`` consulted
-    first, for responses that depend on the request or on time.
+    ``handler`` may be a callable ``(request) -> Resource | None`` consulted first, for
+    responses that depend on the request or on time; ``request`` is a
+    :class:`WebRequest` (method, host, path, headers). Every request is logged in
+    ``requests`` with its arrival time in ``times``.
     """
 
     def __init__(
@@ -68,6 +80,7 @@ class LocalWeb:
         self.handler = handler
         self._routes: dict[str, dict[str, Resource]] = {}
         self.requests: list[tuple[str, str, str]] = []  # (method, host, path) in order
+        self.times: list[float] = []  # time.monotonic() of each request
         self._lock = threading.Lock()
 
     def add(self, url: str, resource: Resource | str | bytes) -> None:
@@ -108,12 +121,13 @@ class LocalWeb:
             self._routes[host] = routes
         return routes
 
-    def resolve(self, host: str, path: str, headers: Any = None) -> Resource:
+    def resolve(self, host: str, path: str, headers: Any = None, method: str = "GET") -> Resource:
         """The response for ``http://<host><path>``."""
         with self._lock:
-            self.requests.append(("GET", host, path))
+            self.requests.append((method, host, path))
+            self.times.append(time.monotonic())
         if self.handler is not None:
-            found = self.handler(host, path, headers)
+            found = self.handler(WebRequest(method, host, path, headers))
             if found is not None:
                 return found
         resource = self.pages.get((host, path))
@@ -161,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, send_body: bool) -> None:
         host, path = self._target()
-        resource = self.web.resolve(host, path, self.headers)
+        resource = self.web.resolve(host, path, self.headers, self.command)
         self.send_response(resource.status)
         for name, value in resource.headers.items():
             self.send_header(name, value)
@@ -226,7 +240,6 @@ def serve(root: Path | str, port: int = 0) -> LocalWebServer:
 
 if __name__ == "__main__":  # pragma: no cover - manual use
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", help="folder with one sub-folder per host name")

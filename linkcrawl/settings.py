@@ -26,6 +26,9 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
+# Crawl-delay in robots.txt is honoured per host, up to this many seconds.
+LINKCRAWL_CRAWL_DELAY_MAX = 30.0
+
 # -- bounds ---------------------------------------------------------------------------------
 # Give up on a response after 30 s, and on bodies over 10 MiB (decompressed size counts).
 DOWNLOAD_TIMEOUT = 30
@@ -49,6 +52,8 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
+# Crawl-delay from robots.txt (Scrapy obeys Disallow only); after RobotsTxtMiddleware (100).
+DOWNLOADER_MIDDLEWARES = {"linkcrawl.middlewares.CrawlDelayMiddleware": 110}
 
 # -- linkcrawl ------------------------------------------------------------------------------
 # Where the dataset is written (see README, "The dataset on disk").
@@ -60,6 +65,16 @@ LINKCRAWL_FLUSH_ROWS = 65_536
 LINKCRAWL_FLUSH_SECONDS = 60.0
 # Pages fetched per registered domain at most (0: no limit).
 LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
+# Traps: at most this many distinct query strings on one path (endless calendars,
+# faceted search, session ids), and at most this many URLs per host whose paths differ
+# only in their digits (/calendar/2026/11/, /calendar/2026/12/, ...). A path with one
+# segment repeated this many times (/a/b/a/b/a/b/) is not requested. 0 turns a guard off.
+LINKCRAWL_MAX_QUERY_VARIANTS = 200
+LINKCRAWL_MAX_DIGIT_VARIANTS = 2000
+LINKCRAWL_MAX_SEGMENT_REPEATS = 3
+# Fetch each link target outside the crawl's scope once (HEAD, then GET if HEAD is refused)
+# to record its status, for broken-link reports.
+LINKCRAWL_CHECK_EXTERNAL = False
 # Crawl only the seeds' host names rather than their whole registered domains.
 LINKCRAWL_SAME_HOST = False
 # Landmark rules for link positions, checked before the built-in ones, first match wins:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -25,6 +26,7 @@ from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_doma
 # Kinds of edge whose target is a page worth fetching when it is in scope.
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+_DIGITS = re.compile(r"\d+")
 
 
 def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
@@ -107,6 +109,14 @@ class LinkSpider(scrapy.Spider):
         spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
         spider.seen: set[str] = set(spider.seeds)
         spider.scheduled: Counter[str] = Counter()
+        spider.max_url_length = settings.getint("URLLENGTH_LIMIT")
+        spider.max_query_variants = settings.getint("LINKCRAWL_MAX_QUERY_VARIANTS")
+        spider.max_digit_variants = settings.getint("LINKCRAWL_MAX_DIGIT_VARIANTS")
+        spider.max_segment_repeats = settings.getint("LINKCRAWL_MAX_SEGMENT_REPEATS")
+        spider.check_external = settings.getbool("LINKCRAWL_CHECK_EXTERNAL")
+        spider.query_variants: Counter[str] = Counter()
+        spider.digit_variants: Counter[str] = Counter()
+        spider.checked: set[str] = set()
         return spider
 
     # -- scope ------------------------------------------------------------------------------
@@ -114,13 +124,62 @@ class LinkSpider(scrapy.Spider):
     def in_scope(self, url: str, domain: str) -> bool:
         return (host_of(url) if self.same_host else domain) in self.scope
 
+    def trap_reason(self, url: str) -> str | None:
+        """Why ``url`` looks like a crawler trap and is not requested, or None.
+
+        Checked once per new URL (after the seen set), never per link occurrence.
+        """
+        if self.max_url_length and len(url) > self.max_url_length:
+            return "url-too-long"
+        rest = url.split("/", 3)[3] if url.count("/") >= 3 else ""
+        path, _, query = rest.partition("?")
+        if self.max_segment_repeats:
+            segments = [s for s in path.split("/") if s]
+            if len(segments) >= self.max_segment_repeats and (
+                Counter(segments).most_common(1)[0][1] >= self.max_segment_repeats
+            ):
+                return "repeated-segments"
+        host = host_of(url)
+        if query and self.max_query_variants:
+            key = f"{host}/{path}"
+            if self.query_variants[key] >= self.max_query_variants:
+                return "query-variants"
+            self.query_variants[key] += 1
+        if self.max_digit_variants and _DIGITS.search(rest):
+            key = f"{host}/{_DIGITS.sub('#', rest)}"
+            if self.digit_variants[key] >= self.max_digit_variants:
+                return "digit-variants"
+            self.digit_variants[key] += 1
+        return None
+
+    def _skip(self, reason: str) -> None:
+        self.crawler.stats.inc_value(f"linkcrawl/skipped/{reason}")
+
     def _follow(self, url: str, domain: str, depth: int) -> scrapy.Request | None:
-        """A request for ``url`` unless already seen, out of scope or over the page cap."""
-        if url in self.seen or not self.in_scope(url, domain):
+        """A request for ``url`` unless already seen, out of scope, over the page cap or a
+        trap; an out-of-scope URL is checked once when ``LINKCRAWL_CHECK_EXTERNAL`` is on."""
+        if url in self.seen:
             return None
-        if self.max_pages and self.scheduled[domain] >= self.max_pages:
+        if not self.in_scope(url, domain):
+            if self.check_external and url not in self.checked:
+                self.checked.add(url)
+                return scrapy.Request(
+                    url,
+                    method="HEAD",
+                    callback=self.parse_external,
+                    errback=self.failed,
+                    priority=-1,
+                    meta={"depth": depth, "external": True},
+                )
             return None
         self.seen.add(url)
+        if self.max_pages and self.scheduled[domain] >= self.max_pages:
+            self._skip("max-pages")
+            return None
+        reason = self.trap_reason(url)
+        if reason is not None:
+            self._skip(reason)
+            return None
         self.scheduled[domain] += 1
         return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
 
@@ -186,6 +245,27 @@ class LinkSpider(scrapy.Spider):
                 request = self._follow(target, target_domain, next_depth)
                 if request is not None:
                     yield request
+
+    def parse_external(self, response: Response) -> Iterable[Any]:
+        """Record the status of a link target outside the crawl's scope; not parsed."""
+        request = response.request
+        if request.method == "HEAD" and response.status in (400, 403, 405, 501):
+            # Some servers refuse HEAD; ask again with GET before calling the link broken.
+            yield request.replace(method="GET", dont_filter=True)
+            return
+        url = normalize_url(response.url) or response.url
+        latency = response.meta.get("download_latency")
+        ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        yield PageItem(
+            url=url,
+            fetched_at=int(time.time() * 1000),
+            domain=registered_domain(host_of(url)),
+            status=response.status,
+            content_type=ctype,
+            depth=response.meta.get("depth", 0),
+            bytes=len(response.body),
+            elapsed_ms=int(latency * 1000) if latency is not None else None,
+        )
 
     def failed(self, failure: Any) -> Iterable[Any]:
         request = failure.request
