@@ -143,26 +143,31 @@ DEFAULT_POSITION_RULES: tuple[PositionRule, ...] = (
 )
 
 # Position states while walking down from the root. "content" is the default for links
-# outside every landmark; _CONTENT_TOKEN is content named by a class or id (it only stops
-# weak tokens); _CONTENT_ELEMENT is a main/article element (or role): a header or footer
-# inside it is the article's own (HTML's sectioning rule), so its links stay content.
+# outside every landmark. A state set by an HTML element or ARIA role (authored semantics)
+# ends in "!"; one set by a class or id name (a guess) has no mark, except content named
+# by a class or id, "content~". Inside an element landmark only the refinements of
+# _REFINES apply; inside a class/id landmark the nearest landmark wins, so a wrapper that
+# happens to be called "td-content-and-menu" cannot swallow the page.
 _CONTENT_TOKEN = "content~"
 _CONTENT_ELEMENT = "content!"
-_CONTENT_STATES = frozenset({"content", _CONTENT_TOKEN, _CONTENT_ELEMENT})
-# Which landmarks may refine the position set by an outer one (nearest landmark wins
-# unless listed here). A page footer or a menu keeps everything inside it: a "header" or
-# "widget" class inside a mega menu is still the menu. Inside a header or sidebar only a
-# menu is more specific. Content landmarks never override a non-content position (an
-# <article> card inside an <aside> is still the sidebar).
+# Inside an element landmark, which positions a nearer landmark may set. A page footer
+# or a menu keeps everything inside it: a "header" or "widget" class inside a mega menu is
+# still the menu. Inside a header or sidebar only a menu is more specific. A header or
+# footer inside main/article is the article's own (HTML's sectioning rule): content.
 _REFINES: dict[str, frozenset[str]] = {
-    "content": frozenset(POSITIONS) | {_CONTENT_TOKEN, _CONTENT_ELEMENT},
-    _CONTENT_TOKEN: frozenset({"navigation", "sidebar", "header", "footer", _CONTENT_ELEMENT}),
-    _CONTENT_ELEMENT: frozenset({"navigation", "sidebar"}),
+    "content": frozenset({"navigation", "sidebar"}),
     "header": frozenset({"navigation"}),
     "sidebar": frozenset({"navigation"}),
     "navigation": frozenset(),
     "footer": frozenset(),
 }
+
+
+def _plain(state: str) -> str:
+    """The position a state stands for."""
+    return "content" if state[:7] == "content" else state.rstrip("!")
+
+
 # First parts of a class name that say "this page has/lacks X", not "this is X".
 _MODIFIER_PREFIXES = frozenset({"has", "no", "with", "without", "is", "show", "hide", "hidden"})
 # Elements that are never landmarks: themes put state classes on them (body.nav-open,
@@ -279,23 +284,31 @@ class LinkExtractor:
         self.user_agent = user_agent.lower()
         # key -> (rank, position state, weak); rank is the rule's index, so that on one
         # element the first rule that matches wins, whatever attribute it matched on.
-        self._by_tag: dict[str, tuple[float, str, bool]] = {}
-        self._by_role: dict[str, tuple[float, str, bool]] = {}
-        self._by_token: dict[str, tuple[float, str, bool]] = {}
-        self._by_whole_token: dict[str, tuple[float, str, bool]] = {}
-        for rank, rule in enumerate(self.rules):
-            element_pos = _CONTENT_ELEMENT if rule.position == "content" else rule.position
-            token_pos = _CONTENT_TOKEN if rule.position == "content" else rule.position
+        self._by_tag: dict[str, tuple[int, str, bool]] = {}
+        self._by_role: dict[str, tuple[int, str, bool]] = {}
+        self._by_token: dict[str, tuple[int, str, bool]] = {}
+        self._by_whole_token: dict[str, tuple[int, str, bool]] = {}
+        # Rank on one element, lowest wins: the user's rules in their order, then the
+        # defaults' elements and roles, then the defaults' class/id names, then their weak
+        # names; so <article class="nav-links"> is content, unless a user rule says otherwise.
+        n = len(self.rules)
+        for index, rule in enumerate(self.rules):
+            default = rule in DEFAULT_POSITION_RULES
+            element_rank = index
+            token_rank = index + n if default else index
+            weak_rank = index + 2 * n if default else index
+            element_state = f"{rule.position}!"
+            token_state = _CONTENT_TOKEN if rule.position == "content" else rule.position
             for tag in rule.tags:
-                self._by_tag.setdefault(tag, (rank, element_pos, False))
+                self._by_tag.setdefault(tag, (element_rank, element_state, False))
             for role in rule.roles:
-                self._by_role.setdefault(role, (rank, element_pos, False))
+                self._by_role.setdefault(role, (element_rank, element_state, False))
             for token in rule.tokens:
-                self._by_token.setdefault(token, (rank, token_pos, False))
-                self._by_whole_token.setdefault(token, (rank, token_pos, False))
+                self._by_token.setdefault(token, (token_rank, token_state, False))
+                self._by_whole_token.setdefault(token, (token_rank, token_state, False))
             for token in rule.weak_tokens:
-                # a strong match of the same rule wins over a weak one
-                self._by_whole_token.setdefault(token, (rank + 0.5, token_pos, True))
+                self._by_whole_token.setdefault(token, (weak_rank, token_state, True))
+        self._next: dict[tuple[str, str, bool], str] = {}
         self._robots_names = frozenset({"robots", self.user_agent})
 
     # -- position -------------------------------------------------------------------------
@@ -335,6 +348,17 @@ class LinkExtractor:
                     best = found
         return None if best is None else (best[1], best[2])
 
+    def _refine(self, pos: str, state: str, weak: bool) -> str:
+        """The state inside an element declaring ``state`` within a region at ``pos``."""
+        if pos == "content":
+            return state
+        if weak:  # weak names only ever refine the default
+            return pos
+        if pos[-1] == "!":
+            inner = _plain(state)
+            return f"{inner}!" if inner in _REFINES[_plain(pos)] else pos
+        return state  # inside a class/id landmark the nearest landmark wins
+
     def _position(self, el: Any, memo: dict[Any, str]) -> str:
         """Position state of links inside ``el``; walks up to the first memoised ancestor."""
         chain = []
@@ -348,21 +372,21 @@ class LinkExtractor:
             node = node.getparent()
         if pos is None:
             pos = "content"
+        transitions = self._next
         for node in reversed(chain):
             own = self._landmark(node)
             if own is not None:
-                state, weak = own
-                if state in _REFINES[pos] and not (
-                    weak and pos in _CONTENT_STATES and pos != "content"
-                ):
-                    pos = state
+                key = (pos, *own)
+                nxt = transitions.get(key)
+                if nxt is None:
+                    nxt = transitions[key] = self._refine(pos, *own)
+                pos = nxt
             memo[node] = pos
         return pos
 
     def position_of(self, el: Any) -> str:
         """The position of a link element: one of :data:`POSITIONS` (never ``head``)."""
-        pos = self._position(el.getparent(), {})
-        return "content" if pos in _CONTENT_STATES else pos
+        return _plain(self._position(el.getparent(), {}))
 
     # -- extraction ------------------------------------------------------------------------
 
@@ -479,7 +503,8 @@ class LinkExtractor:
                 target, anchor[:ANCHOR_MAX_CHARS], rel, follow, position(el.getparent(), memo), kind
             )
         if memo:
-            out.position = ["content" if p in _CONTENT_STATES else p for p in out.position]
+            plain = {state: _plain(state) for state in set(out.position) if state}
+            out.position = [plain.get(p, p) if p else p for p in out.position]
         return out
 
 
