@@ -1,0 +1,258 @@
+"""`linkcrawl analyze`: page and domain authority and the ranked inbound links of one crawl,
+written as the three authority tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from linkcrawl.analysis.graph import CrawlGraph, load_graph
+from linkcrawl.analysis.pagerank import DAMPING, TOL, check_engine, run_engine
+from linkcrawl.storage import (
+    DOMAINS_SCHEMA,
+    INBOUND_SCHEMA,
+    PAGE_AUTHORITY_SCHEMA,
+    write_table_atomic,
+)
+
+__all__ = ["analyze", "authority_scale"]
+
+
+def authority_scale(
+    pagerank: np.ndarray, floor: float, linked: np.ndarray | None = None
+) -> np.ndarray:
+    """Authority 0-100 on a log scale: 100 · ln(pr / floor) / ln(max / floor).
+
+    ``floor`` is the PageRank of a node that no counted link points to, so such a node
+    scores 0 and the strongest scores 100; each step of 100 / ln(max / floor) points is a
+    factor e in PageRank. All zeros when no node rises above the floor. ``linked`` (bool)
+    marks the nodes with counted inlinks; the others score exactly 0, whatever rounding
+    left in their PageRank.
+    """
+    if len(pagerank) == 0:
+        return np.zeros(0)
+    top = float(pagerank.max())
+    if not top > floor * (1 + 1e-9):
+        return np.zeros(len(pagerank))
+    scores = np.log(np.maximum(pagerank, floor) / floor) * (100.0 / np.log(top / floor))
+    if linked is not None:
+        scores[~linked] = 0.0
+    return np.clip(scores, 0.0, 100.0, out=scores)
+
+
+def _floor(pagerank: np.ndarray, dangling: np.ndarray, damping: float) -> float:
+    """The PageRank of a node with no counted inlinks: what the random jump and the
+    dangling nodes' spread give every node."""
+    n = len(pagerank)
+    return ((1.0 - damping) + damping * float(pagerank[dangling].sum())) / n
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1 for the highest score; ties keep id order (first seen in the crawl first)."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def _distinct_pairs_count(a: np.ndarray, b: np.ndarray, n_b: int) -> np.ndarray:
+    """For each value of ``b``, how many distinct values of ``a`` it is paired with."""
+    if len(a) == 0:
+        return np.zeros(n_b, dtype=np.int64)
+    span = int(a.max()) + 1
+    pairs = np.unique(b * span + a)
+    return np.bincount(pairs // span, minlength=n_b).astype(np.int64)
+
+
+def analyze(
+    data_dir: Path | str = "data",
+    crawl_id: str | None = None,
+    engine: str = "sparse",
+    position_weights: Mapping[str, float] | None = None,
+    nofollow_weight: float = 0.0,
+    *,
+    damping: float = DAMPING,
+    tol: float = TOL,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Compute page and domain authority of one crawl and rank its inbound links.
+
+    Writes ``authority/crawl_id=<id>/pages.parquet``, ``domains.parquet`` and
+    ``inbound.parquet`` under ``data_dir`` (each file atomically) and returns the crawl id.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    crawl_id
+        The crawl to analyse; default the newest finished crawl.
+    engine
+        ``"sparse"`` (scipy power iteration, for any size) or ``"networkx"`` (the
+        reference; small crawls only).
+    position_weights
+        Link weight by position on the page, updating the defaults content 1.0, header
+        0.5, navigation 0.5, sidebar 0.4, footer 0.25.
+    nofollow_weight
+        Weight of a nofollow, ugc or sponsored link (default 0: it passes nothing).
+    damping, tol
+        PageRank damping factor, and the absolute L1 change at which iteration stops.
+    progress
+        Called with a short line at each stage (the CLI prints them to stderr).
+
+    Raises
+    ------
+    DatasetError
+        No such data directory or crawl, or an unknown engine.
+
+    Examples
+    --------
+    >>> crawl_id = analyze("data")                               # doctest: +SKIP
+    >>> import pandas as pd                                      # doctest: +SKIP
+    >>> pd.read_parquet(f"data/authority/crawl_id={crawl_id}/domains.parquet")  # doctest: +SKIP
+    """
+    check_engine(engine)
+    say = progress or (lambda line: None)
+    graph = load_graph(
+        data_dir, crawl_id, position_weights=position_weights, nofollow_weight=nofollow_weight
+    )
+    say(
+        f"analyze {graph.crawl_id}: {graph.n_pages} pages, {len(graph.source)} links, "
+        f"{graph.n_domains} domains"
+    )
+
+    # -- page authority
+    source, target, weight = graph.collapsed()
+    page_pr = run_engine(engine, source, target, weight, graph.n_pages, damping=damping, tol=tol)
+    out_weight = np.bincount(source, weights=weight, minlength=graph.n_pages)
+    page_floor = _floor(page_pr, out_weight == 0, damping)
+    page_linked = np.bincount(target, weights=weight, minlength=graph.n_pages) > 0
+    page_authority = authority_scale(page_pr, page_floor, page_linked)
+    del source, target
+    say(f"analyze {graph.crawl_id}: page PageRank done")
+
+    # -- domain authority: A -> B when a followed link goes from A to B, A != B, unweighted
+    sd, td = graph.source_domain, graph.target_domain
+    cross = sd != td
+    followed = cross & graph.follow
+    n_dom = graph.n_domains
+    dom_pairs = np.unique(sd[followed] * n_dom + td[followed])
+    dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
+    order = np.lexsort((dom_source, dom_target))
+    dom_source, dom_target = dom_source[order], dom_target[order]
+    ones = np.ones(len(dom_source))
+    domain_pr = run_engine(engine, dom_source, dom_target, ones, n_dom, damping=damping, tol=tol)
+    domain_floor = _floor(domain_pr, np.bincount(dom_source, minlength=n_dom) == 0, damping)
+    domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
+    domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
+    inbound_links = np.bincount(td[cross], minlength=n_dom).astype(np.int64)
+    followed_links = np.bincount(td[followed], minlength=n_dom)
+    referring = _distinct_pairs_count(sd[cross], td[cross], n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        follow_share = followed_links / inbound_links
+    say(f"analyze {graph.crawl_id}: domain PageRank done")
+
+    root = Path(data_dir)
+    out = root / "authority" / f"crawl_id={graph.crawl_id}"
+    staging = root / ".staging"
+
+    # -- pages.parquet
+    n = graph.n_pages
+    not_self = graph.source != graph.target
+    inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
+    page_cross = graph.source_domain != graph.target_domain
+    page_referring = _distinct_pairs_count(
+        graph.source_domain[page_cross], graph.target[page_cross], n
+    )
+    page_rank = _ranks(page_pr)
+    order = np.argsort(page_rank)
+    pages = pa.table(
+        {
+            "url": graph.urls.take(pa.array(order)),
+            "domain": graph.domains.take(pa.array(graph.page_domain[order])),
+            "pagerank": page_pr[order],
+            "authority": page_authority[order],
+            "inlinks": inlinks[order],
+            "referring_domains": page_referring[order],
+            "rank": page_rank[order],
+        },
+        schema=PAGE_AUTHORITY_SCHEMA,
+    )
+
+    # -- domains.parquet
+    domain_rank = _ranks(domain_pr)
+    order = np.argsort(domain_rank)
+    domains = pa.table(
+        {
+            "domain": graph.domains.take(pa.array(order)),
+            "pagerank": domain_pr[order],
+            "authority": domain_authority[order],
+            "referring_domains": referring[order],
+            "inbound_links": inbound_links[order],
+            "follow_share": pa.array(
+                follow_share[order], pa.float64(), from_pandas=True
+            ),  # NaN (no inbound links) -> null
+            "rank": domain_rank[order],
+        },
+        schema=DOMAINS_SCHEMA,
+    )
+
+    inbound = _inbound_table(graph, page_pr, out_weight, page_authority, domain_authority, damping)
+    # inbound first, domains last: backlinks() and top_domains() look for these files.
+    write_table_atomic(inbound, out / "inbound.parquet", staging)
+    write_table_atomic(pages, out / "pages.parquet", staging)
+    write_table_atomic(domains, out / "domains.parquet", staging)
+    say(f"analyze {graph.crawl_id}: wrote {out}")
+    return graph.crawl_id
+
+
+def _inbound_table(
+    graph: CrawlGraph,
+    page_pr: np.ndarray,
+    out_weight: np.ndarray,
+    page_authority: np.ndarray,
+    domain_authority: np.ndarray,
+    damping: float,
+) -> pa.Table:
+    """One row per link from another domain, valued by the PageRank it passes:
+    value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain."""
+    cross = np.flatnonzero(graph.source_domain != graph.target_domain)
+    source, target = graph.source[cross], graph.target[cross]
+    target_domain = graph.target_domain[cross]
+    weight = graph.weight[cross]
+    share = np.divide(
+        weight, out_weight[source], out=np.zeros(len(cross)), where=out_weight[source] > 0
+    )
+    value = damping * page_pr[source] * share
+    source_authority = page_authority[source]
+    # Within each target domain: highest value first, then the stronger source page.
+    order = np.lexsort((cross, -source_authority, -value, target_domain))
+    sorted_domain = target_domain[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = sorted_domain[1:] != sorted_domain[:-1]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - group_start + 1
+
+    rows = cross[order]
+    edge_rows = pa.array(graph.rows[rows] if graph.rows is not None else rows)
+    edges = graph.edges
+    return pa.table(
+        {
+            "target": graph.urls.take(pa.array(target[order])),
+            "target_domain": graph.domains.take(pa.array(sorted_domain)),
+            "source": graph.urls.take(pa.array(source[order])),
+            "source_domain": graph.domains.take(pa.array(graph.source_domain[rows])),
+            "anchor": edges.column("anchor").take(edge_rows),
+            "rel": edges.column("rel").take(edge_rows),
+            "follow": pa.array(graph.follow[rows]),
+            "position": edges.column("position").take(edge_rows),
+            "kind": edges.column("kind").take(edge_rows),
+            "source_authority": source_authority[order],
+            "source_domain_authority": domain_authority[graph.source_domain[rows]],
+            "value": value[order],
+            "rank": rank.astype(np.int64),
+        },
+        schema=INBOUND_SCHEMA,
+    )

@@ -1,0 +1,160 @@
+"""Reports over the authority tables: the ranked backlinks of a domain or URL prefix, and the
+top domains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from linkcrawl.storage import DatasetError, open_dataset
+from linkcrawl.urls import host_of, normalize_url, registered_domain
+
+__all__ = ["BacklinkReport", "backlinks", "top_domains"]
+
+TOP = 10  # anchors and pages listed in a report's summary
+
+
+@dataclass
+class BacklinkReport:
+    """The inbound links of a target: ``summary`` (a dict) and ``links`` (a DataFrame).
+
+    ``summary`` holds target, crawl_id, referring_domains, inbound_links, followed_share
+    (None when there are no inbound links), top_anchors (list of (anchor,
+    referring_domains)) and top_pages (list of (url, referring_domains)). ``links`` holds
+    the inbound.parquet rows of the target, highest value first.
+    """
+
+    summary: dict[str, Any]
+    links: pd.DataFrame = field(repr=False)
+
+
+def _authority_path(data_dir: Path | str, crawl_id: str | None, table: str) -> tuple[str, Path]:
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    path = ds.root / "authority" / f"crawl_id={crawl_id}" / f"{table}.parquet"
+    if not path.is_file():
+        raise DatasetError(f"crawl {crawl_id} has not been analysed: run `linkcrawl analyze` first")
+    return crawl_id, path
+
+
+def _target_filter(target: str) -> tuple[str, pads.Expression]:
+    """The normalised target and the filter on inbound.parquet that selects it: a URL
+    prefix (has ``://``), a registered domain, or a host name."""
+    text = target.strip()
+    if "://" in text:
+        url = normalize_url(text)
+        if url is None:
+            raise DatasetError(f"bad target {target!r}: give a domain or an http(s) URL prefix")
+        domain = registered_domain(host_of(url))
+        return url, (pc.field("target_domain") == domain) & pc.starts_with(pc.field("target"), url)
+    host = text.lower().rstrip(".")
+    if not host or "/" in host or " " in host:
+        raise DatasetError(f"bad target {target!r}: give a domain or an http(s) URL prefix")
+    domain = registered_domain(host)
+    if domain == host:
+        return domain, pc.field("target_domain") == domain
+    # A host below its registered domain (www.example.com): links to that host only.
+    pattern = f"^https?://{host.replace('.', '[.]')}(:[0-9]+)?/"
+    return host, (pc.field("target_domain") == domain) & pc.match_substring_regex(
+        pc.field("target"), pattern
+    )
+
+
+def backlinks(
+    data_dir: Path | str = "data",
+    target: str = "",
+    crawl_id: str | None = None,
+    limit: int | None = 50,
+) -> BacklinkReport:
+    """The ranked inbound links of a domain, host or URL prefix, from inbound.parquet.
+
+    Only links from other registered domains count. Links are ordered by value, the
+    PageRank each passes (see docs/authority.md), then by the source page's authority.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    target
+        A registered domain (``alpha-example.com``), a host (``www.alpha-example.com``)
+        or a URL prefix (``http://www.alpha-example.com/stories/``).
+    crawl_id
+        The crawl; default the newest finished one. It must have been analysed.
+    limit
+        At most this many rows in ``links`` (None: all); the summary counts all.
+
+    Raises
+    ------
+    DatasetError
+        No such crawl, or the crawl has not been analysed. A target without inbound links
+        is not an error: its report is empty.
+
+    Examples
+    --------
+    >>> report = backlinks("data", "alpha-example.com", limit=20)   # doctest: +SKIP
+    >>> report.summary["referring_domains"]                         # doctest: +SKIP
+    """
+    crawl_id, path = _authority_path(data_dir, crawl_id, "inbound")
+    name, expression = _target_filter(target)
+    try:
+        table = pads.dataset(path, format="parquet").to_table(filter=expression)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
+    links = table.to_pandas()
+    links = links.sort_values(
+        ["value", "source_authority", "rank"], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
+    inbound = len(links)
+    summary: dict[str, Any] = {
+        "target": name,
+        "crawl_id": crawl_id,
+        "referring_domains": int(links["source_domain"].nunique()),
+        "inbound_links": inbound,
+        "followed_share": float(links["follow"].mean()) if inbound else None,
+        "top_anchors": _top_by_referring_domains(links[links["anchor"] != ""], "anchor"),
+        "top_pages": _top_by_referring_domains(links, "target"),
+    }
+    if limit is not None:
+        links = links.head(limit)
+    return BacklinkReport(summary, links)
+
+
+def _top_by_referring_domains(links: pd.DataFrame, column: str) -> list[tuple[str, int]]:
+    """The values of ``column`` linked from the most distinct source domains."""
+    if links.empty:
+        return []
+    counts = links.groupby(column, sort=False)["source_domain"].nunique()
+    counts = counts.reset_index().sort_values(
+        ["source_domain", column], ascending=[False, True], kind="stable"
+    )
+    return [(str(v), int(c)) for v, c in zip(counts[column], counts["source_domain"], strict=True)][
+        :TOP
+    ]
+
+
+def top_domains(
+    data_dir: Path | str = "data", crawl_id: str | None = None, limit: int | None = 20
+) -> pd.DataFrame:
+    """The domains of an analysed crawl by authority, strongest first (domains.parquet).
+
+    Raises :class:`~linkcrawl.storage.DatasetError` when there is no such crawl or it has
+    not been analysed.
+
+    Examples
+    --------
+    >>> top_domains("data", limit=5)[["domain", "authority", "referring_domains"]]  # doctest: +SKIP
+    """
+    _, path = _authority_path(data_dir, crawl_id, "domains")
+    try:
+        domains = pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
+    domains = domains.sort_values("rank", kind="stable").reset_index(drop=True)
+    return domains.head(limit) if limit is not None else domains

@@ -1,0 +1,177 @@
+"""Load a link graph made elsewhere (an edge list of URLs) as a linkcrawl crawl, so that
+``analyze`` and ``backlinks`` run on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkcrawl.storage import (
+    EDGES_SCHEMA,
+    PAGES_SCHEMA,
+    ROW_GROUP_SIZE,
+    PartWriter,
+    validate_crawl_id,
+    write_manifest,
+)
+from linkcrawl.urls import registered_domain
+
+__all__ = ["import_edges"]
+
+_DEFAULTS: dict[str, Any] = {
+    "anchor": "",
+    "rel": "",
+    "follow": True,
+    "position": "content",
+    "kind": "anchor",
+}
+_HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
+
+
+def _domains(urls: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Registered domain of each URL: one regex pass for hosts, tldextract once per host."""
+    hosts = pc.struct_field(pc.extract_regex(urls, _HOST), [0])
+    encoded = pc.dictionary_encode(hosts)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    domains = pa.array(
+        [registered_domain(h or "") for h in encoded.dictionary.to_pylist()], pa.string()
+    )
+    return domains.take(encoded.indices)
+
+
+def import_edges(
+    data_dir: Path | str,
+    edges: Any,
+    crawl_id: str,
+    *,
+    pages: Iterable[str] | None = None,
+    started_at: datetime | None = None,
+    part_rows: int = 16 * ROW_GROUP_SIZE,
+) -> str:
+    """Write an edge list as a finished crawl of ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory (created if missing).
+    edges
+        A pyarrow Table or pandas DataFrame with ``source`` and ``target`` URL columns
+        (normalised, as :func:`linkcrawl.urls.normalize_url` returns them), and optionally
+        any other column of the edges table. Missing ones default to a followed anchor
+        link in the content without anchor text or rel; ``ordinal`` to the row's index
+        among its source's rows; domains to the URLs' registered domains.
+    crawl_id
+        The id of the new crawl.
+    pages
+        URLs of fetched pages (default: every source); they become pages rows.
+    started_at
+        The crawl's start time in the manifest (default now).
+    part_rows
+        Rows per part file.
+
+    Returns
+    -------
+    str
+        The crawl id.
+    """
+    validate_crawl_id(crawl_id)
+    table = (
+        edges if isinstance(edges, pa.Table) else pa.Table.from_pandas(edges, preserve_index=False)
+    )
+    n = table.num_rows
+    now = started_at or datetime.now(UTC)
+    columns: dict[str, Any] = {}
+    for name, value in _DEFAULTS.items():
+        columns[name] = (
+            table.column(name)
+            if name in table.column_names
+            else pa.array([value] * n, EDGES_SCHEMA.field(name).type)
+        )
+    source = table.column("source").combine_chunks()
+    if "ordinal" in table.column_names:
+        columns["ordinal"] = table.column("ordinal")
+    else:
+        # Index of each row among its source's rows, in the given order.
+        codes = pc.dictionary_encode(source).indices.to_numpy(zero_copy_only=False)
+        order = np.argsort(codes, kind="stable")
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = codes[order][1:] != codes[order][:-1]
+        run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+        ordinal = np.empty(n, dtype=np.int32)
+        ordinal[order] = np.arange(n) - run_start
+        columns["ordinal"] = ordinal
+    for side in ("source", "target"):
+        name = f"{side}_domain"
+        columns[name] = (
+            table.column(name) if name in table.column_names else _domains(table.column(side))
+        )
+    internal = pc.equal(columns["source_domain"], columns["target_domain"])
+    full = pa.table(
+        {
+            "source": table.column("source"),
+            "target": table.column("target"),
+            **{
+                k: columns[k]
+                for k in (
+                    "anchor",
+                    "rel",
+                    "follow",
+                    "position",
+                    "kind",
+                    "ordinal",
+                    "source_domain",
+                    "target_domain",
+                )
+            },
+            "internal": table.column("internal") if "internal" in table.column_names else internal,
+            "discovered_at": pa.array(
+                np.full(n, np.datetime64(now.replace(tzinfo=None), "ms")),
+                EDGES_SCHEMA.field("discovered_at").type,
+            ),
+        }
+    ).cast(EDGES_SCHEMA)
+    root = Path(data_dir)
+    writer = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA)
+    for start in range(0, max(n, 1), part_rows):
+        writer.write(full.slice(start, part_rows))
+    page_urls = pa.array(list(pages), pa.string()) if pages is not None else pc.unique(source)
+    fetched = pa.array(
+        np.full(len(page_urls), np.datetime64(now.replace(tzinfo=None), "ms")),
+        PAGES_SCHEMA.field("fetched_at").type,
+    )
+    page_table = pa.table(
+        {
+            f.name: (
+                page_urls
+                if f.name == "url"
+                else fetched
+                if f.name == "fetched_at"
+                else pa.nulls(len(page_urls), f.type)
+            )
+            for f in PAGES_SCHEMA
+        },
+        schema=PAGES_SCHEMA,
+    )
+    page_writer = PartWriter(root, "pages", crawl_id, PAGES_SCHEMA)
+    for start in range(0, len(page_urls), part_rows):
+        page_writer.write(page_table.slice(start, part_rows))
+    write_manifest(
+        root,
+        {
+            "crawl_id": crawl_id,
+            "status": "finished",
+            "started_at": now.isoformat(),
+            "finished_at": now.isoformat(),
+            "seeds": [],
+            "imported": True,
+            "counts": {"pages": len(page_urls), "edges": n},
+        },
+    )
+    return crawl_id
