@@ -37,8 +37,10 @@ class CrawlDelayMiddleware:
         request.meta["autothrottle_dont_adjust_delay"] = True
         downloader = self.crawler.engine.downloader
         slot = downloader.slots.get(downloader.get_slot_key(request))
-        if slot is not None and slot.delay < delay:
-            slot.delay = delay
+        if slot is not None and (slot.delay < delay or slot.jitter):
+            # Jitter would draw delays below Crawl-delay (down to half of it by default).
+            slot.delay = max(slot.delay, delay)
+            slot.jitter = 0.0
 
     def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
         if (
