@@ -63,7 +63,8 @@ def _emit(df: Any, fmt: str, *, title: str | None = None, max_width: int = 60) -
     def cell(v: Any) -> Any:
         v = _escape_terminal(v)
         if isinstance(v, float):
-            return f"{v:.4g}" if abs(v) < 1e-3 and v else f"{v:.2f}" if v < 1000 else f"{v:.0f}"
+            # Shares and PageRank values are small: keep four significant digits.
+            return f"{v:.4g}" if abs(v) < 1 else f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
         if isinstance(v, str) and len(v) > max_width:
             return v[: max_width - 1] + "…"
         return v
