@@ -352,6 +352,8 @@ class LinkExtractor:
         """The state inside an element declaring ``state`` within a region at ``pos``."""
         if pos == "content":
             return state
+        if pos == "footer":  # a page footer keeps its menus and widgets, even by name
+            return pos
         if weak:  # weak names only ever refine the default
             return pos
         if pos[-1] == "!":
