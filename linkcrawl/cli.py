@@ -134,6 +134,13 @@ _crawl_id_option = click.option(
 )
 @click.option("--same-host", is_flag=True, help="Stay on the seeds' host names.")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Crawler processes, the seeds' domains shared out between them.",
+)
+@click.option(
     "--check-external",
     is_flag=True,
     help="Fetch each link target on other domains once to record its status.",
@@ -162,6 +169,7 @@ def crawl(
     max_pages: int | None,
     concurrency: int | None,
     same_host: bool,
+    workers: int,
     check_external: bool,
     resume: str | None,
     settings: tuple[str, ...],
@@ -201,6 +209,7 @@ def crawl(
         same_host=same_host,
         settings=overrides,
         progress_seconds=2.0,
+        workers=workers,
     )
     click.echo(done)
 

@@ -163,6 +163,8 @@ class ParquetPipeline:
         self.flush_seconds = settings.getfloat("LINKCRAWL_FLUSH_SECONDS", 60.0)
         self.progress_seconds = settings.getfloat("LINKCRAWL_PROGRESS_SECONDS", 0.0)
         self.worker = settings.get("LINKCRAWL_WORKER") or None
+        # Off in the worker processes of a multi-worker crawl: their parent owns the manifest.
+        self.owns_manifest = settings.getbool("LINKCRAWL_WRITE_MANIFEST", True)
         self.settings = settings
         self.buffer = ColumnBuffer()
         self.counts = {"pages": 0, "edges": 0, "errors": 0}
@@ -217,7 +219,7 @@ class ParquetPipeline:
             "counts": dict(self.previous_counts),
             "schema_version": SCHEMA_VERSION,
         }
-        write_manifest(self.root, self.manifest)
+        self._write_manifest()
         if self.flush_seconds > 0:
             # A slow crawl yields few items; the timer flushes on time even between them.
             from twisted.internet import task  # here: no reactor import at module load
@@ -242,7 +244,7 @@ class ParquetPipeline:
             finished_at=utcnow().isoformat(),
             counts=self._total_counts(),
         )
-        write_manifest(self.root, self.manifest)
+        self._write_manifest()
         if self.progress_seconds:
             self._print_progress(final=True)
 
@@ -281,8 +283,12 @@ class ParquetPipeline:
             self.edge_writer.next_part = self.page_writer.next_part = part + 1
             buffer.clear()
             self.manifest["counts"] = self._total_counts()
-            write_manifest(self.root, self.manifest)
+            self._write_manifest()
         self._last_flush = time.monotonic()
+
+    def _write_manifest(self) -> None:
+        if self.owns_manifest:
+            write_manifest(self.root, self.manifest)
 
     def _total_counts(self) -> dict[str, int]:
         return {k: self.previous_counts.get(k, 0) + v for k, v in self.counts.items()}

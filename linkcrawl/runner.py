@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import multiprocessing
+import os
 import shutil
+import signal
+import socket
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,11 +21,15 @@ from linkcrawl.storage import (
     LinkcrawlError,
     manifest_path,
     new_crawl_id,
+    open_dataset,
     read_manifest,
+    utcnow,
     validate_crawl_id,
+    write_manifest,
 )
+from linkcrawl.urls import host_of, registered_domain
 
-__all__ = ["crawl", "crawl_settings", "read_seeds_file"]
+__all__ = ["DataDirLock", "crawl", "crawl_settings", "read_seeds_file", "shard_seeds"]
 
 
 def read_seeds_file(path: Path | str) -> list[str]:
@@ -84,8 +94,12 @@ def crawl(
     same_host: bool = False,
     settings: Mapping[str, Any] | None = None,
     progress_seconds: float = 0.0,
+    workers: int = 1,
 ) -> str:
     """Crawl the registered domains of ``seeds`` into ``data_dir``; return the crawl id.
+
+    ``workers`` > 1 runs that many crawler processes on one crawl id, the seeds' registered
+    domains dealt out between them (:func:`shard_seeds`); each writes its own part files.
 
     ``resume`` continues an interrupted crawl (its seeds come from its manifest) into the
     same crawl partition, from its JOBDIR. Runs Scrapy's reactor in this process, so call
@@ -96,6 +110,7 @@ def crawl(
     """
     data_dir = Path(data_dir)
     seed_list = parse_seeds(list(seeds))
+    previous: dict[str, Any] = {}
     if resume is not None:
         crawl_id = validate_crawl_id(resume)
         path = manifest_path(data_dir, crawl_id)
@@ -108,7 +123,10 @@ def crawl(
             )
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
-        seed_list = seed_list or parse_seeds(manifest.fields.get("seeds", []))
+        previous = manifest.fields
+        seed_list = seed_list or parse_seeds(previous.get("seeds", []))
+        # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
+        workers = int(previous.get("workers") or workers)
     else:
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
         if manifest_path(data_dir, crawl_id).is_file():
@@ -118,25 +136,195 @@ def crawl(
             )
     if not seed_list:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
+    if workers < 1:
+        raise LinkcrawlError(f"--workers must be at least 1, not {workers}")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
-    scrapy_settings = crawl_settings(
-        data_dir,
-        crawl_id,
-        max_depth=max_depth,
-        max_pages=max_pages,
-        concurrency=concurrency,
-        same_host=same_host,
-        progress_seconds=progress_seconds,
-        overrides=settings,
-    )
-    process = CrawlerProcess(scrapy_settings)
-    process.crawl(LinkSpider, seeds=seed_list, crawl_id=crawl_id)
-    process.start()
-    manifest = read_manifest(manifest_path(data_dir, crawl_id))
-    if manifest.status == "finished":
+    options = {
+        "max_depth": max_depth,
+        "max_pages": max_pages,
+        "concurrency": concurrency,
+        "same_host": same_host,
+        "progress_seconds": progress_seconds,
+        "overrides": dict(settings or {}),
+    }
+    with DataDirLock(data_dir, crawl_id):
+        shards = shard_seeds(seed_list, workers, same_host)
+        if len(shards) == 1:
+            scrapy_settings = crawl_settings(data_dir, crawl_id, **options)
+            run_scrapy(scrapy_settings, seed_list, crawl_id)
+            status = read_manifest(manifest_path(data_dir, crawl_id)).status
+            jobdir = scrapy_settings["JOBDIR"]
+        else:
+            status = _run_workers(data_dir, crawl_id, seed_list, shards, options, previous)
+            jobdir = str(data_dir / ".jobs" / crawl_id)
+    if status == "finished":
         # The queue is empty and every page is on disk: the job state is no longer needed.
-        shutil.rmtree(scrapy_settings["JOBDIR"], ignore_errors=True)
+        shutil.rmtree(jobdir, ignore_errors=True)
     return crawl_id
+
+
+def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | None:
+    """Run the link spider in this process; returns Scrapy's finish reason."""
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(LinkSpider)
+    process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
+    process.start()
+    return crawler.stats.get_value("finish_reason") if crawler.stats else None
+
+
+def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list[list[str]]:
+    """Split seeds between workers by registered domain, so that each domain is crawled by
+    exactly one worker (its politeness and duplicate filter stay in one process).
+
+    Domains are dealt out largest first to the worker with the fewest seeds; the result
+    depends only on the seeds, so a resumed crawl shards the same way.
+    """
+    by_domain: dict[str, list[str]] = {}
+    for seed in seeds:
+        host = host_of(seed)
+        by_domain.setdefault(host if same_host else registered_domain(host), []).append(seed)
+    shards: list[list[str]] = [[] for _ in range(min(workers, len(by_domain)))]
+    for _, group in sorted(by_domain.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        min(shards, key=len).extend(group)
+    order = {seed: i for i, seed in enumerate(seeds)}
+    return [sorted(shard, key=order.__getitem__) for shard in shards]
+
+
+def _worker_main(
+    data_dir: str, crawl_id: str, worker: str, seeds: list[str], options: dict[str, Any]
+) -> None:
+    """Entry point of one worker process (spawned): crawl one shard of the seeds."""
+    overrides = {
+        **options.pop("overrides"),
+        "LINKCRAWL_WORKER": worker,
+        # The parent process owns the crawl's manifest; a worker writes only part files.
+        "LINKCRAWL_WRITE_MANIFEST": False,
+    }
+    settings = crawl_settings(data_dir, crawl_id, overrides=overrides, **options)
+    settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id / worker), priority="cmdline")
+    reason = run_scrapy(settings, seeds, crawl_id)
+    sys.exit(0 if reason == "finished" else 3)
+
+
+def _run_workers(
+    data_dir: Path,
+    crawl_id: str,
+    seeds: list[str],
+    shards: list[list[str]],
+    options: dict[str, Any],
+    previous: dict[str, Any],
+) -> str:
+    """Crawl with one process per shard; the parent keeps the manifest."""
+    now = utcnow().isoformat()
+    manifest = {
+        **previous,
+        "crawl_id": crawl_id,
+        "status": "running",
+        "seeds": seeds,
+        "workers": len(shards),
+        "started_at": previous.get("started_at") or now,
+        "resumed_at": [*previous.get("resumed_at", []), now] if previous else [],
+        "finished_at": None,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "settings": dict(options["overrides"]),
+    }
+    write_manifest(data_dir, manifest)
+    owners = {}
+    for i, shard in enumerate(shards):
+        for seed in shard:
+            host = host_of(seed)
+            owners[host if options["same_host"] else registered_domain(host)] = f"w{i:02d}"
+    options = {**options, "overrides": {**options["overrides"], "LINKCRAWL_DOMAIN_OWNERS": owners}}
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options)),
+            name=f"linkcrawl-worker-{i:02d}",
+        )
+        for i, shard in enumerate(shards)
+    ]
+    for process in processes:
+        process.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        # A service manager signals the parent only; each worker shuts down gracefully.
+        for process in processes:
+            if process.pid and process.is_alive():
+                os.kill(process.pid, signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while any(p.is_alive() for p in processes):
+            for process in processes:
+                process.join(0.5)
+                if process.exitcode not in (None, 0):
+                    # A worker failed: the others would wait for it forever (they close
+                    # only when all are idle), so stop them gracefully too.
+                    forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    finished = all(p.exitcode == 0 for p in processes)
+    manifest.update(
+        status="finished" if finished else "interrupted",
+        finish_reason="finished"
+        if finished
+        else "worker-exit-codes " + ",".join(str(p.exitcode) for p in processes),
+        finished_at=utcnow().isoformat(),
+        counts=count_rows(data_dir, crawl_id),
+    )
+    write_manifest(data_dir, manifest)
+    return manifest["status"]
+
+
+def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
+    """Pages, edges and errors of a crawl, counted from its part files."""
+    ds = open_dataset(data_dir)
+    edges = ds.arrow("edges", crawl_id).count_rows()
+    pages = ds.arrow("pages", crawl_id).to_table(columns=["status", "error"])
+    status = pages.column("status").to_numpy(zero_copy_only=False)
+    errors = pages.column("error").is_valid().to_numpy(zero_copy_only=False)
+    failed = int((errors | (status >= 400)).sum())
+    return {"pages": pages.num_rows, "edges": edges, "errors": failed}
+
+
+class DataDirLock:
+    """An exclusive lock on a data directory for the length of a crawl.
+
+    ``flock`` on ``<data>/.crawl.lock``: the kernel releases it when the process dies, so a
+    killed crawl never holds it forever. A second crawl on the same directory is refused
+    with the pid and crawl id of the one that holds it.
+    """
+
+    def __init__(self, data_dir: Path, crawl_id: str) -> None:
+        self.path = Path(data_dir) / ".crawl.lock"
+        self.crawl_id = crawl_id
+        self.fd: int | None = None
+
+    def __enter__(self) -> DataDirLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LinkcrawlError(
+                f"a crawl is already running on {self.path.parent} ({holder}); wait for it "
+                "to finish or use another --data directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, crawl {self.crawl_id}".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

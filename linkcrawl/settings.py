@@ -54,6 +54,8 @@ LOG_LEVEL = "INFO"
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
 # Crawl-delay from robots.txt (Scrapy obeys Disallow only); after RobotsTxtMiddleware (100).
 DOWNLOADER_MIDDLEWARES = {"linkcrawl.middlewares.CrawlDelayMiddleware": 110}
+# Hands URLs between the processes of `linkcrawl crawl --workers N` (off otherwise).
+EXTENSIONS = {"linkcrawl.exchange.WorkerExchange": 500}
 
 # -- linkcrawl ------------------------------------------------------------------------------
 # Where the dataset is written (see README, "The dataset on disk").
@@ -80,5 +82,11 @@ LINKCRAWL_SAME_HOST = False
 # Landmark rules for link positions, checked before the built-in ones, first match wins:
 # [{"position": "sidebar", "tags": [], "roles": [], "tokens": ["related-posts"]}]
 LINKCRAWL_POSITION_RULES: list = []
+# Set by `linkcrawl crawl --workers N` for its worker processes: the worker's name (it goes
+# into part file names) and whether this process writes the crawl's manifest.
+LINKCRAWL_WORKER = ""
+LINKCRAWL_WRITE_MANIFEST = True
+# ... and which worker owns each registered domain (or host), for handing URLs over.
+LINKCRAWL_DOMAIN_OWNERS: dict = {}
 # Print progress (pages, edges, errors) to stderr every this many seconds (0: off).
 LINKCRAWL_PROGRESS_SECONDS = 0.0

@@ -107,6 +107,10 @@ class LinkSpider(scrapy.Spider):
         )
         hosts = [host_of(s) for s in spider.seeds]
         spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
+        # In a multi-worker crawl every worker's scope is the whole crawl's; the domains it
+        # does not own are handed to their owners by the WorkerExchange extension.
+        spider.scope |= frozenset(settings.getdict("LINKCRAWL_DOMAIN_OWNERS"))
+        spider.exchange = None
         spider.seen: set[str] = set(spider.seeds)
         spider.scheduled: Counter[str] = Counter()
         spider.max_url_length = settings.getint("URLLENGTH_LIMIT")
@@ -121,8 +125,12 @@ class LinkSpider(scrapy.Spider):
 
     # -- scope ------------------------------------------------------------------------------
 
+    def scope_key(self, url: str, domain: str) -> str:
+        """What scope is decided on: the registered domain, or the host with same_host."""
+        return host_of(url) if self.same_host else domain
+
     def in_scope(self, url: str, domain: str) -> bool:
-        return (host_of(url) if self.same_host else domain) in self.scope
+        return self.scope_key(url, domain) in self.scope
 
     def trap_reason(self, url: str) -> str | None:
         """Why ``url`` looks like a crawler trap and is not requested, or None.
@@ -173,6 +181,11 @@ class LinkSpider(scrapy.Spider):
                 )
             return None
         self.seen.add(url)
+        if self.exchange is not None:
+            owner = self.exchange.owner(self.scope_key(url, domain))
+            if owner is not None and owner != self.exchange.me:
+                self.exchange.send(owner, url, depth)
+                return None
         if self.max_pages and self.scheduled[domain] >= self.max_pages:
             self._skip("max-pages")
             return None
@@ -182,6 +195,10 @@ class LinkSpider(scrapy.Spider):
             return None
         self.scheduled[domain] += 1
         return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
+
+    def follow_handed_over(self, url: str, depth: int) -> scrapy.Request | None:
+        """A request for a URL another worker found in a domain this worker owns."""
+        return self._follow(url, registered_domain(host_of(url)), depth)
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.seeds:

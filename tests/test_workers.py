@@ -1,0 +1,75 @@
+"""Several crawler processes on one crawl id, and the lock that keeps two crawls apart."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from linkcrawl.runner import DataDirLock, shard_seeds
+from tests.conftest import FAST, demo_seeds, run_linkcrawl
+
+
+def test_shard_seeds_keeps_each_domain_in_one_worker():
+    seeds = [
+        "http://a.example.com/",
+        "http://b.example.com/",
+        "http://x.example.org/",
+        "http://y.example.net/",
+        "http://z.example.net/",
+    ]
+    shards = shard_seeds(seeds, 2)
+    assert sorted(s for shard in shards for s in shard) == sorted(seeds)
+    assert len(shards) == 2
+    for domain in ("example.com", "example.net"):
+        holders = [i for i, shard in enumerate(shards) if any(domain in s for s in shard)]
+        assert len(holders) == 1
+    assert shard_seeds(seeds, 8) == shard_seeds(seeds, 3)  # only 3 domains: 3 workers
+    assert shard_seeds(seeds, 1) == [seeds]
+
+
+@pytest.mark.slow
+def test_two_workers_find_what_one_process_finds(demo_server, demo_crawl, tmp_path):
+    data, crawl_id = demo_crawl
+    result = run_linkcrawl(
+        [
+            "crawl",
+            *demo_seeds(),
+            "--data",
+            str(tmp_path),
+            "--crawl-id",
+            "two",
+            "--workers",
+            "2",
+            *FAST,
+        ],
+        proxy=demo_server.proxy_url,
+    )
+    assert result.returncode == 0, result.stderr
+    key = ["source", "target", "ordinal"]
+    one = pd.read_parquet(data / "edges", filters=[("crawl_id", "=", crawl_id)])
+    two = pd.read_parquet(tmp_path / "edges")
+    assert set(map(tuple, two[key].values)) == set(map(tuple, one[key].values))
+    assert len(two) == len(one)
+    parts = sorted(p.name for p in (tmp_path / "edges" / "crawl_id=two").iterdir())
+    assert {p.split("-")[1] for p in parts} == {"w00", "w01"}
+    manifest = json.loads((tmp_path / "crawls" / "two.json").read_text())
+    assert manifest["status"] == "finished" and manifest["workers"] == 2
+    assert manifest["counts"]["edges"] == len(two)
+    assert not (tmp_path / ".jobs" / "two").exists()
+
+
+def test_second_crawl_on_a_locked_data_directory_is_refused(demo_server, tmp_path):
+    with DataDirLock(tmp_path, "first"):
+        result = run_linkcrawl(
+            ["crawl", "http://www.echo-example.io/", "--data", str(tmp_path), *FAST],
+            proxy=demo_server.proxy_url,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "already running" in lines[0] and "crawl first" in lines[0]
+    assert not (tmp_path / "crawls").exists()
+    # once released, the directory is free again
+    with DataDirLock(tmp_path, "second"):
+        pass
