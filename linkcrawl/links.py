@@ -58,7 +58,8 @@ class PositionRule:
     puts the links inside it (up to a nearer landmark) at ``position``.
 
     A token matches an id or class name that equals it, or whose first or last ``-``/``_``
-    separated part equals it (``site-footer``, ``nav-menu``), but not a part in the middle
+    separated part equals it (``site-footer``, ``nav-menu``; for a BEM name such as
+    ``site-header__logo``, its block ``site-header``), but not a part in the middle
     (``content-sidebar-wrap`` wraps content too, so it is not a sidebar), and not a state
     modifier (``has-sidebar``, ``no-header``). A weak token matches a whole id or class
     name only, and is ignored inside content: page builders put ``widget`` on every block
@@ -105,7 +106,28 @@ DEFAULT_POSITION_RULES: tuple[PositionRule, ...] = (
         "navigation",
         tags=frozenset({"nav"}),
         roles=frozenset({"navigation", "menubar", "menu"}),
-        tokens=frozenset({"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs"}),
+        tokens=frozenset(
+            {
+                "nav",
+                "navbar",
+                "navigation",
+                "menu",
+                "breadcrumb",
+                "breadcrumbs",
+                "navi",
+                # run-together names seen on real templates (article-extraction-benchmark)
+                "subnav",
+                "submenu",
+                "topnav",
+                "mainnav",
+                "sitenav",
+                "sidenav",
+                "mainmenu",
+                "megamenu",
+                "sidemenu",
+                "menubar",
+            }
+        ),
     ),
     PositionRule(
         "sidebar",
@@ -336,6 +358,10 @@ class LinkExtractor:
                 continue
             for token in attr.lower().split():
                 found = by_whole.get(token)
+                if found is None and "__" in token:
+                    # BEM: "standard-navigation__primary-links" is part of its block
+                    token = token.partition("__")[0]
+                    found = by_whole.get(token)
                 if found is None and ("-" in token or "_" in token):
                     pieces = _TOKEN_SPLIT.split(token)
                     first = pieces[0]
