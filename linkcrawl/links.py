@@ -60,7 +60,8 @@ class PositionRule:
     A token matches an id or class name that equals it, or whose first or last ``-``/``_``
     separated part equals it (``site-footer``, ``nav-menu``; for a BEM name such as
     ``site-header__logo``, its block ``site-header``), but not a part in the middle
-    (``content-sidebar-wrap`` wraps content too, so it is not a sidebar), and not a state
+    (``content-sidebar`` holds content too, so it is not a sidebar), after dropping
+    wrapper suffixes (``footer-wrap``, ``td-footer-wrapper``), and not a state
     modifier (``has-sidebar``, ``no-header``). A weak token matches a whole id or class
     name only, and is ignored inside content: page builders put ``widget`` on every block
     (``elementor-widget``) and Blogger wraps the post itself in ``div.widget.Blog``.
@@ -192,6 +193,10 @@ def _plain(state: str) -> str:
 
 # First parts of a class name that say "this page has/lacks X", not "this is X".
 _MODIFIER_PREFIXES = frozenset({"has", "no", "with", "without", "is", "show", "hide", "hidden"})
+# Last parts of a class name that say "this wraps X": X is the name that counts.
+_WRAPPER_SUFFIXES = frozenset(
+    {"wrap", "wrapper", "container", "inner", "outer", "holder", "area", "region", "full"}
+)
 # Elements that are never landmarks: themes put state classes on them (body.nav-open,
 # html.header-sticky) that say nothing about where a link is.
 _NOT_LANDMARKS = frozenset({"html", "body", "head", "a", "area"})
@@ -364,6 +369,8 @@ class LinkExtractor:
                     found = by_whole.get(token)
                 if found is None and ("-" in token or "_" in token):
                     pieces = _TOKEN_SPLIT.split(token)
+                    while len(pieces) > 1 and pieces[-1] in _WRAPPER_SUFFIXES:
+                        pieces.pop()  # "td-footer-wrapper" is the footer
                     first = pieces[0]
                     if first not in _MODIFIER_PREFIXES:
                         found = by_token.get(first)
