@@ -53,11 +53,18 @@ BARE_SPIDER = textwrap.dedent(
 )
 
 
-def build_site(pages: int, seed: int = 1) -> LocalWeb:
+def build_site(
+    pages: int,
+    seed: int = 1,
+    host: str = HOST,
+    web: LocalWeb | None = None,
+    cross: list[str] | None = None,
+) -> LocalWeb:
     """A site of ``pages`` pages: 10 nav, 30 content, 5 sidebar, 5 footer links each,
-    a few to other domains; links point at pages of every depth."""
+    a few to other domains; links point at pages of every depth. ``cross`` hosts get one
+    sidebar link each from every page (sites of one crawl linking to each other)."""
     rng = random.Random(seed)
-    web = LocalWeb()
+    web = web if web is not None else LocalWeb()
     nav = "".join(f'<li><a href="/section/{i}/">Section {i}</a></li>' for i in range(10))
     footer = "".join(f'<a href="/about/{i}.html">About {i}</a> ' for i in range(4))
     footer += '<a href="http://partner-example.org/" rel="nofollow">Partner</a>'
@@ -69,9 +76,10 @@ def build_site(pages: int, seed: int = 1) -> LocalWeb:
             f"number {j}</a> in running text.</p>"
             for j in range(30)
         )
+        friends = [f"http://{h}/p/{rng.randrange(pages - 15)}.html" for h in cross or []]
+        friends += [f"http://site{rng.randrange(500)}-example.com/" for _ in range(5)]
         sidebar = "".join(
-            f'<li><a href="http://site{rng.randrange(500)}-example.com/">Friend {k}</a></li>'
-            for k in range(5)
+            f'<li><a href="{url}">Friend {k}</a></li>' for k, url in enumerate(friends[:5])
         )
         html = (
             f"<!doctype html><html><head><meta charset=utf-8><title>Page {n}</title></head>"
@@ -79,7 +87,7 @@ def build_site(pages: int, seed: int = 1) -> LocalWeb:
             f"<main><h1>Page {n}</h1>{content}</main><aside><ul>{sidebar}</ul></aside>"
             f"<footer>{footer}</footer></body></html>"
         )
-        web.add(f"http://{HOST}{path}", html)
+        web.add(f"http://{host}{path}", html)
     return web
 
 
@@ -119,6 +127,8 @@ def main() -> None:
         "--workers", type=int, default=0, help="also run linkcrawl --workers N (0: skip)"
     )
     args = parser.parse_args()
+    if args.workers:
+        return bench_workers(args)
     web = build_site(args.pages)
     seed = f"http://{HOST}/"
     fast = [
@@ -166,6 +176,57 @@ def main() -> None:
     print(
         f"median of {args.repeat}: bare scrapy {bare:.1f} pages/s, linkcrawl {ours:.1f} "
         f"pages/s, ratio linkcrawl/bare = {ours / bare:.2f}"
+    )
+
+
+def bench_workers(args: argparse.Namespace) -> None:
+    """linkcrawl with --workers N vs one process, on 4 sites that link to each other."""
+    hosts = [f"www.shard{i}-example.com" for i in range(4)]
+    web = LocalWeb()
+    for i, host in enumerate(hosts):
+        build_site(
+            args.pages // 4, seed=i, host=host, web=web, cross=[h for h in hosts if h != host]
+        )
+    seeds = [f"http://{h}/" for h in hosts]
+    fast = [
+        "-s",
+        "ROBOTSTXT_OBEY=0",
+        "-s",
+        "AUTOTHROTTLE_ENABLED=0",
+        "-s",
+        "DOWNLOAD_DELAY=0",
+        "-s",
+        f"CONCURRENT_REQUESTS_PER_DOMAIN={args.concurrency}",
+    ]
+    results: dict[int, list[float]] = {1: [], args.workers: []}
+    with LocalWebServer(web) as server, tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            for workers in results:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "linkcrawl.cli",
+                    "crawl",
+                    *seeds,
+                    "--data",
+                    f"{tmp}/{workers}-{i}",
+                    "--concurrency",
+                    str(args.concurrency),
+                    "--workers",
+                    str(workers),
+                    *fast,
+                ]
+                n, rate = run(cmd, server.proxy_url, web)
+                results[workers].append(rate)
+                print(
+                    f"run {i + 1}: {workers} worker(s)  {n} requests  {rate:7.1f} pages/s",
+                    flush=True,
+                )
+    one = statistics.median(results[1])
+    many = statistics.median(results[args.workers])
+    print(
+        f"median of {args.repeat}: 1 worker {one:.1f} pages/s, {args.workers} workers "
+        f"{many:.1f} pages/s, ratio = {many / one:.2f}"
     )
 
 

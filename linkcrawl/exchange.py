@@ -51,7 +51,7 @@ class WorkerExchange:
         owners = settings.getdict("LINKCRAWL_DOMAIN_OWNERS")
         me = settings.get("LINKCRAWL_WORKER")
         if not owners or not me:
-            raise NotConfigured("not a worker of a multi-worker crawl")
+            raise NotConfigured  # silently: only worker processes use it
         root = (
             Path(settings.get("LINKCRAWL_DATA_DIR"))
             / ".jobs"
