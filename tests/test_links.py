@@ -311,7 +311,9 @@ def test_id_and_class_tokens():
         <div class="breadcrumbs"><a href="/4">d</a></div>
         <div id="footer_wrap"><a href="/5">e</a></div>
         <div class="sidebar-left"><a href="/6">f</a></div>
-        <div class="content-sidebar-wrap"><a href="/7">g</a></div>
+        <div class="content-sidebar-wrap"><main class="content"><a href="/7">g</a></main></div>
+        <div class="td-footer-wrapper"><a href="/11">k</a></div>
+        <div class="entry-sidebar-meta"><a href="/12">l</a></div>
         <div class="widget"><a href="/8">h</a></div>
         <div class="navigator"><a href="/9">i</a></div>
         <div class="has-sidebar"><a href="/10">j</a></div>"""
@@ -326,6 +328,8 @@ def test_id_and_class_tokens():
         "h": "sidebar",
         "i": "content",
         "j": "content",
+        "k": "footer",
+        "l": "content",  # a part in the middle does not count
     }
 
 
