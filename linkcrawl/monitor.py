@@ -1,0 +1,564 @@
+"""Monitoring across crawls: new and lost links with reasons, backlink history, broken links,
+and pruning old crawls."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import pyarrow.compute as pc
+
+from linkcrawl.analysis.backlinks import _target_filter
+from linkcrawl.storage import Dataset, DatasetError, Manifest, manifest_path, open_dataset
+from linkcrawl.urls import host_of, registered_domain
+
+__all__ = [
+    "DIFF_COLUMNS",
+    "LOST_REASONS",
+    "NEW_REASONS",
+    "History",
+    "broken",
+    "diff",
+    "history",
+    "prune",
+]
+
+DIFF_COLUMNS = ["change", "source", "target", "anchor", "follow", "reason"]
+# Why a link of the old crawl is not in the new one as it was, most specific first.
+LOST_REASONS = (
+    "source-not-crawled",
+    "source-gone",
+    "target-redirects",
+    "link-removed",
+    "now-nofollow",
+)
+NEW_REASONS = ("", "source-new", "now-follow")
+# A request robots.txt forbade was never sent: the target is not broken, only unvisited.
+_NOT_BROKEN_ERRORS = ("robots-disallowed",)
+_LOCK_HOLDER = re.compile(r"pid (?P<pid>\d+), crawl (?P<crawl_id>\S+)")
+
+
+# -- shared readers --------------------------------------------------------------------------
+
+
+def _finished(ds: Dataset) -> list[Manifest]:
+    """The finished crawls, oldest first."""
+    return [m for m in reversed(ds.manifests()) if m.status == "finished"]
+
+
+def _backlink_filter(target: str | None) -> Any:
+    """Links to ``target`` (a registered domain, a host or a URL prefix) from other
+    registered domains; None selects every link."""
+    if target is None:
+        return None
+    _, expression = _target_filter(target)
+    return expression & (pc.field("internal") == False)  # noqa: E712 (an Arrow expression)
+
+
+def _link_pairs(edges: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per (source, target): a link is the same link across crawls when it joins
+    the same two URLs, wherever it sits on the page. Its ``follow`` is true when any
+    occurrence is followed, and its anchor is that of the first followed occurrence (the
+    first occurrence if none is followed)."""
+    keys = [*by, "source", "target"]
+    ordered = edges.sort_values(
+        [*keys, "follow", "ordinal"], ascending=[*[True] * len(keys), False, True]
+    )
+    return (
+        ordered.drop_duplicates(keys, keep="first").drop(columns="ordinal").reset_index(drop=True)
+    )
+
+
+def _page_status(ds: Dataset, crawl_id: str, urls: Iterable[str]) -> pd.DataFrame:
+    """url, status, error of the given URLs in one crawl, one row per URL (the last fetch)."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return pd.DataFrame({"url": [], "status": [], "error": []}).set_index("url")
+    pages = ds.pages(
+        crawl_id,
+        columns=["url", "status", "error", "fetched_at"],
+        filters=pc.field("url").isin(wanted),
+    )
+    pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
+    return pages.set_index("url")[["status", "error"]]
+
+
+def _ok(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
+    """Whether each URL was fetched in ``pages`` with a 2xx status."""
+    status = urls.map(pages["status"]) if len(pages) else pd.Series(pd.NA, index=urls.index)
+    error = urls.map(pages["error"]) if len(pages) else pd.Series(pd.NA, index=urls.index)
+    status = pd.to_numeric(status, errors="coerce")
+    return (status >= 200) & (status < 300) & error.isna()
+
+
+def _redirects(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
+    """Whether each URL answered with a 3xx status in ``pages``."""
+    if not len(pages):
+        return pd.Series(False, index=urls.index)
+    status = pd.to_numeric(urls.map(pages["status"]), errors="coerce")
+    return ((status >= 300) & (status < 400)).fillna(False).astype(bool)
+
+
+def _in_scope(manifest: Manifest, urls: pd.Series) -> pd.Series:
+    """Whether each URL was inside the crawl's scope (pages outside it are only checked with
+    --check-external, never parsed); true everywhere when the manifest does not say."""
+    scope = set(manifest.fields.get("scope") or ())
+    if not scope:
+        return pd.Series(True, index=urls.index)
+    hosts = {u: host_of(u) for u in urls.unique()}
+    inside = {u: h in scope or registered_domain(h) in scope for u, h in hosts.items()}
+    return urls.map(inside).astype(bool)
+
+
+# -- diff ------------------------------------------------------------------------------------
+
+
+def diff(
+    data_dir: Path | str = "data",
+    old_id: str | None = None,
+    new_id: str | None = None,
+    target: str | None = None,
+) -> pd.DataFrame:
+    """New and lost links between two crawls, each with the reason.
+
+    A link is identified by its source and target URLs: several occurrences on one page
+    are one link (followed if any occurrence is), and a link that moved on its page is
+    unchanged. Changes of anchor text alone are not reported.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    old_id, new_id
+        The two crawls. By default ``new_id`` is the newest finished crawl and ``old_id``
+        the finished crawl before it.
+    target
+        Only the backlinks of this target: links from other registered domains to a
+        registered domain (``example.com``), a host (``www.example.com``) or a URL prefix
+        (``https://example.com/blog/``), as in ``linkcrawl backlinks``. By default every
+        link, internal ones included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``change, source, target, anchor, follow, reason``; ``change`` is ``lost``
+        or ``new``, lost rows first, then by target and source. ``df.attrs`` holds
+        ``old_id`` and ``new_id``.
+
+        A lost link's reason is the first that holds of:
+
+        - ``source-not-crawled``: the source page was not fetched by the new crawl (not
+          reached, out of its scope, or over a page cap); the link may still be there.
+        - ``source-gone``: the source page now fails: 4xx, 5xx, a network error, or a
+          redirect (the page no longer exists at that URL).
+        - ``target-redirects``: the page was fetched and the link is gone, and its target
+          now redirects (the source probably links to the new location instead).
+        - ``link-removed``: the page was fetched and the link is gone.
+        - ``now-nofollow``: the link is still there but no longer followed (rel nofollow,
+          ugc or sponsored, or a page-wide nofollow). One row, not new plus lost; its
+          anchor and follow are those of the new crawl.
+
+        A new link's reason is empty when it was added to a page the old crawl fetched,
+        ``source-new`` when the old crawl did not fetch its page (a new page, or one not
+        reached then), and ``now-follow`` when a nofollow link became followed (one row).
+        Anchor and follow of a lost link are those of the old crawl.
+
+    Raises
+    ------
+    DatasetError
+        Fewer than two finished crawls, an unknown crawl id, a bad target.
+
+    Examples
+    --------
+    >>> changes = diff("data", target="example.com")                 # doctest: +SKIP
+    >>> changes[changes.change == "lost"].reason.value_counts()      # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    old_id, new_id = _diff_ids(ds, old_id, new_id)
+    expression = _backlink_filter(target)
+    columns = ["source", "target", "anchor", "follow", "ordinal"]
+    old = _link_pairs(ds.edges(old_id, columns=columns, filters=expression))
+    new = _link_pairs(ds.edges(new_id, columns=columns, filters=expression))
+    both = old.merge(new, on=["source", "target"], how="outer", suffixes=("_old", "_new"))
+    in_old, in_new = both["follow_old"].notna(), both["follow_new"].notna()
+
+    gone = both[in_old & ~in_new]
+    new_pages = _page_status(ds, new_id, [*gone["source"], *gone["target"]])
+    old_pages = _page_status(ds, old_id, [*gone["target"]])
+    reason = pd.Series("link-removed", index=gone.index, dtype=object)
+    reason[_redirects(new_pages, gone["target"]) & ~_redirects(old_pages, gone["target"])] = (
+        "target-redirects"
+    )
+    fetched = gone["source"].isin(new_pages.index) & _in_scope(ds.manifest(new_id), gone["source"])
+    reason[fetched & ~_ok(new_pages, gone["source"])] = "source-gone"
+    reason[~fetched] = "source-not-crawled"
+    lost = _rows(gone, "lost", reason, "_old")
+
+    added = both[~in_old & in_new]
+    old_sources = _page_status(ds, old_id, added["source"])
+    reason = pd.Series("", index=added.index, dtype=object)
+    reason[~_ok(old_sources, added["source"]).fillna(False).astype(bool)] = "source-new"
+    found = _rows(added, "new", reason, "_new")
+
+    kept = both[in_old & in_new]
+    follow_old, follow_new = kept["follow_old"].astype(bool), kept["follow_new"].astype(bool)
+    nofollow = kept[follow_old & ~follow_new]
+    refollow = kept[~follow_old & follow_new]
+    changes = pd.concat(
+        [
+            lost,
+            _rows(nofollow, "lost", pd.Series("now-nofollow", index=nofollow.index), "_new"),
+            found,
+            _rows(refollow, "new", pd.Series("now-follow", index=refollow.index), "_new"),
+        ],
+        ignore_index=True,
+    )
+    changes = changes.sort_values(["change", "target", "source"], kind="stable")
+    changes = changes.reset_index(drop=True).astype({"follow": bool})
+    changes.attrs.update(old_id=old_id, new_id=new_id, target=target)
+    return changes
+
+
+def _diff_ids(ds: Dataset, old_id: str | None, new_id: str | None) -> tuple[str, str]:
+    finished = [m.crawl_id for m in _finished(ds)]
+    if new_id is None:
+        candidates = [c for c in finished if c != old_id]
+        if not candidates:
+            raise DatasetError(_too_few(ds, finished))
+        new_id = candidates[-1]
+    else:
+        new_id = ds.manifest(new_id).crawl_id
+    if old_id is None:
+        # The finished crawl that started before the new one.
+        order = {m.crawl_id: i for i, m in enumerate(reversed(ds.manifests()))}
+        earlier = [c for c in finished if order[c] < order[new_id]]
+        if not earlier:
+            raise DatasetError(_too_few(ds, finished))
+        old_id = earlier[-1]
+    else:
+        old_id = ds.manifest(old_id).crawl_id
+    if old_id == new_id:
+        raise DatasetError(f"cannot diff crawl {old_id} with itself: give two different crawls")
+    return old_id, new_id
+
+
+def _too_few(ds: Dataset, finished: list[str]) -> str:
+    return (
+        f"diff needs two finished crawls in {ds.root} ({len(finished)} found): run "
+        "`linkcrawl crawl` again, or name two crawls"
+    )
+
+
+def _rows(links: pd.DataFrame, change: str, reason: pd.Series, side: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "change": change,
+            "source": links["source"],
+            "target": links["target"],
+            "anchor": links[f"anchor{side}"],
+            "follow": links[f"follow{side}"].astype(bool),
+            "reason": reason.astype(object),
+        },
+        columns=DIFF_COLUMNS,
+    )
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+class History(NamedTuple):
+    """The backlinks of a target across crawls: ``links`` and ``referring_domains``."""
+
+    links: pd.DataFrame
+    referring_domains: pd.DataFrame
+
+
+def history(data_dir: Path | str = "data", target: str = "") -> History:
+    """Every backlink of a target across all finished crawls: when first and last seen.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    target
+        A registered domain (``example.com``), a host (``www.example.com``) or a URL
+        prefix (``https://example.com/blog/``). Backlinks are links from other registered
+        domains, as in ``linkcrawl backlinks``.
+
+    Returns
+    -------
+    History
+        A named tuple ``(links, referring_domains)``:
+
+        - ``links``: one row per backlink (source, target), with source_domain, anchor and
+          follow as last seen, first_seen and last_seen (crawl ids), first_seen_at and
+          last_seen_at (those crawls' start times, UTC), crawls (in how many crawls it
+          was seen) and live (seen in the newest finished crawl). Newest first_seen first.
+        - ``referring_domains``: one row per finished crawl, oldest first: crawl_id,
+          started_at, referring_domains, followed_referring_domains (domains with at
+          least one followed link to the target) and links.
+
+        Interrupted and running crawls are left out: a link missing from a partial crawl
+        says nothing about the link.
+
+    Examples
+    --------
+    >>> links, per_crawl = history("data", "example.com")            # doctest: +SKIP
+    >>> links[~links.live]  # the lost backlinks                     # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    crawls = _finished(ds)
+    if not crawls:
+        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    ids = [m.crawl_id for m in crawls]
+    started = pd.Series(
+        pd.to_datetime([m.fields.get("started_at") for m in crawls], utc=True), index=ids
+    )
+    order = pd.Series(range(len(ids)), index=ids)
+    edges = ds.edges(
+        None,
+        columns=["crawl_id", "source", "target", "source_domain", "anchor", "follow", "ordinal"],
+        filters=_backlink_filter(target) & pc.field("crawl_id").isin(ids),
+    )
+    edges["crawl_id"] = edges["crawl_id"].astype(str)
+    pairs = _link_pairs(edges, by=["crawl_id"])
+    pairs["order"] = pairs["crawl_id"].map(order)
+    pairs = pairs.sort_values(["source", "target", "order"], kind="stable")
+    grouped = pairs.groupby(["source", "target"], sort=False)
+    last = grouped.tail(1).set_index(["source", "target"])
+    links = pd.DataFrame(
+        {
+            "source_domain": last["source_domain"],
+            "anchor": last["anchor"],
+            "follow": last["follow"].astype(bool),
+            "first_seen": grouped["crawl_id"].first(),
+            "last_seen": last["crawl_id"],
+            "crawls": grouped.size(),
+        }
+    ).reset_index()
+    links["first_seen_at"] = links["first_seen"].map(started)
+    links["last_seen_at"] = links["last_seen"].map(started)
+    links["live"] = links["last_seen"] == ids[-1]
+    links = links[
+        [
+            "source",
+            "target",
+            "source_domain",
+            "anchor",
+            "follow",
+            "first_seen",
+            "first_seen_at",
+            "last_seen",
+            "last_seen_at",
+            "crawls",
+            "live",
+        ]
+    ]
+    links = links.sort_values(
+        ["first_seen_at", "target", "source"], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
+
+    per_crawl = pairs.groupby("crawl_id")
+    followed = pairs[pairs["follow"]].groupby("crawl_id")["source_domain"].nunique()
+    domains = pd.DataFrame({"crawl_id": ids, "started_at": started.to_numpy()})
+    domains["referring_domains"] = domains["crawl_id"].map(per_crawl["source_domain"].nunique())
+    domains["followed_referring_domains"] = domains["crawl_id"].map(followed)
+    domains["links"] = domains["crawl_id"].map(per_crawl.size())
+    counts = ["referring_domains", "followed_referring_domains", "links"]
+    domains[counts] = domains[counts].fillna(0).astype("int64")
+    return History(links, domains)
+
+
+# -- broken ----------------------------------------------------------------------------------
+
+
+def broken(
+    data_dir: Path | str = "data", crawl_id: str | None = None, target: str | None = None
+) -> pd.DataFrame:
+    """Links whose target is broken: it answered 4xx or 5xx, or failed (DNS, timeout,
+    refused connection), with the pages that link to it.
+
+    A target's status is known when the crawl fetched it: a page of the crawled domains,
+    or a link to another domain checked with ``linkcrawl crawl --check-external``. A
+    request robots.txt forbade is not broken. Redirects are not broken either: a redirect
+    to a broken page shows up as a ``redirect`` link whose target is broken.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    crawl_id
+        The crawl; by default the newest finished one.
+    target
+        Only broken targets under a registered domain (``example.com``), a host or a URL
+        prefix; all linking pages are listed, internal ones too. By default every
+        broken target.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (broken target, linking page): target, status (null for a network
+        error), error, referring_domains (distinct domains linking to the target), source,
+        source_domain, internal, anchor, follow, kind. Targets with the most referring
+        domains first: the best prospects for broken-link building.
+
+    Examples
+    --------
+    >>> links = broken("data", target="example.com")                 # doctest: +SKIP
+    >>> links.groupby("target").source.count()                       # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    failed = pc.field("status") >= 400
+    errored = pc.field("error").is_valid() & ~pc.field("error").isin(list(_NOT_BROKEN_ERRORS))
+    pages = ds.pages(
+        crawl_id,
+        columns=["url", "status", "error", "fetched_at"],
+        filters=failed | errored,
+    )
+    pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
+    expression = pc.field("target").isin(pages["url"].tolist())
+    if target is not None:
+        expression = expression & _target_filter(target)[1]
+    columns = [
+        "source",
+        "target",
+        "source_domain",
+        "internal",
+        "anchor",
+        "follow",
+        "kind",
+        "ordinal",
+    ]
+    links = _link_pairs(ds.edges(crawl_id, columns=columns, filters=expression))
+    links = links.merge(
+        pages[["url", "status", "error"]].rename(columns={"url": "target"}), on="target"
+    )
+    links["referring_domains"] = links.groupby("target")["source_domain"].transform("nunique")
+    links = links.sort_values(
+        ["referring_domains", "target", "internal", "source"],
+        ascending=[False, True, True, True],
+        kind="stable",
+    ).reset_index(drop=True)
+    links["status"] = links["status"].astype("Int16")
+    links.attrs.update(crawl_id=crawl_id, target=target)
+    return links[
+        [
+            "target",
+            "status",
+            "error",
+            "referring_domains",
+            "source",
+            "source_domain",
+            "internal",
+            "anchor",
+            "follow",
+            "kind",
+        ]
+    ]
+
+
+# -- prune -----------------------------------------------------------------------------------
+
+
+def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = False) -> list[str]:
+    """Remove old crawls: keep the ``keep`` newest finished crawls and every crawl newer
+    than the oldest of them; remove the rest, never a running crawl.
+
+    A removed crawl loses its partitions in every table (``edges``, ``pages``,
+    ``authority`` and any other ``<table>/crawl_id=<id>/``), its JOBDIR under ``.jobs/``,
+    then its manifest. Each partition is first moved into ``.staging/`` with one rename,
+    so a reader of all crawls sees a crawl whole or not at all. Interrupted crawls newer
+    than the oldest kept finished crawl stay, so that they can still be resumed.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    keep
+        How many finished crawls to keep; at least 1.
+    dry_run
+        Only say which crawls would be removed.
+
+    Returns
+    -------
+    list of str
+        The removed crawl ids (or those that would be), oldest first.
+
+    Examples
+    --------
+    >>> prune("data", keep=7)                                        # doctest: +SKIP
+    ['c20261101T030000Z', 'c20261102T030000Z']
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise DatasetError(f"keep must be a whole number of at least 1, not {keep!r}")
+    ds = open_dataset(data_dir)
+    manifests = list(reversed(ds.manifests()))  # oldest first
+    finished = [m for m in manifests if m.status == "finished"]
+    if len(finished) <= keep:
+        return []
+    oldest_kept = manifests.index(finished[-keep])
+    protected = _lock_holder(ds.root)
+    doomed = [
+        m.crawl_id
+        for m in manifests[:oldest_kept]
+        if m.status != "running" and m.crawl_id != protected
+    ]
+    if dry_run:
+        return doomed
+    for crawl_id in doomed:
+        _remove_crawl(ds.root, crawl_id)
+    return doomed
+
+
+def _lock_holder(root: Path) -> str | None:
+    """The crawl id that holds the data directory's crawl lock (``.crawl.lock``, written
+    by ``linkcrawl crawl``) if its process is alive on this host: between taking the lock
+    and writing its manifest, a resumed crawl still reads as interrupted."""
+    try:
+        text = (root / ".crawl.lock").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    match = _LOCK_HOLDER.search(text)
+    if match is None:
+        return None
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, OverflowError):
+        pass
+    return match["crawl_id"]
+
+
+def _remove_crawl(root: Path, crawl_id: str) -> None:
+    manifest = manifest_path(root, crawl_id)
+    staging = root / ".staging"
+    staging.mkdir(exist_ok=True)
+    partitions = [
+        p
+        for table in sorted(root.iterdir())
+        if table.is_dir() and not table.name.startswith((".", "_")) and table.name != "crawls"
+        for p in [table / f"crawl_id={crawl_id}"]
+        if p.is_dir()
+    ]
+    jobdir = root / ".jobs" / crawl_id
+    if jobdir.is_dir():
+        partitions.append(jobdir)
+    for partition in partitions:
+        # The owner suffix lets a later clean-up tell whose leftover this is.
+        parked = staging / (
+            f"pruned-{partition.parent.name}-{crawl_id}~{socket.gethostname()}~"
+            f"{os.getpid()}~{time.monotonic_ns()}"
+        )
+        os.replace(partition, parked)
+        shutil.rmtree(parked, ignore_errors=True)
+    # Last: with its partitions gone, a crash here leaves a manifest a rerun removes.
+    manifest.unlink(missing_ok=True)
