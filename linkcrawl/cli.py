@@ -141,6 +141,11 @@ _crawl_id_option = click.option(
     help="Crawler processes, the seeds' domains shared out between them.",
 )
 @click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow loopback and private addresses (a staging site); refused by default.",
+)
+@click.option(
     "--check-external",
     is_flag=True,
     help="Fetch each link target on other domains once to record its status.",
@@ -170,6 +175,7 @@ def crawl(
     concurrency: int | None,
     same_host: bool,
     workers: int,
+    allow_private: bool,
     check_external: bool,
     resume: str | None,
     settings: tuple[str, ...],
@@ -197,6 +203,8 @@ def crawl(
     overrides = {"LOG_LEVEL": "INFO" if verbose else "WARNING"}
     if check_external:
         overrides["LINKCRAWL_CHECK_EXTERNAL"] = True
+    if allow_private:
+        overrides["LINKCRAWL_ALLOW_PRIVATE"] = True
     overrides.update(_parse_settings(settings))
     done = run_crawl(
         seeds,

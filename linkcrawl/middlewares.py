@@ -1,4 +1,4 @@
-"""Downloader middlewares: Crawl-delay from robots.txt, honoured per host.
+"""Downloader middlewares: Crawl-delay honoured per host, and a guard on where we connect.
 
 Scrapy's robots.txt support obeys Disallow but ignores Crawl-delay. This middleware reads
 the delay from each robots.txt that Scrapy's RobotsTxtMiddleware fetches (its request
@@ -8,10 +8,16 @@ delay; AutoThrottle is told not to lower it.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from protego import Protego
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.error import DNSLookupError
 
 
 class CrawlDelayMiddleware:
@@ -59,3 +65,128 @@ class CrawlDelayMiddleware:
                 self.delays[host] = min(float(delay), self.cap)
                 self.crawler.stats.set_value(f"linkcrawl/crawl_delay/{host}", self.delays[host])
         return response
+
+
+# -- where the crawler may connect -------------------------------------------------------------
+
+
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast address; False for loopback, private,
+    link-local (cloud metadata at 169.254.169.254 among them), multicast, reserved,
+    unspecified and shared (CGNAT) addresses, and for anything that is not an address."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def proxy_hosts() -> frozenset[str]:
+    """Host names of the HTTP(S) proxies the user configured in the environment: the guard
+    trusts those (the proxy resolves names, and the user chose it)."""
+    hosts = set()
+    for url in getproxies().values():
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname
+        if host:
+            hosts.add(host)
+    return frozenset(hosts)
+
+
+class BlockedAddress(IgnoreRequest):
+    """The request would connect to an address the guard refuses."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(f"blocked-address: {host} is {address}")
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver that refuses to hand out non-public addresses, so a name
+    is checked on the address the connection will really use (a DNS answer that changes
+    between two lookups cannot slip past). Proxies from the environment are exempt."""
+
+    def __init__(self, reactor: Any, cache_size: int, timeout: float, allow_private: bool) -> None:
+        super().__init__(reactor, cache_size, timeout)
+        self.allow_private = allow_private
+        self.trusted = proxy_hosts()
+        # name -> refused address; the download handler reports a refused name as a plain
+        # lookup failure, so AddressGuardMiddleware looks the reason up here.
+        self.blocked: dict[str, str] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
+        settings = crawler.settings
+        cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
+        return cls(
+            reactor,
+            cache_size,
+            settings.getfloat("DNS_TIMEOUT"),
+            settings.getbool("LINKCRAWL_ALLOW_PRIVATE"),
+        )
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # Twisted names it
+        d = super().getHostByName(name, timeout)
+        if self.allow_private or name in self.trusted:
+            return d
+
+        def check(address: str) -> str:
+            if not is_public_address(address):
+                self.blocked[name] = address
+                raise DNSLookupError(f"blocked-address: {name} resolves to {address}")
+            return address
+
+        return d.addCallback(check)
+
+
+class AddressGuardMiddleware:
+    """Refuses requests to non-public addresses unless ``LINKCRAWL_ALLOW_PRIVATE`` is on.
+
+    Three checks: an IP-literal host before connecting, every name through
+    :class:`GuardedResolver` (``DNS_RESOLVER``), and the address a response actually came
+    from. A request that goes through a proxy the user configured is not checked: the proxy
+    connects, not us. Runs after HttpProxyMiddleware (750), which sets ``meta["proxy"]``.
+    """
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AddressGuardMiddleware:
+        if crawler.settings.getbool("LINKCRAWL_ALLOW_PRIVATE"):
+            raise NotConfigured
+        return cls(False)
+
+    def process_request(self, request: Any, spider: Any = None) -> None:
+        if request.meta.get("proxy"):
+            return
+        host = urlparse_cached(request).hostname or ""
+        if _looks_like_address(host) and not is_public_address(host):
+            raise BlockedAddress(host, host)
+
+    def process_exception(self, request: Any, exception: Any, spider: Any = None) -> Any:
+        """A lookup the resolver refused becomes a BlockedAddress (and is not retried)."""
+        from twisted.internet import reactor  # the running one, so at run time
+
+        resolver = getattr(reactor, "resolver", None)
+        host = urlparse_cached(request).hostname or ""
+        blocked = getattr(resolver, "blocked", {})
+        if host in blocked:
+            raise BlockedAddress(host, blocked[host])
+        return None
+
+    def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
+        if request.meta.get("proxy") or response.ip_address is None:
+            return response
+        address = str(response.ip_address)
+        if not is_public_address(address):
+            raise BlockedAddress(urlparse_cached(request).hostname or "", address)
+        return response
+
+
+def _looks_like_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

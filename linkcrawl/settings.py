@@ -26,6 +26,8 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
+# Allow connections to loopback and private addresses (for crawling a staging site).
+LINKCRAWL_ALLOW_PRIVATE = False
 # Crawl-delay in robots.txt is honoured per host, up to this many seconds.
 LINKCRAWL_CRAWL_DELAY_MAX = 30.0
 
@@ -53,7 +55,14 @@ LOG_LEVEL = "INFO"
 
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
 # Crawl-delay from robots.txt (Scrapy obeys Disallow only); after RobotsTxtMiddleware (100).
-DOWNLOADER_MIDDLEWARES = {"linkcrawl.middlewares.CrawlDelayMiddleware": 110}
+DOWNLOADER_MIDDLEWARES = {
+    "linkcrawl.middlewares.CrawlDelayMiddleware": 110,
+    # Refuses loopback, private, link-local (cloud metadata), multicast and reserved
+    # addresses; after HttpProxyMiddleware (750), since a user-configured proxy is exempt.
+    "linkcrawl.middlewares.AddressGuardMiddleware": 760,
+}
+# Names are checked on the address the connection will use (see AddressGuardMiddleware).
+TWISTED_DNS_RESOLVER = "linkcrawl.middlewares.GuardedResolver"
 # Hands URLs between the processes of `linkcrawl crawl --workers N` (off otherwise).
 EXTENSIONS = {"linkcrawl.exchange.WorkerExchange": 500}
 

@@ -49,6 +49,8 @@ def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
 def error_name(failure: Any) -> str:
     """A short, stable name for why a request failed."""
     exc = failure.value
+    if str(exc).startswith("blocked-address"):
+        return "blocked-address"
     if isinstance(exc, IgnoreRequest):
         text = str(exc)
         return "robots-disallowed" if "robots" in text.lower() or not text else text[:200]

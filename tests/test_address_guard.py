@@ -1,0 +1,81 @@
+"""The guard on where the crawler may connect: no loopback, private, link-local (cloud
+metadata), multicast or reserved addresses unless --allow-private. These crawls go to the
+local server directly, without the proxy the other tests use (a user-configured proxy is
+exempt from the guard)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from linkcrawl.localweb import LocalWeb, LocalWebServer
+from linkcrawl.middlewares import is_public_address
+from tests.conftest import FAST, run_linkcrawl
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("127.0.0.1", False),
+        ("127.8.9.10", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # shared address space (CGNAT)
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),  # reserved
+        ("::1", False),
+        ("[::1]", False),
+        ("fe80::1", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("ff02::1", False),
+        ("not-an-address", False),
+    ],
+)
+def test_is_public_address(address, public):
+    assert is_public_address(address) is public
+
+
+@pytest.fixture
+def direct_server():
+    web = LocalWeb()
+    for host in ("127.0.0.1", "localhost"):
+        web.add(f"http://{host}/", '<a href="/next.html">next</a>')
+        web.add(f"http://{host}/next.html", "<p>inside</p>")
+    with LocalWebServer(web) as server:
+        yield server, web
+
+
+@pytest.mark.slow
+def test_private_addresses_are_refused_by_default(direct_server, tmp_path):
+    server, web = direct_server
+    seeds = [
+        f"http://127.0.0.1:{server.port}/",
+        f"http://localhost:{server.port}/",
+        "http://169.254.169.254/latest/meta-data/",
+    ]
+    result = run_linkcrawl(["crawl", *seeds, "--data", str(tmp_path), "--crawl-id", "g1", *FAST])
+    assert result.returncode == 0, result.stderr
+    pages = pd.read_parquet(tmp_path / "pages")
+    assert sorted(pages.url) == sorted(seeds)
+    assert set(pages.error) == {"blocked-address"}
+    assert pages.status.isna().all()
+    assert web.requests == []  # nothing reached the server
+
+
+@pytest.mark.slow
+def test_allow_private_lifts_the_guard(direct_server, tmp_path):
+    server, _ = direct_server
+    seed = f"http://127.0.0.1:{server.port}/"
+    result = run_linkcrawl(
+        ["crawl", seed, "--data", str(tmp_path), "--crawl-id", "g2", "--allow-private", *FAST]
+    )
+    assert result.returncode == 0, result.stderr
+    pages = pd.read_parquet(tmp_path / "pages")
+    assert set(pages.status) == {200}
+    assert f"http://127.0.0.1:{server.port}/next.html" in set(pages.url)
