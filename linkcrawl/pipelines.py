@@ -169,9 +169,10 @@ class ParquetPipeline:
         self.buffer = ColumnBuffer()
         self.counts = {"pages": 0, "edges": 0, "errors": 0}
         self.previous_counts = {"pages": 0, "edges": 0, "errors": 0}
-        # URLs whose rows an earlier run of this crawl wrote; a resumed crawl that fetches
-        # one again (its queue state is older than the dataset) does not write it twice.
-        self.done: frozenset[str] = frozenset()
+        # On resume: URLs whose rows are on disk or in the buffer. A resumed crawl may fetch
+        # a page twice (Scrapy's queue state is older or newer than the dataset); its rows
+        # are written once.
+        self.done: set[str] | None = None
         self.manifest: dict[str, Any] = {}
         self._last_flush = self._last_progress = self._started = time.monotonic()
         self._timer: Any = None
@@ -198,7 +199,7 @@ class ParquetPipeline:
             dataset = Dataset(self.root)
             self.previous_counts = dataset.counts(self.crawl_id)
             urls = dataset.arrow("pages", self.crawl_id).to_table(columns=["url"])["url"]
-            self.done = frozenset(urls.to_pylist())
+            self.done = set(urls.to_pylist())
         self.edge_writer = PartWriter(self.root, "edges", self.crawl_id, EDGES_SCHEMA, self.worker)
         self.page_writer = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, self.worker)
         now = utcnow().isoformat()
@@ -251,8 +252,12 @@ class ParquetPipeline:
     # -- items ------------------------------------------------------------------------------
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
-        if not isinstance(item, PageItem) or item.url in self.done:
+        if not isinstance(item, PageItem):
             return item
+        if self.done is not None:
+            if item.url in self.done:
+                return item
+            self.done.add(item.url)
         n = self.buffer.add(item)
         self.counts["pages"] += 1
         self.counts["edges"] += n

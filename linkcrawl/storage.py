@@ -45,6 +45,7 @@ __all__ = [
     "LinkcrawlError",
     "Manifest",
     "PartWriter",
+    "ResumeState",
     "SkippedPart",
     "clean_staging",
     "manifest_path",
@@ -176,8 +177,8 @@ _CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _PART = re.compile(r"^part-(?:(?P<worker>[A-Za-z0-9]+)-)?(?P<n>\d+)\.parquet$")
 # Words that DuckDB's or polars' Hive partition inference reads as a date, float or bool.
 _TYPED_WORDS = frozenset({"nan", "inf", "infinity", "epoch", "true", "false"})
-# Once digits and these separators are taken out, an id made only of T and Z is a date or
-# date-time to polars and DuckDB (20261122T030000Z, 2026-11-22, 1.5.2).
+# Digits and separators alone (2026-11-22, 1.5.2), or a digit first and only T and Z as
+# letters (20261122T030000Z), read as a date or date-time to polars or DuckDB.
 _DATE_CHARS = str.maketrans("", "", "0123456789-_.")
 
 
@@ -215,10 +216,12 @@ def validate_crawl_id(crawl_id: str) -> str:
             f"bad crawl id {crawl_id!r}: it reads as a number, which readers would type "
             f"differently; add a letter (for example 'c{crawl_id}')"
         )
-    if crawl_id.lower() in _TYPED_WORDS or set(crawl_id.lower().translate(_DATE_CHARS)) <= {
-        "t",
-        "z",
-    }:
+    letters = set(crawl_id.lower().translate(_DATE_CHARS))
+    if (
+        crawl_id.lower() in _TYPED_WORDS
+        or not letters
+        or (crawl_id[0].isdigit() and letters <= {"t", "z"})
+    ):
         raise DatasetError(
             f"bad crawl id {crawl_id!r}: DuckDB or polars would read it as a date, number "
             f"or boolean; add a letter (for example 'c{crawl_id}')"
@@ -501,6 +504,13 @@ class SkippedPart(NamedTuple):
     reason: str
 
 
+class ResumeState(NamedTuple):
+    """A crawl's progress as its rows on disk record it (see :meth:`Dataset.resume_state`)."""
+
+    done: set[str]
+    frontier: list[tuple[str, int]]
+
+
 _MAGIC = b"PAR1"
 
 
@@ -742,6 +752,35 @@ class Dataset:
             "edges": self.arrow("edges", crawl_id).count_rows(),
             "errors": int(pc.sum(pc.fill_null(errors, False)).as_py() or 0),
         }
+
+    def resume_state(self, crawl_id: str) -> ResumeState:
+        """What a resumed crawl must know, from the rows on disk (which survive a SIGKILL,
+        unlike Scrapy's JOBDIR queue and duplicate filter, whose last requests and buffered
+        fingerprints die with the process).
+
+        Returns the URLs already fetched (``done``: each has its pages row, so its edges
+        are on disk too), and the ``frontier``: every edge target that is not done, with
+        its depth (one more than the shallowest page linking to it), shallowest first.
+        The spider decides which of them are in scope.
+        """
+        pages = self.arrow("pages", crawl_id).to_table(columns=["url", "depth"])
+        edges = self.arrow("edges", crawl_id).to_table(columns=["source", "target"])
+        done = pages["url"].combine_chunks()
+        pending = edges.filter(pc.invert(pc.is_in(edges["target"], value_set=done)))
+        depth_of = pa.table(
+            {"source": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
+        )
+        frontier = (
+            pending.join(depth_of, "source", join_type="left outer")
+            .group_by("target")
+            .aggregate([("depth", "min")])
+            .sort_by([("depth_min", "ascending"), ("target", "ascending")])
+        )
+        depths = pc.add(pc.fill_null(frontier["depth_min"], 0), 1)
+        return ResumeState(
+            done=set(done.to_pylist()),
+            frontier=list(zip(frontier["target"].to_pylist(), depths.to_pylist(), strict=True)),
+        )
 
     def authority(self, table: str = "domains", crawl_id: str | None = None) -> Any:
         """One authority table (pages, domains or inbound) of a crawl, as pandas."""
