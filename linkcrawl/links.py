@@ -50,6 +50,9 @@ _SKIP_TEXT = frozenset({"script", "style", "noscript", "template"})
 # A crawler name before a colon in a robots directive list (``googlebot: noindex``).
 _UA_NAME = re.compile(r"[a-z0-9*][a-z0-9_.*-]*")
 _MISSING = object()
+# Bound on remembered (tag, id, class, role) combinations: ids like "post-12345" are
+# unbounded over a long crawl.
+_DECLARED_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,7 @@ class LinkExtractor:
             for token in rule.weak_tokens:
                 self._by_whole_token.setdefault(token, (weak_rank, token_state, True))
         self._next: dict[tuple[str, str, bool], str] = {}
+        self._declared_cache: dict[tuple[Any, ...], Any] = {}
         self._robots_names = frozenset({"robots", self.user_agent})
 
     # -- position -------------------------------------------------------------------------
@@ -345,12 +349,17 @@ class LinkExtractor:
         tag = el.tag
         if not isinstance(tag, str):
             return None
+        get = el.get
+        return self._declared(tag, get("id"), get("class"), get("role"))
+
+    def _declared(
+        self, tag: str, id_: str | None, class_: str | None, role: str | None
+    ) -> tuple[str, bool] | None:
+        """What an element with this tag and these attributes declares; see _landmark."""
         tag = tag.lower()
         if tag in _NOT_LANDMARKS:
             return None
         best = self._by_tag.get(tag)
-        get = el.get
-        role = get("role")
         if role:
             for r in role.lower().split():
                 found = self._by_role.get(r)
@@ -358,7 +367,7 @@ class LinkExtractor:
                     best = found
         by_token = self._by_token
         by_whole = self._by_whole_token
-        for attr in (get("id"), get("class")):
+        for attr in (id_, class_):
             if not attr:
                 continue
             for token in attr.lower().split():
@@ -408,14 +417,25 @@ class LinkExtractor:
         if pos is None:
             pos = "content"
         transitions = self._next
+        declared = self._declared_cache
         for node in reversed(chain):
-            own = self._landmark(node)
-            if own is not None:
-                key = (pos, *own)
-                nxt = transitions.get(key)
-                if nxt is None:
-                    nxt = transitions[key] = self._refine(pos, *own)
-                pos = nxt
+            tag = node.tag
+            if isinstance(tag, str):
+                get = node.get
+                # Menus repeat the same tag and attributes on every item: classify each
+                # combination once per extractor, not once per element.
+                key = (tag, get("id"), get("class"), get("role"))
+                own = declared.get(key, _MISSING)
+                if own is _MISSING:
+                    if len(declared) > _DECLARED_CACHE_SIZE:
+                        declared.clear()
+                    own = declared[key] = self._declared(*key)
+                if own is not None:
+                    step = (pos, *own)
+                    nxt = transitions.get(step)
+                    if nxt is None:
+                        nxt = transitions[step] = self._refine(pos, *own)
+                    pos = nxt
             memo[node] = pos
         return pos
 
