@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from linkcrawl.cli import main
-from tests.conftest import FAST, run_linkcrawl
+from tests.conftest import FAST, ROOT, run_linkcrawl
 
 
 def invoke(args):
@@ -94,3 +100,47 @@ def test_crawl_command_prints_crawl_id_and_progress(demo_server, tmp_path):
     assert again.stderr.strip().splitlines() == [
         f"Error: crawl c1 already exists in {tmp_path}: choose another --crawl-id, or --resume c1"
     ]
+
+
+def test_scrapy_list_from_the_project_root():
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["links"]
+
+
+@pytest.mark.slow
+def test_scrapy_crawl_from_the_project_root(demo_server, tmp_path):
+    env = {**os.environ, "http_proxy": demo_server.proxy_url}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "crawl",
+            "links",
+            "-a",
+            "seeds=http://www.echo-example.io/,http://golf-example.github.io/",
+            "-a",
+            f"data_dir={tmp_path}",
+            "-a",
+            "crawl_id=s1",
+            *FAST,
+            "-s",
+            "LOG_LEVEL=WARNING",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    pages = pd.read_parquet(tmp_path / "pages")
+    assert {"http://www.echo-example.io/", "http://golf-example.github.io/"} <= set(pages.url)
+    assert json.loads((tmp_path / "crawls" / "s1.json").read_text())["status"] == "finished"
