@@ -689,10 +689,12 @@ class Dataset:
         filters: Any,
         skip_corrupt: bool | None,
     ) -> Any:
-        if crawl_id is not None:
-            manifest = manifest_path(self.root, crawl_id)
-            if manifest.is_file():
-                read_manifest(manifest)  # refuses a crawl written by a newer linkcrawl
+        # Reading the manifests refuses crawls written by a newer linkcrawl; the part files'
+        # own versions are checked when a read fails or skip_corrupt is on.
+        if crawl_id is None:
+            self.manifests()
+        elif manifest_path(self.root, crawl_id).is_file():
+            read_manifest(manifest_path(self.root, crawl_id))
         ds = self.arrow(table, crawl_id, skip_corrupt=skip_corrupt)
         unknown = [c for c in columns or () if c not in ds.schema.names]
         if unknown:
