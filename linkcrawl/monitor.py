@@ -91,11 +91,12 @@ def _page_status(ds: Dataset, crawl_id: str, urls: Iterable[str]) -> pd.DataFram
 
 
 def _ok(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
-    """Whether each URL was fetched in ``pages`` with a 2xx status."""
-    status = urls.map(pages["status"]) if len(pages) else pd.Series(pd.NA, index=urls.index)
-    error = urls.map(pages["error"]) if len(pages) else pd.Series(pd.NA, index=urls.index)
-    status = pd.to_numeric(status, errors="coerce")
-    return (status >= 200) & (status < 300) & error.isna()
+    """Whether each URL was fetched in ``pages`` with a 2xx status (False if not in it)."""
+    if not len(pages):
+        return pd.Series(False, index=urls.index)
+    status = pd.to_numeric(urls.map(pages["status"]), errors="coerce")
+    ok = (status >= 200) & (status < 300) & urls.map(pages["error"]).isna()
+    return ok.fillna(False).astype(bool)
 
 
 def _redirects(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
@@ -204,7 +205,7 @@ def diff(
     added = both[~in_old & in_new]
     old_sources = _page_status(ds, old_id, added["source"])
     reason = pd.Series("", index=added.index, dtype=object)
-    reason[~_ok(old_sources, added["source"]).fillna(False).astype(bool)] = "source-new"
+    reason[~_ok(old_sources, added["source"])] = "source-new"
     found = _rows(added, "new", reason, "_new")
 
     kept = both[in_old & in_new]
@@ -229,10 +230,9 @@ def diff(
 def _diff_ids(ds: Dataset, old_id: str | None, new_id: str | None) -> tuple[str, str]:
     finished = [m.crawl_id for m in _finished(ds)]
     if new_id is None:
-        candidates = [c for c in finished if c != old_id]
-        if not candidates:
+        if not finished:
             raise DatasetError(_too_few(ds, finished))
-        new_id = candidates[-1]
+        new_id = finished[-1]
     else:
         new_id = ds.manifest(new_id).crawl_id
     if old_id is None:

@@ -185,6 +185,10 @@ def test_diff_bad_input(two_crawls, tmp_path):
         diff(two_crawls, "c1", "c9")
     with pytest.raises(DatasetError, match="itself"):
         diff(two_crawls, "c2", "c2")
+    with pytest.raises(DatasetError, match="itself"):
+        diff(two_crawls, old_id="c2")  # the new crawl defaults to the newest: c2
+    with pytest.raises(DatasetError, match="two finished crawls"):
+        diff(two_crawls, new_id="c1")  # no finished crawl before c1
     with pytest.raises(DatasetError, match="not a linkcrawl data directory"):
         diff(tmp_path)
 
