@@ -519,13 +519,26 @@ class LinkExtractor:
 
         memo: dict[Any, str] = {}
         position = self._position
+        targets, anchors, rels = out.target, out.anchor, out.rel
+        follows, positions, kinds = out.follow, out.position, out.kind
+        rel_forms: dict[str, tuple[str, bool]] = {}  # raw rel -> (tokens, nofollow by rel)
         for el in root.iter("a", "area", "link"):
             href = el.get("href")
             if href is None:
                 continue
             tag = el.tag
             rel_raw = el.get("rel")
-            rel = " ".join(rel_raw.lower().split()) if rel_raw else ""
+            if rel_raw:
+                form = rel_forms.get(rel_raw)
+                if form is None:
+                    tokens = rel_raw.lower().split()
+                    form = rel_forms[rel_raw] = (
+                        " ".join(tokens),
+                        not NOFOLLOW_RELS.isdisjoint(tokens),
+                    )
+                rel, rel_nofollow = form
+            else:
+                rel, rel_nofollow = "", False
             if tag == "link":
                 if "canonical" not in rel.split():
                     continue
@@ -551,12 +564,15 @@ class LinkExtractor:
                         anchor = _collapse(img.get("alt") or "")
                         break
             else:
-                anchor = _collapse(el.text) if el.text else ""
+                text = el.text
+                anchor = _collapse(text) if text else ""
                 kind = "anchor"
-            follow = page_follow and not (rel and not NOFOLLOW_RELS.isdisjoint(rel.split()))
-            out.add(
-                target, anchor[:ANCHOR_MAX_CHARS], rel, follow, position(el.getparent(), memo), kind
-            )
+            targets.append(target)
+            anchors.append(anchor[:ANCHOR_MAX_CHARS])
+            rels.append(rel)
+            follows.append(page_follow and not rel_nofollow)
+            positions.append(position(el.getparent(), memo))
+            kinds.append(kind)
         if memo:
             plain = {state: _plain(state) for state in set(out.position) if state}
             out.position = [plain.get(p, p) if p else p for p in out.position]
