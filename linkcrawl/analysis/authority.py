@@ -4,12 +4,13 @@ written as the three authority tables."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from linkcrawl.analysis.graph import CrawlGraph, load_graph
+from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
 from linkcrawl.analysis.pagerank import DAMPING, TOL, check_engine, run_engine
 from linkcrawl.storage import (
     DOMAINS_SCHEMA,
@@ -58,12 +59,24 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of an int64 array, sorted (in place: ``keys`` is consumed).
+    A sort and a comparison: faster here than np.unique's hash table."""
+    if len(keys) == 0:
+        return keys
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    return keys[first]
+
+
 def _distinct_pairs_count(a: np.ndarray, b: np.ndarray, n_b: int) -> np.ndarray:
     """For each value of ``b``, how many distinct values of ``a`` it is paired with."""
     if len(a) == 0:
         return np.zeros(n_b, dtype=np.int64)
     span = int(a.max()) + 1
-    pairs = np.unique(b * span + a)
+    pairs = _unique_sorted(b * span + a)
     return np.bincount(pairs // span, minlength=n_b).astype(np.int64)
 
 
@@ -124,7 +137,9 @@ def analyze(
     )
 
     # -- page authority
-    source, target, weight = graph.collapsed()
+    source, target, weight = collapse_links(
+        graph.source, graph.target, graph.weight, graph.n_pages, keep_zero=False
+    )
     page_pr = run_engine(engine, source, target, weight, graph.n_pages, damping=damping, tol=tol)
     out_weight = np.bincount(source, weights=weight, minlength=graph.n_pages)
     page_floor = _floor(page_pr, out_weight == 0, damping)
@@ -138,10 +153,8 @@ def analyze(
     cross = sd != td
     followed = cross & graph.follow
     n_dom = graph.n_domains
-    dom_pairs = np.unique(sd[followed] * n_dom + td[followed])
+    dom_pairs = _unique_sorted(sd[followed] * n_dom + td[followed])  # by source, target
     dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
-    order = np.lexsort((dom_source, dom_target))
-    dom_source, dom_target = dom_source[order], dom_target[order]
     ones = np.ones(len(dom_source))
     domain_pr = run_engine(engine, dom_source, dom_target, ones, n_dom, damping=damping, tol=tol)
     domain_floor = _floor(domain_pr, np.bincount(dom_source, minlength=n_dom) == 0, damping)
@@ -200,9 +213,15 @@ def analyze(
     )
 
     inbound = _inbound_table(graph, page_pr, out_weight, page_authority, domain_authority, damping)
-    # inbound first, domains last: backlinks() and top_domains() look for these files.
-    write_table_atomic(inbound, out / "inbound.parquet", staging)
-    write_table_atomic(pages, out / "pages.parquet", staging)
+    # Parquet writing releases the GIL: the three files compress in parallel. Domains is
+    # written last: top_domains() and the CLI take it as the sign of a finished analysis.
+    with ThreadPoolExecutor(2) as pool:
+        done = [
+            pool.submit(write_table_atomic, t, out / f"{name}.parquet", staging)
+            for name, t in (("inbound", inbound), ("pages", pages))
+        ]
+        for future in done:
+            future.result()
     write_table_atomic(domains, out / "domains.parquet", staging)
     say(f"analyze {graph.crawl_id}: wrote {out}")
     return graph.crawl_id
@@ -228,7 +247,8 @@ def _inbound_table(
     value = damping * page_pr[source] * share
     source_authority = page_authority[source]
     # Within each target domain: highest value first, then the stronger source page.
-    order = np.lexsort((cross, -source_authority, -value, target_domain))
+    # (np.lexsort is stable: ties stay in edges-table order.)
+    order = np.lexsort((-source_authority, -value, target_domain))
     sorted_domain = target_domain[order]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = sorted_domain[1:] != sorted_domain[:-1]
@@ -236,7 +256,7 @@ def _inbound_table(
     rank = np.arange(len(order)) - group_start + 1
 
     rows = cross[order]
-    edge_rows = pa.array(graph.rows[rows] if graph.rows is not None else rows)
+    edge_rows = graph.rows[rows] if graph.rows is not None else rows
     edges = graph.edges
     return pa.table(
         {
@@ -244,11 +264,12 @@ def _inbound_table(
             "target_domain": graph.domains.take(pa.array(sorted_domain)),
             "source": graph.urls.take(pa.array(source[order])),
             "source_domain": graph.domains.take(pa.array(graph.source_domain[rows])),
-            "anchor": edges.column("anchor").take(edge_rows),
-            "rel": edges.column("rel").take(edge_rows),
+            **{
+                name: _gather_strings(edges.column(name), edge_rows)
+                for name in ("anchor", "rel", "follow", "position", "kind")
+                if name != "follow"
+            },
             "follow": pa.array(graph.follow[rows]),
-            "position": edges.column("position").take(edge_rows),
-            "kind": edges.column("kind").take(edge_rows),
             "source_authority": source_authority[order],
             "source_domain_authority": domain_authority[graph.source_domain[rows]],
             "value": value[order],
@@ -256,3 +277,12 @@ def _inbound_table(
         },
         schema=INBOUND_SCHEMA,
     )
+
+
+def _gather_strings(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``column[rows]`` as plain strings, whether its chunks are strings or dictionary
+    arrays with a dictionary each (as Parquet row groups are read)."""
+    dictionary, (ids,) = _encode([column])
+    picked = ids[rows]
+    missing = picked < 0
+    return dictionary.take(pa.array(picked, mask=missing if missing.any() else None))

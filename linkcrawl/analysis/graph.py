@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
-from linkcrawl.storage import LinkcrawlError, open_dataset
+from linkcrawl.storage import DatasetError, LinkcrawlError, open_dataset
 from linkcrawl.urls import registered_domain
 
 __all__ = [
@@ -50,6 +51,10 @@ _GRAPH_COLUMNS = [
     "source_domain", "target_domain",
 ]  # fmt: skip
 _INBOUND_COLUMNS = ["anchor", "rel"]
+# source too: a page's links are one run of rows, so its row groups hold few distinct sources.
+_DICTIONARY_COLUMNS = [
+    "source", "anchor", "rel", "position", "kind", "source_domain", "target_domain",
+]  # fmt: skip
 _HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 
@@ -105,69 +110,96 @@ class CrawlGraph:
     def collapsed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The weighted page graph: one (source, target, weight) per linked pair of pages,
         self-links dropped, several links between a pair counted once at their highest
-        weight. Sorted by target then source. Zero-weight pairs are kept."""
+        weight. Sorted by source then target. Zero-weight pairs are kept."""
         return collapse_links(self.source, self.target, self.weight, self.n_pages)
 
 
 def collapse_links(
-    source: np.ndarray, target: np.ndarray, weight: np.ndarray, n: int
+    source: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray,
+    n: int,
+    *,
+    keep_zero: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse parallel links to their highest weight and drop self-links.
 
-    Returns (source, target, weight) sorted by target, then source: the CSR order of the
-    transposed transition matrix. One sort of an int64 key does the grouping, the maximum
-    and the ordering at once: key = (target * n + source) * L + level, where level is the
-    rank of the weight among the distinct weights (a handful: follow x position).
+    Returns (source, target, weight) sorted by source, then target: the column order of
+    the transition matrix. One sort of an int64 key does the grouping, the maximum and
+    the ordering at once: key = (source * n + target) * L + level, where level is the rank
+    of the weight among the distinct weights (a handful: follow x position). The sort is
+    a stable (merge) sort, fast when the links come grouped by source page in increasing
+    id order, as :func:`load_graph` numbers them. ``keep_zero=False`` drops pairs whose
+    highest weight is 0.
     """
     keep = source != target
-    source, target, weight = source[keep], target[keep], weight[keep]
+    if not keep_zero:
+        keep &= weight > 0
+    if not keep.all():
+        source, target, weight = source[keep], target[keep], weight[keep]
     if len(source) == 0:
-        return source.astype(np.int64), target.astype(np.int64), weight.astype(np.float64)
+        empty = np.zeros(0, np.int64)
+        return empty, empty.copy(), np.zeros(0, np.float64)
     levels, level = np.unique(weight, return_inverse=True)
     n_levels = len(levels)
     if n * n * n_levels < 2**62:
-        key = target.astype(np.int64) * n
-        key += source
+        key = source.astype(np.int64) * n
+        key += target
         key *= n_levels
         key += level
-        key.sort()
+        key.sort(kind="stable")
         pair = key // n_levels
         last = np.empty(len(pair), dtype=bool)
         np.not_equal(pair[1:], pair[:-1], out=last[:-1])
         last[-1] = True
-        best = levels[(key[last] % n_levels)]
+        best = levels[key[last] % n_levels]
         pair = pair[last]
-        return pair % n, pair // n, best
+        return pair // n, pair % n, best
     # Graphs too large for one int64 key (over ~10^9 pages): sort on the columns instead.
-    order = np.lexsort((level, source, target))
+    order = np.lexsort((level, target, source))
     source, target, level = source[order], target[order], level[order]
     last = np.ones(len(source), dtype=bool)
     last[:-1] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
-    return source[last], target[last], levels[level[last]]
+    return source[last].astype(np.int64), target[last].astype(np.int64), levels[level[last]]
 
 
-def _encode(arrays: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
-    """Dictionary-encode several string columns against one dictionary.
+def _encode(columns: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
+    """Number the strings of several columns against one dictionary.
 
-    Returns the dictionary and each column's indices as an int64 numpy array."""
-    chunks = [c for arr in arrays for c in arr.chunks]
-    if not chunks:
-        return pa.array([], pa.string()), [np.zeros(0, np.int64) for _ in arrays]
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()))
+    Chunks may be plain strings or dictionary arrays (as Parquet's dictionary pages are
+    read): a dictionary chunk costs the hashing of its dictionary only, then a numpy
+    gather. Ids follow first appearance, columns in the order given. Returns the
+    dictionary and each column's ids (int64; -1 for null).
+    """
+    pieces = []
+    for column in columns:
+        for chunk in column.chunks:
+            pieces.append(chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk)
+    if not pieces:
+        return pa.array([], pa.string()), [np.zeros(0, np.int64) for _ in columns]
+    encoded = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.string()))
     dictionary = encoded.chunks[-1].dictionary
     # pyarrow's hash kernel grows one dictionary across the chunks; every chunk shares it.
     if any(len(c.dictionary) != len(dictionary) for c in encoded.chunks):
         encoded = encoded.unify_dictionaries()
         dictionary = encoded.chunks[-1].dictionary
     out, i = [], 0
-    for arr in arrays:
-        k = arr.num_chunks
-        parts = [encoded.chunks[j].indices.to_numpy(zero_copy_only=False) for j in range(i, i + k)]
-        out.append(
-            np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
-        )
-        i += k
+    for column in columns:
+        parts = []
+        for chunk in column.chunks:
+            ids = _ids(encoded.chunks[i].indices)
+            i += 1
+            if pa.types.is_dictionary(chunk.type):
+                ids = np.append(ids, -1)[_ids(chunk.indices, null=len(ids))]
+            parts.append(ids)
+        out.append(np.concatenate(parts) if parts else np.zeros(0, np.int64))
     return dictionary, out
+
+
+def _ids(indices: pa.Array, null: int = -1) -> np.ndarray:
+    if indices.null_count:
+        indices = pc.fill_null(indices, null)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def _hosts(urls: pa.Array) -> pa.Array:
@@ -179,20 +211,42 @@ def _dedupe_rows(
     source: np.ndarray, ordinal: np.ndarray, target: np.ndarray, kind: np.ndarray
 ) -> np.ndarray | None:
     """Rows to keep so that (source, ordinal, target, kind) is unique, or None when it
-    already is. A resumed crawl can hold a page twice; a crawl that was not resumed has
-    unique (source, ordinal), which one sort checks."""
+    already is.
+
+    A resumed crawl can hold a page twice. A crawl written once holds each page's links
+    as one run of rows with increasing ordinals; with source ids numbered by first
+    appearance, the runs' ids then increase strictly. That check is one pass; only when
+    it fails are the rows sorted to find the duplicates.
+    """
     if len(source) < 2:
         return None
-    span = int(ordinal.max()) + 1 if len(ordinal) else 1
-    key = source * span + ordinal
-    key.sort()
-    if not (key[1:] == key[:-1]).any():
+    same = source[1:] == source[:-1]
+    run_ids = source[np.flatnonzero(~same) + 1]
+    if (ordinal[1:][same] > ordinal[:-1][same]).all() and (
+        len(run_ids) == 0 or (run_ids[0] > source[0] and (np.diff(run_ids) > 0).all())
+    ):
         return None
     order = np.lexsort((kind, target, ordinal, source))
     s, o, t, k = source[order], ordinal[order], target[order], kind[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (s[1:] != s[:-1]) | (o[1:] != o[:-1]) | (t[1:] != t[:-1]) | (k[1:] != k[:-1])
+    if first.all():
+        return None
     return np.sort(order[first])
+
+
+def _read_edges(dataset: pads.Dataset, columns: list[str]) -> pa.Table:
+    """Read edges columns, the low-cardinality string columns as Parquet stores them
+    (dictionary pages), which skips materialising millions of repeated strings."""
+    files = getattr(dataset, "files", None)
+    if not files:
+        return dataset.to_table(columns=columns)
+    dictionary_columns = [c for c in _DICTIONARY_COLUMNS if c in columns]
+    fmt = pads.ParquetFileFormat(
+        read_options=pads.ParquetReadOptions(dictionary_columns=dictionary_columns)
+    )
+    # No schema given: one would cast the dictionary columns back to plain strings.
+    return pads.dataset(files, format=fmt).to_table(columns=columns)
 
 
 def load_graph(
@@ -225,31 +279,36 @@ def load_graph(
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     columns = _GRAPH_COLUMNS + (_INBOUND_COLUMNS if inbound_columns else [])
-    edges = ds.arrow("edges", crawl_id).to_table(columns=columns)
-    page_urls = ds.arrow("pages", crawl_id).to_table(columns=["url"]).column("url")
+    try:
+        edges = _read_edges(ds.arrow("edges", crawl_id), columns)
+        page_urls = ds.arrow("pages", crawl_id).to_table(columns=["url"]).column("url")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{ds.root}: crawl {crawl_id}: {str(exc).splitlines()[0]}") from None
 
+    # Sources first, so that ids follow the crawl order of pages (see _dedupe_rows).
     urls, (source, target, _fetched) = _encode(
         [edges.column("source"), edges.column("target"), page_urls]
     )
+    edges = edges.drop_columns(["source", "target"])  # the strings are in urls now
+    del page_urls, _fetched
     domains, (source_domain, target_domain) = _encode(
         [edges.column("source_domain"), edges.column("target_domain")]
     )
-    ordinal = edges.column("ordinal").to_numpy().astype(np.int64)
+    ordinal = edges.column("ordinal").to_numpy()
     kind_dict, (kind,) = _encode([edges.column("kind")])
     rows = _dedupe_rows(source, ordinal, target, kind)
+    follow = edges.column("follow").to_numpy()
+    position_dict, (position,) = _encode([edges.column("position")])
     if rows is not None:
         source, target, kind = source[rows], target[rows], kind[rows]
         source_domain, target_domain = source_domain[rows], target_domain[rows]
-
-    follow = edges.column("follow").to_numpy()
-    position = pc.fill_null(edges.column("position"), "content")
-    position_dict, (position,) = _encode([position])
-    if rows is not None:
         follow, position = follow[rows], position[rows]
-    position_w = np.array([weights.get(p, 1.0) for p in position_dict.to_pylist()] or [1.0])
-    kind_full = np.array([k in FULL_WEIGHT_KINDS for k in kind_dict.to_pylist()] or [False])
+
+    # Null position (redirects) and positions without a weight count as content.
+    position_w = np.array([weights.get(p, 1.0) for p in position_dict.to_pylist()] + [1.0])
+    kind_full = np.array([k in FULL_WEIGHT_KINDS for k in kind_dict.to_pylist()] + [False])
     weight = np.where(follow, 1.0, nofollow_weight)
-    weight *= np.where(kind_full[kind], 1.0, position_w[position]) if len(kind) else 1.0
+    weight *= np.where(kind_full[kind], 1.0, position_w[position])
 
     n = len(urls)
     page_domain = np.full(n, -1, dtype=np.int64)
@@ -274,7 +333,9 @@ def load_graph(
         follow=follow,
         weight=weight,
         rows=rows,
-        edges=edges,
+        edges=edges.select(
+            [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
+        ),
     )
 
 
@@ -329,9 +390,8 @@ def to_networkx(graph: CrawlGraph) -> Any:
     keep = graph.source != graph.target
     key = graph.source[keep] * graph.n_pages + graph.target[keep]
     _, links = np.unique(key, return_counts=True)
-    source, target, weight = graph.collapsed()
-    # collapsed() is sorted by (target, source); np.unique by (source, target).
-    order = np.lexsort((target, source))
+    source, target, weight = graph.collapsed()  # sorted by (source, target), as np.unique
+    order = slice(None)
     urls = graph.urls.to_pylist()
     domains = graph.domains.to_pylist()
     G = nx.DiGraph(crawl_id=graph.crawl_id)

@@ -51,7 +51,7 @@ def import_edges(
     edges: Any,
     crawl_id: str,
     *,
-    pages: Iterable[str] | None = None,
+    pages: Iterable[str] | pa.Array | None = None,
     started_at: datetime | None = None,
     part_rows: int = 16 * ROW_GROUP_SIZE,
 ) -> str:
@@ -141,7 +141,12 @@ def import_edges(
     writer = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA)
     for start in range(0, max(n, 1), part_rows):
         writer.write(full.slice(start, part_rows))
-    page_urls = pa.array(list(pages), pa.string()) if pages is not None else pc.unique(source)
+    if pages is None:
+        page_urls = pc.unique(source)
+    elif isinstance(pages, pa.Array | pa.ChunkedArray):
+        page_urls = pages
+    else:
+        page_urls = pa.array(list(pages), pa.string())
     fetched = pa.array(
         np.full(len(page_urls), np.datetime64(now.replace(tzinfo=None), "ms")),
         PAGES_SCHEMA.field("fetched_at").type,
