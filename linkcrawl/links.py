@@ -50,6 +50,7 @@ _SKIP_TEXT = frozenset({"script", "style", "noscript", "template"})
 # A crawler name before a colon in a robots directive list (``googlebot: noindex``).
 _UA_NAME = re.compile(r"[a-z0-9*][a-z0-9_.*-]*")
 _MISSING = object()
+_LANDMARK = object()  # key under which a transition table keeps its landmark
 # Bound on remembered (tag, id, class, role) combinations: ids like "post-12345" are
 # unbounded over a long crawl.
 _DECLARED_CACHE_SIZE = 100_000
@@ -338,7 +339,7 @@ class LinkExtractor:
                 self._by_whole_token.setdefault(token, (token_rank, token_state, False))
             for token in rule.weak_tokens:
                 self._by_whole_token.setdefault(token, (weak_rank, token_state, True))
-        self._next: dict[tuple[str, str, bool], str] = {}
+        self._next: dict[tuple[str, bool], dict[Any, Any]] = {}
         self._declared_cache: dict[tuple[Any, ...], Any] = {}
         self._robots_names = frozenset({"robots", self.user_agent})
 
@@ -425,16 +426,19 @@ class LinkExtractor:
                 # Menus repeat the same tag and attributes on every item: classify each
                 # combination once per extractor, not once per element.
                 key = (tag, get("id"), get("class"), get("role"))
-                own = declared.get(key, _MISSING)
-                if own is _MISSING:
+                steps = declared.get(key)
+                if steps is None:
                     if len(declared) > _DECLARED_CACHE_SIZE:
                         declared.clear()
-                    own = declared[key] = self._declared(*key)
-                if own is not None:
-                    step = (pos, *own)
-                    nxt = transitions.get(step)
+                    own = self._declared(*key)
+                    # state inside this element, by state outside it (None: not a landmark)
+                    steps = declared[key] = transitions.setdefault(own, {}) if own else {}
+                    if own:
+                        steps[_LANDMARK] = own
+                if steps:
+                    nxt = steps.get(pos)
                     if nxt is None:
-                        nxt = transitions[step] = self._refine(pos, *own)
+                        nxt = steps[pos] = self._refine(pos, *steps[_LANDMARK])
                     pos = nxt
             memo[node] = pos
         return pos
