@@ -247,8 +247,11 @@ def _inbound_table(
     value = damping * page_pr[source] * share
     source_authority = page_authority[source]
     # Within each target domain: highest value first, then the stronger source page.
-    # (np.lexsort is stable: ties stay in edges-table order.)
-    order = np.lexsort((-source_authority, -value, target_domain))
+    # Three stable argsorts, least significant key first (np.lexsort is twice as slow);
+    # remaining ties stay in edges-table order.
+    order = np.argsort(-source_authority, kind="stable")
+    order = order[np.argsort(-value[order], kind="stable")]
+    order = order[np.argsort(target_domain[order].astype(np.int32), kind="stable")]
     sorted_domain = target_domain[order]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = sorted_domain[1:] != sorted_domain[:-1]

@@ -171,6 +171,7 @@ def _encode(columns: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]
     gather. Ids follow first appearance, columns in the order given. Returns the
     dictionary and each column's ids (int64; -1 for null).
     """
+    columns = [_uniform(c) for c in columns]
     pieces = []
     for column in columns:
         for chunk in column.chunks:
@@ -185,15 +186,32 @@ def _encode(columns: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]
         dictionary = encoded.chunks[-1].dictionary
     out, i = [], 0
     for column in columns:
-        parts = []
-        for chunk in column.chunks:
-            ids = _ids(encoded.chunks[i].indices)
-            i += 1
-            if pa.types.is_dictionary(chunk.type):
-                ids = np.append(ids, -1)[_ids(chunk.indices, null=len(ids))]
-            parts.append(ids)
-        out.append(np.concatenate(parts) if parts else np.zeros(0, np.int64))
+        k = column.num_chunks
+        maps = [_ids(c.indices) for c in encoded.chunks[i : i + k]]
+        i += k
+        if not any(pa.types.is_dictionary(c.type) for c in column.chunks):
+            out.append(np.concatenate(maps) if maps else np.zeros(0, np.int64))
+            continue
+        # Dictionary chunks: one gather through all the chunks' maps laid end to end, each
+        # followed by a -1 for null.
+        starts = np.cumsum([0] + [len(m) + 1 for m in maps])
+        lookup = np.concatenate([np.append(m, -1) for m in maps])
+        local = np.concatenate(
+            [_ids(c.indices, null=len(m)) for c, m in zip(column.chunks, maps, strict=True)]
+        )
+        local += np.repeat(starts[:-1], [len(c) for c in column.chunks])
+        out.append(lookup[local])
     return dictionary, out
+
+
+def _uniform(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` with all chunks plain strings or all dictionary arrays."""
+    kinds = {pa.types.is_dictionary(c.type) for c in column.chunks}
+    if len(kinds) < 2:
+        return column
+    return pa.chunked_array(
+        [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in column.chunks]
+    )
 
 
 def _ids(indices: pa.Array, null: int = -1) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Time and peak memory of `linkcrawl analyze` against networkx and igraph PageRank, on the
+same synthetic web graph (bench/gen_web_graph.py), each run in its own process.
+
+    python bench/gen_web_graph.py                     # once: 1M pages, 10M links
+    python bench/analyze_bench.py [DIR] [--repeat 3] [--skip-networkx] [--skip-igraph]
+
+analyze does everything (page and domain PageRank to an L1 change < 1e-8, counts,
+authority, inbound ranking, three Parquet files written); the baselines only read the
+source and target columns, build their graph and run PageRank with their defaults. The
+script also reports how far networkx's default answer is from the converged one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DIR = HERE / "results" / "web-1m"
+
+ANALYZE = """
+import time
+from linkcrawl.analysis import analyze
+started = time.perf_counter()
+crawl_id = analyze(DIR)
+seconds = time.perf_counter() - started
+"""
+
+NETWORKX = """
+import time
+import networkx as nx
+import pandas as pd
+from linkcrawl.storage import open_dataset
+started = time.perf_counter()
+ds = open_dataset(DIR)
+edges = ds.arrow("edges", ds.resolve_crawl()).to_table(columns=["source", "target"]).to_pandas()
+G = nx.from_pandas_edgelist(edges, "source", "target", create_using=nx.DiGraph)
+del edges
+scores = nx.pagerank(G)
+seconds = time.perf_counter() - started
+pd.Series(scores, name="pagerank").rename_axis("url").reset_index().to_parquet(OUT)
+"""
+
+IGRAPH = """
+import time
+import igraph as ig
+from linkcrawl.storage import open_dataset
+started = time.perf_counter()
+ds = open_dataset(DIR)
+edges = ds.arrow("edges", ds.resolve_crawl()).to_table(columns=["source", "target"]).to_pandas()
+g = ig.Graph.DataFrame(edges, directed=True, use_vids=False)
+del edges
+scores = g.pagerank(directed=True, damping=0.85)
+seconds = time.perf_counter() - started
+"""
+
+EPILOGUE = """
+import json, resource
+print(json.dumps({"seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(code: str, **names: str) -> dict[str, float]:
+    """Run ``code`` in a fresh Python process; returns its timed seconds, peak RSS and the
+    process's wall time (imports included)."""
+    prologue = "".join(f"{k} = {v!r}\n" for k, v in names.items())
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", prologue + code + EPILOGUE], stdout=subprocess.PIPE, text=True
+    )
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"benchmark process failed ({proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["process_s"] = wall
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of analyze (median)")
+    parser.add_argument("--baseline-repeat", type=int, default=1)
+    parser.add_argument("--skip-networkx", action="store_true")
+    parser.add_argument("--skip-igraph", action="store_true")
+    args = parser.parse_args()
+    if not (args.dir / "edges").is_dir():
+        raise SystemExit(f"{args.dir}: no dataset; run bench/gen_web_graph.py {args.dir} first")
+    data_dir = str(args.dir)
+    print(f"dataset {data_dir}; {os.cpu_count()} cpus; load average {os.getloadavg()}")
+
+    results: dict[str, list[dict[str, float]]] = {"analyze": []}
+    for _ in range(args.repeat):
+        results["analyze"].append(run(ANALYZE, DIR=data_dir))
+        print("analyze", results["analyze"][-1], flush=True)
+    nx_scores = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_igraph:
+            results["igraph"] = []
+            for _ in range(args.baseline_repeat):
+                results["igraph"].append(run(IGRAPH, DIR=data_dir))
+                print("igraph", results["igraph"][-1], flush=True)
+        if not args.skip_networkx:
+            results["networkx"] = []
+            out = str(Path(tmp) / "nx.parquet")
+            for _ in range(args.baseline_repeat):
+                results["networkx"].append(run(NETWORKX, DIR=data_dir, OUT=out))
+                print("networkx", results["networkx"][-1], flush=True)
+            import pandas as pd
+
+            nx_scores = pd.read_parquet(out).set_index("url")["pagerank"]
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    base = {"s": median("analyze", "seconds"), "mb": median("analyze", "peak_rss_mb")}
+    print()
+    print(
+        f"{'engine':10} {'runs':>4} {'time s':>8} {'process s':>9} {'peak RSS MB':>11} "
+        f"{'time ÷ analyze':>14} {'RSS ÷ analyze':>13}"
+    )
+    for name in results:
+        s, mb = median(name, "seconds"), median(name, "peak_rss_mb")
+        print(
+            f"{name:10} {len(results[name]):>4} {s:>8.1f} {median(name, 'process_s'):>9.1f} "
+            f"{mb:>11.0f} {s / base['s']:>14.1f} {mb / base['mb']:>13.2f}"
+        )
+    print(f"analyze runs: {[round(r['seconds'], 1) for r in results['analyze']]}")
+    if nx_scores is not None:
+        from linkcrawl.analysis import pagerank
+
+        # Unweighted, converged: the same graph networkx was given.
+        ours = pagerank(
+            data_dir,
+            position_weights=dict.fromkeys(
+                ["content", "header", "navigation", "sidebar", "footer", "head"], 1.0
+            ),
+            nofollow_weight=1.0,
+        )
+        l1 = (nx_scores.reindex(ours.index).fillna(0) - ours).abs().sum()
+        print(
+            f"networkx default (tol 1e-6 x n) is L1 {l1:.3f} from the converged PageRank "
+            f"of the same unweighted graph (self-links aside)"
+        )
+
+
+if __name__ == "__main__":
+    main()
