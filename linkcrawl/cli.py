@@ -25,13 +25,31 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Group(click.Group):
-    """Turns a :class:`LinkcrawlError` anywhere below into one line and exit status 1."""
+    """Turns a :class:`LinkcrawlError` anywhere below into one line and exit status 1, and
+    a usage error (an unknown option, a bad value) into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LinkcrawlError as exc:
             raise click.ClickException(str(exc)) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "linkcrawl"
+            click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(0)
 
 
 def _escape_terminal(value: Any) -> Any:
@@ -196,7 +214,9 @@ def crawl(
 
     seeds = list(urls)
     if seeds_file:
-        from_file = read_seeds_file(seeds_file)
+        from_file, problems = read_seeds_file(seeds_file)
+        for problem in problems:
+            click.echo(_escape_terminal(f"warning: {problem}"), err=True)
         if not from_file and not seeds:
             raise LinkcrawlError(f"seeds file {seeds_file} has no URL in it")
         seeds += from_file

@@ -44,11 +44,18 @@ class WebRequest(NamedTuple):
 
 @dataclass
 class Resource:
-    """One response: status, headers and body."""
+    """One response: status, headers and body.
+
+    With ``chunk_size`` set the body is sent with chunked transfer encoding (no
+    Content-Length), ``chunk_size`` bytes at a time, ``chunk_delay`` seconds apart: a giant
+    of unknown size, or a host that answers one byte a second.
+    """
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    chunk_size: int = 0
+    chunk_delay: float = 0.0
 
 
 NOT_FOUND = Resource(
@@ -179,10 +186,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(resource.status)
         for name, value in resource.headers.items():
             self.send_header(name, value)
+        if resource.chunk_size:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if send_body:
+                self._send_chunked(resource)
+            return
         self.send_header("Content-Length", str(len(resource.body)))
         self.end_headers()
         if send_body:
-            self.wfile.write(resource.body)
+            try:
+                self.wfile.write(resource.body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client hung up (a size cap, a timeout)
+
+    def _send_chunked(self, resource: Resource) -> None:
+        body, size = resource.body, resource.chunk_size
+        try:
+            for start in range(0, len(body), size):
+                chunk = body[start : start + size]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+                if resource.chunk_delay:
+                    time.sleep(resource.chunk_delay)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up: that is the point
 
     def do_GET(self) -> None:
         self._respond(True)

@@ -1,9 +1,9 @@
-"""Downloader middlewares: Crawl-delay honoured per host, and a guard on where we connect.
+"""Downloader middlewares: robots.txt policy beyond Disallow, and a guard on where we connect.
 
-Scrapy's robots.txt support obeys Disallow but ignores Crawl-delay. This middleware reads
-the delay from each robots.txt that Scrapy's RobotsTxtMiddleware fetches (its request
-passes through here too), caps it, and holds the host's download slot to at least that
-delay; AutoThrottle is told not to lower it.
+Scrapy's robots.txt support obeys Disallow but ignores Crawl-delay, and parses whatever a
+server returns for robots.txt, a 503 page included. :class:`RobotsTxtPolicyMiddleware` sees
+each robots.txt response that Scrapy's RobotsTxtMiddleware fetches (its request passes
+through the downloader middlewares too) before that middleware parses it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,15 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
 
-class CrawlDelayMiddleware:
-    """Honours ``Crawl-delay`` per host, capped at ``LINKCRAWL_CRAWL_DELAY_MAX`` seconds."""
+_DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+
+
+class RobotsTxtPolicyMiddleware:
+    """Honours ``Crawl-delay`` per host, capped at ``LINKCRAWL_CRAWL_DELAY_MAX`` seconds,
+    holding the host's download slot to it (AutoThrottle is told not to lower it); and
+    follows Google's handling of robots.txt errors: a 4xx means no rules (allow all), a
+    5xx or 429 means the site is not to be crawled for now (disallow all, for this crawl).
+    """
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
@@ -31,7 +38,7 @@ class CrawlDelayMiddleware:
         self.delays: dict[str, float] = {}
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> CrawlDelayMiddleware:
+    def from_crawler(cls, crawler: Any) -> RobotsTxtPolicyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Any, spider: Any = None) -> None:
@@ -49,12 +56,18 @@ class CrawlDelayMiddleware:
             slot.jitter = 0.0
 
     def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
-        if (
+        if not (
             self.enabled
             and request.meta.get("dont_obey_robotstxt")
             and urlparse_cached(request).path == "/robots.txt"
-            and response.status == 200
         ):
+            return response
+        if response.status >= 500 or response.status == 429:
+            self.crawler.stats.inc_value("linkcrawl/robots_unavailable")
+            return response.replace(body=_DISALLOW_ALL)
+        if response.status >= 400:
+            return response.replace(body=b"")  # an error page's text is not rules
+        if response.status == 200:
             try:
                 text = response.body.decode("utf-8", errors="replace")
                 delay = Protego.parse(text).crawl_delay(self.user_agent)

@@ -16,6 +16,7 @@ import platform
 import socket
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ _RECORDED_SETTINGS = (
     "AUTOTHROTTLE_ENABLED",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_MAXSIZE",
-    "DEPTH_LIMIT",
+    "LINKCRAWL_MAX_DEPTH",
     "URLLENGTH_LIMIT",
     "LINKCRAWL_MAX_PAGES_PER_DOMAIN",
     "LINKCRAWL_SAME_HOST",
@@ -176,6 +177,9 @@ class ParquetPipeline:
         self.manifest: dict[str, Any] = {}
         self._last_flush = self._last_progress = self._started = time.monotonic()
         self._timer: Any = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linkcrawl-parquet")
+        self._pending: Future[None] | None = None
+        self.write_error: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ParquetPipeline:
@@ -202,6 +206,8 @@ class ParquetPipeline:
             self.done = set(urls.to_pylist())
         self.edge_writer = PartWriter(self.root, "edges", self.crawl_id, EDGES_SCHEMA, self.worker)
         self.page_writer = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, self.worker)
+        # An edges part and its pages part share a number; pages-only parts skip one in edges.
+        self.next_part = max(self.edge_writer.next_part, self.page_writer.next_part)
         now = utcnow().isoformat()
         self.manifest = {
             **previous,
@@ -231,13 +237,18 @@ class ParquetPipeline:
     def close_spider(self, spider: Any = None) -> None:
         if self._timer is not None and self._timer.running:
             self._timer.stop()
-        self.flush()
+        try:
+            self.flush(wait=True)
+        finally:
+            self._writer.shutdown(wait=True)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         """Mark the manifest: ``finished``, or ``interrupted`` when the crawl was shut down
         (SIGINT, SIGTERM) or failed before its queue was empty."""
         if not self.manifest:
             return  # open_spider failed; there is nothing of ours to mark
+        if self.write_error:
+            reason = f"error writing parts: {self.write_error}"
         interrupted = reason in _INTERRUPTED_REASONS or reason.startswith("error")
         self.manifest.update(
             status="interrupted" if interrupted else "finished",
@@ -276,20 +287,50 @@ class ParquetPipeline:
         if self.progress_seconds and now - self._last_progress >= self.progress_seconds:
             self._print_progress()
 
-    def flush(self) -> None:
-        """Write the buffered rows as one edges and one pages part file of one number."""
+    def flush(self, wait: bool = False) -> None:
+        """Hand the buffered rows to the writer thread as one edges and one pages part file
+        of one number; with ``wait``, return once they are on disk.
+
+        The Arrow tables are built here; encoding, compression, fsync and rename run in
+        the writer thread (pyarrow releases the GIL), so the crawl goes on meanwhile. One
+        batch is in flight at most: a second flush first waits for the first.
+        """
         buffer = self.buffer
         if buffer.page_rows:
-            part = max(self.edge_writer.next_part, self.page_writer.next_part)
-            if buffer.edge_rows:
-                self.edge_writer.write(buffer.edges_table(), part=part)
-            self.page_writer.write(buffer.pages_table(), part=part)
-            # Pages-only parts skip a number in edges, so the pairs keep one number.
-            self.edge_writer.next_part = self.page_writer.next_part = part + 1
+            edges = buffer.edges_table() if buffer.edge_rows else None
+            pages = buffer.pages_table()
             buffer.clear()
-            self.manifest["counts"] = self._total_counts()
-            self._write_manifest()
+            part, self.next_part = self.next_part, self.next_part + 1
+            counts = self._total_counts()
+            self.drain()
+            self._pending = self._writer.submit(self._write_batch, edges, pages, part, counts)
+        if wait:
+            self.drain()
         self._last_flush = time.monotonic()
+
+    def drain(self) -> None:
+        """Wait until the batch in flight is on disk; re-raise its error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.result()
+        except Exception as exc:
+            # Its rows are lost: the crawl must not read finished, and a resume fetches
+            # those pages again (they are not on disk).
+            self.write_error = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _write_batch(
+        self, edges: pa.Table | None, pages: pa.Table, part: int, counts: dict[str, int]
+    ) -> None:
+        # Edges first: a pages row on disk means its edges are on disk too.
+        if edges is not None:
+            self.edge_writer.write(edges, part=part)
+        self.page_writer.write(pages, part=part)
+        # The manifest counts what is on disk, batch by batch.
+        self.manifest["counts"] = counts
+        self._write_manifest()
 
     def _write_manifest(self) -> None:
         if self.owns_manifest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,24 +30,41 @@ from linkcrawl.storage import (
 )
 from linkcrawl.urls import host_of, registered_domain
 
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
 __all__ = ["DataDirLock", "crawl", "crawl_settings", "read_seeds_file", "shard_seeds"]
 
 
-def read_seeds_file(path: Path | str) -> list[str]:
-    """Seed URLs from a file: one a line, ``#`` starts a comment, blank lines skipped."""
+def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
+    """Seed URLs from a file, and the problems found in it.
+
+    One URL a line (``example.com`` means ``http://example.com/``); ``#`` at the start of
+    a line or after white space starts a comment; blank lines are skipped. A line that is
+    not an http(s) URL is reported as ``<file>:<line>: ...`` and left out, so one bad line
+    does not stop a scheduled crawl of the good ones.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         raise LinkcrawlError(f"seeds file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LinkcrawlError(f"seeds file {path} cannot be read: {exc}") from None
-    seeds = []
-    for line in text.splitlines():
-        line = line.partition("#")[0].strip()
-        if line:
-            seeds.append(line)
-    return seeds
+    except IsADirectoryError:
+        raise LinkcrawlError(f"seeds file {path} is a directory") from None
+    except OSError as exc:
+        raise LinkcrawlError(f"seeds file {path} cannot be read: {exc.strerror}") from None
+    seeds: list[str] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = _COMMENT.sub("", line).strip()
+        if not line:
+            continue
+        parsed = parse_seeds([line])
+        if len(parsed) == 1 and " " not in line:
+            seeds.append(parsed[0])
+        else:
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            problems.append(f"{path}:{number}: not an http(s) URL: {shown!r}")
+    return seeds, problems
 
 
 def crawl_settings(
@@ -68,7 +86,8 @@ def crawl_settings(
     settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
     settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id), priority="cmdline")
     if max_depth is not None:
-        settings.set("DEPTH_LIMIT", max_depth, priority="cmdline")
+        # Not Scrapy's DEPTH_LIMIT, where 0 means no limit: here 0 means the seeds only.
+        settings.set("LINKCRAWL_MAX_DEPTH", max_depth, priority="cmdline")
     if max_pages is not None:
         settings.set("LINKCRAWL_MAX_PAGES_PER_DOMAIN", max_pages, priority="cmdline")
     if concurrency is not None:
@@ -142,6 +161,8 @@ def crawl(
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise LinkcrawlError(f"cannot write to data directory {data_dir}: permission denied")
     options = {
         "max_depth": max_depth,
         "max_pages": max_pages,
@@ -307,7 +328,12 @@ class DataDirLock:
         self.fd: int | None = None
 
     def __enter__(self) -> DataDirLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LinkcrawlError(
+                f"cannot write to data directory {self.path.parent}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -31,6 +31,12 @@ LINKCRAWL_ALLOW_PRIVATE = False
 # Crawl-delay in robots.txt is honoured per host, up to this many seconds.
 LINKCRAWL_CRAWL_DELAY_MAX = 30.0
 
+# Breadth-first: pages near the seeds first, as SEO crawlers do, so that --max-pages keeps
+# the shallowest pages and each page's depth is its shortest click path.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+
 # -- bounds ---------------------------------------------------------------------------------
 # Give up on a response after 30 s, and on bodies over 10 MiB (decompressed size counts).
 DOWNLOAD_TIMEOUT = 30
@@ -56,7 +62,8 @@ LOG_LEVEL = "INFO"
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
 # Crawl-delay from robots.txt (Scrapy obeys Disallow only); after RobotsTxtMiddleware (100).
 DOWNLOADER_MIDDLEWARES = {
-    "linkcrawl.middlewares.CrawlDelayMiddleware": 110,
+    # Crawl-delay, and robots.txt answering 5xx = disallow all (Google's rule).
+    "linkcrawl.middlewares.RobotsTxtPolicyMiddleware": 110,
     # Refuses loopback, private, link-local (cloud metadata), multicast and reserved
     # addresses; after HttpProxyMiddleware (750), since a user-configured proxy is exempt.
     "linkcrawl.middlewares.AddressGuardMiddleware": 760,
@@ -74,6 +81,8 @@ LINKCRAWL_CRAWL_ID = ""
 # Write a part file every this many edge rows, or every this many seconds, whichever first.
 LINKCRAWL_FLUSH_ROWS = 65_536
 LINKCRAWL_FLUSH_SECONDS = 60.0
+# Follow links at most this many hops from a seed (0: the seeds only; -1: no limit).
+LINKCRAWL_MAX_DEPTH = -1
 # Pages fetched per registered domain at most (0: no limit).
 LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
 # Traps: at most this many distinct query strings on one path (endless calendars,
@@ -83,6 +92,12 @@ LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
 LINKCRAWL_MAX_QUERY_VARIANTS = 200
 LINKCRAWL_MAX_DIGIT_VARIANTS = 2000
 LINKCRAWL_MAX_SEGMENT_REPEATS = 3
+# Per page: keep at most this many links (the page's error column then says
+# links-capped:<found>), and skip link targets longer than this many characters.
+LINKCRAWL_MAX_LINKS_PER_PAGE = 10_000
+LINKCRAWL_MAX_TARGET_LENGTH = 8192
+# Follow at most this many redirects (3xx or meta refresh) in a row; every hop is an edge.
+LINKCRAWL_MAX_REDIRECTS = 10
 # Fetch each link target outside the crawl's scope once (HEAD, then GET if HEAD is refused)
 # to record its status, for broken-link reports.
 LINKCRAWL_CHECK_EXTERNAL = False

@@ -68,9 +68,15 @@ TIMESTAMP = pa.timestamp("ms", tz="UTC")
 ROW_GROUP_SIZE = 65_536
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
-    "use_dictionary": True,
     "row_group_size": ROW_GROUP_SIZE,
     "write_statistics": True,
+}
+# Columns that Parquet dictionary-encodes, per table: the repetitive ones. A URL or anchor
+# column overflows the dictionary page and falls back to plain encoding anyway; trying
+# costs a third of the write time and makes the file larger (bench/write_bench.py).
+DICTIONARY_COLUMNS = {
+    "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain"],
+    "pages": ["status", "error", "content_type", "meta_robots", "x_robots_tag", "depth"],
 }
 
 
@@ -292,14 +298,20 @@ def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
 def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
     """Write one Parquet file (zstd, dictionary encoding, ~64k-row groups) atomically.
 
+    Dictionary encoding covers every column, or for edges and pages the columns of
+    :data:`DICTIONARY_COLUMNS` (found by the schema's ``linkcrawl.table`` metadata).
+
     The file is written in ``staging`` (which must be on the same file system as ``path``
     and outside every dataset root), fsynced, then renamed to ``path``: readers see the
     whole file or none.
     """
     tmp = _staging_file(Path(staging), Path(path).name)
     try:
+        name = (table.schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, **PARQUET_OPTIONS)
+            pq.write_table(
+                table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
+            )
             fh.flush()
             os.fsync(fh.fileno())
         _move_into_place(tmp, Path(path))

@@ -144,3 +144,45 @@ def test_scrapy_crawl_from_the_project_root(demo_server, tmp_path):
     pages = pd.read_parquet(tmp_path / "pages")
     assert {"http://www.echo-example.io/", "http://golf-example.github.io/"} <= set(pages.url)
     assert json.loads((tmp_path / "crawls" / "s1.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_seeds_file_with_garbage_lines_uses_the_good_ones(demo_server, tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_bytes(
+        b"# demo seeds\n"
+        b"http://www.echo-example.io/   # the tech blog\n"
+        b"not a url at all\n"
+        b"ftp://files.example.com/\n"
+        b"\xff\xfe garbage bytes\n"
+        b"golf-example.github.io\n"
+    )
+    result = run_linkcrawl(
+        [
+            "crawl",
+            "--seeds",
+            str(seeds),
+            "--data",
+            str(tmp_path / "d"),
+            "--crawl-id",
+            "g1",
+            "--max-depth",
+            "0",
+            *FAST,
+        ],
+        proxy=demo_server.proxy_url,
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert [w.split(":")[2] for w in warnings] == ["3", "4", "5"]
+    pages = pd.read_parquet(tmp_path / "d" / "pages")
+    assert set(pages.url) == {"http://www.echo-example.io/", "http://golf-example.github.io/"}
+
+
+def test_data_directory_that_cannot_be_written(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = invoke(["crawl", "http://example.com/", "--data", str(not_a_dir)])
+    assert_one_line_error(result, "is a file")
+    result = invoke(["crawl", "http://example.com/", "--data", "/proc/linkcrawl-data"])
+    assert_one_line_error(result, "/proc/linkcrawl-data")

@@ -9,14 +9,24 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.http import Response, TextResponse
 from twisted.internet.error import (
+    ConnectionLost,
     ConnectionRefusedError,
     DNSLookupError,
     TCPTimedOutError,
     TimeoutError,
 )
+from twisted.web._newclient import ResponseNeverReceived
 
 from linkcrawl.items import PageItem
 from linkcrawl.links import LinkExtractor, build_position_rules
@@ -27,6 +37,15 @@ from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_doma
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
+# Network failures by name; Scrapy >= 2.19 wraps Twisted's errors in its own.
+_ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((CannotResolveHostError, DNSLookupError), "dns-error"),
+    ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "timeout"),
+    ((DownloadConnectionRefusedError, ConnectionRefusedError), "connection-refused"),
+    ((DownloadCancelledError,), "cancelled"),
+    ((ResponseDataLossError,), "data-loss"),
+    ((DownloadFailedError, ResponseNeverReceived, ConnectionLost), "connection-failed"),
+)
 
 
 def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
@@ -47,22 +66,20 @@ def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
 
 
 def error_name(failure: Any) -> str:
-    """A short, stable name for why a request failed."""
+    """A short, stable name for why a request failed (the pages table's ``error``)."""
     exc = failure.value
-    if str(exc).startswith("blocked-address"):
+    text = str(exc)
+    if text.startswith("blocked-address"):
         return "blocked-address"
+    if "max size" in text or "DOWNLOAD_MAXSIZE" in text:
+        return "too-large"  # over DOWNLOAD_MAXSIZE, decompressed size included
+    for kinds, name in _ERRORS:
+        if isinstance(exc, kinds):
+            return name
     if isinstance(exc, IgnoreRequest):
-        text = str(exc)
         return "robots-disallowed" if "robots" in text.lower() or not text else text[:200]
-    if isinstance(exc, DNSLookupError):
-        return "dns-error"
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection-refused"
-    name = type(exc).__name__
-    message = str(exc).strip().splitlines()
-    return f"{name}: {message[0][:200]}" if message else name
+    first = text.strip().splitlines()
+    return f"{type(exc).__name__}: {first[0][:200]}" if first else type(exc).__name__
 
 
 class LinkSpider(scrapy.Spider):
@@ -103,6 +120,7 @@ class LinkSpider(scrapy.Spider):
             same_host = same_host.lower() in ("1", "true", "yes")
         spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
         spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+        spider.max_depth = settings.getint("LINKCRAWL_MAX_DEPTH", -1)
         spider.extractor = LinkExtractor(
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
             user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
@@ -120,6 +138,9 @@ class LinkSpider(scrapy.Spider):
         spider.max_digit_variants = settings.getint("LINKCRAWL_MAX_DIGIT_VARIANTS")
         spider.max_segment_repeats = settings.getint("LINKCRAWL_MAX_SEGMENT_REPEATS")
         spider.check_external = settings.getbool("LINKCRAWL_CHECK_EXTERNAL")
+        spider.max_links = settings.getint("LINKCRAWL_MAX_LINKS_PER_PAGE")
+        spider.max_target_length = settings.getint("LINKCRAWL_MAX_TARGET_LENGTH")
+        spider.max_redirects = settings.getint("LINKCRAWL_MAX_REDIRECTS")
         spider.query_variants: Counter[str] = Counter()
         spider.digit_variants: Counter[str] = Counter()
         spider.checked: set[str] = set()
@@ -181,6 +202,9 @@ class LinkSpider(scrapy.Spider):
                     priority=-1,
                     meta={"depth": depth, "external": True},
                 )
+            return None
+        if 0 <= self.max_depth < depth:
+            self._skip("max-depth")  # not marked seen: a shorter path may still reach it
             return None
         self.seen.add(url)
         if self.exchange is not None:
@@ -254,16 +278,45 @@ class LinkSpider(scrapy.Spider):
             item.follow = links.follow
             item.position = links.position
             item.kind = links.kind
+            self._bound_links(item)
         item.target_domain = [registered_domain(host_of(t)) for t in item.target]
         yield item
         next_depth = depth + 1
+        hops = response.meta.get("redirect_hops", 0)
         for target, target_domain, kind in zip(
             item.target, item.target_domain, item.kind, strict=True
         ):
-            if kind in _CRAWLABLE_KINDS:
-                request = self._follow(target, target_domain, next_depth)
-                if request is not None:
-                    yield request
+            if kind not in _CRAWLABLE_KINDS:
+                continue
+            is_redirect = kind in ("redirect", "refresh")
+            if is_redirect and hops >= self.max_redirects:
+                self._skip("redirect-chain")  # the edge is kept; the next hop is not fetched
+                continue
+            request = self._follow(target, target_domain, next_depth)
+            if request is not None:
+                if is_redirect:
+                    request.meta["redirect_hops"] = hops + 1
+                yield request
+
+    def _bound_links(self, item: PageItem) -> None:
+        """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
+        and targets longer than ``LINKCRAWL_MAX_TARGET_LENGTH`` are skipped; both counted in
+        the stats (``linkcrawl/links_capped``, ``linkcrawl/skipped/target-too-long``) and
+        noted in the page's ``error`` column as ``links-capped:<found>``."""
+        found = len(item.target)
+        keep = None
+        if self.max_target_length and any(len(t) > self.max_target_length for t in item.target):
+            keep = [i for i, t in enumerate(item.target) if len(t) <= self.max_target_length]
+            self.crawler.stats.inc_value("linkcrawl/skipped/target-too-long", found - len(keep))
+        if self.max_links and len(keep if keep is not None else item.target) > self.max_links:
+            keep = (keep if keep is not None else list(range(found)))[: self.max_links]
+            self.crawler.stats.inc_value("linkcrawl/links_capped")
+            item.error = f"links-capped:{found}"
+        if keep is None:
+            return
+        for name in ("target", "anchor", "rel", "follow", "position", "kind"):
+            column = getattr(item, name)
+            setattr(item, name, [column[i] for i in keep])
 
     def parse_external(self, response: Response) -> Iterable[Any]:
         """Record the status of a link target outside the crawl's scope; not parsed."""
