@@ -265,7 +265,9 @@ def test_pipeline_flushes_on_time_between_items(tmp_path):
     assert not list((tmp_path / "pages" / "crawl_id=t1").iterdir())
     pipeline._last_flush -= 1.0
     pipeline._flush_if_due()
+    pipeline.drain()  # the part is written by the writer thread
     assert len(list((tmp_path / "pages" / "crawl_id=t1").iterdir())) == 1
+    pipeline.close_spider(spider)
 
 
 # -- the directory as other tools read it ----------------------------------------------------
