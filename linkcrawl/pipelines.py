@@ -247,14 +247,17 @@ class ParquetPipeline:
         (SIGINT, SIGTERM) or failed before its queue was empty."""
         if not self.manifest:
             return  # open_spider failed; there is nothing of ours to mark
+        counts = self._total_counts()
         if self.write_error:
             reason = f"error writing parts: {self.write_error}"
+            # Some rows never reached disk: count what did.
+            counts = Dataset(self.root).counts(self.crawl_id)
         interrupted = reason in _INTERRUPTED_REASONS or reason.startswith("error")
         self.manifest.update(
             status="interrupted" if interrupted else "finished",
             finish_reason=reason,
             finished_at=utcnow().isoformat(),
-            counts=self._total_counts(),
+            counts=counts,
         )
         self._write_manifest()
         if self.progress_seconds:

@@ -4,7 +4,9 @@ pandas, DuckDB and polars."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
@@ -252,6 +254,33 @@ def test_resumed_pipeline_writes_each_page_once(tmp_path):
     }
 
 
+def test_failed_part_write_marks_the_crawl_interrupted(tmp_path):
+    """A part that cannot be written (here: a null anchor from a buggy spider) must not
+    leave a crawl that reads finished: its pages are not on disk."""
+    crawler = get_crawler(
+        settings_dict={"LINKCRAWL_DATA_DIR": str(tmp_path), "LINKCRAWL_FLUSH_SECONDS": 0}
+    )
+    pipeline = ParquetPipeline.from_crawler(crawler)
+    spider = SimpleNamespace(crawl_id="e1", seeds=["http://a.example/"], scope={"a.example"})
+    pipeline.open_spider(spider)
+    bad = make_item(
+        "http://a.example/",
+        "a.example",
+        0,
+        200,
+        None,
+        [("http://b.test/", None, "", True, None, "anchor", "b.test")],
+    )
+    pipeline.process_item(bad, spider)
+    with pytest.raises(pa.ArrowInvalid, match="non-nullable"):
+        pipeline.close_spider(spider)
+    pipeline.spider_closed(spider, "finished")
+    manifest = read_manifest(tmp_path / "crawls" / "e1.json")
+    assert manifest.status == "interrupted"
+    assert manifest.fields["finish_reason"].startswith("error writing parts: ArrowInvalid")
+    assert manifest.fields["counts"] == {"pages": 0, "edges": 0, "errors": 0}
+
+
 def test_pipeline_flushes_on_time_between_items(tmp_path):
     """With LINKCRAWL_FLUSH_SECONDS, rows reach disk even when no further item arrives."""
     crawler = get_crawler(
@@ -334,3 +363,47 @@ def test_crawls_newest_first(two_crawls):
     crawls = open_dataset(two_crawls).crawls()
     assert [c["crawl_id"] for c in crawls] == ["c20261123T030000Z", "c20261122T030000Z"]
     assert {c["status"] for c in crawls} == {"finished"}
+
+
+# -- docs/dataset.md -------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "dataset.md"
+
+
+def doc_table(heading: str) -> list[list[str]]:
+    """The rows of the first Markdown table after ``heading`` in docs/dataset.md."""
+    text = DOC.read_text(encoding="utf-8").split(heading, 1)[1]
+    rows = []
+    for line in text.splitlines()[1:]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif rows:
+            break
+    return rows[2:]  # header and rule
+
+
+@pytest.mark.parametrize(
+    ("heading", "schema"), [("### edges", EDGES_SCHEMA), ("### pages", PAGES_SCHEMA)]
+)
+def test_documented_columns_are_the_schema(heading, schema):
+    documented = [
+        (name, type_, not_null == "yes") for name, type_, not_null, _ in doc_table(heading)
+    ]
+    # pyarrow spells the timestamp type "timestamp[ms, tz=UTC]"
+    declared = [(f.name, str(f.type).replace("tz=", ""), not f.nullable) for f in schema]
+    assert documented == declared
+
+
+def test_documented_snippets_run(two_crawls, monkeypatch, capsys):
+    """Every Python block of docs/dataset.md runs, in order, against a real directory."""
+    (two_crawls.parent / "data").symlink_to(two_crawls)
+    monkeypatch.chdir(two_crawls.parent)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 4
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), namespace)
+    assert namespace["crawl_id"] == "c20261123T030000Z"
+    assert namespace["top"].fetchall()[0][0] == "b.test"
+    assert len(namespace["edges"]) == 4
+    assert "4 edges; 1 between domains" in capsys.readouterr().out
