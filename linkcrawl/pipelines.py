@@ -87,23 +87,24 @@ class ColumnBuffer:
         self.edge_rows = 0
 
     def add(self, item: PageItem) -> int:
-        """Buffer one page and its links; returns its number of links."""
+        """Buffer one page and its links; returns its number of links.
+
+        Raises ValueError, buffering nothing, when the link lists differ in length.
+        """
+        n = len(item.target)
+        lists = [getattr(item, name) for name in _LINK_FIELDS]
+        if any(len(values) != n for values in lists):
+            lengths = ", ".join(f"{k} {len(v)}" for k, v in zip(_LINK_FIELDS, lists, strict=True))
+            raise ValueError(f"page {item.url}: link lists differ in length ({lengths})")
         pages = self.pages
         for name in _PAGE_FIELDS:
             pages[name].append(getattr(item, name))
         self.domains.append(item.domain)
-        n = len(item.target)
         self.outlinks.append(n)
         self.page_rows += 1
         if n:
-            links = self.links
-            for name in _LINK_FIELDS:
-                values = getattr(item, name)
-                if len(values) != n:
-                    raise ValueError(
-                        f"page {item.url}: {name} has {len(values)} values for {n} targets"
-                    )
-                links[name].extend(values)
+            for column, values in zip(self.links.values(), lists, strict=True):
+                column.extend(values)
             self.edge_rows += n
         return n
 

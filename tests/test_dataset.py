@@ -163,6 +163,35 @@ def test_non_nullable_column_refuses_null(tmp_path):
     assert not list((tmp_path / "edges" / "crawl_id=c1").iterdir())
 
 
+def test_item_with_uneven_link_lists_is_refused_whole(tmp_path):
+    buffer = ColumnBuffer()
+    buffer.add(
+        make_item(
+            "http://a.example/",
+            "a.example",
+            0,
+            200,
+            "A",
+            [("http://b.test/", "b", "", True, "content", "anchor", "b.test")],
+        )
+    )
+    bad = make_item(
+        "http://a.example/x",
+        "a.example",
+        0,
+        200,
+        "X",
+        [("http://b.test/", "b", "", True, "content", "anchor", "b.test")],
+    )
+    bad.kind.append("anchor")
+    with pytest.raises(ValueError, match="link lists differ in length"):
+        buffer.add(bad)
+    # the buffer holds the good page only, and still converts
+    assert (buffer.page_rows, buffer.edge_rows) == (1, 1)
+    assert buffer.edges_table().num_rows == 1
+    assert buffer.pages_table()["url"].to_pylist() == ["http://a.example/"]
+
+
 # -- the pipeline in a real Scrapy crawler ---------------------------------------------------
 
 
