@@ -76,7 +76,7 @@ def _distinct_pairs_count(a: np.ndarray, b: np.ndarray, n_b: int) -> np.ndarray:
     if len(a) == 0:
         return np.zeros(n_b, dtype=np.int64)
     span = int(a.max()) + 1
-    pairs = _unique_sorted(b * span + a)
+    pairs = _unique_sorted(b.astype(np.int64) * span + a)
     return np.bincount(pairs // span, minlength=n_b).astype(np.int64)
 
 
@@ -153,7 +153,8 @@ def analyze(
     cross = sd != td
     followed = cross & graph.follow
     n_dom = graph.n_domains
-    dom_pairs = _unique_sorted(sd[followed] * n_dom + td[followed])  # by source, target
+    # by source, then target
+    dom_pairs = _unique_sorted(sd[followed].astype(np.int64) * n_dom + td[followed])
     dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
     ones = np.ones(len(dom_source))
     domain_pr = run_engine(engine, dom_source, dom_target, ones, n_dom, damping=damping, tol=tol)
@@ -171,30 +172,21 @@ def analyze(
     out = root / "authority" / f"crawl_id={graph.crawl_id}"
     staging = root / ".staging"
 
-    # -- pages.parquet
-    n = graph.n_pages
-    not_self = graph.source != graph.target
-    inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
-    page_cross = graph.source_domain != graph.target_domain
-    page_referring = _distinct_pairs_count(
-        graph.source_domain[page_cross], graph.target[page_cross], n
-    )
-    page_rank = _ranks(page_pr)
-    order = np.argsort(page_rank)
-    pages = pa.table(
-        {
-            "url": graph.urls.take(pa.array(order)),
-            "domain": graph.domains.take(pa.array(graph.page_domain[order])),
-            "pagerank": page_pr[order],
-            "authority": page_authority[order],
-            "inlinks": inlinks[order],
-            "referring_domains": page_referring[order],
-            "rank": page_rank[order],
-        },
-        schema=PAGE_AUTHORITY_SCHEMA,
-    )
+    # The inbound table is the largest: build and write it in a thread while this one
+    # builds and writes the page and domain tables (numpy, pyarrow and Parquet release
+    # the GIL). domains.parquet is written last: top_domains() takes it as the sign of a
+    # finished analysis.
+    with ThreadPoolExecutor(1) as pool:
+        inbound_done = pool.submit(
+            _write_inbound, graph, page_pr, out_weight, page_authority, domain_authority,
+            damping, out / "inbound.parquet", staging,
+        )  # fmt: skip
+        pages = _pages_table(graph, page_pr, page_authority)
+        write_table_atomic(pages, out / "pages.parquet", staging)
+        del pages
+        pa.default_memory_pool().release_unused()
+        inbound_done.result()
 
-    # -- domains.parquet
     domain_rank = _ranks(domain_pr)
     order = np.argsort(domain_rank)
     domains = pa.table(
@@ -211,20 +203,48 @@ def analyze(
         },
         schema=DOMAINS_SCHEMA,
     )
-
-    inbound = _inbound_table(graph, page_pr, out_weight, page_authority, domain_authority, damping)
-    # Parquet writing releases the GIL: the three files compress in parallel. Domains is
-    # written last: top_domains() and the CLI take it as the sign of a finished analysis.
-    with ThreadPoolExecutor(2) as pool:
-        done = [
-            pool.submit(write_table_atomic, t, out / f"{name}.parquet", staging)
-            for name, t in (("inbound", inbound), ("pages", pages))
-        ]
-        for future in done:
-            future.result()
     write_table_atomic(domains, out / "domains.parquet", staging)
     say(f"analyze {graph.crawl_id}: wrote {out}")
     return graph.crawl_id
+
+
+def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndarray) -> pa.Table:
+    """pages.parquet: one row per page, strongest first."""
+    n = graph.n_pages
+    not_self = graph.source != graph.target
+    inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
+    page_cross = graph.source_domain != graph.target_domain
+    page_referring = _distinct_pairs_count(
+        graph.source_domain[page_cross], graph.target[page_cross], n
+    )
+    page_rank = _ranks(page_pr)
+    order = np.argsort(page_rank)
+    return pa.table(
+        {
+            "url": graph.urls.take(pa.array(order)),
+            "domain": graph.domains.take(pa.array(graph.page_domain[order])),
+            "pagerank": page_pr[order],
+            "authority": page_authority[order],
+            "inlinks": inlinks[order],
+            "referring_domains": page_referring[order],
+            "rank": page_rank[order],
+        },
+        schema=PAGE_AUTHORITY_SCHEMA,
+    )
+
+
+def _write_inbound(
+    graph: CrawlGraph,
+    page_pr: np.ndarray,
+    out_weight: np.ndarray,
+    page_authority: np.ndarray,
+    domain_authority: np.ndarray,
+    damping: float,
+    path: Path,
+    staging: Path,
+) -> None:
+    table = _inbound_table(graph, page_pr, out_weight, page_authority, domain_authority, damping)
+    write_table_atomic(table, path, staging)
 
 
 def _inbound_table(
