@@ -223,7 +223,7 @@ def _ids(indices: pa.Array, null: int = -1) -> np.ndarray:
     return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
-def _hosts(urls: pa.Array) -> pa.Array:
+def url_hosts(urls: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The host of each URL, by one pyarrow regex over the whole column."""
     return pc.struct_field(pc.extract_regex(urls, _HOST), [0])
 
@@ -346,7 +346,7 @@ def load_graph(
     missing = np.flatnonzero(page_domain < 0)
     if len(missing):
         # Fetched pages that neither link nor are linked to: resolve their hosts, each once.
-        hosts = _hosts(urls.take(pa.array(missing)))
+        hosts = url_hosts(urls.take(pa.array(missing)))
         extra = [registered_domain(h or "") for h in hosts.to_pylist()]
         domains, (page_domain_missing,) = _extend_dictionary(domains, extra)
         page_domain[missing] = page_domain_missing

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkcrawl.analysis.graph import url_hosts
 from linkcrawl.storage import (
     EDGES_SCHEMA,
     PAGES_SCHEMA,
@@ -31,12 +32,11 @@ _DEFAULTS: dict[str, Any] = {
     "position": "content",
     "kind": "anchor",
 }
-_HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 
 def _domains(urls: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Registered domain of each URL: one regex pass for hosts, tldextract once per host."""
-    hosts = pc.struct_field(pc.extract_regex(urls, _HOST), [0])
+    hosts = url_hosts(urls)
     encoded = pc.dictionary_encode(hosts)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
