@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from linkcrawl import __version__
-from linkcrawl.storage import LinkcrawlError
+from linkcrawl.storage import LinkcrawlError, open_dataset
 
 DEMO_WEB = Path("data/demo-web")
 _FORMATS = click.Choice(["table", "csv", "json"])
@@ -175,6 +175,12 @@ _crawl_id_option = click.option(
     help="Continue an interrupted crawl into the same crawl partition.",
 )
 @click.option(
+    "--resume-interrupted",
+    is_flag=True,
+    help="If the newest crawl was interrupted, continue it instead of starting a new one "
+    "(for scheduled crawls).",
+)
+@click.option(
     "-s",
     "--set",
     "settings",
@@ -196,13 +202,15 @@ def crawl(
     allow_private: bool,
     check_external: bool,
     resume: str | None,
+    resume_interrupted: bool,
     settings: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Crawl the registered domains of the seed URLs and write edges and pages.
 
     Links to other domains are recorded, not crawled. Polite by default: robots.txt,
-    AutoThrottle, two requests at a time per site.
+    AutoThrottle, two requests at a time per site. Prints the crawl id; exits with status 3
+    when the crawl was interrupted (Ctrl-C, SIGTERM), so a scheduled job stops there.
 
     \b
     Example:
@@ -231,6 +239,7 @@ def crawl(
         data_dir=data_dir,
         crawl_id=crawl_id,
         resume=resume,
+        resume_interrupted=resume_interrupted,
         max_depth=max_depth,
         max_pages=max_pages,
         concurrency=concurrency,
@@ -240,6 +249,13 @@ def crawl(
         workers=workers,
     )
     click.echo(done)
+    status = open_dataset(data_dir).manifest(done).status
+    if status != "finished":
+        click.echo(
+            f"crawl {done} is {status}: continue it with `linkcrawl crawl --resume {done}`",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @main.command()
@@ -379,6 +395,122 @@ def domains(data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
     from linkcrawl.analysis import top_domains
 
     _emit(top_domains(data_dir, crawl_id=crawl_id, limit=limit), fmt)
+
+
+@main.command()
+@click.argument("old_id", required=False)
+@click.argument("new_id", required=False)
+@_data_option
+@click.option("--target", default=None, help="Only backlinks of this domain, host or URL prefix.")
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def diff(
+    old_id: str | None, new_id: str | None, data_dir: str, target: str | None, fmt: str
+) -> None:
+    """New and lost links between two crawls, each lost link with its reason.
+
+    OLD_ID and NEW_ID default to the last two finished crawls. Reasons of a lost link:
+    source-not-crawled, source-gone, target-redirects, link-removed, now-nofollow; of a
+    new link: empty (added to a page fetched before), source-new, now-follow.
+
+    \b
+    Example:
+      linkcrawl diff
+      linkcrawl diff c20261115T030000Z c20261122T030000Z --target example.com --format csv
+    """
+    from linkcrawl.monitor import diff as run_diff
+
+    changes = run_diff(data_dir, old_id, new_id, target=target)
+    a = changes.attrs
+    scope = f" to {a['target']}" if a["target"] else ""
+    new, lost = (changes.change == "new").sum(), (changes.change == "lost").sum()
+    title = f"Links{scope} from {a['old_id']} to {a['new_id']}: {new} new, {lost} lost"
+    _emit(changes, fmt, title=_escape_terminal(title))
+
+
+@main.command()
+@click.argument("target")
+@_data_option
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def history(target: str, data_dir: str, fmt: str) -> None:
+    """Each backlink of TARGET across all finished crawls: first and last seen, and the
+    referring domains of each crawl.
+
+    TARGET is a registered domain, a host or a URL prefix.
+
+    \b
+    Example:
+      linkcrawl history example.com
+      linkcrawl history https://example.com/blog/ --format json
+    """
+    from linkcrawl.monitor import history as run_history
+
+    links, per_crawl = run_history(data_dir, target)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "referring_domains": json.loads(
+                        per_crawl.to_json(orient="records", date_format="iso")
+                    ),
+                    "links": json.loads(
+                        links.to_json(orient="records", force_ascii=False, date_format="iso")
+                    ),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    if fmt == "csv":
+        _emit(links, "csv")
+        return
+    _emit(per_crawl, "table", title="Referring domains per crawl:")
+    _emit(links, "table", title="\nBacklinks:")
+
+
+@main.command()
+@_data_option
+@_crawl_id_option
+@click.option(
+    "--target", default=None, help="Only broken targets under this domain, host or URL prefix."
+)
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def broken(data_dir: str, crawl_id: str | None, target: str | None, fmt: str) -> None:
+    """Links whose target answered 4xx/5xx or failed, with the pages that link to it.
+
+    Targets on other domains have a status only when the crawl ran with --check-external.
+
+    \b
+    Example:
+      linkcrawl broken --target example.com
+      linkcrawl broken --format csv > broken.csv
+    """
+    from linkcrawl.monitor import broken as run_broken
+
+    _emit(run_broken(data_dir, crawl_id, target=target).fillna({"error": ""}), fmt)
+
+
+@main.command()
+@_data_option
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="Finished crawls to keep.")
+@click.option("--dry-run", is_flag=True, help="Only list the crawls that would go.")
+def prune(data_dir: str, keep: int, dry_run: bool) -> None:
+    """Remove old crawls: keep the KEEP newest finished crawls and any newer one.
+
+    Removes each old crawl's partitions (edges, pages, authority), JOBDIR and manifest;
+    never a running crawl.
+
+    \b
+    Example:
+      linkcrawl prune --keep 30
+      linkcrawl prune --keep 7 --dry-run
+    """
+    from linkcrawl.monitor import prune as run_prune
+
+    removed = run_prune(data_dir, keep, dry_run=dry_run)
+    for crawl_id in removed:
+        click.echo(crawl_id)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(removed)} crawl(s) from {data_dir}", err=True)
 
 
 @main.command()

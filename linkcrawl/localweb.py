@@ -166,6 +166,9 @@ class LocalWeb:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # Headers and body go out in separate writes: without TCP_NODELAY every keep-alive
+    # response waits ~40 ms for the delayed ACK (Nagle).
+    disable_nagle_algorithm = True
     server_version = "linkcrawl-localweb"
     web: LocalWeb
 

@@ -114,9 +114,12 @@ def crawl(
     settings: Mapping[str, Any] | None = None,
     progress_seconds: float = 0.0,
     workers: int = 1,
+    resume_interrupted: bool = False,
 ) -> str:
     """Crawl the registered domains of ``seeds`` into ``data_dir``; return the crawl id.
 
+    ``resume_interrupted`` resumes the newest crawl instead when it was interrupted, so a
+    scheduled crawl that was killed continues rather than silently starting over.
     ``workers`` > 1 runs that many crawler processes on one crawl id, the seeds' registered
     domains dealt out between them (:func:`shard_seeds`); each writes its own part files.
 
@@ -130,6 +133,10 @@ def crawl(
     data_dir = Path(data_dir)
     seed_list = parse_seeds(list(seeds))
     previous: dict[str, Any] = {}
+    if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
+        newest = open_dataset(data_dir).manifests()
+        if newest and newest[0].status == "interrupted":
+            resume = newest[0].crawl_id
     if resume is not None:
         crawl_id = validate_crawl_id(resume)
         path = manifest_path(data_dir, crawl_id)
