@@ -4,7 +4,7 @@ written as the three authority tables."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -148,12 +148,51 @@ def analyze(
     del source, target
     say(f"analyze {graph.crawl_id}: page PageRank done")
 
-    # -- domain authority: A -> B when a followed link goes from A to B, A != B, unweighted
+    root = Path(data_dir)
+    out = root / "authority" / f"crawl_id={graph.crawl_id}"
+    staging = root / ".staging"
+
+    # The inbound table is the largest: build and write it in a thread from here on, while
+    # this one computes domain authority (which the inbound table gets at its end, through
+    # a future) and writes the page table. numpy, pyarrow and Parquet release the GIL.
+    domain_authority_ready: Future[np.ndarray] = Future()
+    with ThreadPoolExecutor(1) as pool:
+        inbound_done = pool.submit(
+            _write_inbound, graph, page_pr, out_weight, page_authority, domain_authority_ready,
+            damping, out / "inbound.parquet", staging,
+        )  # fmt: skip
+        try:
+            domains = _domain_table(graph, engine, damping, tol, domain_authority_ready)
+        except BaseException as exc:
+            domain_authority_ready.set_exception(exc)
+            raise
+        say(f"analyze {graph.crawl_id}: domain PageRank done")
+        pages = _pages_table(graph, page_pr, page_authority)
+        write_table_atomic(pages, out / "pages.parquet", staging)
+        del pages
+        pa.default_memory_pool().release_unused()
+        inbound_done.result()
+    # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
+    write_table_atomic(domains, out / "domains.parquet", staging)
+    say(f"analyze {graph.crawl_id}: wrote {out}")
+    return graph.crawl_id
+
+
+def _domain_table(
+    graph: CrawlGraph,
+    engine: str,
+    damping: float,
+    tol: float,
+    authority_ready: Future[np.ndarray],
+) -> pa.Table:
+    """Domain PageRank and counts: domains.parquet. A -> B when a followed link goes from
+    a page on A to a page on B, A != B, unweighted. Hands the authority column to
+    ``authority_ready`` as soon as it is known."""
     sd, td = graph.source_domain, graph.target_domain
     cross = sd != td
     followed = cross & graph.follow
     n_dom = graph.n_domains
-    # by source, then target
+    # Sorted by source, then target, as run_engine takes them.
     dom_pairs = _unique_sorted(sd[followed].astype(np.int64) * n_dom + td[followed])
     dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
     ones = np.ones(len(dom_source))
@@ -161,51 +200,27 @@ def analyze(
     domain_floor = _floor(domain_pr, np.bincount(dom_source, minlength=n_dom) == 0, damping)
     domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
     domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
+    authority_ready.set_result(domain_authority)
     inbound_links = np.bincount(td[cross], minlength=n_dom).astype(np.int64)
     followed_links = np.bincount(td[followed], minlength=n_dom)
     referring = _distinct_pairs_count(sd[cross], td[cross], n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         follow_share = followed_links / inbound_links
-    say(f"analyze {graph.crawl_id}: domain PageRank done")
-
-    root = Path(data_dir)
-    out = root / "authority" / f"crawl_id={graph.crawl_id}"
-    staging = root / ".staging"
-
-    # The inbound table is the largest: build and write it in a thread while this one
-    # builds and writes the page and domain tables (numpy, pyarrow and Parquet release
-    # the GIL). domains.parquet is written last: top_domains() takes it as the sign of a
-    # finished analysis.
-    with ThreadPoolExecutor(1) as pool:
-        inbound_done = pool.submit(
-            _write_inbound, graph, page_pr, out_weight, page_authority, domain_authority,
-            damping, out / "inbound.parquet", staging,
-        )  # fmt: skip
-        pages = _pages_table(graph, page_pr, page_authority)
-        write_table_atomic(pages, out / "pages.parquet", staging)
-        del pages
-        pa.default_memory_pool().release_unused()
-        inbound_done.result()
-
     domain_rank = _ranks(domain_pr)
     order = np.argsort(domain_rank)
-    domains = pa.table(
+    return pa.table(
         {
             "domain": graph.domains.take(pa.array(order)),
             "pagerank": domain_pr[order],
             "authority": domain_authority[order],
             "referring_domains": referring[order],
             "inbound_links": inbound_links[order],
-            "follow_share": pa.array(
-                follow_share[order], pa.float64(), from_pandas=True
-            ),  # NaN (no inbound links) -> null
+            # NaN (no inbound links) -> null
+            "follow_share": pa.array(follow_share[order], pa.float64(), from_pandas=True),
             "rank": domain_rank[order],
         },
         schema=DOMAINS_SCHEMA,
     )
-    write_table_atomic(domains, out / "domains.parquet", staging)
-    say(f"analyze {graph.crawl_id}: wrote {out}")
-    return graph.crawl_id
 
 
 def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndarray) -> pa.Table:
@@ -238,7 +253,7 @@ def _write_inbound(
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
-    domain_authority: np.ndarray,
+    domain_authority: Future[np.ndarray],
     damping: float,
     path: Path,
     staging: Path,
@@ -252,11 +267,12 @@ def _inbound_table(
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
-    domain_authority: np.ndarray,
+    domain_authority: Future[np.ndarray],
     damping: float,
 ) -> pa.Table:
     """One row per link from another domain, valued by the PageRank it passes:
-    value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain."""
+    value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
+    ``domain_authority`` is awaited last, so that the rest is built meanwhile."""
     cross = np.flatnonzero(graph.source_domain != graph.target_domain)
     source, target = graph.source[cross], graph.target[cross]
     target_domain = graph.target_domain[cross]
@@ -281,25 +297,24 @@ def _inbound_table(
     rows = cross[order]
     edge_rows = graph.rows[rows] if graph.rows is not None else rows
     edges = graph.edges
-    return pa.table(
-        {
-            "target": graph.urls.take(pa.array(target[order])),
-            "target_domain": graph.domains.take(pa.array(sorted_domain)),
-            "source": graph.urls.take(pa.array(source[order])),
-            "source_domain": graph.domains.take(pa.array(graph.source_domain[rows])),
-            **{
-                name: _gather_strings(edges.column(name), edge_rows)
-                for name in ("anchor", "rel", "follow", "position", "kind")
-                if name != "follow"
-            },
-            "follow": pa.array(graph.follow[rows]),
-            "source_authority": source_authority[order],
-            "source_domain_authority": domain_authority[graph.source_domain[rows]],
-            "value": value[order],
-            "rank": rank.astype(np.int64),
-        },
-        schema=INBOUND_SCHEMA,
-    )
+    source_domain = graph.source_domain[rows]
+    columns = {
+        "target": graph.urls.take(pa.array(target[order])),
+        "target_domain": graph.domains.take(pa.array(sorted_domain)),
+        "source": graph.urls.take(pa.array(source[order])),
+        "source_domain": graph.domains.take(pa.array(source_domain)),
+        "anchor": _gather_strings(edges.column("anchor"), edge_rows),
+        "rel": _gather_strings(edges.column("rel"), edge_rows),
+        "follow": pa.array(graph.follow[rows]),
+        "position": _gather_strings(edges.column("position"), edge_rows),
+        "kind": _gather_strings(edges.column("kind"), edge_rows),
+        "source_authority": source_authority[order],
+        "source_domain_authority": None,
+        "value": value[order],
+        "rank": rank.astype(np.int64),
+    }
+    columns["source_domain_authority"] = domain_authority.result()[source_domain]
+    return pa.table(columns, schema=INBOUND_SCHEMA)
 
 
 def _gather_strings(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
