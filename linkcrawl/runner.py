@@ -178,7 +178,13 @@ def crawl(
         "progress_seconds": progress_seconds,
         "overrides": dict(settings or {}),
     }
+    if previous:
+        options["overrides"]["LINKCRAWL_RESUME"] = True
     with DataDirLock(data_dir, crawl_id):
+        if previous:
+            # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
+            # which survive a SIGKILL; the old job state may have lost requests in flight.
+            shutil.rmtree(data_dir / ".jobs" / crawl_id, ignore_errors=True)
         shards = shard_seeds(seed_list, workers, same_host)
         if len(shards) == 1:
             scrapy_settings = crawl_settings(data_dir, crawl_id, **options)
@@ -225,6 +231,11 @@ def _worker_main(
     data_dir: str, crawl_id: str, worker: str, seeds: list[str], options: dict[str, Any]
 ) -> None:
     """Entry point of one worker process (spawned): crawl one shard of the seeds."""
+    # Signals reach a worker once, from its parent: a Ctrl-C sent to the terminal's process
+    # group would otherwise arrive twice (directly and forwarded), and a second SIGINT makes
+    # Scrapy stop uncleanly. If the parent dies, the worker stops gracefully too.
+    os.setpgrp()
+    _stop_with_parent(signal.SIGINT)
     overrides = {
         **options.pop("overrides"),
         "LINKCRAWL_WORKER": worker,
@@ -235,6 +246,17 @@ def _worker_main(
     settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id / worker), priority="cmdline")
     reason = run_scrapy(settings, seeds, crawl_id)
     sys.exit(0 if reason == "finished" else 3)
+
+
+def _stop_with_parent(signum: int) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies (elsewhere, nothing)."""
+    try:
+        import ctypes  # here: Linux only, and only in worker processes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signum)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_workers(

@@ -109,6 +109,8 @@ LINKCRAWL_POSITION_RULES: list = []
 # Set by `linkcrawl crawl --workers N` for its worker processes: the worker's name (it goes
 # into part file names) and whether this process writes the crawl's manifest.
 LINKCRAWL_WORKER = ""
+# Set by `linkcrawl crawl --resume`: rebuild the queue from the rows already on disk.
+LINKCRAWL_RESUME = False
 LINKCRAWL_WRITE_MANIFEST = True
 # ... and which worker owns each registered domain (or host), for handing URLs over.
 LINKCRAWL_DOMAIN_OWNERS: dict = {}

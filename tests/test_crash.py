@@ -151,12 +151,6 @@ def manifest(data: Path, crawl_id: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="after SIGKILL, Scrapy's JOBDIR has lost the requests in flight and the pages "
-    "in the pipeline's buffer; the spider must seed a resumed crawl from "
-    "Dataset.resume_state (the rows on disk) to fetch them again",
-)
 def test_sigkill_then_resume_equals_an_uninterrupted_crawl(crash_web, uninterrupted, tmp_path):
     proc = start_crawl(
         [

@@ -73,3 +73,81 @@ def test_second_crawl_on_a_locked_data_directory_is_refused(demo_server, tmp_pat
     # once released, the directory is free again
     with DataDirLock(tmp_path, "second"):
         pass
+
+
+@pytest.mark.slow
+def test_sigint_stops_all_workers_cleanly_and_resume_completes(tmp_path):
+    """Ctrl-C on a two-worker crawl: one graceful stop for every worker, the crawl marked
+    interrupted, and a resume finds what an uninterrupted crawl finds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+
+    def slow(request):
+        if request.path == "/robots.txt":
+            return None
+        time.sleep(0.01)
+        n = int(request.path.strip("/") or 0)
+        if n >= 60:
+            return None
+        other = "b" if request.host.startswith("a") else "a"
+        links = f'<a href="/{n + 1}">next</a><a href="/{n + 2}">skip</a>'
+        links += f'<a href="http://{other}-example.com/{n + 5}">other</a>'
+        return Resource(200, {"Content-Type": "text/html"}, links.encode())
+
+    seeds = ["http://a-example.com/", "http://b-example.com/"]
+    with LocalWebServer(LocalWeb(handler=slow)) as server:
+        whole = run_linkcrawl(
+            ["crawl", *seeds, "--data", str(tmp_path / "whole"), "--crawl-id", "w", *FAST],
+            proxy=server.proxy_url,
+        )
+        assert whole.returncode == 0, whole.stderr
+        env = {**os.environ, "http_proxy": server.proxy_url}
+        data = tmp_path / "cut"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "linkcrawl.cli",
+                "crawl",
+                *seeds,
+                "--data",
+                str(data),
+                "--crawl-id",
+                "k",
+                "--workers",
+                "2",
+                *FAST,
+                "-s",
+                "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        before = len(server.web.requests)
+        deadline = time.monotonic() + 60
+        while len(server.web.requests) - before < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole group
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        assert "Traceback" not in err
+        manifest = json.loads((data / "crawls" / "k.json").read_text())
+        assert manifest["status"] == "interrupted"
+        resumed = run_linkcrawl(
+            ["crawl", "--resume", "k", "--data", str(data), *FAST], proxy=server.proxy_url
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    key = ["source", "target", "ordinal"]
+    one = pd.read_parquet(tmp_path / "whole" / "edges")
+    two = pd.read_parquet(data / "edges")
+    assert set(map(tuple, two[key].values)) == set(map(tuple, one[key].values))
+    assert not two.duplicated(key).any()
+    assert json.loads((data / "crawls" / "k.json").read_text())["status"] == "finished"

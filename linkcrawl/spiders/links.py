@@ -30,7 +30,7 @@ from twisted.web._newclient import ResponseNeverReceived
 
 from linkcrawl.items import PageItem
 from linkcrawl.links import LinkExtractor, build_position_rules
-from linkcrawl.storage import new_crawl_id, validate_crawl_id
+from linkcrawl.storage import Dataset, new_crawl_id, validate_crawl_id
 from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
 
 # Kinds of edge whose target is a page worth fetching when it is in scope.
@@ -227,10 +227,31 @@ class LinkSpider(scrapy.Spider):
         return self._follow(url, registered_domain(host_of(url)), depth)
 
     async def start(self) -> AsyncIterator[Any]:
-        for url in self.seeds:
+        seeds = self.seeds
+        frontier: list[tuple[str, int]] = []
+        if self.settings.getbool("LINKCRAWL_RESUME"):
+            # The rows on disk are the truth after any stop, SIGKILL included (Scrapy's
+            # JOBDIR loses the requests in flight): skip what was fetched, and request
+            # every link target not fetched yet.
+            state = Dataset(self.settings.get("LINKCRAWL_DATA_DIR")).resume_state(self.crawl_id)
+            for url in state.done:
+                self.seen.add(url)
+                self.scheduled[registered_domain(host_of(url))] += 1
+            seeds = [url for url in seeds if url not in state.done]
+            frontier = state.frontier
+        for url in seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
             yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": 0})
+        for url, depth in frontier:
+            domain = registered_domain(host_of(url))
+            if self.exchange is not None and self.exchange.owner(
+                self.scope_key(url, domain)
+            ) not in (None, self.exchange.me):
+                continue  # its owner resumes it
+            request = self._follow(url, domain, depth)
+            if request is not None:
+                yield request
 
     # -- callbacks --------------------------------------------------------------------------
 
