@@ -296,7 +296,7 @@ def analyze(
     \b
     Example:
       linkcrawl analyze
-      linkcrawl analyze --crawl-id 20261122T030000Z --position-weight footer=0.1
+      linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
     """
     from linkcrawl.analysis import analyze as run_analyze
 

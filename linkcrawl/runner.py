@@ -128,7 +128,7 @@ def crawl(
     it once per process (a notebook can run ``linkcrawl crawl`` as a subprocess instead).
 
     >>> crawl(["http://example.com/"], data_dir="data", max_pages=50)   # doctest: +SKIP
-    '20261122T030000Z'
+    'c20261122T030000Z'
     """
     data_dir = Path(data_dir)
     seed_list = parse_seeds(list(seeds))

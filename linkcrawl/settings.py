@@ -76,7 +76,7 @@ EXTENSIONS = {"linkcrawl.exchange.WorkerExchange": 500}
 # -- linkcrawl ------------------------------------------------------------------------------
 # Where the dataset is written (see README, "The dataset on disk").
 LINKCRAWL_DATA_DIR = "data"
-# The crawl id; empty means a new one from the UTC time, such as 20261122T030000Z.
+# The crawl id; empty means a new one from the UTC time, such as c20261122T030000Z.
 LINKCRAWL_CRAWL_ID = ""
 # Write a part file every this many edge rows, or every this many seconds, whichever first.
 LINKCRAWL_FLUSH_ROWS = 65_536
