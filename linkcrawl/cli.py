@@ -278,20 +278,22 @@ def crawl(
 @click.option(
     "--nofollow-weight",
     type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Weight of nofollow/ugc/sponsored links.",
+    default=None,
+    help="Weight of nofollow/ugc/sponsored links (default 0, or LINKCRAWL_NOFOLLOW_WEIGHT).",
 )
 def analyze(
     data_dir: str,
     crawl_id: str | None,
     engine: str,
     position_weights: tuple[str, ...],
-    nofollow_weight: float,
+    nofollow_weight: float | None,
 ) -> None:
     """Compute page and domain authority of a crawl and rank every inbound link.
 
-    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet.
+    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet. Link weights
+    default to the settings LINKCRAWL_POSITION_WEIGHTS and LINKCRAWL_NOFOLLOW_WEIGHT
+    (linkcrawl/settings.py, or your own module named by SCRAPY_SETTINGS_MODULE); the
+    options override them.
 
     \b
     Example:
@@ -299,8 +301,14 @@ def analyze(
       linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
     """
     from linkcrawl.analysis import analyze as run_analyze
+    from linkcrawl.runner import project_settings
 
-    weights: dict[str, float] = {}
+    settings = project_settings()
+    weights: dict[str, float] = {
+        str(k): float(v) for k, v in settings.getdict("LINKCRAWL_POSITION_WEIGHTS").items()
+    }
+    if nofollow_weight is None:
+        nofollow_weight = settings.getfloat("LINKCRAWL_NOFOLLOW_WEIGHT")
     for pair in position_weights:
         name, sep, value = pair.partition("=")
         try:
@@ -315,6 +323,7 @@ def analyze(
         engine=engine,
         position_weights=weights or None,
         nofollow_weight=nofollow_weight,
+        progress=lambda line: click.echo(line, err=True),
     )
     click.echo(f"analysed crawl {done}: tables in {Path(data_dir) / 'authority'}", err=True)
 

@@ -67,6 +67,22 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
     return seeds, problems
 
 
+def project_settings() -> Settings:
+    """linkcrawl's settings module, overlaid with the module that ``SCRAPY_SETTINGS_MODULE``
+    names, if any: a server keeps its own defaults there (politeness, link weights)."""
+    settings = Settings()
+    settings.setmodule("linkcrawl.settings", priority="project")
+    own = os.environ.get("SCRAPY_SETTINGS_MODULE")
+    if own and own != "linkcrawl.settings":
+        try:
+            settings.setmodule(own, priority="project")
+        except ImportError as exc:
+            raise LinkcrawlError(
+                f"SCRAPY_SETTINGS_MODULE={own}: cannot import it ({exc})"
+            ) from None
+    return settings
+
+
 def crawl_settings(
     data_dir: Path | str,
     crawl_id: str,
@@ -78,10 +94,10 @@ def crawl_settings(
     progress_seconds: float = 0.0,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """The Scrapy settings of one crawl: linkcrawl's defaults, then the options, then
-    ``overrides`` (``-s NAME=VALUE``) last."""
-    settings = Settings()
-    settings.setmodule("linkcrawl.settings", priority="project")
+    """The Scrapy settings of one crawl: linkcrawl's defaults (and the user's settings
+    module, see :func:`project_settings`), then the options, then ``overrides``
+    (``-s NAME=VALUE``) last."""
+    settings = project_settings()
     settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
     settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
     settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id), priority="cmdline")

@@ -114,5 +114,10 @@ LINKCRAWL_RESUME = False
 LINKCRAWL_WRITE_MANIFEST = True
 # ... and which worker owns each registered domain (or host), for handing URLs over.
 LINKCRAWL_DOMAIN_OWNERS: dict = {}
+# `linkcrawl analyze`: link weights by position, and of nofollow/ugc/sponsored links
+# (docs/authority.md). Empty means the defaults: content 1.0, header 0.5, navigation 0.5,
+# sidebar 0.4, footer 0.25; nofollow 0. The --position-weight option overrides these.
+LINKCRAWL_POSITION_WEIGHTS: dict = {}
+LINKCRAWL_NOFOLLOW_WEIGHT = 0.0
 # Print progress (pages, edges, errors) to stderr every this many seconds (0: off).
 LINKCRAWL_PROGRESS_SECONDS = 0.0

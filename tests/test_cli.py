@@ -186,3 +186,30 @@ def test_data_directory_that_cannot_be_written(tmp_path):
     assert_one_line_error(result, "is a file")
     result = invoke(["crawl", "http://example.com/", "--data", "/proc/linkcrawl-data"])
     assert_one_line_error(result, "/proc/linkcrawl-data")
+
+
+def test_link_weights_from_a_settings_module_and_from_options(demo_crawl, tmp_path):
+    import shutil
+
+    data, crawl_id = demo_crawl
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (tmp_path / "site_settings.py").write_text('LINKCRAWL_POSITION_WEIGHTS = {"footer": 0.0}\n')
+
+    def footer_values(*args, env=None):
+        result = subprocess.run(
+            [sys.executable, "-m", "linkcrawl.cli", "analyze", "--data", str(copy), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
+        assert result.returncode == 0, result.stderr
+        inbound = pd.read_parquet(copy / "authority" / f"crawl_id={crawl_id}" / "inbound.parquet")
+        return inbound[inbound.position == "footer"].value
+
+    assert (footer_values() > 0).any()  # the default footer weight is 0.25
+    own = {"SCRAPY_SETTINGS_MODULE": "site_settings", "PYTHONPATH": str(tmp_path)}
+    assert (footer_values(env=own) == 0).all()
+    assert (footer_values("--position-weight", "footer=0") == 0).all()
+    assert (footer_values("--position-weight", "footer=0.5", env=own) > 0).any()
