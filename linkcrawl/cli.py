@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -117,6 +118,30 @@ _data_option = click.option(
     type=click.Path(file_okay=False),
     help="The data directory.",
 )
+
+
+def _reads_dataset(command: Any) -> Any:
+    """Give a command that reads the dataset a --skip-corrupt option: the data directory is
+    then opened to read around unreadable part files, and each one skipped is reported."""
+
+    @functools.wraps(command)
+    def run(*args: Any, skip_corrupt: bool, data_dir: str, **kwargs: Any) -> Any:
+        if not skip_corrupt:
+            return command(*args, data_dir=data_dir, **kwargs)
+        dataset = open_dataset(data_dir, skip_corrupt=True)
+        try:
+            return command(*args, data_dir=dataset, **kwargs)
+        finally:
+            for part in dataset.skipped:
+                click.echo(_escape_terminal(f"skipped {part.path}: {part.reason}"), err=True)
+
+    return click.option(
+        "--skip-corrupt",
+        is_flag=True,
+        help="Read around part files that cannot be read, and say which were skipped.",
+    )(run)
+
+
 _crawl_id_option = click.option(
     "--crawl-id", default=None, help="A crawl id (default: the newest finished crawl)."
 )
@@ -259,6 +284,7 @@ def crawl(
 
 
 @main.command()
+@_reads_dataset
 @_data_option
 @_crawl_id_option
 @click.option(
@@ -329,6 +355,7 @@ def analyze(
 
 
 @main.command()
+@_reads_dataset
 @click.argument("target")
 @_data_option
 @_crawl_id_option
@@ -390,6 +417,7 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, limit: int, fmt:
 
 
 @main.command()
+@_reads_dataset
 @_data_option
 @_crawl_id_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
@@ -407,6 +435,7 @@ def domains(data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
 
 
 @main.command()
+@_reads_dataset
 @click.argument("old_id", required=False)
 @click.argument("new_id", required=False)
 @_data_option
@@ -437,6 +466,7 @@ def diff(
 
 
 @main.command()
+@_reads_dataset
 @click.argument("target")
 @_data_option
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
@@ -477,6 +507,7 @@ def history(target: str, data_dir: str, fmt: str) -> None:
 
 
 @main.command()
+@_reads_dataset
 @_data_option
 @_crawl_id_option
 @click.option(

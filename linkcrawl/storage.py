@@ -574,6 +574,11 @@ class Dataset:
     >>> edges = ds.edges(columns=["source", "target"])    # doctest: +SKIP
     """
 
+    def __fspath__(self) -> str:
+        # A Dataset stands wherever a data directory path is taken, so that a reader
+        # opened with skip_corrupt=True can be handed to analysis and monitor functions.
+        return str(self.root)
+
     def __init__(self, root: Path | str, *, skip_corrupt: bool = False) -> None:
         self.root = Path(root)
         self.skip_corrupt = skip_corrupt
@@ -834,13 +839,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def open_dataset(
-    path: Path | str = "data", *, create: bool = False, skip_corrupt: bool = False
+    path: Path | str | Dataset = "data", *, create: bool = False, skip_corrupt: bool = False
 ) -> Dataset:
     """Open a linkcrawl data directory.
 
     Parameters
     ----------
-    path : the data directory (holding ``crawls/``, ``edges/``, ``pages/``)
+    path : the data directory (holding ``crawls/``, ``edges/``, ``pages/``), or an open
+        :class:`Dataset`, which is returned as it is (with its own ``skip_corrupt``)
     create : make the directory if it does not exist, instead of raising
     skip_corrupt : read around part files that cannot be read and list them in
         ``Dataset.skipped``, instead of raising DatasetError
@@ -856,6 +862,8 @@ def open_dataset(
     >>> ds = open_dataset("data")                                 # doctest: +SKIP
     >>> ds.edges(ds.resolve_crawl(), columns=["source", "target"])  # doctest: +SKIP
     """
+    if isinstance(path, Dataset):
+        return path
     root = Path(path)
     if create:
         root.mkdir(parents=True, exist_ok=True)

@@ -213,3 +213,28 @@ def test_link_weights_from_a_settings_module_and_from_options(demo_crawl, tmp_pa
     assert (footer_values(env=own) == 0).all()
     assert (footer_values("--position-weight", "footer=0") == 0).all()
     assert (footer_values("--position-weight", "footer=0.5", env=own) > 0).any()
+
+
+def test_skip_corrupt_reads_around_a_truncated_part(demo_crawl, tmp_path):
+    import shutil
+
+    data, crawl_id = demo_crawl
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    # a second part in the crawl's partition, cut short as a crash mid-copy would leave it
+    partition = copy / "edges" / f"crawl_id={crawl_id}"
+    good = sorted(partition.glob("*.parquet"))[0]
+    bad = partition / "part-99999.parquet"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+
+    result = invoke(["analyze", "--data", str(copy), "--crawl-id", crawl_id])
+    assert_one_line_error(result, str(bad))
+    result = CliRunner().invoke(
+        main, ["analyze", "--data", str(copy), "--crawl-id", crawl_id, "--skip-corrupt"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"skipped {bad}" in result.stderr
+    domains = CliRunner().invoke(
+        main, ["domains", "--data", str(copy), "--skip-corrupt", "--format", "csv"]
+    )
+    assert domains.exit_code == 0 and "alpha-example.com" in domains.stdout
