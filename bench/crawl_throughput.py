@@ -110,6 +110,17 @@ class Clock:
         return len(t), (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else 0.0
 
 
+def politeness_off(concurrency: int) -> list[str]:
+    """linkcrawl options for the same conditions as the bare spider's settings."""
+    settings = [
+        "ROBOTSTXT_OBEY=0",
+        "AUTOTHROTTLE_ENABLED=0",
+        "DOWNLOAD_DELAY=0",
+        f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
+    ]
+    return [arg for setting in settings for arg in ("-s", setting)]
+
+
 def run(cmd: list[str], proxy: str, web: LocalWeb) -> tuple[int, float]:
     clock = Clock()
     web.handler = clock
@@ -120,7 +131,9 @@ def run(cmd: list[str], proxy: str, web: LocalWeb) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument(
+        "--pages", type=int, default=2000, help="pages in all (4 sites with --workers)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
@@ -131,16 +144,7 @@ def main() -> None:
         return bench_workers(args)
     web = build_site(args.pages)
     seed = f"http://{HOST}/"
-    fast = [
-        "-s",
-        "ROBOTSTXT_OBEY=0",
-        "-s",
-        "AUTOTHROTTLE_ENABLED=0",
-        "-s",
-        "DOWNLOAD_DELAY=0",
-        "-s",
-        f"CONCURRENT_REQUESTS_PER_DOMAIN={args.concurrency}",
-    ]
+    fast = politeness_off(args.concurrency)
     results: dict[str, list[float]] = {"bare scrapy": [], "linkcrawl": []}
     with LocalWebServer(web) as server, tempfile.TemporaryDirectory() as tmp:
         # Scrapy reads a callback's source (to warn about generators with return values),
@@ -188,16 +192,7 @@ def bench_workers(args: argparse.Namespace) -> None:
             args.pages // 4, seed=i, host=host, web=web, cross=[h for h in hosts if h != host]
         )
     seeds = [f"http://{h}/" for h in hosts]
-    fast = [
-        "-s",
-        "ROBOTSTXT_OBEY=0",
-        "-s",
-        "AUTOTHROTTLE_ENABLED=0",
-        "-s",
-        "DOWNLOAD_DELAY=0",
-        "-s",
-        f"CONCURRENT_REQUESTS_PER_DOMAIN={args.concurrency}",
-    ]
+    fast = politeness_off(args.concurrency)
     results: dict[int, list[float]] = {1: [], args.workers: []}
     with LocalWebServer(web) as server, tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
