@@ -43,8 +43,46 @@ _EXTRACT = tldextract.TLDExtract(
 )
 
 
+# Session ids in URLs make one page many (and a crawler trap): they are dropped from every
+# URL, edges' targets included. Cheap precheck first: most URLs have none of these letters.
+_SESSION_HINTS = ("sess", "sid", "cfid", "cftoken", "zenid")
+_SESSION_PATH = re.compile(r"(?i);(?:jsessionid|phpsessid)=[^?#/;]*")
+_SESSION_KEYS = re.compile(
+    r"(?i)^(?:phpsessid|jsessionid|aspsessionid\w*|sessionid|session_id|oscsid|zenid|cfid"
+    r"|cftoken)$"
+)
+# "sid" is a session id only when its value looks like a token, not a section number.
+_SID_TOKEN = re.compile(r"(?i)^sid=[0-9a-z]{16,}$")
+
+
+def drop_session_ids(url: str) -> str:
+    """``url`` without session ids: ``;jsessionid=...`` path parameters and query
+    parameters such as PHPSESSID, sessionid, or a token-like ``sid``.
+
+    >>> drop_session_ids("http://a.example/p;jsessionid=A1B2?id=3&PHPSESSID=f00")
+    'http://a.example/p?id=3'
+    """
+    if "?" not in url and ";" not in url:
+        return url  # the common case: nothing to look at
+    low = url.lower()
+    if not any(hint in low for hint in _SESSION_HINTS):
+        return url
+    url = _SESSION_PATH.sub("", url)
+    base, question, query = url.partition("?")
+    if not question:
+        return url
+    kept = [
+        pair
+        for pair in query.split("&")
+        if not (_SESSION_KEYS.match(pair.partition("=")[0]) or _SID_TOKEN.match(pair))
+    ]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
 def normalize_url(url: str) -> str | None:
     """Return ``url`` normalised, or None when it is not an http(s) URL with a valid host.
+
+    Session ids are dropped (:func:`drop_session_ids`).
 
     Scheme and host are lower-cased; the host is percent-decoded, IDNA-encoded, checked
     for forbidden characters, and an IPv4 address written in any WHATWG form (``0x7f.1``,
@@ -58,6 +96,12 @@ def normalize_url(url: str) -> str | None:
     >>> normalize_url("http://0x7f.1/")
     'http://127.0.0.1/'
     """
+    normalized = _normalize(url)
+    return drop_session_ids(normalized) if normalized is not None else None
+
+
+def _normalize(url: str) -> str | None:
+    """normalize_url without dropping session ids."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in _DEFAULT_PORTS:
@@ -229,13 +273,20 @@ def absolute_url(href: str, base: str) -> str | None:
     Resolution follows the WHATWG URL standard for http(s): backslashes count as
     slashes, any number of slashes may follow the scheme, and ``https:host/`` on an
     http page is absolute. Returns None for hrefs that are not http(s) links
-    (javascript:, mailto:, tel:, data:, other schemes) or that do not parse.
+    (javascript:, mailto:, tel:, data:, other schemes) or that do not parse. Session ids
+    are dropped (:func:`drop_session_ids`).
 
     >>> absolute_url("../b/#x", "http://example.com/a/c.html")
     'http://example.com/b/'
     >>> absolute_url("mailto:me@example.com", "http://example.com/") is None
     True
     """
+    url = _absolute_url(href, base)
+    return drop_session_ids(url) if url is not None else None
+
+
+def _absolute_url(href: str, base: str) -> str | None:
+    """absolute_url without dropping session ids."""
     if _SIMPLE_ABSOLUTE.match(href) and not _DOT_SEGMENT.search(href):
         return _simple_normalized(href)
     if _SIMPLE_RELATIVE.match(href) and _SCHEME.match(href) is None:

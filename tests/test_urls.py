@@ -138,3 +138,22 @@ def test_any_href_gives_none_or_a_normalised_http_url(href, base):
         assert target.startswith(("http://", "https://"))
         assert "#" not in target
         assert normalize_url(target) == target  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://a.example/p;jsessionid=0AB12?x=1", "http://a.example/p?x=1"),
+        ("http://a.example/p?PHPSESSID=abc&x=1", "http://a.example/p?x=1"),
+        ("http://a.example/p?x=1&ASPSESSIONIDQQ=AB&sessionid=9", "http://a.example/p?x=1"),
+        ("http://a.example/p?osCsid=1f2e", "http://a.example/p"),
+        ("http://a.example/p?sid=0123456789abcdef", "http://a.example/p"),
+        # a short sid is more likely a section id than a session: kept
+        ("http://a.example/p?sid=12", "http://a.example/p?sid=12"),
+        ("http://a.example/session-tips?page=2", "http://a.example/session-tips?page=2"),
+        ("http://a.example/p", "http://a.example/p"),
+    ],
+)
+def test_session_ids_are_dropped(url, expected):
+    assert normalize_url(url) == expected
+    assert absolute_url(url, "http://other.example/") == expected
