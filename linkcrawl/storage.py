@@ -135,6 +135,8 @@ PAGE_AUTHORITY_SCHEMA = pa.schema(
         pa.field("authority", pa.float64(), nullable=False),
         pa.field("inlinks", pa.int64(), nullable=False),
         pa.field("referring_domains", pa.int64(), nullable=False),
+        pa.field("inbound_links", pa.int64(), nullable=False),
+        pa.field("follow_share", pa.float64()),
         pa.field("rank", pa.int64(), nullable=False),
     ],
     metadata=_metadata("authority/pages"),

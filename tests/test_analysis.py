@@ -243,6 +243,48 @@ def test_engines_agree_and_page_graph_is_the_reference(tmp_path):
     assert (tables["networkx"]["value"] - tables["sparse"]["value"]).abs().max() < 1e-7
 
 
+def test_page_inbound_links_and_follow_share_by_hand(tmp_path):
+    page = "http://www.target-site.com/page"
+    home = "http://www.target-site.com/"
+    links = [
+        link("http://a-blog.com/1", page),
+        link("http://a-blog.com/1", page, follow=False, rel="nofollow", position="footer"),
+        link("http://a-blog.com/2", page),
+        link("http://a-blog.com/2", "http://news-b.org/x", follow=False, rel="nofollow"),
+        link("http://news-b.org/x", page, follow=False, rel="ugc"),
+        link(home, page),  # same domain: an inlink, not an inbound link
+        link("http://shop.target-site.com/", page),  # another host of the same domain
+        link(page, home),
+    ]
+    write_crawl(tmp_path, links)
+    analyze(tmp_path)
+    pages = authority_table(tmp_path, "pages").set_index("url")
+    # Counted by hand from the list above.
+    row = pages.loc[page]
+    assert (row["inlinks"], row["inbound_links"], row["referring_domains"]) == (6, 4, 2)
+    assert row["follow_share"] == 0.5  # two of a-blog.com's three links are followed
+    assert (pages.loc["http://news-b.org/x", ["inbound_links", "follow_share"]] == [1, 0.0]).all()
+    assert pages.loc[home, "inlinks"] == 1 and pages.loc[home, "inbound_links"] == 0
+    assert pd.isna(pages.loc[home, "follow_share"])  # no inbound links
+    assert pages.loc["http://a-blog.com/1", "inbound_links"] == 0
+
+
+def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
+    from linkcrawl.analysis import graph
+
+    chunks = [
+        pa.array([f"http://site{i % 7}.com/p{i % 13}" for i in range(k, k + 50)])
+        for k in (0, 30, 100)
+    ]
+    column = pa.chunked_array(chunks)
+    expected = column.combine_chunks().dictionary_encode()
+    for threshold in (10**9, 0):  # dictionary_encode, then the hashed numbering
+        monkeypatch.setattr(graph, "_HASH_MIN", threshold)
+        dictionary, (ids,) = graph._encode([column])
+        assert dictionary.equals(expected.dictionary)
+        assert ids.tolist() == expected.indices.to_pylist()
+
+
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
 
 

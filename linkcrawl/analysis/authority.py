@@ -229,9 +229,12 @@ def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndar
     not_self = graph.source != graph.target
     inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
     page_cross = graph.source_domain != graph.target_domain
-    page_referring = _distinct_pairs_count(
-        graph.source_domain[page_cross], graph.target[page_cross], n
-    )
+    cross_target = graph.target[page_cross]
+    page_referring = _distinct_pairs_count(graph.source_domain[page_cross], cross_target, n)
+    inbound_links = np.bincount(cross_target, minlength=n).astype(np.int64)
+    followed_links = np.bincount(cross_target[graph.follow[page_cross]], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        follow_share = followed_links / inbound_links
     page_rank = _ranks(page_pr)
     order = np.argsort(page_rank)
     return pa.table(
@@ -242,6 +245,9 @@ def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndar
             "authority": page_authority[order],
             "inlinks": inlinks[order],
             "referring_domains": page_referring[order],
+            "inbound_links": inbound_links[order],
+            # NaN (no inbound links) -> null
+            "follow_share": pa.array(follow_share[order], pa.float64(), from_pandas=True),
             "rank": page_rank[order],
         },
         schema=PAGE_AUTHORITY_SCHEMA,
