@@ -136,41 +136,49 @@ def analyze(
         f"{graph.n_domains} domains"
     )
 
-    # -- page authority
-    source, target, weight = collapse_links(
-        graph.source, graph.target, graph.weight, graph.n_pages, keep_zero=False
-    )
-    page_pr = run_engine(engine, source, target, weight, graph.n_pages, damping=damping, tol=tol)
-    out_weight = np.bincount(source, weights=weight, minlength=graph.n_pages)
-    page_floor = _floor(page_pr, out_weight == 0, damping)
-    page_linked = np.bincount(target, weights=weight, minlength=graph.n_pages) > 0
-    page_authority = authority_scale(page_pr, page_floor, page_linked)
-    del source, target
-    say(f"analyze {graph.crawl_id}: page PageRank done")
-
     root = Path(data_dir)
     out = root / "authority" / f"crawl_id={graph.crawl_id}"
     staging = root / ".staging"
-
-    # The inbound table is the largest: build and write it in a thread from here on, while
-    # this one computes domain authority (which the inbound table gets at its end, through
-    # a future) and writes the page table. numpy, pyarrow and Parquet release the GIL.
     domain_authority_ready: Future[np.ndarray] = Future()
+
+    def domain_table() -> pa.Table:
+        try:
+            return _domain_table(graph, engine, damping, tol, domain_authority_ready)
+        except BaseException as exc:
+            domain_authority_ready.set_exception(exc)
+            raise
+
+    # Domain authority needs no page PageRank: a second thread computes it meanwhile (the
+    # sparse power iteration runs on one core). Then the inbound table, the largest, is
+    # built and written in that thread while this one writes the page table. numpy,
+    # scipy, pyarrow and Parquet release the GIL.
     with ThreadPoolExecutor(1) as pool:
+        domains_done = pool.submit(domain_table)
+
+        # -- page authority
+        source, target, weight = collapse_links(
+            graph.source, graph.target, graph.weight, graph.n_pages, keep_zero=False
+        )
+        page_pr = run_engine(
+            engine, source, target, weight, graph.n_pages, damping=damping, tol=tol
+        )
+        out_weight = np.bincount(source, weights=weight, minlength=graph.n_pages)
+        page_floor = _floor(page_pr, out_weight == 0, damping)
+        page_linked = np.bincount(target, weights=weight, minlength=graph.n_pages) > 0
+        page_authority = authority_scale(page_pr, page_floor, page_linked)
+        del source, target, weight
+        say(f"analyze {graph.crawl_id}: page PageRank done")
+
         inbound_done = pool.submit(
             _write_inbound, graph, page_pr, out_weight, page_authority, domain_authority_ready,
             damping, out / "inbound.parquet", staging,
         )  # fmt: skip
-        try:
-            domains = _domain_table(graph, engine, damping, tol, domain_authority_ready)
-        except BaseException as exc:
-            domain_authority_ready.set_exception(exc)
-            raise
-        say(f"analyze {graph.crawl_id}: domain PageRank done")
         pages = _pages_table(graph, page_pr, page_authority)
         write_table_atomic(pages, out / "pages.parquet", staging)
         del pages
         pa.default_memory_pool().release_unused()
+        domains = domains_done.result()
+        say(f"analyze {graph.crawl_id}: domain PageRank done")
         inbound_done.result()
     # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
     write_table_atomic(domains, out / "domains.parquet", staging)
