@@ -3,12 +3,14 @@ written as the three authority tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
 from linkcrawl.analysis.pagerank import DAMPING, TOL, check_engine, run_engine
@@ -16,6 +18,10 @@ from linkcrawl.storage import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
+    PARQUET_OPTIONS,
+    ROW_GROUP_SIZE,
+    _move_into_place,
+    _staging_file,
     write_table_atomic,
 )
 
@@ -262,6 +268,11 @@ def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndar
     )
 
 
+# Rows of inbound.parquet built at a time: a multiple of the row group size, so that the
+# row groups are the same as one write of the whole table gives.
+_INBOUND_SLICE = 8 * ROW_GROUP_SIZE
+
+
 def _write_inbound(
     graph: CrawlGraph,
     page_pr: np.ndarray,
@@ -272,21 +283,46 @@ def _write_inbound(
     path: Path,
     staging: Path,
 ) -> None:
-    table = _inbound_table(graph, page_pr, out_weight, page_authority, domain_authority, damping)
-    write_table_atomic(table, path, staging)
+    """Build inbound.parquet slice by slice and write it atomically, as
+    :func:`~linkcrawl.storage.write_table_atomic` does (same options): a thread encodes
+    and compresses each slice while this one gathers the strings of the next, so the two
+    largest costs (the gathers, the Parquet write) overlap on two cores."""
+    slices = _inbound_slices(graph, page_pr, out_weight, page_authority, domain_authority, damping)
+    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+    tmp = _staging_file(Path(staging), Path(path).name)
+    try:
+        with open(tmp, "wb") as fh, ThreadPoolExecutor(1) as pool:
+            with pq.ParquetWriter(fh, INBOUND_SCHEMA, use_dictionary=True, **options) as writer:
+                pending: Future[None] | None = None
+                for table in slices:
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(
+                        writer.write_table, table, row_group_size=PARQUET_OPTIONS["row_group_size"]
+                    )
+                if pending is not None:
+                    pending.result()
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, Path(path))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def _inbound_table(
+def _inbound_slices(
     graph: CrawlGraph,
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
     domain_authority: Future[np.ndarray],
     damping: float,
-) -> pa.Table:
-    """One row per link from another domain, valued by the PageRank it passes:
+) -> Iterator[pa.Table]:
+    """The rows of inbound.parquet, in slices of :data:`_INBOUND_SLICE` (at least one,
+    empty when there are no links between domains). One row per link from another
+    domain, valued by the PageRank it passes:
     value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
-    ``domain_authority`` is awaited last, so that the rest is built meanwhile."""
+    ``domain_authority`` is awaited last, so that the rest is computed meanwhile."""
     cross = np.flatnonzero(graph.source_domain != graph.target_domain)
     source, target = graph.source[cross], graph.target[cross]
     target_domain = graph.target_domain[cross]
@@ -306,35 +342,51 @@ def _inbound_table(
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = sorted_domain[1:] != sorted_domain[:-1]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    rank = np.arange(len(order)) - group_start + 1
+    rank = (np.arange(len(order)) - group_start + 1).astype(np.int64)
 
     rows = cross[order]
     edge_rows = graph.rows[rows] if graph.rows is not None else rows
-    edges = graph.edges
     source_domain = graph.source_domain[rows]
-    columns = {
-        "target": graph.urls.take(pa.array(target[order])),
-        "target_domain": graph.domains.take(pa.array(sorted_domain)),
-        "source": graph.urls.take(pa.array(source[order])),
-        "source_domain": graph.domains.take(pa.array(source_domain)),
-        "anchor": _gather_strings(edges.column("anchor"), edge_rows),
-        "rel": _gather_strings(edges.column("rel"), edge_rows),
-        "follow": pa.array(graph.follow[rows]),
-        "position": _gather_strings(edges.column("position"), edge_rows),
-        "kind": _gather_strings(edges.column("kind"), edge_rows),
-        "source_authority": source_authority[order],
-        "source_domain_authority": None,
-        "value": value[order],
-        "rank": rank.astype(np.int64),
+    sorted_target, sorted_source = target[order], source[order]
+    source_authority, value = source_authority[order], value[order]
+    follow = graph.follow[rows]
+    del cross, source, target, target_domain, weight, share, order
+    strings = {
+        name: _string_ids(graph.edges.column(name), edge_rows)
+        for name in ("anchor", "rel", "position", "kind")
     }
-    columns["source_domain_authority"] = domain_authority.result()[source_domain]
-    return pa.table(columns, schema=INBOUND_SCHEMA)
+    del edge_rows
+    source_domain_authority = domain_authority.result()[source_domain]
+    for a in range(0, max(len(rows), 1), _INBOUND_SLICE):
+        b = a + _INBOUND_SLICE
+        columns = {
+            "target": graph.urls.take(pa.array(sorted_target[a:b])),
+            "target_domain": graph.domains.take(pa.array(sorted_domain[a:b])),
+            "source": graph.urls.take(pa.array(sorted_source[a:b])),
+            "source_domain": graph.domains.take(pa.array(source_domain[a:b])),
+            "anchor": _take_strings(*strings["anchor"], a, b),
+            "rel": _take_strings(*strings["rel"], a, b),
+            "follow": pa.array(follow[a:b]),
+            "position": _take_strings(*strings["position"], a, b),
+            "kind": _take_strings(*strings["kind"], a, b),
+            "source_authority": source_authority[a:b],
+            "source_domain_authority": source_domain_authority[a:b],
+            "value": value[a:b],
+            "rank": rank[a:b],
+        }
+        yield pa.table(columns, schema=INBOUND_SCHEMA)
 
 
-def _gather_strings(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """``column[rows]`` as plain strings, whether its chunks are strings or dictionary
-    arrays with a dictionary each (as Parquet row groups are read)."""
+def _string_ids(column: pa.ChunkedArray, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """The distinct strings of ``column`` (plain strings, or dictionary arrays with a
+    dictionary per chunk, as Parquet row groups are read) and the id of each of
+    ``column[rows]`` (-1 for null)."""
     dictionary, (ids,) = _encode([column])
-    picked = ids[rows]
+    return dictionary, ids[rows]
+
+
+def _take_strings(dictionary: pa.Array, ids: np.ndarray, a: int, b: int) -> pa.Array:
+    """Rows a:b of a column given as :func:`_string_ids`, as plain strings."""
+    picked = ids[a:b]
     missing = picked < 0
     return dictionary.take(pa.array(picked, mask=missing if missing.any() else None))
