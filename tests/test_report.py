@@ -1,0 +1,271 @@
+"""The HTML report: two real crawls of the audit web (a week apart, with a hostile anchor,
+a lost link and a broken page), analysed and audited, rendered to one file, then opened in
+a real headless Chromium: no console error, no script, no request, a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from linkcrawl.analysis import analyze
+from linkcrawl.audit import audit
+from linkcrawl.localweb import LocalWebServer
+from linkcrawl.report import link_type, report
+from tests.conftest import FAST, run_linkcrawl
+from tests.test_audit import EVIL, SEEDS, SHOP, TRUSTED, audit_web, page
+
+CHROMIUM = "/usr/bin/chromium"
+# Anchors that would break a careless report: mathtext for matplotlib, CDATA end and
+# entities for SVG, an attribute break-out for HTML.
+MATH = r"$\frac{a}{b}$ ]]> &amp; x"
+BREAKOUT = '"><img src=x onerror=alert(2)>'
+SCREENSHOT_DIR = Path(os.environ.get("LINKCRAWL_SCREENSHOTS", "/tmp/linkcrawl-screenshots"))
+
+
+def web_after():
+    web = audit_web()
+    news_b = f"http://{TRUSTED[1]}"
+    # A new page on news-b with hostile anchors, and a link to a page that is gone.
+    web.add(
+        f"{news_b}/",
+        page(
+            f'<a href="http://{TRUSTED[0]}/">news</a>',
+            f'<a href="http://{TRUSTED[2]}/">news</a>',
+            f'<a href="{SHOP}/">Shop Example</a>',
+            '<a href="/review">review</a>',
+        ),
+    )
+    web.add(
+        f"{news_b}/review",
+        page(
+            f'<a href="{SHOP}/shoes">{MATH.replace("&", "&amp;")}</a>',
+            f'<a href="{SHOP}/shoes" rel="sponsored">&quot;&gt;&lt;img src=x '
+            "onerror=alert(2)&gt;</a>",
+            f'<a href="{SHOP}/old-shoes" rel="nofollow">old shoes</a>',
+        ),
+    )
+    # The partner dropped its link.
+    web.add("http://partner-example.com/", page("<p>no more links</p>"))
+    return web
+
+
+@pytest.fixture(scope="module")
+def report_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("report")
+    for crawl_id, web in (("r1", audit_web()), ("r2", web_after())):
+        with LocalWebServer(web) as server:
+            result = run_linkcrawl(
+                ["crawl", *SEEDS, "--data", str(data), "--crawl-id", crawl_id, *FAST],
+                proxy=server.proxy_url,
+            )
+        assert result.returncode == 0, result.stderr
+        analyze(data, crawl_id)
+    audit(data, "r2", trusted=TRUSTED)
+    return data
+
+
+def test_link_type():
+    assert link_type("", True) == "follow"
+    assert link_type("nofollow noopener", False) == "nofollow"
+    assert link_type("UGC nofollow", False) == "ugc"
+    assert link_type("sponsored ugc", False) == "sponsored"
+    assert link_type("noopener", False) == "page nofollow"
+
+
+@pytest.fixture(scope="module")
+def report_file(report_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-out") / "report.html"
+    text = report(report_data, "shop-example.com", out)
+    assert out.read_text(encoding="utf-8") == text
+    return out
+
+
+@pytest.mark.slow
+def test_report_is_self_contained_and_escaped(report_file, report_data):
+    text = report_file.read_text(encoding="utf-8")
+    # No script, no external resource: the only references are the SVGs' own #ids.
+    assert not re.search(r"<script", text, re.I)
+    assert "<img" not in text
+    refs = re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', text, re.I)
+    assert refs and all(r.startswith("#") for r in refs)
+    assert 'http-equiv="Content-Security-Policy" content="default-src \'none\'' in text
+    # Each inline chart is well-formed XML, hostile anchors included.
+    svgs = re.findall(r"<svg.*?</svg>", text, re.S)
+    assert len(svgs) == 4  # history, anchors, link types, positions
+    labels = []
+    for svg in svgs:
+        root = ET.fromstring(svg)
+        labels += ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert EVIL in labels
+    assert MATH in labels  # drawn as written, not as mathtext
+    for heading in (
+        "Authority",
+        "Referring domains and backlinks over time",
+        "Anchor text",
+        "Follow / nofollow / ugc / sponsored, and link position",
+        "Top backlinks by value",
+        "New and lost backlinks since the previous crawl",
+        "Broken links",
+        "Flagged backlinks",
+    ):
+        assert f"<h2>{heading}</h2>" in text
+    # Rendering twice gives the same bytes (no dates, fixed SVG ids).
+    assert report(report_data, "shop-example.com") == text
+
+
+@pytest.mark.slow
+def test_report_in_headless_chromium(report_file):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package to run this test")
+    aiohttp = pytest.importorskip("aiohttp", reason="the DevTools client needs aiohttp")
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT_DIR / "report.png"
+    found = asyncio.run(_inspect(aiohttp, report_file, shot))
+
+    assert found["errors"] == []
+    assert found["dialogs"] == []
+    assert found["requests"] == [], "the report fetched something"
+    page_state = found["state"]
+    assert page_state["scripts"] == 0
+    # The hostile anchors are shown as text, in tables and in the charts.
+    assert EVIL in page_state["cells"]
+    assert BREAKOUT in page_state["cells"]
+    assert EVIL in page_state["svg_text"]
+    assert page_state["images"] == 0
+    assert page_state["svgs"] == 4
+    # The tables the issue lists are there with their rows.
+    text = page_state["text"]
+    assert "1 lost" in text and "link-removed" in text  # the partner's link
+    assert "http://shop-example.com/old-shoes" in text and "404" in text  # broken
+    assert "spam-mass" in text and "from 5 of its 5 crawled pages" in text
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
+    print(f"screenshot: {shot}")
+
+
+async def _inspect(aiohttp, html_file: Path, shot: Path) -> dict:
+    """Open ``html_file`` in headless Chromium through the DevTools protocol: console
+    errors, exceptions, dialogs and network requests seen, the page's state, and a
+    full-page screenshot written to ``shot``."""
+    profile = Path(shot.parent / f"chromium-profile-{os.getpid()}")
+    shutil.rmtree(profile, ignore_errors=True)
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "--window-size=1200,900",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+            assert proc.poll() is None, "Chromium exited"
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+                targets = await response.json()
+            ws_url = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
+            async with session.ws_connect(ws_url, max_msg_size=0) as ws:
+                return await _drive(ws, html_file, shot)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def _drive(ws, html_file: Path, shot: Path) -> dict:
+    found: dict = {"errors": [], "dialogs": [], "requests": []}
+    ids = iter(range(1, 1_000_000))
+    loaded = asyncio.Event()
+
+    async def call(method: str, **params) -> dict:
+        my_id = next(ids)
+        await ws.send_str(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            message = json.loads((await asyncio.wait_for(ws.receive(), 30)).data)
+            if message.get("id") == my_id:
+                assert "error" not in message, message
+                return message["result"]
+            note(message)
+
+    def note(message: dict) -> None:
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+            found["errors"].append(params)
+        elif method == "Runtime.exceptionThrown":
+            found["errors"].append(params)
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            found["errors"].append(params["entry"])
+        elif method == "Page.javascriptDialogOpening":
+            found["dialogs"].append(params)
+        elif method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            if not url.startswith(("file:", "data:", "about:")):
+                found["requests"].append(url)
+        elif method == "Page.loadEventFired":
+            loaded.set()
+
+    for domain in ("Runtime", "Log", "Page", "Network"):
+        await call(f"{domain}.enable")
+    await call(
+        "Emulation.setDeviceMetricsOverride",
+        width=1200, height=900, deviceScaleFactor=1, mobile=False,
+    )  # fmt: skip
+    await call("Page.navigate", url=html_file.resolve().as_uri())
+    while not loaded.is_set():
+        note(json.loads((await asyncio.wait_for(ws.receive(), 30)).data))
+    state = await call(
+        "Runtime.evaluate",
+        returnByValue=True,
+        expression="""({
+            scripts: document.scripts.length,
+            images: document.images.length,
+            svgs: document.querySelectorAll('svg').length,
+            cells: [...document.querySelectorAll('td')].map(td => td.textContent),
+            svg_text: [...document.querySelectorAll('svg text')].map(t => t.textContent),
+            text: document.body.innerText,
+        })""",
+    )
+    found["state"] = state["result"]["value"]
+    metrics = await call("Page.getLayoutMetrics")
+    size = metrics["cssContentSize"]
+    picture = await call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+    )
+    import base64
+
+    shot.write_bytes(base64.b64decode(picture["data"]))
+    # Let late events (a console error after load) arrive.
+    await call("Runtime.evaluate", expression="1")
+    return found
