@@ -278,8 +278,10 @@ def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
     ]
     column = pa.chunked_array(chunks)
     expected = column.combine_chunks().dictionary_encode()
-    for threshold in (10**9, 0):  # dictionary_encode, then the hashed numbering
+    # dictionary_encode, then the hashed numbering in one batch and in several
+    for threshold, batch in ((10**9, 1 << 20), (0, 1 << 20), (0, 40)):
         monkeypatch.setattr(graph, "_HASH_MIN", threshold)
+        monkeypatch.setattr(graph, "_HASH_BATCH", batch)
         dictionary, (ids,) = graph._encode([column])
         assert dictionary.equals(expected.dictionary)
         assert ids.tolist() == expected.indices.to_pylist()
