@@ -33,6 +33,7 @@ __all__ = [
     "AUDITED_DOMAINS_SCHEMA",
     "AUDITED_INBOUND_SCHEMA",
     "FLAGS",
+    "GOOD_SHARE",
     "LINK_FARM_MAX_DOMAINS",
     "LINK_FARM_MIN_PAGES",
     "LINK_FARM_TOP_SHARE",
@@ -56,6 +57,10 @@ SPAM_MASS_THRESHOLD = 0.75
 # no one links to): spam mass of a domain nobody links to says nothing, only rank that was
 # gained needs explaining.
 SPAM_MASS_MIN_PAGERANK = 3.0
+# The share of a crawl's domains assumed good, to scale the core-based PageRank of a small
+# trusted core (see audit()). Half: most domains a crawl reaches are not spam, and a lower
+# estimate would call good domains spam (and put them in a disavow file).
+GOOD_SHARE = 0.5
 # Sitewide: the source domain links to the target domain from at least this share of its
 # crawled pages, and has at least this many crawled pages (on a 2-page site every link is
 # on half its pages).
@@ -269,6 +274,7 @@ def audit(
     damping: float = DAMPING,
     tol: float = TOL,
     candidates: int = 20,
+    good_share: float = GOOD_SHARE,
 ) -> AuditResult:
     """Trust, spam mass and link flags of an analysed crawl, written into its authority
     tables.
@@ -293,6 +299,12 @@ def audit(
         As for PageRank (docs/authority.md).
     candidates
         How many seed candidates to suggest.
+    good_share
+        The share of the crawl's domains estimated to be good. A trusted list is a small
+        sample of the good domains, so the core-based PageRank p′ is scaled by
+        γ = max(1, good_share · N / |core|) before m = 1 − γ·p′/p (clipped to [0, 1]), as
+        Gyöngyi et al. (2006) do to estimate the mass from a core smaller than the good
+        part of the web. ``good_share=0`` gives the unscaled m = 1 − p′/p.
 
     Returns
     -------
@@ -337,7 +349,8 @@ def audit(
     if seeds:
         trust = trustrank(dom_source, dom_target, n, seeds, damping=damping, tol=tol)
         core = core_pagerank(dom_source, dom_target, n, seeds, damping=damping, tol=tol)
-        spam_mass = np.clip(1.0 - core / pagerank, 0.0, 1.0)
+        gamma = max(1.0, good_share * n / len(seeds))
+        spam_mass = np.clip(1.0 - gamma * core / pagerank, 0.0, 1.0)
     else:
         if trusted_list:
             notes.append("none of the trusted domains is in the crawl")

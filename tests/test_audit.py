@@ -232,15 +232,25 @@ def test_audit_with_trusted_core(audit_data, tmp_path):
     )
     for d in G:
         assert domains.loc[d, "trust"] == pytest.approx(trust[d], abs=1e-8)
-        mass = 1 - len(TRUSTED) / n * core[d] / p[d]
-        assert domains.loc[d, "spam_mass"] == pytest.approx(max(mass, 0.0), abs=1e-6)
+        # Core-based PageRank scaled to a good share of half the domains (audit's default).
+        gamma = max(1.0, 0.5 * n / len(TRUSTED))
+        mass = 1 - gamma * len(TRUSTED) / n * core[d] / p[d]
+        assert domains.loc[d, "spam_mass"] == pytest.approx(min(max(mass, 0.0), 1.0), abs=1e-6)
     for farm in FARMS:
         assert domains.loc[farm.split("//")[1], "trust"] == 0
     assert domains.loc["pills-example.com", "trust"] == 0
     assert domains.loc["pills-example.com", "spam_mass"] > 0.95
     # The shop gets rank from the spam target and the blogroll too, but less than 3/4 of it
     # comes from outside the core: not a spam-mass domain.
-    assert 0.5 < domains.loc["shop-example.com", "spam_mass"] < 0.75
+    assert domains.loc["shop-example.com", "spam_mass"] < 0.75
+    # Unscaled (good_share=0), m = 1 - p'/p exactly: a core of 3 out of 11 domains leaves
+    # much of everyone's rank outside it.
+    plain = audit(audit_data, "a1", trusted=trusted, good_share=0).domains.set_index("domain")
+    for d in G:
+        mass = 1 - len(TRUSTED) / n * core[d] / p[d]
+        assert plain.loc[d, "spam_mass"] == pytest.approx(max(mass, 0.0), abs=1e-6)
+    assert plain.loc["shop-example.com", "spam_mass"] > 0.5
+    result = audit(audit_data, "a1", trusted=trusted)
     assert list(domains.loc["pills-example.com", "flags"]) == ["spam-mass"]
     assert list(domains.loc["shop-example.com", "flags"]) == []
 
