@@ -142,7 +142,7 @@ def collapse_links(
     if len(source) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty.copy(), np.zeros(0, np.float64)
-    levels, level = np.unique(weight, return_inverse=True)
+    levels, level = _levels(weight)
     n_levels = len(levels)
     if n * n * n_levels < 2**62:
         key = source.astype(np.int64) * n
@@ -163,6 +163,18 @@ def collapse_links(
     last = np.ones(len(source), dtype=bool)
     last[:-1] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
     return source[last].astype(np.int64), target[last].astype(np.int64), levels[level[last]]
+
+
+def _levels(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(weight, return_inverse=True)`` for the few distinct weights of many
+    links: one pass through a hash table (pandas) instead of a sort of every link."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(weight)
+    order = np.argsort(uniques)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[codes]
 
 
 def _encode(columns: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
