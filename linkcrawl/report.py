@@ -299,16 +299,21 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
     if inbound.empty:
         parts.append(_note(f"No backlinks to {domain} in crawl {crawl_id}."))
     else:
-        norm = inbound.anchor.map(lambda a: " ".join(str(a).split()))
+        # Anchors are counted as the audit counts them (case and spacing aside), each shown
+        # as its most frequent spelling.
+        shown = inbound.anchor.map(lambda a: " ".join(str(a).split()))
         anchors = (
-            pd.DataFrame({"anchor": norm, "source_domain": inbound.source_domain})
-            .groupby("anchor", sort=False)
+            pd.DataFrame(
+                {"key": shown.str.lower(), "anchor": shown, "source_domain": inbound.source_domain}
+            )
+            .groupby("key", sort=False)
             .agg(
+                anchor=("anchor", lambda a: a.value_counts().index[0]),
                 referring_domains=("source_domain", "nunique"),
                 links=("source_domain", "size"),
             )
             .reset_index()
-            .sort_values(["referring_domains", "links", "anchor"], ascending=[False, False, True])
+            .sort_values(["referring_domains", "links", "key"], ascending=[False, False, True])
         )
         top = anchors.head(15)
         parts.append(f'<div class="chart">{_anchor_chart(top)}</div>')

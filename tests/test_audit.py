@@ -314,6 +314,8 @@ def test_disavow_file(audit_data, tmp_path):
     ]
     assert "# spam-mass: pills-example.com spam mass" in text
     assert "# reciprocal: partner-example.com and shop-example.com link to each other" in text
+    # Every line is a comment, a domain line or blank: no anchor text can start a line.
+    assert all(x == "" or x.startswith(("# ", "domain:")) for x in text.splitlines())
     # Reproducible: the same audit gives the same bytes.
     assert disavow(audit_data, "http://www.shop-example.com/x") == text
     two = disavow(audit_data, "shop-example.com", min_flags=2)
@@ -327,6 +329,17 @@ def test_disavow_file(audit_data, tmp_path):
     assert [x for x in farm.splitlines() if x.startswith("domain:")] == [
         f"domain:{f.split('//')[1]}" for f in FARMS
     ]
+
+
+@pytest.mark.slow
+def test_audit_needs_an_analysis(audit_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(audit_data, data)
+    shutil.rmtree(data / "authority")
+    with pytest.raises(DatasetError, match="linkcrawl analyze"):
+        audit(data, "a1")
 
 
 @pytest.mark.slow
