@@ -530,6 +530,131 @@ def broken(data_dir: str, crawl_id: str | None, target: str | None, fmt: str) ->
 
 
 @main.command()
+@_reads_dataset
+@_data_option
+@_crawl_id_option
+@click.option(
+    "--trusted",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Trusted domains, one a line ('#' comments). Without it: seed candidates only.",
+)
+@click.option(
+    "--good-share",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of domains assumed good, to scale a small trusted core (default 0.5).",
+)
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def audit(
+    data_dir: str, crawl_id: str | None, trusted: str | None, good_share: float | None, fmt: str
+) -> None:
+    """TrustRank, spam mass and toxic-link flags, added to the authority tables.
+
+    Run after `linkcrawl analyze`. Prints the domains with trust, spam mass and flags, or,
+    without --trusted, the domains to review as trusted seeds (by inverse PageRank).
+    Formulas and thresholds: docs/audit.md.
+
+    \b
+    Example:
+      linkcrawl audit --trusted trusted.txt
+      linkcrawl disavow example.com --out disavow.txt
+    """
+    from linkcrawl.audit import GOOD_SHARE
+    from linkcrawl.audit import audit as run_audit
+
+    result = run_audit(
+        data_dir,
+        crawl_id,
+        trusted=trusted,
+        good_share=GOOD_SHARE if good_share is None else good_share,
+    )
+    for note in result.notes:
+        click.echo(_escape_terminal(note), err=True)
+    click.echo(f"audit {result.crawl_id}: {result.flagged_links} flagged links", err=True)
+    if not result.trust_computed:
+        _emit(result.candidates, fmt, title="Trusted seed candidates (review them):")
+        return
+    columns = ["domain", "authority", "trust", "spam_mass", "flags", "referring_domains"]
+    domains = result.domains[columns].assign(flags=result.domains["flags"].map(",".join))
+    _emit(domains, fmt)
+
+
+@main.command()
+@_reads_dataset
+@_data_option
+@_crawl_id_option
+@click.argument("target")
+@click.option(
+    "--min-flags",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="List a domain when its links carry at least this many distinct flags.",
+)
+@click.option(
+    "--trusted",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="More domains never to list, one a line (the audit's trusted ones never are).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: stdout.")
+def disavow(
+    data_dir: str,
+    crawl_id: str | None,
+    target: str,
+    min_flags: int,
+    trusted: str | None,
+    out: str | None,
+) -> None:
+    """A disavow file (Google's format) for the flagged domains linking to TARGET.
+
+    Run `linkcrawl audit` first. Reproducible: sorted, no date. Review before uploading.
+
+    \b
+    Example:
+      linkcrawl disavow example.com --min-flags 2 --out disavow.txt
+    """
+    from linkcrawl.audit import disavow as run_disavow
+
+    text = run_disavow(data_dir, target, crawl_id, min_flags=min_flags, trusted=trusted)
+    if out is None:
+        click.echo(_escape_terminal(text), nl=False)
+        return
+    Path(out).write_text(text, encoding="utf-8")
+    listed = sum(line.startswith("domain:") for line in text.splitlines())
+    click.echo(f"wrote {out}: {listed} domains", err=True)
+
+
+@main.command()
+@_reads_dataset
+@_data_option
+@_crawl_id_option
+@click.argument("target")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="report.html",
+    show_default=True,
+    help="The HTML file to write.",
+)
+def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
+    """One self-contained HTML report of TARGET's backlinks (opens offline).
+
+    Authority, referring domains over time, anchors, follow/nofollow and position splits,
+    top backlinks, new and lost links, broken links, and flagged links after an audit.
+
+    \b
+    Example:
+      linkcrawl report example.com --out report.html
+    """
+    from linkcrawl.report import report as run_report
+
+    run_report(data_dir, target, out, crawl_id)
+    click.echo(f"wrote {out}", err=True)
+
+
+@main.command()
 @_data_option
 @click.option("--keep", type=click.IntRange(min=1), required=True, help="Finished crawls to keep.")
 @click.option("--dry-run", is_flag=True, help="Only list the crawls that would go.")

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkcrawl.analysis.backlinks import _target_filter
@@ -438,7 +439,8 @@ def broken(
         filters=failed | errored,
     )
     pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
-    expression = pc.field("target").isin(pages["url"].tolist())
+    # typed: an empty Python list would be a null-typed value set, which pyarrow refuses
+    expression = pc.field("target").isin(pa.array(pages["url"].tolist(), pa.string()))
     if target is not None:
         expression = expression & _target_filter(target)[1]
     columns = [

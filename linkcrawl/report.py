@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from linkcrawl.audit import _target_domain
+from linkcrawl.monitor import broken
 from linkcrawl.storage import DatasetError, LinkcrawlError, open_dataset
 
 __all__ = ["REL_TYPES", "link_type", "render_report", "report"]
@@ -200,21 +201,6 @@ def _card(value: str, label: str) -> str:
 
 def _note(text: str) -> str:
     return f'<p class="note">{_e(text)}</p>'
-
-
-def _broken(ds: Any, crawl_id: str, domain: str) -> pd.DataFrame:
-    """monitor.broken, or an empty frame when the crawl has no failed page at all (which
-    monitor.broken cannot filter on: an empty isin list is null-typed to pyarrow)."""
-    import pyarrow.compute as pc
-
-    from linkcrawl.monitor import _NOT_BROKEN_ERRORS, broken
-
-    failed = pc.field("status") >= 400
-    errored = pc.field("error").is_valid() & ~pc.field("error").isin(list(_NOT_BROKEN_ERRORS))
-    pages = ds.pages(crawl_id, columns=["url"], filters=failed | errored)
-    if pages.empty:
-        return pd.DataFrame(columns=["target", "status", "error", "source", "anchor"])
-    return broken(ds, crawl_id, target=domain)
 
 
 def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None) -> str:
@@ -415,7 +401,7 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
     # -- broken
     parts.append("<h2>Broken links</h2>")
     try:
-        broken_links = _broken(ds, crawl_id, domain)
+        broken_links = broken(ds, crawl_id, target=domain)
     except LinkcrawlError as exc:
         parts.append(_note(f"Broken links could not be listed: {exc}"))
     else:

@@ -128,3 +128,10 @@ def test_prune_bad_input(crawls, tmp_path_factory):
     with pytest.raises(DatasetError, match="no such data directory"):
         prune(tmp_path_factory.mktemp("x") / "missing", keep=1)
     assert prune(crawls, keep=3) == []  # three finished crawls, all kept
+
+
+def test_broken_on_a_crawl_where_nothing_failed(tmp_path):
+    from linkcrawl.monitor import broken
+
+    add_crawl(tmp_path, "ok1", 1, "finished")
+    assert broken(tmp_path, "ok1").empty
