@@ -17,8 +17,14 @@ demo: $(BIN)/linkcrawl
 test: $(BIN)/linkcrawl
 	$(BIN)/python -m pytest
 
+# Each benchmark prints its figures and a ratio against a baseline run in the same script.
 bench: $(BIN)/linkcrawl
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/crawl_throughput.py
+	$(BIN)/python bench/crawl_throughput.py --workers 2
+	$(BIN)/python bench/extract_bench.py
+	$(BIN)/python bench/write_bench.py
+	test -d bench/results/web-1m/edges || $(BIN)/python bench/gen_web_graph.py
+	$(BIN)/python bench/analyze_bench.py
 
 lint: $(BIN)/linkcrawl
 	$(BIN)/ruff check linkcrawl tests bench
