@@ -86,6 +86,21 @@ def _distinct_pairs_count(a: np.ndarray, b: np.ndarray, n_b: int) -> np.ndarray:
     return np.bincount(pairs // span, minlength=n_b).astype(np.int64)
 
 
+def _inbound_counts(
+    source_domain: np.ndarray, target: np.ndarray, follow: np.ndarray, cross: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same counts for pages and for domains, per target id (``n`` of them), over the
+    links from other domains (``cross``): referring domains, inbound links, and the
+    followed share of those links (NaN where there are none)."""
+    cross_target = target[cross]
+    referring = _distinct_pairs_count(source_domain[cross], cross_target, n)
+    inbound_links = np.bincount(cross_target, minlength=n).astype(np.int64)
+    followed_links = np.bincount(target[cross & follow], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        follow_share = followed_links / inbound_links
+    return referring, inbound_links, follow_share
+
+
 def analyze(
     data_dir: Path | str = "data",
     crawl_id: str | None = None,
@@ -215,11 +230,7 @@ def _domain_table(
     domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
     domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
     authority_ready.set_result(domain_authority)
-    inbound_links = np.bincount(td[cross], minlength=n_dom).astype(np.int64)
-    followed_links = np.bincount(td[followed], minlength=n_dom)
-    referring = _distinct_pairs_count(sd[cross], td[cross], n_dom)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        follow_share = followed_links / inbound_links
+    referring, inbound_links, follow_share = _inbound_counts(sd, td, graph.follow, cross, n_dom)
     domain_rank = _ranks(domain_pr)
     order = np.argsort(domain_rank)
     return pa.table(
@@ -243,12 +254,9 @@ def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndar
     not_self = graph.source != graph.target
     inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
     page_cross = graph.source_domain != graph.target_domain
-    cross_target = graph.target[page_cross]
-    page_referring = _distinct_pairs_count(graph.source_domain[page_cross], cross_target, n)
-    inbound_links = np.bincount(cross_target, minlength=n).astype(np.int64)
-    followed_links = np.bincount(cross_target[graph.follow[page_cross]], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        follow_share = followed_links / inbound_links
+    page_referring, inbound_links, follow_share = _inbound_counts(
+        graph.source_domain, graph.target, graph.follow, page_cross, n
+    )
     page_rank = _ranks(page_pr)
     order = np.argsort(page_rank)
     return pa.table(
