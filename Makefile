@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/linkcrawl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,distributed,duckdb,spark]"
 	touch $@
 
 demo: $(BIN)/linkcrawl
