@@ -289,10 +289,26 @@ def crawl(
 @_crawl_id_option
 @click.option(
     "--engine",
-    type=click.Choice(["sparse", "networkx"]),
+    type=click.Choice(["sparse", "networkx", "duckdb", "spark"]),
     default="sparse",
     show_default=True,
-    help="sparse: scipy, for any size; networkx: the reference.",
+    help="sparse: scipy, in memory; networkx: the reference; duckdb: SQL out of core "
+    "(--memory-limit); spark: PySpark (--master). See docs/scaling.md.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="duckdb engine: memory limit, e.g. 2GB (spills to disk beyond it).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    help="duckdb engine: threads (default: DuckDB's, one per core).",
+)
+@click.option(
+    "--master",
+    metavar="URL",
+    help="spark engine: the Spark master, e.g. local[2] (default) or spark://host:7077.",
 )
 @click.option(
     "--position-weight",
@@ -311,6 +327,9 @@ def analyze(
     data_dir: str,
     crawl_id: str | None,
     engine: str,
+    memory_limit: str | None,
+    threads: int | None,
+    master: str | None,
     position_weights: tuple[str, ...],
     nofollow_weight: float | None,
 ) -> None:
@@ -325,6 +344,7 @@ def analyze(
     Example:
       linkcrawl analyze
       linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
+      linkcrawl analyze --engine duckdb --memory-limit 2GB
     """
     from linkcrawl.analysis import analyze as run_analyze
     from linkcrawl.runner import project_settings
@@ -343,10 +363,23 @@ def analyze(
             sep = ""
         if not sep:
             raise LinkcrawlError(f"bad --position-weight {pair!r}: use POSITION=WEIGHT")
+    engine_options: dict[str, object] = {}
+    for option, value, engines in (
+        ("memory_limit", memory_limit, ("duckdb",)),
+        ("threads", threads, ("duckdb",)),
+        ("master", master, ("spark",)),
+    ):
+        if value is None:
+            continue
+        if engine not in engines:
+            flag = "--" + option.replace("_", "-")
+            raise LinkcrawlError(f"{flag} applies to --engine {engines[0]}, not {engine}")
+        engine_options[option] = value
     done = run_analyze(
         data_dir,
         crawl_id=crawl_id,
         engine=engine,
+        engine_options=engine_options,
         position_weights=weights or None,
         nofollow_weight=nofollow_weight,
         progress=lambda line: click.echo(line, err=True),

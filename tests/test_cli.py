@@ -58,6 +58,16 @@ def test_unknown_crawl_id(demo_crawl):
     assert_one_line_error(result, "nosuchcrawl")
 
 
+def test_engine_options_belong_to_their_engine(demo_crawl):
+    data, _ = demo_crawl
+    result = invoke(["analyze", "--data", str(data), "--memory-limit", "1GB"])
+    assert_one_line_error(result, "--memory-limit applies to --engine duckdb, not sparse")
+    result = invoke(["analyze", "--data", str(data), "--engine", "duckdb", "--master", "local"])
+    assert_one_line_error(result, "--master applies to --engine spark, not duckdb")
+    result = invoke(["analyze", "--data", str(data), "--engine", "igraph"])
+    assert_one_line_error(result, "igraph")
+
+
 def test_bad_setting_and_bad_crawl_id(tmp_path):
     result = invoke(["crawl", "http://example.com/", "--data", str(tmp_path), "-s", "NOEQUALS"])
     assert_one_line_error(result, "NOEQUALS")

@@ -3,29 +3,37 @@ written as the three authority tables."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
-from linkcrawl.analysis.pagerank import DAMPING, TOL, check_engine, run_engine
+from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
 from linkcrawl.storage import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
+    DatasetError,
     _move_into_place,
     _staging_file,
     write_table_atomic,
 )
 
-__all__ = ["analyze", "authority_scale"]
+__all__ = ["ANALYZE_ENGINES", "SCALE_OUT_ENGINES", "analyze", "authority_scale"]
+
+# Engines that run the whole analysis themselves, outside this process's memory: each is a
+# module linkcrawl.analysis.<name>_engine with an ``analyze`` taking analyze's arguments.
+SCALE_OUT_ENGINES = ("duckdb", "spark")
+ANALYZE_ENGINES = ENGINES + SCALE_OUT_ENGINES
 
 
 def authority_scale(
@@ -111,6 +119,7 @@ def analyze(
     damping: float = DAMPING,
     tol: float = TOL,
     progress: Callable[[str], None] | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Compute page and domain authority of one crawl and rank its inbound links.
 
@@ -124,8 +133,10 @@ def analyze(
     crawl_id
         The crawl to analyse; default the newest finished crawl.
     engine
-        ``"sparse"`` (scipy power iteration, for any size) or ``"networkx"`` (the
-        reference; small crawls only).
+        ``"sparse"`` (scipy power iteration in memory, the default), ``"networkx"`` (the
+        reference; small crawls only), ``"duckdb"`` (SQL over the Parquet files, out of
+        core under a memory limit) or ``"spark"`` (PySpark, on a cluster or ``local[N]``).
+        All four write the same tables; docs/scaling.md says which for which size.
     position_weights
         Link weight by position on the page, updating the defaults content 1.0, header
         0.5, navigation 0.5, sidebar 0.4, footer 0.25.
@@ -135,6 +146,9 @@ def analyze(
         PageRank damping factor, and the absolute L1 change at which iteration stops.
     progress
         Called with a short line at each stage (the CLI prints them to stderr).
+    engine_options
+        Options of the duckdb engine (``memory_limit``, ``threads``, ``temp_directory``)
+        or the spark engine (``master``, ``spark_conf``).
 
     Raises
     ------
@@ -147,7 +161,21 @@ def analyze(
     >>> import pandas as pd                                      # doctest: +SKIP
     >>> pd.read_parquet(f"data/authority/crawl_id={crawl_id}/domains.parquet")  # doctest: +SKIP
     """
-    check_engine(engine)
+    if engine in SCALE_OUT_ENGINES:
+        module = importlib.import_module(f"linkcrawl.analysis.{engine}_engine")
+        return module.analyze(
+            data_dir,
+            crawl_id,
+            position_weights=position_weights,
+            nofollow_weight=nofollow_weight,
+            damping=damping,
+            tol=tol,
+            progress=progress,
+            **(engine_options or {}),
+        )
+    check_engine(engine, ANALYZE_ENGINES)
+    if engine_options:
+        raise DatasetError(f"the {engine} engine takes no options ({', '.join(engine_options)})")
     say = progress or (lambda line: None)
     graph = load_graph(
         data_dir, crawl_id, position_weights=position_weights, nofollow_weight=nofollow_weight

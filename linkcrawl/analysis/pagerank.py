@@ -147,9 +147,10 @@ def pagerank(
     )
 
 
-def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise DatasetError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
+    if engine not in engines:
+        choices = ", ".join(engines[:-1]) + " or " + engines[-1]
+        raise DatasetError(f"unknown engine {engine!r}: use {choices}")
 
 
 def run_engine(
