@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 import networkx as nx
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -285,6 +286,12 @@ def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
         dictionary, (ids,) = graph._encode([column])
         assert dictionary.equals(expected.dictionary)
         assert ids.tolist() == expected.indices.to_pylist()
+        # The targets come as a polars Series (read by polars), between Arrow columns.
+        first, rest = column.slice(0, 30), column.slice(30)
+        series = pl.from_arrow(column.slice(30, 60))
+        dictionary, (a, b, c) = graph._encode([first, series, rest.slice(60)])
+        assert dictionary.equals(expected.dictionary)
+        assert [*a, *b, *c] == expected.indices.to_pylist()
 
 
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
