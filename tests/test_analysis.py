@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import networkx as nx
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -408,3 +409,23 @@ def test_a_crawl_without_links(tmp_path):
     assert list(pages["pagerank"]) == [0.5, 0.5] and list(pages["authority"]) == [0.0, 0.0]
     assert list(authority_table(tmp_path, "domains")["domain"]) == ["alone.com"]
     assert authority_table(tmp_path, "inbound").empty
+
+
+def test_inbound_order_is_domain_then_value_then_source_authority():
+    """The sort of inbound.parquet against the plain definition: three stable sorts,
+    least significant key first."""
+    from linkcrawl.analysis.authority import _inbound_order
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        n_domains = 3 if trial % 4 else 70_000  # one radix pass, and two
+        domain = rng.integers(0, n_domains, n).astype(np.int32)
+        # many equal values (one page's links into a domain), or none
+        value = rng.choice([0.1, 0.2, 0.3], n) if trial % 2 else rng.random(n)
+        authority = rng.choice([10.0, 20.0], n)
+        expected = np.argsort(-authority, kind="stable")
+        expected = expected[np.argsort(-value[expected], kind="stable")]
+        expected = expected[np.argsort(domain[expected], kind="stable")]
+        got = _inbound_order(domain, value, authority, n_domains)
+        assert got.tolist() == expected.tolist()
