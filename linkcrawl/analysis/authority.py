@@ -7,6 +7,7 @@ import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +198,15 @@ def analyze(
             domain_authority_ready.set_exception(exc)
             raise
 
-    # Domain authority needs no page PageRank: a second thread computes it meanwhile (the
+    # Domain authority, the pages' inbound counts and the PageRank-free part of the
+    # inbound table need no page PageRank: a second thread computes them meanwhile (the
     # sparse power iteration runs on one core). Then the inbound table, the largest, is
     # built and written in that thread while this one writes the page table. numpy,
     # scipy, pyarrow and Parquet release the GIL.
     with ThreadPoolExecutor(1) as pool:
         domains_done = pool.submit(domain_table)
+        counts_done = pool.submit(_page_counts, graph)
+        prep_done = pool.submit(_inbound_prep, graph)
 
         # -- page authority
         source, target, weight = collapse_links(
@@ -219,10 +223,10 @@ def analyze(
         say(f"analyze {graph.crawl_id}: page PageRank done")
 
         inbound_done = pool.submit(
-            _write_inbound, graph, page_pr, out_weight, page_authority, domain_authority_ready,
-            damping, out / "inbound.parquet", staging,
+            _write_inbound, graph, prep_done, page_pr, out_weight, page_authority,
+            domain_authority_ready, damping, out / "inbound.parquet", staging,
         )  # fmt: skip
-        pages = _pages_table(graph, page_pr, page_authority)
+        pages = _pages_table(graph, page_pr, page_authority, counts_done.result())
         write_table_atomic(pages, out / "pages.parquet", staging)
         del pages
         pa.default_memory_pool().release_unused()
@@ -276,15 +280,25 @@ def _domain_table(
     )
 
 
-def _pages_table(graph: CrawlGraph, page_pr: np.ndarray, page_authority: np.ndarray) -> pa.Table:
-    """pages.parquet: one row per page, strongest first."""
+def _page_counts(graph: CrawlGraph) -> tuple[np.ndarray, ...]:
+    """Per page: inlinks (from any other page), then referring domains, inbound links and
+    followed share over the links from other domains."""
     n = graph.n_pages
     not_self = graph.source != graph.target
     inlinks = np.bincount(graph.target[not_self], minlength=n).astype(np.int64)
     page_cross = graph.source_domain != graph.target_domain
-    page_referring, inbound_links, follow_share = _inbound_counts(
-        graph.source_domain, graph.target, graph.follow, page_cross, n
-    )
+    counts = _inbound_counts(graph.source_domain, graph.target, graph.follow, page_cross, n)
+    return (inlinks, *counts)
+
+
+def _pages_table(
+    graph: CrawlGraph,
+    page_pr: np.ndarray,
+    page_authority: np.ndarray,
+    counts: tuple[np.ndarray, ...],
+) -> pa.Table:
+    """pages.parquet: one row per page, strongest first."""
+    inlinks, page_referring, inbound_links, follow_share = counts
     page_rank = _ranks(page_pr)
     order = np.argsort(page_rank)
     return pa.table(
@@ -318,6 +332,7 @@ _INBOUND_SLICE = 8 * ROW_GROUP_SIZE
 
 def _write_inbound(
     graph: CrawlGraph,
+    prep: Future[_InboundPrep],
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
@@ -330,7 +345,9 @@ def _write_inbound(
     :func:`~linkcrawl.storage.write_table_atomic` does (same options): a thread encodes
     and compresses each slice while this one gathers the strings of the next, so the two
     largest costs (the gathers, the Parquet write) overlap on two cores."""
-    slices = _inbound_slices(graph, page_pr, out_weight, page_authority, domain_authority, damping)
+    slices = _inbound_slices(
+        graph, prep.result(), page_pr, out_weight, page_authority, domain_authority, damping
+    )
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
     tmp = _staging_file(Path(staging), Path(path).name)
     try:
@@ -355,8 +372,39 @@ def _write_inbound(
         raise
 
 
+@dataclass
+class _InboundPrep:
+    """What inbound.parquet needs that page PageRank does not change: the link rows from
+    another domain, their page and domain ids, weights, and their string columns as ids
+    into small dictionaries."""
+
+    cross: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    target_domain: np.ndarray
+    weight: np.ndarray
+    strings: dict[str, tuple[pa.Array, np.ndarray]]
+
+
+def _inbound_prep(graph: CrawlGraph) -> _InboundPrep:
+    cross = np.flatnonzero(graph.source_domain != graph.target_domain)
+    edge_rows = graph.rows[cross] if graph.rows is not None else cross
+    return _InboundPrep(
+        cross=cross,
+        source=graph.source[cross],
+        target=graph.target[cross],
+        target_domain=graph.target_domain[cross],
+        weight=graph.weight[cross],
+        strings={
+            name: _string_ids(graph.edges.column(name), edge_rows)
+            for name in ("anchor", "rel", "position", "kind")
+        },
+    )
+
+
 def _inbound_slices(
     graph: CrawlGraph,
+    prep: _InboundPrep,
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
@@ -368,10 +416,8 @@ def _inbound_slices(
     domain, valued by the PageRank it passes:
     value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
     ``domain_authority`` is awaited last, so that the rest is computed meanwhile."""
-    cross = np.flatnonzero(graph.source_domain != graph.target_domain)
-    source, target = graph.source[cross], graph.target[cross]
-    target_domain = graph.target_domain[cross]
-    weight = graph.weight[cross]
+    cross, source, target = prep.cross, prep.source, prep.target
+    target_domain, weight = prep.target_domain, prep.weight
     share = np.divide(
         weight, out_weight[source], out=np.zeros(len(cross)), where=out_weight[source] > 0
     )
@@ -385,17 +431,12 @@ def _inbound_slices(
     rank = (np.arange(len(order)) - group_start + 1).astype(np.int64)
 
     rows = cross[order]
-    edge_rows = graph.rows[rows] if graph.rows is not None else rows
     source_domain = graph.source_domain[rows]
     sorted_target, sorted_source = target[order], source[order]
     source_authority, value = source_authority[order], value[order]
     follow = graph.follow[rows]
-    del cross, source, target, target_domain, weight, share, order
-    strings = {
-        name: _string_ids(graph.edges.column(name), edge_rows)
-        for name in ("anchor", "rel", "position", "kind")
-    }
-    del edge_rows
+    strings = {name: (d, ids[order]) for name, (d, ids) in prep.strings.items()}
+    del cross, source, target, target_domain, weight, share, order, prep
     source_domain_authority = domain_authority.result()[source_domain]
     for a in range(0, max(len(rows), 1), _INBOUND_SLICE):
         b = a + _INBOUND_SLICE
