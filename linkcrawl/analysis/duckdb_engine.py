@@ -1,0 +1,733 @@
+"""`linkcrawl analyze --engine duckdb`: the whole analysis as SQL over the Parquet dataset in
+DuckDB, under a memory limit, for link graphs larger than RAM.
+
+It writes the same three authority tables as the default sparse engine
+(:func:`linkcrawl.analysis.authority.analyze`), computed the same way: URLs numbered by first
+appearance (sources, then targets, then fetched pages, in file order), repeated link rows of
+a resumed crawl dropped, links weighted by follow and position, self-links dropped, parallel
+links collapsed at their highest weight, PageRank iterated until the absolute L1 change is
+below ``tol``. Nothing per link passes through Python: DuckDB reads the part files, joins,
+iterates and sorts, spilling to ``temp_directory`` when the memory limit is reached, and
+the tables stream out of it in Arrow batches into the Parquet writer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
+from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
+from linkcrawl.storage import (
+    DOMAINS_SCHEMA,
+    INBOUND_SCHEMA,
+    PAGE_AUTHORITY_SCHEMA,
+    PARQUET_OPTIONS,
+    ROW_GROUP_SIZE,
+    Dataset,
+    DatasetError,
+    LinkcrawlError,
+    _move_into_place,
+    _staging_file,
+    open_dataset,
+)
+from linkcrawl.urls import registered_domain
+
+__all__ = ["analyze"]
+
+# Row keys: file index and row number within the file in one BIGINT, so that "first seen"
+# is a min() and file order an ORDER BY. The top bits say which column a URL was seen in
+# (sources before targets before fetched pages, as the sparse engine numbers them).
+_FILE_SHIFT = 40
+_SIDE_SHIFT = 60
+# Progress lines during PageRank: one every this many iterations.
+_PROGRESS_EVERY = 10
+# Rows written per Parquet write call: a multiple of the row group size, so the row groups
+# are those of one write of the whole table (as the sparse engine writes them).
+_WRITE_SLICE = 8 * ROW_GROUP_SIZE
+
+
+def analyze(
+    data_dir: Path | str | Dataset = "data",
+    crawl_id: str | None = None,
+    *,
+    position_weights: Mapping[str, float] | None = None,
+    nofollow_weight: float = 0.0,
+    damping: float = DAMPING,
+    tol: float = TOL,
+    progress: Callable[[str], None] | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | Path | None = None,
+) -> str:
+    """Compute page and domain authority of one crawl in DuckDB, out of core.
+
+    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and, last,
+    ``domains.parquet`` under ``data_dir``, each atomically, with the same rows, schemas
+    and meaning as :func:`linkcrawl.analysis.analyze` with the default engine; returns the
+    crawl id.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory, or a :class:`~linkcrawl.storage.Dataset` opened with
+        ``skip_corrupt=True`` to read around damaged part files.
+    crawl_id
+        The crawl to analyse; default the newest finished crawl.
+    position_weights, nofollow_weight, damping, tol
+        As for :func:`linkcrawl.analysis.analyze`.
+    progress
+        Called with a short line at each stage and every few PageRank iterations.
+    memory_limit
+        DuckDB's memory limit, such as ``"2GB"`` (default: DuckDB's, 80 % of RAM). Work
+        beyond it spills to ``temp_directory``.
+    threads
+        DuckDB worker threads (default: one per core).
+    temp_directory
+        Where DuckDB spills (default: a directory under ``data/.staging/``, removed at the
+        end). Give a fast local disk with room for a few times the edges' size.
+
+    Raises
+    ------
+    LinkcrawlError
+        DuckDB is not installed, or a bad memory limit or thread count.
+    DatasetError
+        No such data directory or crawl, an unreadable part file, or DuckDB ran out of
+        memory under the limit.
+
+    Examples
+    --------
+    >>> from linkcrawl.analysis.duckdb_engine import analyze             # doctest: +SKIP
+    >>> analyze("data", memory_limit="2GB", threads=2)                   # doctest: +SKIP
+    """
+    duckdb = _import_duckdb()
+    weights = position_weight_table(position_weights)
+    nofollow_weight = float(nofollow_weight)
+    if not math.isfinite(nofollow_weight) or nofollow_weight < 0:
+        raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise LinkcrawlError(f"bad thread count {threads!r}: use a whole number >= 1")
+    say = progress or (lambda line: None)
+
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    edge_files = _files(ds, "edges", crawl_id)
+    page_files = _files(ds, "pages", crawl_id)
+    root = ds.root
+    out = root / "authority" / f"crawl_id={crawl_id}"
+    staging = root / ".staging"
+
+    own_temp = temp_directory is None
+    # A directory named as staging files are, so that its owner can be told; clean_staging
+    # leaves directories alone, and it is removed below.
+    temp = _staging_file(staging, "duckdb") if own_temp else Path(temp_directory)
+    try:
+        con = _connect(duckdb, memory_limit, threads, temp)
+        try:
+            with con:
+                _Analysis(con, crawl_id, weights, nofollow_weight, damping, tol, say).run(
+                    edge_files, page_files, out, staging
+                )
+        except duckdb.OutOfMemoryException as exc:
+            raise DatasetError(
+                f"DuckDB ran out of memory under memory_limit={memory_limit or 'default'} "
+                f"({_first_line(exc)}); raise --memory-limit or give a temp directory with "
+                "more room"
+            ) from None
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise DatasetError(f"{root}: crawl {crawl_id}: {_first_line(exc)}") from None
+    finally:
+        if own_temp:
+            shutil.rmtree(temp, ignore_errors=True)
+    say(f"analyze {crawl_id}: wrote {out}")
+    return crawl_id
+
+
+def _import_duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise LinkcrawlError(
+            "the duckdb engine needs DuckDB: pip install 'linkcrawl[duckdb]'"
+        ) from None
+    return duckdb
+
+
+def _connect(duckdb: Any, memory_limit: str | None, threads: int | None, temp: Path) -> Any:
+    """An in-memory DuckDB that spills to ``temp``; bad settings raise one clear line."""
+    config: dict[str, Any] = {
+        "temp_directory": str(temp),
+        # Nothing here relies on insertion order (every order is an ORDER BY on row keys),
+        # and keeping it costs memory in large joins and aggregates.
+        "preserve_insertion_order": False,
+    }
+    if threads is not None:
+        config["threads"] = threads
+    if memory_limit is not None:
+        config["memory_limit"] = str(memory_limit)
+    try:
+        return duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:
+        if memory_limit is not None and "emory" in str(exc):
+            raise LinkcrawlError(
+                f"bad memory limit {memory_limit!r}: use a size such as 2GB or 500MB"
+            ) from None
+        raise LinkcrawlError(f"cannot start DuckDB: {_first_line(exc)}") from None
+
+
+def _files(ds: Dataset, table: str, crawl_id: str) -> list[str]:
+    """The part files of one table of one crawl, in the order the sparse engine reads them
+    (corrupt ones left out when the dataset was opened with skip_corrupt)."""
+    return list(getattr(ds.arrow(table, crawl_id), "files", None) or [])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def _bytes(size: str) -> int | None:
+    """Bytes in a size as DuckDB prints one (``1.8 GiB``); None if it is not one."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(size))
+    if not match or match.group(2).lower() not in _UNITS:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_float(value: float) -> str:
+    # repr round-trips a double exactly; DuckDB reads it as a DOUBLE literal.
+    return f"{float(value)!r}::DOUBLE"
+
+
+@dataclass
+class _Analysis:
+    """The steps of one analysis on one DuckDB connection. Tables are created in the
+    connection's in-memory database and spill to its temp directory."""
+
+    con: Any
+    crawl_id: str
+    weights: dict[str, float]
+    nofollow_weight: float
+    damping: float
+    tol: float
+    say: Callable[[str], None]
+
+    def sql(self, query: str) -> None:
+        self.con.execute(query)
+
+    def scalar(self, query: str) -> Any:
+        return self.con.execute(query).fetchall()[0][0]
+
+    # -- the steps --------------------------------------------------------------------------
+
+    def run(self, edge_files: list[str], page_files: list[str], out: Path, staging: Path) -> None:
+        self.read(edge_files, page_files)
+        n, n_dom = self.number()
+        n_links = self.links()
+        self.say(f"analyze {self.crawl_id}: {n} pages, {n_links} links, {n_dom} domains")
+        self.page_pagerank(n)
+        self.say(f"analyze {self.crawl_id}: page PageRank done")
+        pages = out / "pages.parquet"
+        _write_parquet(self.con, self.pages_queries(), PAGE_AUTHORITY_SCHEMA, pages, staging)
+        self.domain_pagerank(n_dom)
+        self.say(f"analyze {self.crawl_id}: domain PageRank done")
+        inbound = out / "inbound.parquet"
+        _write_parquet(self.con, self.inbound_queries(), INBOUND_SCHEMA, inbound, staging)
+        # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
+        domains = out / "domains.parquet"
+        _write_parquet(self.con, self.domains_queries(), DOMAINS_SCHEMA, domains, staging)
+
+    def read(self, edge_files: list[str], page_files: list[str]) -> None:
+        """Views over the part files, each row keyed by (file index, row number)."""
+        key = f"(file_index::BIGINT << {_FILE_SHIFT}) | file_row_number"
+        if edge_files:
+            files = "[" + ", ".join(_sql_string(f) for f in edge_files) + "]"
+            self.sql(
+                f"""CREATE VIEW e AS SELECT source, target, anchor, rel, follow, position, kind,
+                    ordinal, source_domain, target_domain, {key} AS rk
+                FROM read_parquet({files}, file_row_number = true, hive_partitioning = false)"""
+            )
+        else:
+            self.sql(
+                """CREATE VIEW e AS SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS target,
+                    NULL::VARCHAR AS anchor, NULL::VARCHAR AS rel, NULL::BOOLEAN AS follow,
+                    NULL::VARCHAR AS position, NULL::VARCHAR AS kind, NULL::INTEGER AS ordinal,
+                    NULL::VARCHAR AS source_domain, NULL::VARCHAR AS target_domain,
+                    NULL::BIGINT AS rk
+                WHERE false"""
+            )
+        if page_files:
+            files = "[" + ", ".join(_sql_string(f) for f in page_files) + "]"
+            self.sql(
+                f"""CREATE VIEW p AS SELECT url, {key} AS rk
+                FROM read_parquet({files}, file_row_number = true, hive_partitioning = false)"""
+            )
+        else:
+            self.sql("CREATE VIEW p AS SELECT NULL::VARCHAR AS url, NULL::BIGINT AS rk WHERE false")
+
+    def number(self) -> tuple[int, int]:
+        """Page ids and domain ids by first appearance, as the sparse engine numbers them;
+        each page's domain. Returns (pages, domains)."""
+        src, tgt, pag = (f"({side}::BIGINT << {_SIDE_SHIFT})" for side in (0, 1, 2))
+        # The domain of a page: from its rows as a source, else as a target (the last row
+        # of each, as the sparse engine's array assignment leaves it).
+        self.sql(
+            f"""CREATE TABLE url_first AS
+            SELECT url, min(k) AS k,
+                arg_max(dom, k) FILTER (WHERE side = 0) AS source_dom,
+                arg_max(dom, k) FILTER (WHERE side = 1) AS target_dom
+            FROM (
+                SELECT source AS url, rk | {src} AS k, source_domain AS dom, 0 AS side FROM e
+                UNION ALL SELECT target, rk | {tgt}, target_domain, 1 FROM e
+                UNION ALL SELECT url, rk | {pag}, NULL, 2 FROM p
+            ) GROUP BY url"""
+        )
+        self.sql(
+            """CREATE TABLE urls AS
+            SELECT (row_number() OVER (ORDER BY k) - 1)::BIGINT AS id, url,
+                coalesce(source_dom, target_dom) AS dom
+            FROM url_first"""
+        )
+        self.sql("DROP TABLE url_first")
+        self.sql(
+            f"""CREATE TABLE dom_first AS
+            SELECT dom, min(k) AS k FROM (
+                SELECT source_domain AS dom, rk | {src} AS k FROM e
+                UNION ALL SELECT target_domain, rk | {tgt} FROM e
+            ) GROUP BY dom"""
+        )
+        self._domains_of_linkless_pages(pag)
+        self.sql(
+            """CREATE TABLE domains AS
+            SELECT (row_number() OVER (ORDER BY k) - 1)::BIGINT AS id, dom AS domain
+            FROM dom_first"""
+        )
+        self.sql("DROP TABLE dom_first")
+        self.sql(
+            """CREATE TABLE page_domain AS
+            SELECT u.id, d.id AS dom_id FROM urls u JOIN domains d ON u.dom = d.domain"""
+        )
+        return self.scalar("SELECT count(*) FROM urls"), self.scalar("SELECT count(*) FROM domains")
+
+    def _domains_of_linkless_pages(self, page_side: str) -> None:
+        """Fetched pages that neither link nor are linked to: their hosts' registered
+        domains (tldextract, once per distinct host, in Python: hosts are few), appended
+        to the domains in the order of those pages' ids."""
+        hosts = self.con.execute(
+            f"""SELECT DISTINCT regexp_extract(url, {_sql_string(_HOST)}, 1) AS host
+            FROM urls WHERE dom IS NULL"""
+        ).fetchall()
+        if not hosts:
+            return
+        mapping = pa.table(
+            {
+                "host": pa.array([h for (h,) in hosts], pa.string()),
+                "domain": pa.array([registered_domain(h or "") for (h,) in hosts], pa.string()),
+            }
+        )
+        self.con.register("host_domain", mapping)
+        self.sql(
+            f"""UPDATE urls SET dom = hd.domain FROM host_domain hd
+            WHERE urls.dom IS NULL
+                AND regexp_extract(urls.url, {_sql_string(_HOST)}, 1) = hd.host"""
+        )
+        self.con.unregister("host_domain")
+        # A page's domain already known keeps its id; new ones come after, by page id.
+        self.sql(
+            f"""INSERT INTO dom_first
+            SELECT u.dom, min(u.id) | {page_side} FROM urls u
+            ANTI JOIN dom_first d ON u.dom = d.dom
+            GROUP BY u.dom"""
+        )
+
+    def weight_sql(self) -> str:
+        """A link's weight: follow weight x position weight (full for redirects and the
+        like; content weight for no position or an unknown one), as graph.load_graph."""
+        cases = " ".join(
+            f"WHEN {_sql_string(p)} THEN {_sql_float(w)}" for p, w in self.weights.items()
+        )
+        full = ", ".join(_sql_string(k) for k in FULL_WEIGHT_KINDS)
+        return (
+            f"(CASE WHEN follow THEN 1.0::DOUBLE ELSE {_sql_float(self.nofollow_weight)} END)"
+            f" * (CASE WHEN kind IN ({full}) THEN 1.0::DOUBLE"
+            f" ELSE coalesce(CASE position {cases} END, 1.0::DOUBLE) END)"
+        )
+
+    def links(self) -> int:
+        """Link rows as ids and weights, one per (source, ordinal, target, kind): the first
+        in file order, as a resumed crawl may hold a page twice. Returns how many."""
+        self.sql(
+            f"""CREATE TABLE links AS
+            SELECT e.rk, s.id AS s, t.id AS t, sd.id AS sd, td.id AS td, e.ordinal, e.kind,
+                e.follow, {self.weight_sql()} AS w,
+                -- only links between domains reach inbound.parquet
+                CASE WHEN sd.id <> td.id THEN e.position END AS position,
+                CASE WHEN sd.id <> td.id THEN e.anchor END AS anchor,
+                CASE WHEN sd.id <> td.id THEN e.rel END AS rel
+            FROM e
+            JOIN urls s ON e.source = s.url
+            JOIN urls t ON e.target = t.url
+            JOIN domains sd ON e.source_domain = sd.domain
+            JOIN domains td ON e.target_domain = td.domain"""
+        )
+        repeated = self.scalar(
+            """SELECT count(*) FROM (
+                SELECT 1 FROM links GROUP BY s, ordinal, t, kind HAVING count(*) > 1)"""
+        )
+        if repeated:
+            self.sql(
+                """CREATE OR REPLACE TABLE links AS SELECT * FROM links
+                QUALIFY row_number() OVER (PARTITION BY s, ordinal, t, kind ORDER BY rk) = 1"""
+            )
+            self.say(f"analyze {self.crawl_id}: dropped the repeated rows of {repeated} links")
+        return self.scalar("SELECT count(*) FROM links")
+
+    def page_pagerank(self, n: int) -> None:
+        """Page PageRank over the collapsed links of positive weight (page_rank: id,
+        pagerank, authority; page_out: id, out_weight)."""
+        self.sql(
+            """CREATE TABLE page_graph AS
+            SELECT s, t, max(w) AS w FROM links WHERE s <> t AND w > 0 GROUP BY s, t"""
+        )
+        self.sql(
+            """CREATE TABLE page_out AS
+            SELECT s AS id, sum(w) AS out_weight FROM page_graph GROUP BY s"""
+        )
+        self._pagerank("page", "page_graph", "page_out", n)
+        self.sql("DROP TABLE page_graph")
+
+    def domain_pagerank(self, n_dom: int) -> None:
+        """Domain PageRank: A -> B when a followed link goes from a page on A to a page on
+        B, A != B, unweighted."""
+        self.sql(
+            """CREATE TABLE domain_graph AS
+            SELECT DISTINCT sd AS s, td AS t, 1.0::DOUBLE AS w FROM links
+            WHERE sd <> td AND follow"""
+        )
+        self.sql(
+            """CREATE TABLE domain_out AS
+            SELECT s AS id, sum(w) AS out_weight FROM domain_graph GROUP BY s"""
+        )
+        self._pagerank("domain", "domain_graph", "domain_out", n_dom)
+        self.sql("DROP TABLE domain_graph")
+
+    def _pagerank(self, name: str, graph: str, out: str, n: int) -> None:
+        """Power iteration as SQL, one table per iterate; writes ``<name>_rank`` (id,
+        pagerank, authority) as :func:`~linkcrawl.analysis.pagerank.pagerank_arrays` and
+        :func:`~linkcrawl.analysis.authority.authority_scale` compute them."""
+        d = _sql_float(self.damping)
+        if n == 0:
+            self.sql(
+                f"""CREATE TABLE {name}_rank
+                (id BIGINT, pagerank DOUBLE, authority DOUBLE)"""
+            )
+            return
+        # The transition matrix, pre-normalised: p = d * w / out_weight(source).
+        self.sql(
+            f"""CREATE TABLE {name}_matrix AS
+            SELECT g.s, g.t, g.w / o.out_weight * {d} AS p
+            FROM {graph} g JOIN {out} o ON g.s = o.id"""
+        )
+        self.sql(
+            f"""CREATE TABLE {name}_x AS
+            SELECT r.range AS id, 1.0::DOUBLE / {n} AS r, o.id IS NULL AS dangling
+            FROM range({n}) r LEFT JOIN {out} o ON r.range = o.id"""
+        )
+        self._perfect_aggregate(n)
+        jump = _sql_float((1.0 - self.damping) / n)
+        for iteration in range(1, MAX_ITER + 1):
+            # x' = P^T x + d * (rank of dangling nodes) / n + (1 - d) / n
+            self.sql(
+                f"""CREATE OR REPLACE TABLE {name}_x_next AS
+                WITH spread AS (
+                    SELECT {d} * coalesce(sum(r) FILTER (WHERE dangling), 0.0) / {n} + {jump}
+                        AS b
+                    FROM {name}_x
+                ),
+                passed AS (
+                    SELECT m.t AS id, sum(m.p * x.r) AS v
+                    FROM {name}_matrix m JOIN {name}_x x ON m.s = x.id
+                    GROUP BY m.t
+                )
+                SELECT x.id, coalesce(passed.v, 0.0) + spread.b AS r, x.r AS r_old, x.dangling
+                FROM {name}_x x LEFT JOIN passed ON x.id = passed.id, spread"""
+            )
+            self.sql(f"DROP TABLE {name}_x")
+            self.sql(f"ALTER TABLE {name}_x_next RENAME TO {name}_x")
+            err = self.scalar(f"SELECT sum(abs(r - r_old)) FROM {name}_x")
+            if iteration % _PROGRESS_EVERY == 0:
+                self.say(
+                    f"analyze {self.crawl_id}: {name} PageRank iteration {iteration}, "
+                    f"L1 change {err:.3g}"
+                )
+            if err < self.tol:
+                break
+        else:
+            raise DatasetError(
+                f"PageRank did not converge to L1 < {self.tol} in {MAX_ITER} iterations"
+            )
+        self.sql(f"DROP TABLE {name}_matrix")
+        total = self.scalar(f"SELECT sum(r) FROM {name}_x")
+        self.sql(
+            f"""CREATE TABLE {name}_pr AS
+            SELECT x.id, x.r / {_sql_float(total)} AS pagerank, x.dangling,
+                x.id IN (SELECT t FROM {graph}) AS linked
+            FROM {name}_x x"""
+        )
+        self.sql(f"DROP TABLE {name}_x")
+        # The authority floor: the PageRank of a node no counted link points to.
+        top, dangling_sum = self.con.execute(
+            f"""SELECT max(pagerank), coalesce(sum(pagerank) FILTER (WHERE dangling), 0.0)
+            FROM {name}_pr"""
+        ).fetchall()[0]
+        floor = ((1.0 - self.damping) + self.damping * dangling_sum) / n
+        if top > floor * (1 + 1e-9):
+            lo = _sql_float(floor)
+            scale = _sql_float(100.0 / math.log(top / floor))
+            authority = (
+                f"CASE WHEN linked THEN least(greatest("
+                f"ln(greatest(pagerank, {lo}) / {lo}) * {scale}, 0.0), 100.0) ELSE 0.0 END"
+            )
+        else:
+            authority = "0.0::DOUBLE"
+        self.sql(
+            f"""CREATE TABLE {name}_rank AS
+            SELECT id, pagerank, {authority} AS authority FROM {name}_pr"""
+        )
+        self.sql(f"DROP TABLE {name}_pr")
+
+    def _perfect_aggregate(self, n: int) -> None:
+        """Let DuckDB sum each iterate's shares per target in an array indexed by node id
+        (a "perfect hash" aggregate) instead of a hash table: a third of the time of an
+        iteration on a million nodes. The array holds 2^bits slots per thread; it is used
+        only while those fit easily in the memory limit, else the hash table (which can
+        spill) stays."""
+        bits = max(1, n - 1).bit_length()
+        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')"))
+        threads = int(self.scalar("SELECT current_setting('threads')"))
+        # ~32 bytes a slot (key, sum state, validity), a quarter of the limit at most.
+        if bits > 12 and (limit is None or (32 << bits) * threads <= limit // 4):
+            self.sql(f"SET perfect_ht_threshold = {bits}")
+        else:
+            self.sql("RESET perfect_ht_threshold")
+
+    # -- the tables -------------------------------------------------------------------------
+
+    def chunk_rows(self) -> int:
+        """Rows of an output table sorted at a time. Sorting rows that carry URL strings
+        takes more memory than DuckDB spills gracefully, so each table is written as
+        several ordered queries over ranges of its sort key, each one in memory."""
+        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')")) or 2**31
+        return max(ROW_GROUP_SIZE, limit // 2000)
+
+    def _counts(self, key: str, table: str) -> None:
+        """Referring domains, inbound links and the followed share over the links from
+        other domains, per ``key`` (t or td), as authority._inbound_counts does."""
+        inlinks = ", count(*) FILTER (WHERE s <> t) AS inlinks" if key == "t" else ""
+        cross = "sd <> td"
+        self.sql(
+            f"""CREATE TABLE {table} AS
+            SELECT {key} AS id, count(*) FILTER (WHERE {cross}) AS inbound_links,
+                count(DISTINCT sd) FILTER (WHERE {cross}) AS referring_domains,
+                (count(*) FILTER (WHERE {cross} AND follow))::DOUBLE
+                    / count(*) FILTER (WHERE {cross}) AS follow_share{inlinks}
+            FROM links GROUP BY {key}"""
+        )
+
+    def _ordered(self, name: str) -> int:
+        """``<name>_order``: each node's place in the table, strongest first, ties in id
+        (first seen) order; returns the number of nodes."""
+        self.sql(
+            f"""CREATE TABLE {name}_order AS
+            SELECT id, row_number() OVER (ORDER BY pagerank DESC, id) AS place
+            FROM {name}_rank"""
+        )
+        return self.scalar(f"SELECT count(*) FROM {name}_order")
+
+    def _by_place(self, n: int, query: str) -> Iterator[str]:
+        """``query`` (with ``{lo}`` and ``{hi}`` for a range of places) once per chunk."""
+        step = self.chunk_rows()
+        for lo in range(0, max(n, 1), step):
+            yield query.format(lo=lo, hi=lo + step)
+
+    def pages_queries(self) -> Iterator[str]:
+        """pages.parquet: one row per page, strongest first."""
+        self._counts("t", "page_counts")
+        n = self._ordered("page")
+        return self._by_place(
+            n,
+            """SELECT u.url, dn.domain, r.pagerank, r.authority,
+                coalesce(c.inlinks, 0) AS inlinks,
+                coalesce(c.referring_domains, 0) AS referring_domains,
+                coalesce(c.inbound_links, 0) AS inbound_links,
+                c.follow_share
+            FROM page_order o
+            JOIN page_rank r ON r.id = o.id
+            JOIN urls u ON u.id = o.id
+            JOIN page_domain pd ON pd.id = o.id
+            JOIN domains dn ON dn.id = pd.dom_id
+            LEFT JOIN page_counts c ON c.id = o.id
+            WHERE o.place > {lo} AND o.place <= {hi}
+            ORDER BY o.place""",
+        )
+
+    def domains_queries(self) -> Iterator[str]:
+        """domains.parquet: one row per domain, strongest first."""
+        self._counts("td", "domain_counts")
+        n = self._ordered("domain")
+        return self._by_place(
+            n,
+            """SELECT dn.domain, r.pagerank, r.authority,
+                coalesce(c.referring_domains, 0) AS referring_domains,
+                coalesce(c.inbound_links, 0) AS inbound_links,
+                c.follow_share
+            FROM domain_order o
+            JOIN domain_rank r ON r.id = o.id
+            JOIN domains dn ON dn.id = o.id
+            LEFT JOIN domain_counts c ON c.id = o.id
+            WHERE o.place > {lo} AND o.place <= {hi}
+            ORDER BY o.place""",
+        )
+
+    def inbound_queries(self) -> Iterator[str]:
+        """inbound.parquet: one row per link from another domain, valued by the PageRank it
+        passes: value = d · PR(source) · w / Σ w(source's collapsed links). Rows in target
+        domain id order (first seen), then by value, source authority and file order, as
+        the sparse engine writes them; the writer numbers the rank within each target
+        domain (``_group``). Written a range of target domains at a time."""
+        d = _sql_float(self.damping)
+        self.sql(
+            f"""CREATE TABLE inbound_rows AS
+            SELECT l.rk, l.s, l.t, l.sd, l.td, l.anchor, l.rel, l.follow, l.position, l.kind,
+                r.authority AS source_authority,
+                dr.authority AS source_domain_authority,
+                {d} * r.pagerank * CASE WHEN o.out_weight > 0
+                    THEN l.w / o.out_weight ELSE 0.0 END AS value
+            FROM links l
+            JOIN page_rank r ON r.id = l.s
+            JOIN domain_rank dr ON dr.id = l.sd
+            LEFT JOIN page_out o ON o.id = l.s
+            WHERE l.sd <> l.td"""
+        )
+        # Target domains are few next to links: their row counts come to Python to cut
+        # the ranges.
+        sizes = self.con.execute(
+            "SELECT td, count(*) FROM inbound_rows GROUP BY td ORDER BY td"
+        ).fetchall()
+        query = """SELECT ut.url AS target, dt.domain AS target_domain, us.url AS source,
+                ds.domain AS source_domain, i.anchor, i.rel, i.follow, i.position, i.kind,
+                i.source_authority, i.source_domain_authority, i.value, i.td AS _group
+            FROM inbound_rows i
+            JOIN urls ut ON ut.id = i.t
+            JOIN urls us ON us.id = i.s
+            JOIN domains dt ON dt.id = i.td
+            JOIN domains ds ON ds.id = i.sd
+            WHERE i.td >= {lo} AND i.td <= {hi}
+            ORDER BY i.td, i.value DESC, i.source_authority DESC, i.rk"""
+        if not sizes:
+            return iter([query.format(lo=0, hi=-1)])
+        step = self.chunk_rows()
+        ranges: list[tuple[int, int]] = []
+        rows = 0
+        for td, count in sizes:
+            if ranges and rows + count <= step:
+                ranges[-1] = (ranges[-1][0], td)
+                rows += count
+            else:
+                ranges.append((td, td))
+                rows = count
+        return (query.format(lo=lo, hi=hi) for lo, hi in ranges)
+
+
+def _batches(con: Any, queries: Iterable[str]) -> Iterator[pa.RecordBatch]:
+    """The result batches of several queries, one after the other, each streamed."""
+    for query in queries:
+        reader = con.sql(query).to_arrow_reader(ROW_GROUP_SIZE)
+        try:
+            yield from reader
+        finally:
+            reader.close()
+
+
+def _ranked(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """``batches`` with a ``rank`` column appended: 1, 2, ... in the order the rows come,
+    restarting at 1 where the ``_group`` column (if there is one) changes. Counting in the
+    stream spares DuckDB a window over the whole table."""
+    group, count = None, 0
+    for batch in batches:
+        n = batch.num_rows
+        if n == 0:
+            continue
+        index = np.arange(n, dtype=np.int64)
+        if "_group" in batch.schema.names:
+            g = batch.column("_group").to_numpy(zero_copy_only=False)
+            starts = np.empty(n, dtype=bool)
+            starts[0] = g[0] != group
+            np.not_equal(g[1:], g[:-1], out=starts[1:])
+            # Rows before the batch's first group start continue the previous group.
+            start = np.maximum.accumulate(np.where(starts, index, -1))
+            rank = np.where(start >= 0, index - start, count + index) + 1
+            group = g[-1]
+            batch = batch.drop_columns(["_group"])
+        else:
+            rank = count + index + 1
+        count = int(rank[-1])
+        yield pa.RecordBatch.from_arrays(
+            [*batch.columns, pa.array(rank)], names=[*batch.schema.names, "rank"]
+        ).cast(schema)
+
+
+def _slices(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
+    """``batches`` regrouped into tables of :data:`_WRITE_SLICE` rows (the last one shorter;
+    one empty table when there are no rows)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= _WRITE_SLICE:
+            table = pa.Table.from_batches(pending, schema)
+            yield table.slice(0, _WRITE_SLICE)
+            rest = table.slice(_WRITE_SLICE)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows or not pending:
+        yield pa.Table.from_batches(pending, schema)
+
+
+def _write_parquet(
+    con: Any, queries: Iterable[str], schema: pa.Schema, path: Path, staging: Path
+) -> None:
+    """Stream the results of ``queries`` (the columns of ``schema`` but rank, in order, and
+    an optional ``_group`` to rank within) into one Parquet file with the options of
+    :func:`~linkcrawl.storage.write_table_atomic`, atomically (staged, fsynced, renamed)."""
+    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+    tmp = _staging_file(staging, path.name)
+    try:
+        with open(tmp, "wb") as fh:
+            with pq.ParquetWriter(fh, schema, use_dictionary=True, **options) as writer:
+                for table in _slices(_ranked(_batches(con, queries), schema), schema):
+                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
