@@ -184,6 +184,15 @@ _crawl_id_option = click.option(
     help="Crawler processes, the seeds' domains shared out between them.",
 )
 @click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    envvar="LINKCRAWL_REDIS_URL",
+    metavar="URL",
+    help="Share the crawl's frontier through this Redis (redis://HOST:PORT/DB) with the "
+    "other workers started with the same --crawl-id (needs linkcrawl[distributed]).",
+)
+@click.option(
     "--allow-private",
     is_flag=True,
     help="Allow loopback and private addresses (a staging site); refused by default.",
@@ -224,6 +233,7 @@ def crawl(
     concurrency: int | None,
     same_host: bool,
     workers: int,
+    redis_url: str | None,
     allow_private: bool,
     check_external: bool,
     resume: str | None,
@@ -241,6 +251,8 @@ def crawl(
     Example:
       linkcrawl crawl https://example.com/ --max-pages 500
       linkcrawl crawl --seeds seeds.txt --data /srv/linkcrawl
+      linkcrawl crawl --seeds seeds.txt --data /mnt/shared --redis redis://10.0.0.5:6379/0 \\
+          --crawl-id weekly48        # the same command on every machine
     """
     from linkcrawl.runner import crawl as run_crawl
     from linkcrawl.runner import read_seeds_file
@@ -272,9 +284,17 @@ def crawl(
         settings=overrides,
         progress_seconds=2.0,
         workers=workers,
+        redis=redis_url,
     )
     click.echo(done)
     status = open_dataset(data_dir).manifest(done).status
+    if status != "finished" and redis_url:
+        click.echo(
+            f"this worker of crawl {done} stopped before the crawl finished: start it again "
+            f"with the same --redis and --crawl-id {done} to rejoin",
+            err=True,
+        )
+        sys.exit(3)
     if status != "finished":
         click.echo(
             f"crawl {done} is {status}: continue it with `linkcrawl crawl --resume {done}`",

@@ -179,6 +179,7 @@ class ParquetPipeline:
         self._last_flush = self._last_progress = self._started = time.monotonic()
         self._timer: Any = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linkcrawl-parquet")
+        self.frontier: Any = None
         self._pending: Future[None] | None = None
         self.write_error: str | None = None
 
@@ -196,8 +197,13 @@ class ParquetPipeline:
         spider = spider or self.crawler.spider
         self.crawl_id = spider.crawl_id
         clean_staging(self.root)
+        # One worker of a crawl shared through Redis (linkcrawl.distributed): the manifest
+        # is the whole crawl's, merged by the frontier; this process keeps its own section.
+        self.frontier = getattr(spider, "frontier", None)
+        if self.frontier is not None:
+            self.frontier.pipeline = self
         path = manifest_path(self.root, self.crawl_id)
-        previous = read_manifest(path).fields if path.is_file() else {}
+        previous = read_manifest(path).fields if path.is_file() and not self.frontier else {}
         if previous:
             # Resuming: what is on disk is the truth, not the counts of the last manifest.
             drop_unpaired_parts(self.root, self.crawl_id, self.worker)
@@ -303,10 +309,15 @@ class ParquetPipeline:
         if buffer.page_rows:
             edges = buffer.edges_table() if buffer.edge_rows else None
             pages = buffer.pages_table()
+            urls = buffer.pages["url"]
             buffer.clear()
             part, self.next_part = self.next_part, self.next_part + 1
             counts = self._total_counts()
             self.drain()
+            if self.frontier is not None:
+                # Before the write: a worker that dies while writing leaves its batch's
+                # requests to the others, unless the pages part made it to disk.
+                self.frontier.batch_started(part, urls)
             self._pending = self._writer.submit(self._write_batch, edges, pages, part, counts)
         if wait:
             self.drain()
@@ -332,12 +343,16 @@ class ParquetPipeline:
         if edges is not None:
             self.edge_writer.write(edges, part=part)
         self.page_writer.write(pages, part=part)
+        if self.frontier is not None:
+            self.frontier.batch_written(part)
         # The manifest counts what is on disk, batch by batch.
         self.manifest["counts"] = counts
         self._write_manifest()
 
     def _write_manifest(self) -> None:
-        if self.owns_manifest:
+        if self.frontier is not None:
+            self.frontier.write_manifest(self.manifest)
+        elif self.owns_manifest:
             write_manifest(self.root, self.manifest)
 
     def _total_counts(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,13 @@ def crawl(
     progress_seconds: float = 0.0,
     workers: int = 1,
     resume_interrupted: bool = False,
+    redis: str | None = None,
 ) -> str:
     """Crawl the registered domains of ``seeds`` into ``data_dir``; return the crawl id.
+
+    ``redis`` (a ``redis://HOST:PORT/DB`` URL, or the ``LINKCRAWL_REDIS_URL`` setting) makes
+    this process one worker of a crawl whose frontier is shared through Redis: start the
+    same command, with the same ``crawl_id``, on every machine (:mod:`linkcrawl.distributed`).
 
     ``resume_interrupted`` resumes the newest crawl instead when it was interrupted, so a
     scheduled crawl that was killed continues rather than silently starting over.
@@ -148,6 +154,34 @@ def crawl(
     """
     data_dir = Path(data_dir)
     seed_list = parse_seeds(list(seeds))
+    options = {
+        "max_depth": max_depth,
+        "max_pages": max_pages,
+        "concurrency": concurrency,
+        "same_host": same_host,
+        "progress_seconds": progress_seconds,
+        "overrides": dict(settings or {}),
+    }
+    redis = redis or (settings or {}).get("LINKCRAWL_REDIS_URL")
+    redis = redis or project_settings().get("LINKCRAWL_REDIS_URL")
+    if redis:
+        if workers != 1:
+            raise LinkcrawlError(
+                "--redis and --workers do not combine: start one `linkcrawl crawl --redis` "
+                "per worker (several on one machine if you like)"
+            )
+        if resume is not None or resume_interrupted:
+            raise LinkcrawlError(
+                "a crawl shared through Redis is rejoined, not resumed: run the same "
+                "`linkcrawl crawl --redis URL --crawl-id ID` again"
+            )
+        return _crawl_shared(
+            seed_list,
+            data_dir=data_dir,
+            crawl_id=crawl_id,
+            redis_url=str(redis),
+            options=options,
+        )
     previous: dict[str, Any] = {}
     if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
         newest = open_dataset(data_dir).manifests()
@@ -159,6 +193,11 @@ def crawl(
         if not path.is_file():
             raise LinkcrawlError(f"cannot resume: no crawl {crawl_id!r} in {data_dir}")
         manifest = read_manifest(path)
+        if "distributed" in manifest.fields:
+            raise LinkcrawlError(
+                f"crawl {crawl_id} is shared through Redis: rejoin it with "
+                f"`linkcrawl crawl --redis URL --crawl-id {crawl_id}`"
+            )
         if manifest.status == "running":
             raise LinkcrawlError(
                 f"cannot resume {crawl_id}: it is still running (pid {manifest.fields.get('pid')})"
@@ -180,20 +219,7 @@ def crawl(
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     if workers < 1:
         raise LinkcrawlError(f"--workers must be at least 1, not {workers}")
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
-    if not os.access(data_dir, os.W_OK | os.X_OK):
-        raise LinkcrawlError(f"cannot write to data directory {data_dir}: permission denied")
-    options = {
-        "max_depth": max_depth,
-        "max_pages": max_pages,
-        "concurrency": concurrency,
-        "same_host": same_host,
-        "progress_seconds": progress_seconds,
-        "overrides": dict(settings or {}),
-    }
+    _writable_data_dir(data_dir)
     if previous:
         options["overrides"]["LINKCRAWL_RESUME"] = True
     with DataDirLock(data_dir, crawl_id):
@@ -213,6 +239,58 @@ def crawl(
     if status == "finished":
         # The queue is empty and every page is on disk: the job state is no longer needed.
         shutil.rmtree(jobdir, ignore_errors=True)
+    return crawl_id
+
+
+def _writable_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise LinkcrawlError(f"cannot write to data directory {data_dir}: permission denied")
+
+
+def _crawl_shared(
+    seeds: list[str],
+    *,
+    data_dir: Path,
+    crawl_id: str | None,
+    redis_url: str,
+    options: dict[str, Any],
+) -> str:
+    """Run this process as one worker of a crawl shared through Redis; see :func:`crawl`."""
+    from linkcrawl import distributed  # scrapy-redis is an optional extra
+
+    if not crawl_id:
+        raise LinkcrawlError(
+            "--redis needs --crawl-id: start every worker of one crawl with the same id"
+        )
+    crawl_id = validate_crawl_id(crawl_id)
+    path = manifest_path(data_dir, crawl_id)
+    if path.is_file():
+        manifest = read_manifest(path)
+        if "distributed" not in manifest.fields:
+            raise LinkcrawlError(
+                f"crawl {crawl_id} already exists in {data_dir} and is not shared through "
+                "Redis: choose another --crawl-id"
+            )
+        if manifest.status == "finished":
+            raise LinkcrawlError(f"crawl {crawl_id} already finished: choose another --crawl-id")
+        seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
+    if not seeds:
+        raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
+    _writable_data_dir(data_dir)
+    distributed.connect(redis_url).close()
+    overrides = options.pop("overrides")
+    worker = overrides.get("LINKCRAWL_WORKER") or distributed.default_worker_id()
+    if not re.fullmatch(r"[A-Za-z0-9]+", str(worker)):
+        raise LinkcrawlError(f"bad worker id {worker!r}: use letters and digits")
+    overrides.update(distributed.distributed_settings(redis_url, str(worker)))
+    with DataDirLock(data_dir, crawl_id, shared=True):
+        run_scrapy(
+            crawl_settings(data_dir, crawl_id, overrides=overrides, **options), seeds, crawl_id
+        )
     return crawl_id
 
 
@@ -360,16 +438,23 @@ def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
 
 
 class DataDirLock:
-    """An exclusive lock on a data directory for the length of a crawl.
+    """A lock on a data directory for the length of a crawl.
 
     ``flock`` on ``<data>/.crawl.lock``: the kernel releases it when the process dies, so a
     killed crawl never holds it forever. A second crawl on the same directory is refused
     with the pid and crawl id of the one that holds it.
+
+    With ``shared`` the lock is held shared by every worker of one crawl shared through
+    Redis (``crawl --redis``), which write into one data directory: another worker of the
+    same crawl id is let in, any other crawl is refused. flock spans machines only on file
+    systems that support it across clients (NFSv4 does); elsewhere each machine's workers
+    are kept apart from that machine's other crawls only.
     """
 
-    def __init__(self, data_dir: Path, crawl_id: str) -> None:
+    def __init__(self, data_dir: Path, crawl_id: str, *, shared: bool = False) -> None:
         self.path = Path(data_dir) / ".crawl.lock"
         self.crawl_id = crawl_id
+        self.shared = shared
         self.fd: int | None = None
 
     def __enter__(self) -> DataDirLock:
@@ -379,23 +464,54 @@ class DataDirLock:
             raise LinkcrawlError(
                 f"cannot write to data directory {self.path.parent}: {exc.strerror}"
             ) from None
+        me = f"shared crawl {self.crawl_id}" if self.shared else None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise LinkcrawlError(
-                f"a crawl is already running on {self.path.parent} ({holder}); wait for it "
-                "to finish or use another --data directory"
-            ) from None
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            joined = me is not None and self._join(fd, me)
+            if not joined:
+                os.close(fd)
+                raise LinkcrawlError(
+                    f"a crawl is already running on {self.path.parent} ({holder}); wait for "
+                    "it to finish or use another --data directory"
+                ) from None
+            self.fd = fd
+            return self
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}, crawl {self.crawl_id}".encode())
+        os.pwrite(fd, (me or f"pid {os.getpid()}, crawl {self.crawl_id}").encode(), 0)
+        if self.shared:
+            # Written while exclusive, so a joining worker reads whose lock it is; then
+            # shared, so the crawl's other workers can join.
+            fcntl.flock(fd, fcntl.LOCK_SH)
         self.fd = fd
         return self
 
+    @staticmethod
+    def _join(fd: int, me: str) -> bool:
+        """Take the lock shared if the workers of our crawl hold it. Workers started at once
+        may find the first of them between its exclusive lock and its shared one (flock
+        converts a lock by dropping it first): they try again for a little while."""
+        for _ in range(50):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                if holder not in ("", me):
+                    return False  # an exclusive crawl, or another shared one
+                time.sleep(0.1)
+                continue
+            # The file names the crawl of the shared holders, not an exclusive one.
+            if os.pread(fd, 200, 0).decode(errors="replace").strip() == me:
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return False
+
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)
+            if not self.shared:
+                os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

@@ -114,6 +114,13 @@ LINKCRAWL_RESUME = False
 LINKCRAWL_WRITE_MANIFEST = True
 # ... and which worker owns each registered domain (or host), for handing URLs over.
 LINKCRAWL_DOMAIN_OWNERS: dict = {}
+# `linkcrawl crawl --redis URL`: share one crawl's frontier between workers on several
+# machines through this Redis server (redis://HOST:PORT/DB; needs linkcrawl[distributed]).
+# Empty: a crawl of this process alone. See docs/scaling.md.
+LINKCRAWL_REDIS_URL = ""
+# A worker of a shared crawl whose heartbeat is older than this many seconds is lost: the
+# others put the requests it held back in the queue.
+LINKCRAWL_REDIS_WORKER_TIMEOUT = 60.0
 # `linkcrawl analyze`: link weights by position, and of nofollow/ugc/sponsored links
 # (docs/authority.md). Empty means the defaults: content 1.0, header 0.5, navigation 0.5,
 # sidebar 0.4, footer 0.25; nofollow 0. The --position-weight option overrides these.

@@ -120,6 +120,10 @@ class LinkSpider(scrapy.Spider):
             same_host = same_host.lower() in ("1", "true", "yes")
         spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
         spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+        if settings.get("LINKCRAWL_REDIS_URL"):
+            # A crawl shared through Redis caps pages per domain across all its workers,
+            # in the scheduler (linkcrawl.distributed); a count here would be this worker's.
+            spider.max_pages = 0
         spider.max_depth = settings.getint("LINKCRAWL_MAX_DEPTH", -1)
         spider.extractor = LinkExtractor(
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),

@@ -1,0 +1,576 @@
+"""A crawl frontier shared through Redis: N ``linkcrawl crawl --redis URL`` workers, one crawl.
+
+Built on scrapy-redis (``pip install 'linkcrawl[distributed]'``): its Scheduler, its
+duplicate filter and its sorted-set priority queue, with linkcrawl's own
+:class:`~linkcrawl.spiders.links.LinkSpider` (not ``RedisSpider``). Every key of a crawl
+starts with ``linkcrawl:<crawl_id>:``, so several crawls can share one Redis server
+(a single server: Redis Cluster is not supported, the scripts below touch several keys).
+
+What this adds to scrapy-redis, and why:
+
+* No page is lost when a worker dies. Popping a request moves it, in one Lua script, from
+  the shared queue to the worker's *in-flight* set; when the pipeline hands a batch of
+  pages to its writer the batch's requests move to a *batch* set named after the part
+  number, which is deleted once the part file is on disk. A worker whose heartbeat
+  (``LINKCRAWL_REDIS_WORKER_TIMEOUT``) has expired is *lost*: a live worker puts its
+  in-flight requests back in the queue, and each of its batches too, unless that batch's
+  pages part file exists (its rows are on disk; an edges part without its pages part is
+  removed first, so no edge is written twice).
+* The crawl ends when it is done everywhere: a worker closes only when the queue is empty,
+  every live worker is idle and no worker holds in-flight or unwritten requests
+  (scrapy-redis alone would keep idle workers open forever, or close one that another
+  worker is about to feed).
+* ``--max-pages`` is a cap on the whole crawl, per registered domain, counted in Redis
+  when a request is first queued (seeds count but are never refused). The spider's trap
+  guards (query and digit variants) stay counters of each worker.
+* Duplicates are found with Scrapy's own request fingerprinter (``REQUEST_FINGERPRINTER``),
+  as a single-process crawl finds them, and every worker may be given the seeds: a seed
+  another worker queued first is a duplicate like any other request.
+* One manifest, ``crawls/<crawl_id>.json``, for all workers: each worker's section
+  (host, pid, status, counts) under ``distributed.workers``, merged under a Redis lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+
+from linkcrawl.storage import (
+    PAGES_SCHEMA,
+    Dataset,
+    LinkcrawlError,
+    PartWriter,
+    manifest_path,
+    read_manifest,
+    utcnow,
+    write_manifest,
+)
+from linkcrawl.urls import host_of, normalize_url, registered_domain
+
+try:  # an optional extra: the message below says how to install it
+    import redis
+    from scrapy_redis.dupefilter import RFPDupeFilter
+    from scrapy_redis.queue import PriorityQueue
+    from scrapy_redis.scheduler import Scheduler
+except ImportError:  # pragma: no cover - exercised only without the extra
+    redis = None
+    RFPDupeFilter = PriorityQueue = Scheduler = object  # type: ignore[assignment,misc]
+
+__all__ = [
+    "FrontierQueue",
+    "RedisDupeFilter",
+    "RedisFrontier",
+    "connect",
+    "default_worker_id",
+    "distributed_settings",
+    "key_prefix",
+]
+
+INSTALL_HINT = "--redis needs scrapy-redis: pip install 'linkcrawl[distributed]'"
+# How often a worker renews its heartbeat and looks for lost workers, in seconds.
+_TICK_SECONDS = 0.5
+# After the crawl finished, its Redis keys expire after this many seconds (stragglers
+# still closing may read them meanwhile).
+_FINISHED_KEYS_TTL = 3600
+
+# What the manifest keeps of each worker.
+_SECTION_FIELDS = ("status", "finish_reason", "host", "pid", "started_at", "finished_at", "counts")
+# Queue a request unless its fingerprint was seen; count it against its domain's cap.
+_PUSH = """
+if ARGV[1] ~= '' then
+  if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+end
+if ARGV[4] ~= '' then
+  local n = redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+  if tonumber(ARGV[5]) > 0 and n > tonumber(ARGV[5]) then return 2 end
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+if ARGV[6] ~= '' then redis.call('ZREM', KEYS[4], ARGV[6]) end
+return 1
+"""
+# Take the first request of the queue into this worker's in-flight set, and say busy.
+_POP = """
+local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #r == 0 then return false end
+redis.call('ZREM', KEYS[1], r[1])
+redis.call('ZADD', KEYS[2], r[2], r[1])
+redis.call('SET', KEYS[3], 'busy', 'PX', ARGV[1])
+return r[1]
+"""
+# Move the requests of one batch of pages from in-flight to the batch's own set.
+_BATCH = """
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('ZADD', KEYS[2], s, ARGV[i])
+  end
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""
+# Is the crawl done everywhere? 'busy', 'done', or 'lost' and the lost workers with work.
+_CHECK = """
+local p = ARGV[1]
+if redis.call('ZCARD', p .. 'requests') > 0 then return {'busy'} end
+local lost = {'lost'}
+for _, w in ipairs(redis.call('HKEYS', p .. 'workers')) do
+  local state = redis.call('GET', p .. 'alive:' .. w)
+  local held = redis.call('ZCARD', p .. 'inflight:' .. w)
+    + redis.call('SCARD', p .. 'batches:' .. w)
+  if state then
+    if state ~= 'idle' or held > 0 then return {'busy'} end
+  elseif held > 0 then
+    table.insert(lost, w)
+  end
+end
+if #lost > 1 then return lost end
+return {'done'}
+"""
+# Workers whose heartbeat expired while they still hold requests.
+_LOST = """
+local p = ARGV[1]
+local lost = {}
+for _, w in ipairs(redis.call('HKEYS', p .. 'workers')) do
+  if redis.call('EXISTS', p .. 'alive:' .. w) == 0 and
+     redis.call('ZCARD', p .. 'inflight:' .. w) + redis.call('SCARD', p .. 'batches:' .. w) > 0
+  then
+    table.insert(lost, w)
+  end
+end
+return lost
+"""
+
+
+def key_prefix(crawl_id: str) -> str:
+    """The prefix of every Redis key of one crawl."""
+    return f"linkcrawl:{crawl_id}:"
+
+
+def default_worker_id() -> str:
+    """This process's worker id: host name (letters and digits) and pid, e.g. ``node7p4242``.
+
+    Part file names carry it, so it must differ between the workers of one crawl.
+    """
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
+    return f"{host}p{os.getpid()}"
+
+
+def public_url(url: str) -> str:
+    """The Redis URL without its password, for manifests and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    else:
+        netloc = f":***@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str) -> Any:
+    """A Redis client for ``url``, checked with a PING; LinkcrawlError with one line if
+    scrapy-redis is not installed or the server cannot be reached."""
+    if redis is None:
+        raise LinkcrawlError(INSTALL_HINT)
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)
+        client.ping()
+    except ValueError as exc:
+        raise LinkcrawlError(f"bad --redis URL {public_url(url)!r}: {exc}") from None
+    except redis.RedisError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LinkcrawlError(f"cannot reach Redis at {public_url(url)}: {message}") from None
+    return client
+
+
+def distributed_settings(url: str, worker: str) -> dict[str, Any]:
+    """The Scrapy settings that make a crawl one worker of a shared Redis frontier."""
+    return {
+        "LINKCRAWL_REDIS_URL": url,
+        "LINKCRAWL_WORKER": worker,
+        "SCHEDULER": "linkcrawl.distributed.RedisFrontier",
+        # scrapy-redis's own names, for anyone reading the settings; RedisFrontier sets the
+        # keys from the crawl id itself.
+        "SCHEDULER_PERSIST": True,
+        "SCHEDULER_QUEUE_CLASS": "linkcrawl.distributed.FrontierQueue",
+        "DUPEFILTER_CLASS": "linkcrawl.distributed.RedisDupeFilter",
+        "REDIS_URL": url,
+        # The queue and the duplicate filter live in Redis, not in a JOBDIR.
+        "JOBDIR": None,
+    }
+
+
+class RedisDupeFilter(RFPDupeFilter):
+    """scrapy-redis's duplicate filter, fingerprinting with Scrapy's request fingerprinter
+    (what ``REQUEST_FINGERPRINTER`` says), not scrapy-redis's own JSON-and-SHA1 scheme, so
+    a distributed crawl drops exactly the requests a single-process crawl drops."""
+
+    def __init__(self, server: Any, key: str, fingerprinter: Any, debug: bool = False) -> None:
+        super().__init__(server, key, debug=debug)
+        self.fingerprinter = fingerprinter
+
+    def request_fingerprint(self, request: Any) -> str:
+        return self.fingerprinter.fingerprint(request).hex()
+
+    def close(self, reason: str = "") -> None:
+        pass  # shared with the other workers: cleared only when the whole crawl is done
+
+
+class FrontierQueue(PriorityQueue):
+    """scrapy-redis's sorted-set queue (score = -priority, so with ``DEPTH_PRIORITY = 1``
+    shallower pages first: breadth-first across all workers), whose pop also records the
+    request in the worker's in-flight set, in one step."""
+
+    def __init__(
+        self, server: Any, spider: Any, key: str, serializer: Any = None, frontier: Any = None
+    ) -> None:
+        super().__init__(server, spider, key, serializer)
+        self.frontier = frontier
+        self._pop = server.register_script(_POP)
+
+    def encode(self, request: Any) -> bytes:
+        return self._encode_request(request)
+
+    def pop(self, timeout: int = 0) -> Any:
+        f = self.frontier
+        data = self._pop(keys=[self.key, f.inflight_key, f.alive_key], args=[f.ttl_ms])
+        if not data:
+            return None
+        f.state = "busy"
+        request = self._decode_request(data)
+        f.inflight[_page_key(request.url)] = data
+        return request
+
+
+def _page_key(url: str) -> str:
+    """The URL a request's pages row will carry (the spider normalises it the same way)."""
+    return normalize_url(url) or url
+
+
+class RedisFrontier(Scheduler):
+    """The scheduler of one worker of a distributed crawl (``SCHEDULER``).
+
+    scrapy-redis's Scheduler with linkcrawl's keys, queue and duplicate filter, plus the
+    bookkeeping that lets N workers end together and lose no page when one dies (see the
+    module's docstring). Settings: ``LINKCRAWL_REDIS_URL``, ``LINKCRAWL_CRAWL_ID``,
+    ``LINKCRAWL_WORKER``, ``LINKCRAWL_DATA_DIR``, ``LINKCRAWL_MAX_PAGES_PER_DOMAIN``,
+    ``LINKCRAWL_REDIS_WORKER_TIMEOUT``.
+    """
+
+    def __init__(self, server: Any, crawler: Any, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        settings = crawler.settings
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.url = settings.get("LINKCRAWL_REDIS_URL")
+        self.crawl_id = settings.get("LINKCRAWL_CRAWL_ID")
+        self.worker = settings.get("LINKCRAWL_WORKER")
+        self.root = settings.get("LINKCRAWL_DATA_DIR") or "data"
+        self.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+        self.ttl_ms = int(1000 * settings.getfloat("LINKCRAWL_REDIS_WORKER_TIMEOUT", 60.0))
+        p = self.prefix = key_prefix(self.crawl_id)
+        self.inflight_key = f"{p}inflight:{self.worker}"
+        self.alive_key = f"{p}alive:{self.worker}"
+        self.batches_key = f"{p}batches:{self.worker}"
+        self.state = "busy"
+        # URL -> the queued form of its request, for the requests this worker holds.
+        self.inflight: dict[str, bytes] = {}
+        self.pipeline: Any = None
+        self._push = server.register_script(_PUSH)
+        self._batch = server.register_script(_BATCH)
+        self._check = server.register_script(_CHECK)
+        self._lost = server.register_script(_LOST)
+        self._loop: Any = None
+        self._last_lost_scan = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RedisFrontier:
+        settings = crawler.settings
+        if not settings.get("LINKCRAWL_CRAWL_ID") or not settings.get("LINKCRAWL_WORKER"):
+            raise LinkcrawlError("a distributed crawl needs a crawl id and a worker id")
+        server = connect(settings.get("LINKCRAWL_REDIS_URL"))
+        p = key_prefix(settings.get("LINKCRAWL_CRAWL_ID"))
+        frontier = cls(
+            server,
+            crawler,
+            persist=True,
+            queue_key=f"{p}requests",
+            queue_cls="linkcrawl.distributed.FrontierQueue",
+            dupefilter=RedisDupeFilter(
+                server,
+                f"{p}dupefilter",
+                crawler.request_fingerprinter,
+                debug=settings.getbool("DUPEFILTER_DEBUG"),
+            ),
+            dupefilter_key=f"{p}dupefilter",
+        )
+        crawler.signals.connect(frontier.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(frontier.spider_error, signal=signals.spider_error)
+        return frontier
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self, spider: Any) -> None:
+        from twisted.internet import task  # not at module level: it must not pick a reactor
+
+        self.spider = spider
+        self.queue = FrontierQueue(self.server, spider, self.queue_key, frontier=self)
+        self.df = self.df or RedisDupeFilter.from_spider(spider)
+        self._register()
+        spider.frontier = self
+        self._loop = task.LoopingCall(self.tick)
+        self._loop.start(_TICK_SECONDS, now=False)
+
+    def _register(self) -> None:
+        p, me = self.prefix, self.worker
+        alive = self.server.get(self.alive_key)
+        if alive is not None:
+            raise LinkcrawlError(
+                f"worker id {me} is already running in crawl {self.crawl_id}: give each "
+                "worker its own id (-s LINKCRAWL_WORKER=...)"
+            )
+        fields = f'{{"host": "{socket.gethostname()}", "pid": {os.getpid()}}}'
+        pipe = self.server.pipeline()
+        pipe.hset(f"{p}workers", me, fields)
+        pipe.hdel(f"{p}lost", me)
+        # Busy from the start: no other worker may end the crawl before our seeds are in.
+        pipe.set(self.alive_key, "busy", px=self.ttl_ms)
+        pipe.execute()
+        # Requests a previous process of this worker id held when it died.
+        self.recover(me)
+
+    def close(self, reason: str) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        # The pipeline has written its last batch: what is still in flight was never
+        # finished (a shutdown cancels downloads). Give it back to the other workers.
+        self._requeue(self.inflight_key)
+        self.inflight.clear()
+        self.server.delete(self.alive_key)
+
+    def tick(self) -> None:
+        """Renew the heartbeat; look for lost workers now and then; wake an idle engine
+        when other workers queued requests (Scrapy otherwise looks every 5 s)."""
+        self.server.set(self.alive_key, self.state, px=self.ttl_ms)
+        now = time.monotonic()
+        if now - self._last_lost_scan >= min(5.0, self.ttl_ms / 2000):
+            self._last_lost_scan = now
+            for worker in self._lost(args=[self.prefix]):
+                self.recover(worker.decode())
+        if self.state == "idle":
+            slot = getattr(self.crawler.engine, "_slot", None)
+            if slot is not None:
+                slot.nextcall.schedule()
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def enqueue_request(self, request: Any) -> bool:
+        fp = "" if request.dont_filter else self.df.request_fingerprint(request)
+        domain, cap = "", 0
+        if fp and self.max_pages and not request.meta.get("external"):
+            domain = registered_domain(host_of(request.url))
+            # Seeds are counted, never refused (as in a single-process crawl).
+            cap = self.max_pages if request.meta.get("depth", 0) > 0 else 0
+        old = self.inflight.pop(_page_key(request.url), None) if request.dont_filter else None
+        result = self._push(
+            keys=[self.df.key, self.queue.key, f"{self.prefix}pagecounts", self.inflight_key],
+            args=[fp, self.queue.encode(request), -request.priority, domain, cap, old or ""],
+        )
+        if result == 0:
+            self.df.log(request, self.spider)
+            return False
+        if result == 2:
+            self.stats.inc_value("linkcrawl/skipped/max-pages")
+            return False
+        self.stats.inc_value("scheduler/enqueued/redis")
+        return True
+
+    def next_request(self) -> Any:
+        request = self.queue.pop()
+        if request is not None:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+    # -- pages on disk ------------------------------------------------------------------------
+
+    def batch_started(self, part: int, urls: Iterable[str]) -> None:
+        """The pipeline is about to write part ``part`` holding the pages of ``urls``."""
+        members = [m for m in (self.inflight.pop(u, None) for u in urls) if m is not None]
+        self._batch(
+            keys=[self.inflight_key, self._batch_key(self.worker, part), self.batches_key],
+            args=[part, *members],
+        )
+
+    def batch_written(self, part: int) -> None:
+        """Part ``part`` is on disk: its requests are done. (Called in the writer thread.)"""
+        pipe = self.server.pipeline()
+        pipe.delete(self._batch_key(self.worker, part))
+        pipe.srem(self.batches_key, part)
+        pipe.execute()
+
+    def _batch_key(self, worker: str, part: int) -> str:
+        return f"{self.prefix}batch:{worker}:{part}"
+
+    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        # A callback that failed writes no pages row: its request is done all the same.
+        if response is not None:
+            data = self.inflight.pop(_page_key(response.url), None)
+            if data is not None:
+                self.server.zrem(self.inflight_key, data)
+
+    # -- the end of the crawl ---------------------------------------------------------------
+
+    def spider_idle(self, spider: Any) -> None:
+        """Close only when the crawl is done everywhere, never while work may still come."""
+        if self.pipeline is not None:
+            self.pipeline.flush(wait=True)
+        if self.inflight or self.server.zcard(self.inflight_key):
+            # Nothing is downloading or being parsed and every page is written: what is
+            # left was dropped on the way (for example a failed callback without a row).
+            self.stats.inc_value("linkcrawl/redis/dropped_in_flight", len(self.inflight))
+            self.inflight.clear()
+            self.server.delete(self.inflight_key)
+        self.state = "idle"
+        self.server.set(self.alive_key, "idle", px=self.ttl_ms)
+        while True:
+            status, *lost = (s.decode() for s in self._check(args=[self.prefix]))
+            if status != "lost":
+                break
+            for worker in lost:
+                self.recover(worker)
+        if status == "done":
+            self.server.set(f"{self.prefix}done", "1")
+            return  # Scrapy closes the spider, reason "finished"
+        raise DontCloseSpider
+
+    def recover(self, worker: str) -> int:
+        """Put back in the queue the requests a lost worker held and did not write to disk;
+        returns how many. Its batches whose pages part file exists are done already."""
+        lock = self.server.lock(f"{self.prefix}recover:{worker}", timeout=60)
+        if not lock.acquire(blocking=False):
+            return 0  # another worker is recovering it
+        try:
+            requeued = 0
+            pages = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, worker)
+            edges_dir = Path(self.root) / "edges" / pages.partition.name
+            batches_key = f"{self.prefix}batches:{worker}"
+            for raw in self.server.smembers(batches_key):
+                part = int(raw)
+                key = self._batch_key(worker, part)
+                if not pages.part_path(part).exists():
+                    # The edges part may be on disk without its pages: its pages are fetched
+                    # again, so these edges would be written twice.
+                    (edges_dir / pages.part_path(part).name).unlink(missing_ok=True)
+                    requeued += self._requeue(key)
+                pipe = self.server.pipeline()
+                pipe.delete(key)
+                pipe.srem(batches_key, part)
+                pipe.execute()
+            requeued += self._requeue(f"{self.prefix}inflight:{worker}")
+            if worker != self.worker:
+                self.server.hset(f"{self.prefix}lost", worker, utcnow().isoformat())
+                self.stats.inc_value("linkcrawl/redis/requeued_from_lost_workers", requeued)
+            return requeued
+        finally:
+            lock.release()
+
+    def _requeue(self, key: str) -> int:
+        pipe = self.server.pipeline()
+        pipe.zcard(key)
+        pipe.zunionstore(self.queue_key, [self.queue_key, key], aggregate="MIN")
+        pipe.delete(key)
+        return int(pipe.execute()[0])
+
+    # -- the manifest -------------------------------------------------------------------------
+
+    def write_manifest(self, section: dict[str, Any]) -> None:
+        """Merge this worker's manifest into the crawl's, under a Redis lock (the workers
+        may run on several machines; the data directory is all they share besides Redis).
+
+        The crawl is ``finished`` once one worker saw it done everywhere (every row is
+        then on disk), ``running`` while any worker that is not lost runs, and
+        ``interrupted`` when every worker stopped before that.
+        """
+        # The lock expires like a heartbeat: a worker killed while holding it is lost.
+        expiry = max(5.0, self.ttl_ms / 1000)
+        lock = self.server.lock(
+            f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
+        )
+        with lock:
+            path = manifest_path(self.root, self.crawl_id)
+            current = read_manifest(path).fields if path.is_file() else {}
+            distributed = current.get("distributed") or {}
+            workers = dict(distributed.get("workers") or {})
+            workers[self.worker] = {key: section.get(key) for key in _SECTION_FIELDS}
+            lost = {
+                k.decode(): v.decode() for k, v in self.server.hgetall(f"{self.prefix}lost").items()
+            }
+            for name, entry in workers.items():
+                if name in lost and entry.get("status") == "running":
+                    entry.update(status="lost", finished_at=lost[name])
+            fields = {
+                **current,
+                **{k: v for k, v in section.items() if k not in ("pid", "host", "counts")},
+                "seeds": _union(current.get("seeds", []), section.get("seeds", [])),
+                "scope": sorted(set(current.get("scope", [])) | set(section.get("scope", []))),
+                "started_at": min(
+                    s for s in (current.get("started_at"), section.get("started_at")) if s
+                ),
+                # The crawl has no one process; see distributed.workers.
+                "pid": None,
+                "host": None,
+                "workers": len(workers),
+                "distributed": {"redis": public_url(self.url), "workers": workers},
+            }
+            entries = workers.values()
+            if current.get("status") == "finished" or any(
+                e.get("finish_reason") == "finished" for e in entries
+            ):
+                finished_at = current.get("finished_at") or section.get("finished_at")
+                fields.update(status="finished", finish_reason="finished", finished_at=finished_at)
+                fields["counts"] = Dataset(self.root).counts(self.crawl_id)
+                if current.get("status") != "finished":
+                    self._expire_keys()
+            elif any(e.get("status") == "running" for e in entries):
+                fields.update(status="running", finish_reason=None, finished_at=None)
+                fields["counts"] = _sum_counts(e.get("counts") for e in entries)
+            else:
+                reasons = sorted({str(e.get("finish_reason")) for e in entries})
+                fields.update(
+                    status="interrupted",
+                    finish_reason="workers stopped: " + ", ".join(reasons),
+                    finished_at=section.get("finished_at"),
+                    counts=Dataset(self.root).counts(self.crawl_id),
+                )
+            write_manifest(self.root, fields)
+
+    def _expire_keys(self) -> None:
+        # Workers still closing read some of them; nothing needs them an hour later.
+        for key in self.server.scan_iter(match=f"{self.prefix}*", count=1000):
+            if not key.endswith(b"manifest-lock"):
+                self.server.expire(key, _FINISHED_KEYS_TTL)
+
+
+def _union(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
+
+
+def _sum_counts(counts: Iterable[dict[str, int] | None]) -> dict[str, int]:
+    total = {"pages": 0, "edges": 0, "errors": 0}
+    for c in counts:
+        for key in total:
+            total[key] += (c or {}).get(key, 0)
+    return total

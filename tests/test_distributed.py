@@ -1,0 +1,275 @@
+"""Workers sharing one crawl through a real Redis (``linkcrawl crawl --redis``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.runner import DataDirLock
+from tests.conftest import FAST, run_linkcrawl
+
+SITES = 4
+PAGES = 100  # per site
+SEEDS = [f"http://s{k}-example.com/" for k in range(SITES)]
+KEY = ["source", "target", "ordinal"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+def _page(request) -> Resource | None:
+    """Page n of site k links to n+1, 2n and n+7 on its site and to n+3 on the next site;
+    answers take a few milliseconds, so that a crawl lasts a few seconds."""
+    if request.path == "/robots.txt":
+        return None  # 404: no rules
+    k = int(request.host[1 : request.host.index("-")])
+    n = int(request.path.strip("/") or 0)
+    if n >= PAGES:
+        return None
+    time.sleep(0.02)
+    other = f"s{(k + 1) % SITES}-example.com"
+    links = "".join(f'<a href="/{m}">{m}</a>' for m in (n + 1, 2 * n, n + 7))
+    links += f'<a href="http://{other}/{n + 3}">next site</a>'
+    body = f"<!doctype html><title>{k}/{n}</title><main>{links}</main>".encode()
+    return Resource(200, {"Content-Type": "text/html; charset=utf-8"}, body)
+
+
+@pytest.fixture(scope="module")
+def web():
+    with LocalWebServer(LocalWeb(handler=_page)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def single(web, tmp_path_factory):
+    """The same web crawled by one process, as the reference."""
+    data = tmp_path_factory.mktemp("single")
+    result = run_linkcrawl(
+        ["crawl", *SEEDS, "--data", str(data), "--crawl-id", "one", *FAST], proxy=web.proxy_url
+    )
+    assert result.returncode == 0, result.stderr
+    pages = pd.read_parquet(data / "pages")
+    assert len(pages) > 300  # the web is as big as the tests below assume
+    return pd.read_parquet(data / "edges"), pages
+
+
+def _worker(args: list[str], web, redis_url: str, worker: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    env["http_proxy"] = web.proxy_url
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "linkcrawl.cli",
+            "crawl",
+            *args,
+            "--redis",
+            redis_url,
+            "-s",
+            f"LINKCRAWL_WORKER={worker}",
+            "-s",
+            "LINKCRAWL_REDIS_WORKER_TIMEOUT=2",
+            *FAST,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _fetches(web) -> Counter[tuple[str, str]]:
+    return Counter((host, path) for method, host, path in web.web.requests if path != "/robots.txt")
+
+
+def _edge_set(frame: pd.DataFrame) -> set[tuple]:
+    return set(map(tuple, frame[KEY].values))
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_crawl(web, redis_url, single, tmp_path):
+    edges, pages = single
+    data = tmp_path / "data"
+    before = _fetches(web)
+    workers = [
+        _worker([*SEEDS, "--data", str(data), "--crawl-id", "shared"], web, redis_url, w)
+        for w in ("wa", "wb")
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+    fetched = _fetches(web) - before
+    # Every page once between the two workers (the seeds too: the first to queue one wins).
+    assert fetched and max(fetched.values()) == 1, fetched.most_common(3)
+    assert sum(fetched.values()) == len(pages)
+
+    shared_edges = pd.read_parquet(data / "edges")
+    shared_pages = pd.read_parquet(data / "pages")
+    assert _edge_set(shared_edges) == _edge_set(edges)
+    assert len(shared_edges) == len(edges)
+    assert sorted(shared_pages["url"]) == sorted(pages["url"])
+    # Both did part of the work, each in part files of its own.
+    names = [p.name for p in (data / "pages" / "crawl_id=shared").iterdir()]
+    assert {n.split("-")[1] for n in names} == {"wa", "wb"}
+
+    manifest = json.loads((data / "crawls" / "shared.json").read_text())
+    assert manifest["status"] == "finished"
+    assert set(manifest["distributed"]["workers"]) == {"wa", "wb"}
+    assert {w["status"] for w in manifest["distributed"]["workers"].values()} == {"finished"}
+    assert manifest["counts"]["pages"] == len(pages)
+    assert manifest["counts"]["edges"] == len(edges)
+    assert "127.0.0.1" in manifest["distributed"]["redis"]
+
+    import duckdb
+    import polars as pl
+
+    glob = str(data / "edges" / "**" / "*.parquet")
+    assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0] == len(edges)
+    assert pl.scan_parquet(glob).select(pl.len()).collect().item() == len(edges)
+
+    # A worker started after the crawl finished is told so.
+    late = run_linkcrawl(
+        ["crawl", *SEEDS, "--data", str(data), "--crawl-id", "shared", "--redis", redis_url]
+    )
+    assert late.returncode == 1
+    assert late.stderr.strip().splitlines() == [
+        "Error: crawl shared already finished: choose another --crawl-id"
+    ]
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_no_page(web, redis_url, single, tmp_path):
+    """SIGKILL one of two workers mid-crawl: the other puts back what the dead one held
+    and had not written, and the crawl finds every page the single process found."""
+    edges, pages = single
+    data = tmp_path / "data"
+    args = [*SEEDS, "--data", str(data), "--crawl-id", "cut", "-s", "LINKCRAWL_FLUSH_ROWS=150"]
+    before = _fetches(web)
+    victim = _worker(args, web, redis_url, "wa")
+    survivor = _worker(args, web, redis_url, "wb")
+    parts = data / "pages" / "crawl_id=cut"
+    deadline = time.monotonic() + 60
+    # Kill once the victim has written a part and holds more (batches are of 150 rows).
+    while not (parts.is_dir() and any(p.name.startswith("part-wa-") for p in parts.iterdir())):
+        assert time.monotonic() < deadline and victim.poll() is None, victim.communicate()
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    _out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+
+    # The victim held pages it had fetched and not written: the survivor fetched them again.
+    assert max((_fetches(web) - before).values()) == 2
+    cut_pages = pd.read_parquet(data / "pages")
+    cut_edges = pd.read_parquet(data / "edges")
+    assert sorted(cut_pages["url"]) == sorted(pages["url"])  # none lost, none twice
+    assert _edge_set(cut_edges) == _edge_set(edges)
+    assert len(cut_edges) == len(edges)
+    manifest = json.loads((data / "crawls" / "cut.json").read_text())
+    assert manifest["status"] == "finished"
+    sections = manifest["distributed"]["workers"]
+    assert sections["wa"]["status"] == "lost" and sections["wb"]["status"] == "finished"
+    assert manifest["counts"]["pages"] == len(pages)
+
+
+@pytest.mark.slow
+def test_max_pages_is_a_cap_on_the_whole_crawl(web, redis_url, tmp_path):
+    """Each site has 100 pages: two workers with --max-pages 10 fetch 10 of each, not 10
+    each (the count is kept in Redis)."""
+    data = tmp_path / "data"
+    args = [*SEEDS, "--data", str(data), "--crawl-id", "capped", "--max-pages", "10"]
+    workers = [_worker(args, web, redis_url, w) for w in ("wa", "wb")]
+    for worker in workers:
+        _out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    pages = pd.read_parquet(data / "pages")
+    assert pages["url"].is_unique
+    per_site = pages["url"].str.extract(r"//([^/]+)/")[0].value_counts()
+    assert per_site.to_dict() == {f"s{k}-example.com": 10 for k in range(SITES)}
+
+
+def test_redis_unreachable_is_one_line(tmp_path):
+    port = _free_port()  # nothing listens there
+    result = run_linkcrawl(
+        [
+            "crawl",
+            "http://s0-example.com/",
+            "--data",
+            str(tmp_path),
+            "--crawl-id",
+            "x",
+            "--redis",
+            f"redis://127.0.0.1:{port}/0",
+        ]
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: cannot reach Redis at redis://127.0.0.1:{port}/0"
+    )
+    assert not (tmp_path / "crawls").exists()
+
+
+def test_redis_needs_a_crawl_id(tmp_path, redis_url):
+    result = run_linkcrawl(
+        ["crawl", "http://s0-example.com/", "--data", str(tmp_path), "--redis", redis_url]
+    )
+    assert result.returncode == 1
+    assert "--redis needs --crawl-id" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shared_lock_lets_in_the_same_crawl_only(tmp_path):
+    with DataDirLock(tmp_path, "a", shared=True), DataDirLock(tmp_path, "a", shared=True):
+        for other in (
+            lambda: DataDirLock(tmp_path, "b", shared=True),
+            lambda: DataDirLock(tmp_path, "c"),
+        ):
+            with pytest.raises(Exception, match="shared crawl a"):
+                with other():
+                    pass
+    with DataDirLock(tmp_path, "c"):
+        with pytest.raises(Exception, match="crawl c"):
+            with DataDirLock(tmp_path, "a", shared=True):
+                pass
