@@ -84,7 +84,10 @@ _FINISHED_KEYS_TTL = 3600
 
 # What the manifest keeps of each worker.
 _SECTION_FIELDS = ("status", "finish_reason", "host", "pid", "started_at", "finished_at", "counts")
-# Queue a request unless its fingerprint was seen; count it against its domain's cap.
+# Queue a request unless its fingerprint was seen; count it against its domain's cap. The
+# score is -priority, then the order of arrival: first in, first out within a priority, as
+# in Scrapy's own queues (members of one score would come out sorted by their bytes,
+# that is by URL, one site after another, with one site's slots busy and the rest idle).
 _PUSH = """
 if ARGV[1] ~= '' then
   if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -93,7 +96,8 @@ if ARGV[4] ~= '' then
   local n = redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
   if tonumber(ARGV[5]) > 0 and n > tonumber(ARGV[5]) then return 2 end
 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+local score = tonumber(ARGV[3]) * 4294967296 + redis.call('INCR', KEYS[5])
+redis.call('ZADD', KEYS[2], score, ARGV[2])
 if ARGV[6] ~= '' then redis.call('ZREM', KEYS[4], ARGV[6]) end
 return 1
 """
@@ -230,9 +234,10 @@ class RedisDupeFilter(RFPDupeFilter):
 
 
 class FrontierQueue(PriorityQueue):
-    """scrapy-redis's sorted-set queue (score = -priority, so with ``DEPTH_PRIORITY = 1``
-    shallower pages first: breadth-first across all workers), whose pop also records the
-    request in the worker's in-flight set, in one step."""
+    """scrapy-redis's sorted-set queue (by -priority, so with ``DEPTH_PRIORITY = 1``
+    shallower pages first: breadth-first across all workers; then first in, first out),
+    whose pop also records the request in the worker's in-flight set, in one step.
+    Requests are pushed by :meth:`RedisFrontier.enqueue_request`."""
 
     def __init__(
         self, server: Any, spider: Any, key: str, serializer: Any = None, frontier: Any = None
@@ -270,13 +275,13 @@ class RedisFrontier(Scheduler):
     ``LINKCRAWL_REDIS_WORKER_TIMEOUT``.
     """
 
-    def __init__(self, server: Any, crawler: Any, **kwargs: Any) -> None:
+    def __init__(self, server: Any, crawler: Any, crawl_id: str, **kwargs: Any) -> None:
         super().__init__(server, **kwargs)
         settings = crawler.settings
         self.crawler = crawler
         self.stats = crawler.stats
         self.url = settings.get("LINKCRAWL_REDIS_URL")
-        self.crawl_id = settings.get("LINKCRAWL_CRAWL_ID")
+        self.crawl_id = crawl_id
         self.worker = settings.get("LINKCRAWL_WORKER")
         self.root = settings.get("LINKCRAWL_DATA_DIR") or "data"
         self.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
@@ -299,10 +304,12 @@ class RedisFrontier(Scheduler):
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisFrontier:
         settings = crawler.settings
-        if not settings.get("LINKCRAWL_CRAWL_ID") or not settings.get("LINKCRAWL_WORKER"):
+        # The spider's crawl id: `scrapy crawl links -a crawl_id=...` gives it there.
+        crawl_id = getattr(crawler.spider, "crawl_id", None) or settings.get("LINKCRAWL_CRAWL_ID")
+        if not crawl_id or not settings.get("LINKCRAWL_WORKER"):
             raise LinkcrawlError("a distributed crawl needs a crawl id and a worker id")
         server = connect(settings.get("LINKCRAWL_REDIS_URL"))
-        p = key_prefix(settings.get("LINKCRAWL_CRAWL_ID"))
+        p = key_prefix(crawl_id)
         frontier = cls(
             server,
             crawler,
@@ -316,6 +323,7 @@ class RedisFrontier(Scheduler):
                 debug=settings.getbool("DUPEFILTER_DEBUG"),
             ),
             dupefilter_key=f"{p}dupefilter",
+            crawl_id=crawl_id,
         )
         crawler.signals.connect(frontier.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(frontier.spider_error, signal=signals.spider_error)
@@ -386,7 +394,13 @@ class RedisFrontier(Scheduler):
             cap = self.max_pages if request.meta.get("depth", 0) > 0 else 0
         old = self.inflight.pop(_page_key(request.url), None) if request.dont_filter else None
         result = self._push(
-            keys=[self.df.key, self.queue.key, f"{self.prefix}pagecounts", self.inflight_key],
+            keys=[
+                self.df.key,
+                self.queue.key,
+                f"{self.prefix}pagecounts",
+                self.inflight_key,
+                f"{self.prefix}arrivals",
+            ],
             args=[fp, self.queue.encode(request), -request.priority, domain, cap, old or ""],
         )
         if result == 0:

@@ -107,6 +107,19 @@ class LinkSpider(scrapy.Spider):
         self._same_host_arg = same_host
 
     @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        url = settings.get("LINKCRAWL_REDIS_URL")
+        if url:
+            # `scrapy crawl links -s LINKCRAWL_REDIS_URL=...` (scrapyd) gets the shared
+            # frontier as `linkcrawl crawl --redis` does; settings given already win.
+            from linkcrawl.distributed import default_worker_id, distributed_settings
+
+            worker = settings.get("LINKCRAWL_WORKER") or default_worker_id()
+            for name, value in distributed_settings(url, worker).items():
+                settings.set(name, value, priority="spider")
+
+    @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
