@@ -17,8 +17,9 @@ import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# The same Parquet encoding choices as the sparse engine's inbound.parquet.
+from linkcrawl.analysis.authority import _INBOUND_DICTIONARY
 from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
 from linkcrawl.storage import (
@@ -229,6 +232,7 @@ class _Analysis:
     damping: float
     tol: float
     say: Callable[[str], None]
+    _unique_hashes: dict[str, bool] = field(default_factory=dict)
 
     def sql(self, query: str) -> None:
         self.con.execute(query)
@@ -243,14 +247,19 @@ class _Analysis:
         n, n_dom = self.number()
         n_links = self.links()
         self.say(f"analyze {self.crawl_id}: {n} pages, {n_links} links, {n_dom} domains")
-        self.page_pagerank(n)
-        self.say(f"analyze {self.crawl_id}: page PageRank done")
+        self.say(f"analyze {self.crawl_id}: page PageRank done ({self.page_pagerank(n)})")
         pages = out / "pages.parquet"
         _write_parquet(self.con, self.pages_queries(), PAGE_AUTHORITY_SCHEMA, pages, staging)
-        self.domain_pagerank(n_dom)
-        self.say(f"analyze {self.crawl_id}: domain PageRank done")
+        self.say(f"analyze {self.crawl_id}: domain PageRank done ({self.domain_pagerank(n_dom)})")
         inbound = out / "inbound.parquet"
-        _write_parquet(self.con, self.inbound_queries(), INBOUND_SCHEMA, inbound, staging)
+        _write_parquet(
+            self.con,
+            self.inbound_queries(),
+            INBOUND_SCHEMA,
+            inbound,
+            staging,
+            dictionary=_INBOUND_DICTIONARY,
+        )
         # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
         domains = out / "domains.parquet"
         _write_parquet(self.con, self.domains_queries(), DOMAINS_SCHEMA, domains, staging)
@@ -287,23 +296,37 @@ class _Analysis:
         """Page ids and domain ids by first appearance, as the sparse engine numbers them;
         each page's domain. Returns (pages, domains)."""
         src, tgt, pag = (f"({side}::BIGINT << {_SIDE_SHIFT})" for side in (0, 1, 2))
-        # The domain of a page: from its rows as a source, else as a target (the last row
-        # of each, as the sparse engine's array assignment leaves it).
+        # First appearance and domain of each URL, per column first: a source URL fills a
+        # run of rows, so its column aggregates fast, and the costly target column carries
+        # nothing else. A page's domain comes from its rows as a source, else as a target
+        # (the last row of each, as the sparse engine's array assignment leaves it).
+        self.sql(
+            """CREATE TABLE source_first AS
+            SELECT source AS url, min(rk) AS k, arg_max(source_domain, rk) AS dom
+            FROM e GROUP BY source"""
+        )
+        self.sql(
+            """CREATE TABLE target_first AS
+            SELECT target AS url, min(rk) AS k, arg_max(target_domain, rk) AS dom
+            FROM e GROUP BY target"""
+        )
         self.sql(
             f"""CREATE TABLE url_first AS
             SELECT url, min(k) AS k,
-                arg_max(dom, k) FILTER (WHERE side = 0) AS source_dom,
-                arg_max(dom, k) FILTER (WHERE side = 1) AS target_dom
+                any_value(dom) FILTER (WHERE side = 0) AS source_dom,
+                any_value(dom) FILTER (WHERE side = 1) AS target_dom
             FROM (
-                SELECT source AS url, rk | {src} AS k, source_domain AS dom, 0 AS side FROM e
-                UNION ALL SELECT target, rk | {tgt}, target_domain, 1 FROM e
+                SELECT url, k | {src} AS k, dom, 0 AS side FROM source_first
+                UNION ALL SELECT url, k | {tgt}, dom, 1 FROM target_first
                 UNION ALL SELECT url, rk | {pag}, NULL, 2 FROM p
             ) GROUP BY url"""
         )
+        self.sql("DROP TABLE source_first")
+        self.sql("DROP TABLE target_first")
         self.sql(
             """CREATE TABLE urls AS
             SELECT (row_number() OVER (ORDER BY k) - 1)::BIGINT AS id, url,
-                coalesce(source_dom, target_dom) AS dom
+                coalesce(source_dom, target_dom) AS dom, hash(url) AS h
             FROM url_first"""
         )
         self.sql("DROP TABLE url_first")
@@ -317,7 +340,8 @@ class _Analysis:
         self._domains_of_linkless_pages(pag)
         self.sql(
             """CREATE TABLE domains AS
-            SELECT (row_number() OVER (ORDER BY k) - 1)::BIGINT AS id, dom AS domain
+            SELECT (row_number() OVER (ORDER BY k) - 1)::BIGINT AS id, dom AS domain,
+                hash(dom) AS h
             FROM dom_first"""
         )
         self.sql("DROP TABLE dom_first")
@@ -371,6 +395,18 @@ class _Analysis:
             f" ELSE coalesce(CASE position {cases} END, 1.0::DOUBLE) END)"
         )
 
+    def _match(self, column: str, key: str, table: str) -> str:
+        """The join condition of a string column with the strings of ``table``: on their
+        64-bit hashes, a third faster than on strings, when no two strings of ``table``
+        share a hash (every string joined is in it); else on the strings."""
+        if table not in self._unique_hashes:
+            self._unique_hashes[table] = self.scalar(
+                f"SELECT count(DISTINCT h) = count(*) FROM {table}"
+            )
+        if self._unique_hashes[table]:
+            return f"hash({column}) = {key.split('.')[0]}.h"
+        return f"{column} = {key}"
+
     def links(self) -> int:
         """Link rows as ids and weights, one per (source, ordinal, target, kind): the first
         in file order, as a resumed crawl may hold a page twice. Returns how many."""
@@ -383,10 +419,10 @@ class _Analysis:
                 CASE WHEN sd.id <> td.id THEN e.anchor END AS anchor,
                 CASE WHEN sd.id <> td.id THEN e.rel END AS rel
             FROM e
-            JOIN urls s ON e.source = s.url
-            JOIN urls t ON e.target = t.url
-            JOIN domains sd ON e.source_domain = sd.domain
-            JOIN domains td ON e.target_domain = td.domain"""
+            JOIN urls s ON {self._match("e.source", "s.url", "urls")}
+            JOIN urls t ON {self._match("e.target", "t.url", "urls")}
+            JOIN domains sd ON {self._match("e.source_domain", "sd.domain", "domains")}
+            JOIN domains td ON {self._match("e.target_domain", "td.domain", "domains")}"""
         )
         repeated = self.scalar(
             """SELECT count(*) FROM (
@@ -400,9 +436,9 @@ class _Analysis:
             self.say(f"analyze {self.crawl_id}: dropped the repeated rows of {repeated} links")
         return self.scalar("SELECT count(*) FROM links")
 
-    def page_pagerank(self, n: int) -> None:
+    def page_pagerank(self, n: int) -> str:
         """Page PageRank over the collapsed links of positive weight (page_rank: id,
-        pagerank, authority; page_out: id, out_weight)."""
+        pagerank, authority; page_out: id, out_weight). Returns "N iterations, S s"."""
         self.sql(
             """CREATE TABLE page_graph AS
             SELECT s, t, max(w) AS w FROM links WHERE s <> t AND w > 0 GROUP BY s, t"""
@@ -411,12 +447,13 @@ class _Analysis:
             """CREATE TABLE page_out AS
             SELECT s AS id, sum(w) AS out_weight FROM page_graph GROUP BY s"""
         )
-        self._pagerank("page", "page_graph", "page_out", n)
+        done = self._pagerank("page", "page_graph", "page_out", n)
         self.sql("DROP TABLE page_graph")
+        return done
 
-    def domain_pagerank(self, n_dom: int) -> None:
+    def domain_pagerank(self, n_dom: int) -> str:
         """Domain PageRank: A -> B when a followed link goes from a page on A to a page on
-        B, A != B, unweighted."""
+        B, A != B, unweighted. Returns "N iterations, S s"."""
         self.sql(
             """CREATE TABLE domain_graph AS
             SELECT DISTINCT sd AS s, td AS t, 1.0::DOUBLE AS w FROM links
@@ -426,20 +463,22 @@ class _Analysis:
             """CREATE TABLE domain_out AS
             SELECT s AS id, sum(w) AS out_weight FROM domain_graph GROUP BY s"""
         )
-        self._pagerank("domain", "domain_graph", "domain_out", n_dom)
+        done = self._pagerank("domain", "domain_graph", "domain_out", n_dom)
         self.sql("DROP TABLE domain_graph")
+        return done
 
-    def _pagerank(self, name: str, graph: str, out: str, n: int) -> None:
+    def _pagerank(self, name: str, graph: str, out: str, n: int) -> str:
         """Power iteration as SQL, one table per iterate; writes ``<name>_rank`` (id,
         pagerank, authority) as :func:`~linkcrawl.analysis.pagerank.pagerank_arrays` and
-        :func:`~linkcrawl.analysis.authority.authority_scale` compute them."""
+        :func:`~linkcrawl.analysis.authority.authority_scale` compute them. Returns
+        "N iterations, S s" (S: the iterations' time)."""
         d = _sql_float(self.damping)
         if n == 0:
             self.sql(
                 f"""CREATE TABLE {name}_rank
                 (id BIGINT, pagerank DOUBLE, authority DOUBLE)"""
             )
-            return
+            return "0 iterations, 0.0 s"
         # The transition matrix, pre-normalised: p = d * w / out_weight(source).
         self.sql(
             f"""CREATE TABLE {name}_matrix AS
@@ -453,6 +492,7 @@ class _Analysis:
         )
         self._perfect_aggregate(n)
         jump = _sql_float((1.0 - self.damping) / n)
+        started = time.perf_counter()
         for iteration in range(1, MAX_ITER + 1):
             # x' = P^T x + d * (rank of dangling nodes) / n + (1 - d) / n
             self.sql(
@@ -484,6 +524,7 @@ class _Analysis:
             raise DatasetError(
                 f"PageRank did not converge to L1 < {self.tol} in {MAX_ITER} iterations"
             )
+        seconds = time.perf_counter() - started
         self.sql(f"DROP TABLE {name}_matrix")
         total = self.scalar(f"SELECT sum(r) FROM {name}_x")
         self.sql(
@@ -513,6 +554,7 @@ class _Analysis:
             SELECT id, pagerank, {authority} AS authority FROM {name}_pr"""
         )
         self.sql(f"DROP TABLE {name}_pr")
+        return f"{iteration} iterations, {seconds:.1f} s"
 
     def _perfect_aggregate(self, n: int) -> None:
         """Let DuckDB sum each iterate's shares per target in an array indexed by node id
@@ -713,16 +755,22 @@ def _slices(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa
 
 
 def _write_parquet(
-    con: Any, queries: Iterable[str], schema: pa.Schema, path: Path, staging: Path
+    con: Any,
+    queries: Iterable[str],
+    schema: pa.Schema,
+    path: Path,
+    staging: Path,
+    dictionary: bool | list[str] = True,
 ) -> None:
     """Stream the results of ``queries`` (the columns of ``schema`` but rank, in order, and
     an optional ``_group`` to rank within) into one Parquet file with the options of
-    :func:`~linkcrawl.storage.write_table_atomic`, atomically (staged, fsynced, renamed)."""
+    :func:`~linkcrawl.storage.write_table_atomic` (``dictionary``: the columns to
+    dictionary-encode), atomically (staged, fsynced, renamed)."""
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
     tmp = _staging_file(staging, path.name)
     try:
         with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, schema, use_dictionary=True, **options) as writer:
+            with pq.ParquetWriter(fh, schema, use_dictionary=dictionary, **options) as writer:
                 for table in _slices(_ranked(_batches(con, queries), schema), schema):
                     writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
             fh.flush()

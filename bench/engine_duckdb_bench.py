@@ -1,0 +1,151 @@
+"""Time and peak memory of `linkcrawl analyze --engine duckdb` under a memory limit, against
+the default sparse engine on the same synthetic web graph (bench/gen_web_graph.py), each
+run in its own process on its own copy of the dataset.
+
+    python bench/gen_web_graph.py                      # once: 1M pages, 10M links
+    python bench/engine_duckdb_bench.py [DIR] [--memory-limit 2GB] [--threads 2] [--repeat 3]
+
+Both engines do the whole analysis (page and domain PageRank to an L1 change < 1e-8, counts,
+authority, inbound ranking, the three Parquet files). Reported: wall seconds, seconds per
+page PageRank iteration (duckdb), peak RSS of the process, and the ratios duckdb / sparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DIR = HERE / "results" / "web-1m"
+
+SPARSE = """
+from linkcrawl.analysis import analyze
+analyze(DIR, engine="sparse", progress=say)
+"""
+
+DUCKDB = """
+from linkcrawl.analysis.duckdb_engine import analyze
+analyze(DIR, progress=say, memory_limit=MEMORY_LIMIT, threads=THREADS)
+"""
+
+PROLOGUE = """
+import json, resource, sys, time
+lines = []
+started = time.perf_counter()
+def say(line):
+    lines.append((time.perf_counter() - started, line))
+"""
+
+EPILOGUE = """
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "lines": lines,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(code: str, **names: object) -> dict:
+    """Run ``code`` in a fresh Python process; returns its timed seconds, progress lines
+    (seconds since start, line) and peak RSS."""
+    prologue = "".join(f"{k} = {v!r}\n" for k, v in names.items())
+    proc = subprocess.run(
+        [sys.executable, "-c", prologue + PROLOGUE + code + EPILOGUE],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if proc.returncode:
+        raise SystemExit(f"benchmark process failed ({proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def iteration_seconds(lines: list[list]) -> tuple[int, float] | None:
+    """Page PageRank iterations and seconds per iteration, from the duckdb engine's
+    progress lines ("page PageRank iteration N", "page PageRank done (N iterations, S s)")."""
+    for _, line in lines:
+        if "page PageRank done (" in line:
+            detail = line.split("(", 1)[1]
+            iterations = int(detail.split(" iterations")[0])
+            seconds = float(detail.split(", ")[1].split(" s")[0])
+            return iterations, seconds / iterations
+    return None
+
+
+def copy_dataset(src: Path, dst: Path) -> str:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("authority", ".staging"))
+    return str(dst)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each engine (median)")
+    args = parser.parse_args()
+    if not (args.dir / "edges").is_dir():
+        raise SystemExit(f"{args.dir}: no dataset; run bench/gen_web_graph.py {args.dir} first")
+    print(
+        f"dataset {args.dir}; {os.cpu_count()} cpus; load average {os.getloadavg()}; "
+        f"duckdb memory_limit={args.memory_limit} threads={args.threads}"
+    )
+    results: dict[str, list[dict]] = {"sparse": [], "duckdb": []}
+    # The copies sit next to the dataset, on the same disk.
+    with tempfile.TemporaryDirectory(dir=args.dir.parent, prefix="bench-duckdb-") as tmp:
+        sparse_dir = copy_dataset(args.dir, Path(tmp) / "sparse")
+        duckdb_dir = copy_dataset(args.dir, Path(tmp) / "duckdb")
+        for i in range(args.repeat):
+            # Alternate, so that a change of load on the machine hits both.
+            for engine in ("sparse", "duckdb"):
+                if engine == "sparse":
+                    result = run(SPARSE, DIR=sparse_dir)
+                else:
+                    result = run(
+                        DUCKDB,
+                        DIR=duckdb_dir,
+                        MEMORY_LIMIT=args.memory_limit,
+                        THREADS=args.threads,
+                    )
+                results[engine].append(result)
+                per_iter = iteration_seconds(result["lines"])
+                extra = (
+                    f", {per_iter[0]} page iterations at {per_iter[1]:.2f} s" if per_iter else ""
+                )
+                print(
+                    f"run {i + 1} {engine}: {result['seconds']:.1f} s, "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB{extra}",
+                    flush=True,
+                )
+                if engine == "duckdb" and i == 0:
+                    for at, line in result["lines"]:
+                        print(f"    {at:7.1f} s  {line}")
+
+    def median(engine: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[engine])
+
+    sparse_s, duck_s = median("sparse", "seconds"), median("duckdb", "seconds")
+    sparse_mb, duck_mb = median("sparse", "peak_rss_mb"), median("duckdb", "peak_rss_mb")
+    per_iter = statistics.median(
+        p[1] for r in results["duckdb"] if (p := iteration_seconds(r["lines"]))
+    )
+    print(f"median of {args.repeat}:")
+    print(f"  sparse  {sparse_s:7.1f} s   peak RSS {sparse_mb:6.0f} MB")
+    print(
+        f"  duckdb  {duck_s:7.1f} s   peak RSS {duck_mb:6.0f} MB   "
+        f"{per_iter:.2f} s per page PageRank iteration"
+    )
+    print(f"  duckdb / sparse: time {duck_s / sparse_s:.2f}x, peak RSS {duck_mb / sparse_mb:.2f}x")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(json.dumps({"finished": started, "sparse_s": sparse_s, "duckdb_s": duck_s,
+                      "sparse_rss_mb": sparse_mb, "duckdb_rss_mb": duck_mb,
+                      "duckdb_s_per_iteration": per_iter}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
