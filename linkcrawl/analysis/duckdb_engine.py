@@ -479,11 +479,13 @@ class _Analysis:
                 (id BIGINT, pagerank DOUBLE, authority DOUBLE)"""
             )
             return "0 iterations, 0.0 s"
-        # The transition matrix, pre-normalised: p = d * w / out_weight(source).
+        # The transition matrix, pre-normalised: p = d * w / out_weight(source). Stored in
+        # source order, each iteration's join reads the iterate in order: twice as fast.
         self.sql(
             f"""CREATE TABLE {name}_matrix AS
             SELECT g.s, g.t, g.w / o.out_weight * {d} AS p
-            FROM {graph} g JOIN {out} o ON g.s = o.id"""
+            FROM {graph} g JOIN {out} o ON g.s = o.id
+            ORDER BY g.s"""
         )
         self.sql(
             f"""CREATE TABLE {name}_x AS
@@ -578,7 +580,7 @@ class _Analysis:
         takes more memory than DuckDB spills gracefully, so each table is written as
         several ordered queries over ranges of its sort key, each one in memory."""
         limit = _bytes(self.scalar("SELECT current_setting('memory_limit')")) or 2**31
-        return max(ROW_GROUP_SIZE, limit // 2000)
+        return max(ROW_GROUP_SIZE, limit // 1000)
 
     def _counts(self, key: str, table: str) -> None:
         """Referring domains, inbound links and the followed share over the links from
