@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from linkcrawl import __version__
-from linkcrawl.storage import LinkcrawlError, open_dataset
+from linkcrawl.storage import LinkcrawlError, open_dataset, root_path
 
 DEMO_WEB = Path("data/demo-web")
 _FORMATS = click.Choice(["table", "csv", "json"])
@@ -110,13 +110,34 @@ def main() -> None:
     """
 
 
+# Commands that read or write the dataset only through linkcrawl.storage, and so work on
+# an object store too; the others write files beside it with local renames.
+_OBJECT_STORE_COMMANDS = frozenset({"crawl", "backlinks", "domains", "diff", "history", "broken"})
+
+
+def _data_location(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--data``: a local path, a ``file://`` URI (made a path), or an object store URI."""
+    try:
+        root = root_path(value)
+    except LinkcrawlError as exc:
+        raise click.BadParameter(str(exc)) from None
+    name = ctx.command.name if ctx.command else None
+    if not isinstance(root, Path) and name not in _OBJECT_STORE_COMMANDS:
+        raise click.BadParameter(
+            f"{value}: `linkcrawl {name}` needs a local data directory (object stores: "
+            f"{', '.join(sorted(_OBJECT_STORE_COMMANDS))})"
+        )
+    return str(root)
+
+
 _data_option = click.option(
     "--data",
     "data_dir",
     default="data",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="The data directory.",
+    callback=_data_location,
+    help="The data directory: a path, or a URI (file:///srv/data, s3://bucket/prefix).",
 )
 
 

@@ -37,7 +37,6 @@ import re
 import socket
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +50,7 @@ from linkcrawl.storage import (
     PartWriter,
     manifest_path,
     read_manifest,
+    root_path,
     utcnow,
     write_manifest,
 )
@@ -479,7 +479,7 @@ class RedisFrontier(Scheduler):
         try:
             requeued = 0
             pages = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, worker)
-            edges_dir = Path(self.root) / "edges" / pages.partition.name
+            edges_dir = root_path(self.root) / "edges" / pages.partition.name
             batches_key = f"{self.prefix}batches:{worker}"
             for raw in self.server.smembers(batches_key):
                 part = int(raw)

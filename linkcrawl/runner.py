@@ -21,10 +21,12 @@ from scrapy.settings import Settings
 from linkcrawl.spiders.links import LinkSpider, parse_seeds
 from linkcrawl.storage import (
     LinkcrawlError,
+    RemotePath,
     manifest_path,
     new_crawl_id,
     open_dataset,
     read_manifest,
+    root_path,
     utcnow,
     validate_crawl_id,
     write_manifest,
@@ -101,7 +103,11 @@ def crawl_settings(
     settings = project_settings()
     settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
     settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
-    settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id), priority="cmdline")
+    root = root_path(data_dir)
+    # Scrapy's JOBDIR is a local folder: none for an object store (--resume rebuilds the
+    # queue from the rows written there).
+    jobdir = str(root / ".jobs" / crawl_id) if isinstance(root, Path) else None
+    settings.set("JOBDIR", jobdir, priority="cmdline")
     if max_depth is not None:
         # Not Scrapy's DEPTH_LIMIT, where 0 means no limit: here 0 means the seeds only.
         settings.set("LINKCRAWL_MAX_DEPTH", max_depth, priority="cmdline")
@@ -152,7 +158,7 @@ def crawl(
     >>> crawl(["http://example.com/"], data_dir="data", max_pages=50)   # doctest: +SKIP
     'c20261122T030000Z'
     """
-    data_dir = Path(data_dir)
+    data_dir = root_path(data_dir)
     seed_list = parse_seeds(list(seeds))
     options = {
         "max_depth": max_depth,
@@ -219,11 +225,16 @@ def crawl(
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     if workers < 1:
         raise LinkcrawlError(f"--workers must be at least 1, not {workers}")
+    if workers > 1 and isinstance(data_dir, RemotePath):
+        raise LinkcrawlError(
+            "--workers hands URLs over through local files: with an object store as --data, "
+            "run workers with --redis instead"
+        )
     _writable_data_dir(data_dir)
     if previous:
         options["overrides"]["LINKCRAWL_RESUME"] = True
     with DataDirLock(data_dir, crawl_id):
-        if previous:
+        if previous and isinstance(data_dir, Path):
             # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
             # which survive a SIGKILL; the old job state may have lost requests in flight.
             shutil.rmtree(data_dir / ".jobs" / crawl_id, ignore_errors=True)
@@ -236,13 +247,19 @@ def crawl(
         else:
             status = _run_workers(data_dir, crawl_id, seed_list, shards, options, previous)
             jobdir = str(data_dir / ".jobs" / crawl_id)
-    if status == "finished":
+    if status == "finished" and jobdir:
         # The queue is empty and every page is on disk: the job state is no longer needed.
         shutil.rmtree(jobdir, ignore_errors=True)
     return crawl_id
 
 
-def _writable_data_dir(data_dir: Path) -> None:
+def _writable_data_dir(data_dir: Path | RemotePath) -> None:
+    if isinstance(data_dir, RemotePath):
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            raise LinkcrawlError(f"cannot write to {data_dir}: {exc}") from None
+        return
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -254,7 +271,7 @@ def _writable_data_dir(data_dir: Path) -> None:
 def _crawl_shared(
     seeds: list[str],
     *,
-    data_dir: Path,
+    data_dir: Path | RemotePath,
     crawl_id: str | None,
     redis_url: str,
     options: dict[str, Any],
@@ -438,7 +455,8 @@ def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
 
 
 class DataDirLock:
-    """A lock on a data directory for the length of a crawl.
+    """A lock on a data directory for the length of a crawl (local file systems only: in an
+    object store nothing is locked, and two crawls of one id there would mix).
 
     ``flock`` on ``<data>/.crawl.lock``: the kernel releases it when the process dies, so a
     killed crawl never holds it forever. A second crawl on the same directory is refused
@@ -451,13 +469,16 @@ class DataDirLock:
     are kept apart from that machine's other crawls only.
     """
 
-    def __init__(self, data_dir: Path, crawl_id: str, *, shared: bool = False) -> None:
-        self.path = Path(data_dir) / ".crawl.lock"
+    def __init__(self, data_dir: Path | RemotePath, crawl_id: str, *, shared: bool = False) -> None:
+        self.remote = isinstance(data_dir, RemotePath)
+        self.path = Path(str(data_dir)) / ".crawl.lock"
         self.crawl_id = crawl_id
         self.shared = shared
         self.fd: int | None = None
 
     def __enter__(self) -> DataDirLock:
+        if self.remote:
+            return self
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:

@@ -10,6 +10,10 @@ Layout (see docs/dataset.md)::
 A part file appears only when complete: it is written under ``data/.staging/``, fsynced,
 then moved into place with ``os.replace``. A crawl killed at any moment leaves a dataset
 that pandas, DuckDB and polars read, short of at most the batch in flight.
+
+The data directory may also be a URI: ``file:///srv/data`` is the local directory, and any
+other scheme pyarrow knows (``s3://bucket/prefix``, ``gs://...``) is an object store, reached
+through a :class:`RemotePath` (see docs/scaling.md, "Object stores").
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 __all__ = [
@@ -45,6 +52,7 @@ __all__ = [
     "LinkcrawlError",
     "Manifest",
     "PartWriter",
+    "RemotePath",
     "ResumeState",
     "SkippedPart",
     "clean_staging",
@@ -52,6 +60,7 @@ __all__ = [
     "new_crawl_id",
     "open_dataset",
     "read_manifest",
+    "root_path",
     "validate_crawl_id",
     "write_manifest",
     "write_table_atomic",
@@ -251,6 +260,146 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# -- where the data directory is ------------------------------------------------------------
+
+
+class RemotePath:
+    """A file or folder in an object store (any ``pyarrow.fs`` file system), with the part
+    of :class:`pathlib.Path` that the dataset code uses: ``/``, ``name``, ``parent``,
+    ``exists``, ``is_file``, ``is_dir``, ``iterdir``, ``glob`` (one level), ``mkdir``,
+    ``read_bytes``, ``read_text``, ``write_bytes``, ``unlink``. ``str()`` gives its URI.
+
+    Object stores have no rename: a file is written with one ``open_output_stream``, which
+    an object store makes visible whole or not at all (one PUT), so readers never see part
+    of a part file there either.
+    """
+
+    def __init__(self, fs: pafs.FileSystem, path: str, origin: tuple[str, str, str]) -> None:
+        self.fs = fs
+        self.path = path.rstrip("/")
+        # (URI of the data directory without its query, its path in fs, the query): str()
+        # maps a path in fs back to a URI that root_path() opens again.
+        self.origin = origin
+
+    def __str__(self) -> str:
+        uri, base, query = self.origin
+        return uri + self.path[len(base) :] + (f"?{query}" if query else "")
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemotePath) and (self.fs, self.path) == (other.fs, other.path)
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __lt__(self, other: RemotePath) -> bool:
+        return self.path < other.path
+
+    def __truediv__(self, name: str | Path) -> RemotePath:
+        return RemotePath(self.fs, f"{self.path}/{name}", self.origin)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> RemotePath:
+        return RemotePath(self.fs, self.path.rsplit("/", 1)[0], self.origin)
+
+    def _type(self) -> pafs.FileType:
+        return self.fs.get_file_info(self.path).type
+
+    def exists(self) -> bool:
+        return self._type() != pafs.FileType.NotFound
+
+    def is_file(self) -> bool:
+        return self._type() == pafs.FileType.File
+
+    def is_dir(self) -> bool:
+        return self._type() == pafs.FileType.Directory
+
+    def iterdir(self) -> Iterator[RemotePath]:
+        selector = pafs.FileSelector(self.path, allow_not_found=True)
+        for info in sorted(self.fs.get_file_info(selector), key=lambda i: i.path):
+            yield RemotePath(self.fs, info.path, self.origin)
+
+    def glob(self, pattern: str) -> Iterator[RemotePath]:
+        return (p for p in self.iterdir() if fnmatchcase(p.name, pattern))
+
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        self.fs.create_dir(self.path, recursive=True)
+
+    def read_bytes(self) -> bytes:
+        with self.fs.open_input_stream(self.path) as fh:
+            return fh.read()
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, payload: bytes) -> None:
+        with self.open_output_stream() as fh:
+            fh.write(payload)
+
+    def open_output_stream(self) -> Any:
+        """A stream that writes this file; made visible whole when closed."""
+        try:
+            return self.fs.open_output_stream(self.path)
+        except FileNotFoundError:
+            # File systems with real folders want the parent first; object stores do not,
+            # and save the request when it is not needed.
+            self.fs.create_dir(self.parent.path, recursive=True)
+            return self.fs.open_output_stream(self.path)
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        try:
+            self.fs.delete_file(self.path)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def open_input_file(self) -> Any:
+        return self.fs.open_input_file(self.path)
+
+
+# File systems by scheme, host and options, made once: an S3 file system resolves its
+# bucket's region when made, and a test's in-memory one keeps its files only while it lives.
+_FILESYSTEMS: dict[tuple[str, str, str], pafs.FileSystem] = {}
+
+
+def root_path(root: Path | str | RemotePath | os.PathLike[str]) -> Path | RemotePath:
+    """The data directory ``root`` as a local :class:`~pathlib.Path` (a plain path, or a
+    ``file://`` URI) or a :class:`RemotePath` (any other URI pyarrow's file systems know,
+    such as ``s3://bucket/prefix?region=eu-west-1``); LinkcrawlError if it is neither."""
+    if isinstance(root, (Path, RemotePath)):
+        return root
+    text = os.fspath(root)
+    if "://" not in text:
+        return Path(text)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise LinkcrawlError(f"{text}: a file:// URI names a local path (file:///srv/data)")
+        return Path(unquote(parts.path))
+    key = (scheme, parts.netloc, parts.query)
+    try:
+        fs, path = pafs.FileSystem.from_uri(text)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise LinkcrawlError(
+            f"{text}: cannot open this data location ({_first_line(exc)})"
+        ) from None
+    fs = _FILESYSTEMS.setdefault(key, fs)
+    uri = text.split("?", 1)[0].rstrip("/")
+    return RemotePath(fs, path, (uri, path.rstrip("/"), parts.query))
+
+
+def is_local(root: Path | str | RemotePath) -> bool:
+    """True when ``root`` is on the local file system (a path or a ``file://`` URI)."""
+    return isinstance(root_path(root), Path)
+
+
 # -- writing ---------------------------------------------------------------------------------
 
 _HOST = socket.gethostname().replace("~", "-")
@@ -285,6 +434,9 @@ def _move_into_place(tmp: Path, path: Path) -> None:
 
 def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
     """Write ``payload`` to ``path`` so that readers see the old file or the new, never part."""
+    if isinstance(path, RemotePath):
+        path.write_bytes(payload)  # one PUT: whole or not at all
+        return
     tmp = _staging_file(staging, path.name)
     try:
         with open(tmp, "wb") as fh:
@@ -307,9 +459,16 @@ def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
     and outside every dataset root), fsynced, then renamed to ``path``: readers see the
     whole file or none.
     """
+    name = (table.schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
+    if isinstance(path, RemotePath):
+        # An object store has no rename; one output stream is one PUT, visible whole.
+        with path.open_output_stream() as fh:
+            pq.write_table(
+                table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
+            )
+        return
     tmp = _staging_file(Path(staging), Path(path).name)
     try:
-        name = (table.schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
         with open(tmp, "wb") as fh:
             pq.write_table(
                 table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
@@ -341,7 +500,7 @@ class PartWriter:
     ) -> None:
         if worker is not None and not re.fullmatch(r"[A-Za-z0-9]+", worker):
             raise LinkcrawlError(f"bad worker name {worker!r}: use letters and digits")
-        self.root = Path(root)
+        self.root = root_path(root)
         self.schema = schema
         self.partition = self.root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
         self.staging = self.root / ".staging"
@@ -387,7 +546,9 @@ def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
     no longer runs, or when it is older than ``max_age_s`` (any owner: a write never takes
     that long). ``max_age_s=0`` removes every file not owned by a live process.
     """
-    staging = Path(root) / ".staging"
+    if not is_local(root):
+        return 0  # nothing is staged in an object store
+    staging = root_path(root) / ".staging"
     if not staging.is_dir():
         return 0
     cutoff = time.time() - max_age_s
@@ -415,7 +576,7 @@ def drop_unpaired_parts(root: Path | str, crawl_id: str, worker: str | None = No
     edges whose pages row is missing, and a resumed crawl fetches those pages again. Run
     before resuming so that their edges are not written twice. Returns what was removed.
     """
-    root = Path(root)
+    root = root_path(root)
     edges = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA, worker)
     pages = PartWriter(root, "pages", crawl_id, PAGES_SCHEMA, worker)
     paired = set(pages.part_numbers())
@@ -425,7 +586,7 @@ def drop_unpaired_parts(root: Path | str, crawl_id: str, worker: str | None = No
             path = edges.part_path(n)
             path.unlink(missing_ok=True)
             removed.append(path)
-    if removed:
+    if removed and isinstance(edges.partition, Path):
         _fsync_dir(edges.partition)
     return removed
 
@@ -471,12 +632,12 @@ class Manifest:
 
 def manifest_path(root: Path | str, crawl_id: str) -> Path:
     """Where the manifest of ``crawl_id`` lives: ``<root>/crawls/<crawl_id>.json``."""
-    return Path(root) / "crawls" / f"{validate_crawl_id(crawl_id)}.json"
+    return root_path(root) / "crawls" / f"{validate_crawl_id(crawl_id)}.json"
 
 
 def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
     """Write (replace) a crawl manifest atomically; ``fields`` must hold ``crawl_id``."""
-    root = Path(root)
+    root = root_path(root)
     path = manifest_path(root, fields["crawl_id"])
     payload = json.dumps(fields, indent=2, sort_keys=True, default=str).encode() + b"\n"
     atomic_write_bytes(path, payload, root / ".staging")
@@ -485,7 +646,7 @@ def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
 
 def read_manifest(path: Path | str) -> Manifest:
     """Read one manifest; DatasetError if it is unreadable or from a newer linkcrawl."""
-    path = Path(path)
+    path = root_path(path)
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -531,7 +692,7 @@ _MAGIC = b"PAR1"
 def _footer_problem(path: Path) -> str | None:
     """Why ``path`` is not a whole Parquet file (no footer magic), or None; reads 8 bytes."""
     try:
-        with open(path, "rb") as fh:
+        with path.open_input_file() if isinstance(path, RemotePath) else open(path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             if size < 12:
                 return f"truncated Parquet file ({size} bytes)"
@@ -554,7 +715,7 @@ def _part_problem(path: Path) -> str | None:
     if problem:
         return problem
     try:
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(path.open_input_file() if isinstance(path, RemotePath) else path)
     except (pa.ArrowException, OSError) as exc:
         return f"unreadable Parquet metadata ({_first_line(exc)})"
     version = (schema.metadata or {}).get(b"linkcrawl.schema_version")
@@ -582,7 +743,7 @@ class Dataset:
         return str(self.root)
 
     def __init__(self, root: Path | str, *, skip_corrupt: bool = False) -> None:
-        self.root = Path(root)
+        self.root = root_path(root)
         self.skip_corrupt = skip_corrupt
         self.skipped: list[SkippedPart] = []
 
@@ -686,12 +847,15 @@ class Dataset:
         full = schema.append(pa.field("crawl_id", pa.string()))
         if not files:
             return pads.dataset(full.empty_table())
+        base = self.root / table
+        remote = isinstance(base, RemotePath)
         return pads.dataset(
-            [str(p) for p in files],
+            [p.path if remote else str(p) for p in files],
             schema=full,
             format="parquet",
+            filesystem=base.fs if remote else None,
             partitioning=pads.partitioning(pa.schema([("crawl_id", pa.string())]), flavor="hive"),
-            partition_base_dir=str(self.root / table),
+            partition_base_dir=base.path if remote else str(base),
         )
 
     def _skipped_for(self, path: Path) -> bool:
@@ -820,6 +984,8 @@ class Dataset:
         if problem is not None:
             raise DatasetError(f"{path}: {problem}")
         try:
+            if isinstance(path, RemotePath):
+                return pq.read_table(path.path, filesystem=path.fs).to_pandas()
             return pq.read_table(path).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{path}: {_first_line(exc)}") from None
@@ -866,7 +1032,7 @@ def open_dataset(
     """
     if isinstance(path, Dataset):
         return path
-    root = Path(path)
+    root = root_path(path)
     if create:
         root.mkdir(parents=True, exist_ok=True)
         return Dataset(root, skip_corrupt=skip_corrupt)
