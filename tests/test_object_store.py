@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pandas as pd
 import pyarrow as pa
@@ -151,6 +153,70 @@ def test_crawl_into_an_object_store(demo_server, demo_crawl, tmp_path):
     pages = pd.read_parquet(reference / "pages", filters=[("crawl_id", "=", crawl_id)])
     assert got["pages"] == sorted(pages["url"])
     assert not (tmp_path / "mock:").exists() and not os.path.exists("mock:")
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """An S3-compatible server on a free port of 127.0.0.1 (moto's, from the test extra)."""
+    try:
+        import moto.server  # noqa: F401  (only checks that it is installed)
+    except ImportError:
+        pytest.fail("moto is not installed: pip install 'moto[server]' (the test extra has it)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("moto's S3 server did not start")
+            time.sleep(0.1)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch):
+    """`linkcrawl crawl --data s3://...` against an S3 API, then `linkcrawl broken` and
+    pandas read it there."""
+    reference, crawl_id = demo_crawl
+    keys = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    keys["AWS_EC2_METADATA_DISABLED"] = "true"
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    options = f"endpoint_override=127.0.0.1:{s3_server}&scheme=http&region=us-east-1"
+    uri = f"s3://linkcrawl-test/data?{options}&allow_bucket_creation=true"
+    result = run_linkcrawl(
+        ["crawl", *demo_seeds(), "--data", uri, "--crawl-id", "s3a", *FAST],
+        proxy=demo_server.proxy_url,
+    )
+    assert result.returncode == 0, result.stderr
+    broken = run_linkcrawl(["broken", "--data", uri, "--format", "json"])
+    assert broken.returncode == 0, broken.stderr
+
+    import pyarrow.fs as pafs
+
+    fs = pafs.FileSystem.from_uri(f"s3://linkcrawl-test?{options}")[0]
+    edges = pd.read_parquet("linkcrawl-test/data/edges", filesystem=fs)
+    one = pd.read_parquet(reference / "edges", filters=[("crawl_id", "=", crawl_id)])
+    assert _edge_set(edges) == _edge_set(one) and len(edges) == len(one)
+    assert list(edges["crawl_id"].unique()) == ["s3a"]
+    manifest = json.loads(fs.open_input_stream("linkcrawl-test/data/crawls/s3a.json").read())
+    assert manifest["status"] == "finished" and manifest["counts"]["edges"] == len(one)
+    assert not any(
+        ".staging" in i.path
+        for i in fs.get_file_info(pafs.FileSelector("linkcrawl-test", recursive=True))
+    )
 
 
 def test_commands_that_write_beside_the_dataset_refuse_an_object_store():
