@@ -14,6 +14,7 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+import redis
 
 from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
 from linkcrawl.runner import DataDirLock
@@ -211,6 +212,38 @@ def test_killed_worker_loses_no_page(web, redis_url, single, tmp_path):
     sections = manifest["distributed"]["workers"]
     assert sections["wa"]["status"] == "lost" and sections["wb"]["status"] == "finished"
     assert manifest["counts"]["pages"] == len(pages)
+
+
+@pytest.mark.slow
+def test_worker_stopped_with_ctrl_c_hands_its_work_over(web, redis_url, single, tmp_path):
+    """SIGINT stops one worker gracefully: it writes what it fetched, gives back what it
+    held, says how to rejoin, and the other worker finishes the crawl."""
+    _edges, pages = single
+    data = tmp_path / "data"
+    before = _fetches(web)
+    args = [*SEEDS, "--data", str(data), "--crawl-id", "ctrlc"]
+    stopped = _worker(args, web, redis_url, "wa")
+    other = _worker(args, web, redis_url, "wb")
+    server = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    # Stop it once it takes part (registered in Redis: Scrapy handles SIGINT by then).
+    while sum((_fetches(web) - before).values()) < 60 or not server.hexists(
+        "linkcrawl:ctrlc:workers", "wa"
+    ):
+        assert time.monotonic() < deadline and stopped.poll() is None, stopped.communicate()
+        time.sleep(0.05)
+    stopped.send_signal(signal.SIGINT)
+    _out, err = stopped.communicate(timeout=60)
+    assert stopped.returncode == 3, err
+    assert "start it again with the same --redis and --crawl-id ctrlc to rejoin" in err
+    _out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    assert max((_fetches(web) - before).values()) == 1
+    assert sorted(pd.read_parquet(data / "pages")["url"]) == sorted(pages["url"])
+    manifest = json.loads((data / "crawls" / "ctrlc.json").read_text())
+    sections = manifest["distributed"]["workers"]
+    assert sections["wa"]["status"] == "interrupted" and sections["wb"]["status"] == "finished"
+    assert manifest["status"] == "finished"
 
 
 @pytest.mark.slow
