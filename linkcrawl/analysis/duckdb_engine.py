@@ -6,9 +6,9 @@ It writes the same three authority tables as the default sparse engine
 appearance (sources, then targets, then fetched pages, in file order), repeated link rows of
 a resumed crawl dropped, links weighted by follow and position, self-links dropped, parallel
 links collapsed at their highest weight, PageRank iterated until the absolute L1 change is
-below ``tol``. Nothing per link passes through Python: DuckDB reads the part files, joins,
+below ``tol``. No step holds the links in Python: DuckDB reads the part files, joins,
 iterates and sorts, spilling to ``temp_directory`` when the memory limit is reached, and
-the tables stream out of it in Arrow batches into the Parquet writer.
+the tables stream out of it, a row group at a time, into the Parquet writer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,12 @@ _FILE_SHIFT = 40
 _SIDE_SHIFT = 60
 # Progress lines during PageRank: one every this many iterations.
 _PROGRESS_EVERY = 10
-# Rows written per Parquet write call: a multiple of the row group size, so the row groups
-# are those of one write of the whole table (as the sparse engine writes them).
-_WRITE_SLICE = 8 * ROW_GROUP_SIZE
+# The string column of each numbered table.
+_STRING_COLUMN = {"urls": "url", "domains": "domain"}
+# Rows written per Parquet write call: the row group size, so the row groups are those of
+# one write of the whole table (as the sparse engine writes them), and few rows wait in
+# Python.
+_WRITE_SLICE = ROW_GROUP_SIZE
 
 
 def analyze(
@@ -118,7 +122,9 @@ def analyze(
     nofollow_weight = float(nofollow_weight)
     if not math.isfinite(nofollow_weight) or nofollow_weight < 0:
         raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
         raise LinkcrawlError(f"bad thread count {threads!r}: use a whole number >= 1")
     say = progress or (lambda line: None)
 
@@ -395,17 +401,18 @@ class _Analysis:
             f" ELSE coalesce(CASE position {cases} END, 1.0::DOUBLE) END)"
         )
 
-    def _match(self, column: str, key: str, table: str) -> str:
-        """The join condition of a string column with the strings of ``table``: on their
-        64-bit hashes, a third faster than on strings, when no two strings of ``table``
-        share a hash (every string joined is in it); else on the strings."""
+    def _match(self, column: str, alias: str, table: str) -> str:
+        """The join condition of a string column with ``table`` (urls or domains) under
+        ``alias``: on their 64-bit hashes, a third faster than on strings, when no two
+        strings of ``table`` share a hash (every string joined is in it); else on the
+        strings."""
         if table not in self._unique_hashes:
             self._unique_hashes[table] = self.scalar(
                 f"SELECT count(DISTINCT h) = count(*) FROM {table}"
             )
         if self._unique_hashes[table]:
-            return f"hash({column}) = {key.split('.')[0]}.h"
-        return f"{column} = {key}"
+            return f"hash({column}) = {alias}.h"
+        return f"{column} = {alias}.{_STRING_COLUMN[table]}"
 
     def links(self) -> int:
         """Link rows as ids and weights, one per (source, ordinal, target, kind): the first
@@ -414,15 +421,18 @@ class _Analysis:
             f"""CREATE TABLE links AS
             SELECT e.rk, s.id AS s, t.id AS t, sd.id AS sd, td.id AS td, e.ordinal, e.kind,
                 e.follow, {self.weight_sql()} AS w,
-                -- only links between domains reach inbound.parquet
+                -- Only links between domains reach inbound.parquet: their strings are
+                -- kept here, which spares joins of the URLs back in when it is written.
                 CASE WHEN sd.id <> td.id THEN e.position END AS position,
                 CASE WHEN sd.id <> td.id THEN e.anchor END AS anchor,
-                CASE WHEN sd.id <> td.id THEN e.rel END AS rel
+                CASE WHEN sd.id <> td.id THEN e.rel END AS rel,
+                CASE WHEN sd.id <> td.id THEN e.source END AS source_url,
+                CASE WHEN sd.id <> td.id THEN e.target END AS target_url
             FROM e
-            JOIN urls s ON {self._match("e.source", "s.url", "urls")}
-            JOIN urls t ON {self._match("e.target", "t.url", "urls")}
-            JOIN domains sd ON {self._match("e.source_domain", "sd.domain", "domains")}
-            JOIN domains td ON {self._match("e.target_domain", "td.domain", "domains")}"""
+            JOIN urls s ON {self._match("e.source", "s", "urls")}
+            JOIN urls t ON {self._match("e.target", "t", "urls")}
+            JOIN domains sd ON {self._match("e.source_domain", "sd", "domains")}
+            JOIN domains td ON {self._match("e.target_domain", "td", "domains")}"""
         )
         repeated = self.scalar(
             """SELECT count(*) FROM (
@@ -660,7 +670,8 @@ class _Analysis:
         d = _sql_float(self.damping)
         self.sql(
             f"""CREATE TABLE inbound_rows AS
-            SELECT l.rk, l.s, l.t, l.sd, l.td, l.anchor, l.rel, l.follow, l.position, l.kind,
+            SELECT l.rk, l.s, l.sd, l.td, l.source_url, l.target_url, l.anchor, l.rel,
+                l.follow, l.position, l.kind,
                 r.authority AS source_authority,
                 dr.authority AS source_domain_authority,
                 {d} * r.pagerank * CASE WHEN o.out_weight > 0
@@ -676,12 +687,11 @@ class _Analysis:
         sizes = self.con.execute(
             "SELECT td, count(*) FROM inbound_rows GROUP BY td ORDER BY td"
         ).fetchall()
-        query = """SELECT ut.url AS target, dt.domain AS target_domain, us.url AS source,
-                ds.domain AS source_domain, i.anchor, i.rel, i.follow, i.position, i.kind,
-                i.source_authority, i.source_domain_authority, i.value, i.td AS _group
+        query = """SELECT i.target_url AS target, dt.domain AS target_domain,
+                i.source_url AS source, ds.domain AS source_domain, i.anchor, i.rel, i.follow,
+                i.position, i.kind, i.source_authority, i.source_domain_authority, i.value,
+                i.td AS _group
             FROM inbound_rows i
-            JOIN urls ut ON ut.id = i.t
-            JOIN urls us ON us.id = i.s
             JOIN domains dt ON dt.id = i.td
             JOIN domains ds ON ds.id = i.sd
             WHERE i.td >= {lo} AND i.td <= {hi}
@@ -771,10 +781,16 @@ def _write_parquet(
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
     tmp = _staging_file(staging, path.name)
     try:
-        with open(tmp, "wb") as fh:
+        # A thread encodes and compresses each row group while DuckDB makes the next.
+        with open(tmp, "wb") as fh, ThreadPoolExecutor(1) as pool:
             with pq.ParquetWriter(fh, schema, use_dictionary=dictionary, **options) as writer:
+                pending: Future[None] | None = None
                 for table in _slices(_ranked(_batches(con, queries), schema), schema):
-                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
+                if pending is not None:
+                    pending.result()
             fh.flush()
             os.fsync(fh.fileno())
         _move_into_place(tmp, path)
