@@ -69,6 +69,7 @@ __all__ = [
     "FrontierQueue",
     "RedisDupeFilter",
     "RedisFrontier",
+    "check_worker_id",
     "connect",
     "default_worker_id",
     "distributed_settings",
@@ -198,6 +199,16 @@ def connect(url: str) -> Any:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LinkcrawlError(f"cannot reach Redis at {public_url(url)}: {message}") from None
     return client
+
+
+def check_worker_id(server: Any, crawl_id: str, worker: str) -> None:
+    """LinkcrawlError if a live worker of ``crawl_id`` already has the id ``worker``."""
+    if server.exists(f"{key_prefix(crawl_id)}alive:{worker}"):
+        raise LinkcrawlError(
+            f"worker {worker} of crawl {crawl_id} is running: give each worker its own id "
+            "(-s LINKCRAWL_WORKER=...), or if it died, wait LINKCRAWL_REDIS_WORKER_TIMEOUT "
+            "seconds"
+        )
 
 
 def distributed_settings(url: str, worker: str) -> dict[str, Any]:
@@ -344,12 +355,7 @@ class RedisFrontier(Scheduler):
 
     def _register(self) -> None:
         p, me = self.prefix, self.worker
-        alive = self.server.get(self.alive_key)
-        if alive is not None:
-            raise LinkcrawlError(
-                f"worker id {me} is already running in crawl {self.crawl_id}: give each "
-                "worker its own id (-s LINKCRAWL_WORKER=...)"
-            )
+        check_worker_id(self.server, self.crawl_id, me)
         fields = f'{{"host": "{socket.gethostname()}", "pid": {os.getpid()}}}'
         pipe = self.server.pipeline()
         pipe.hset(f"{p}workers", me, fields)

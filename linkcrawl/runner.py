@@ -298,11 +298,15 @@ def _crawl_shared(
     if not seeds:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     _writable_data_dir(data_dir)
-    distributed.connect(redis_url).close()
     overrides = options.pop("overrides")
     worker = overrides.get("LINKCRAWL_WORKER") or distributed.default_worker_id()
     if not re.fullmatch(r"[A-Za-z0-9]+", str(worker)):
         raise LinkcrawlError(f"bad worker id {worker!r}: use letters and digits")
+    client = distributed.connect(redis_url)
+    try:
+        distributed.check_worker_id(client, crawl_id, str(worker))
+    finally:
+        client.close()
     overrides.update(distributed.distributed_settings(redis_url, str(worker)))
     with DataDirLock(data_dir, crawl_id, shared=True):
         run_scrapy(

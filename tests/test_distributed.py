@@ -232,6 +232,12 @@ def test_worker_stopped_with_ctrl_c_hands_its_work_over(web, redis_url, single, 
     ):
         assert time.monotonic() < deadline and stopped.poll() is None, stopped.communicate()
         time.sleep(0.05)
+    twin = run_linkcrawl(["crawl", *args, "--redis", redis_url, "-s", "LINKCRAWL_WORKER=wa"])
+    assert twin.returncode == 1
+    assert twin.stderr.strip().splitlines() == [
+        "Error: worker wa of crawl ctrlc is running: give each worker its own id "
+        "(-s LINKCRAWL_WORKER=...), or if it died, wait LINKCRAWL_REDIS_WORKER_TIMEOUT seconds"
+    ]
     stopped.send_signal(signal.SIGINT)
     _out, err = stopped.communicate(timeout=60)
     assert stopped.returncode == 3, err
