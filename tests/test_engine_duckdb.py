@@ -92,10 +92,12 @@ def assert_same_tables(expected: Path, got: Path) -> None:
             close = np.abs(np.diff(scores)) <= 1e-9
             near_tie[1:] |= close
             near_tie[:-1] |= close
-        if name == "inbound":
-            near_tie |= a["target_domain"].to_numpy() != b["target_domain"].to_numpy()
         differ = order_a != order_b
         assert not (differ & ~near_tie).any(), f"{name}: rows out of order"
+        # Ranks by position: 1, 2, ... (within each target domain for inbound links).
+        assert (a["rank"].to_numpy() == b["rank"].to_numpy()).all(), name
+        if name == "inbound":
+            assert (a["target_domain"].to_numpy() == b["target_domain"].to_numpy()).all()
 
 
 # -- real crawls ------------------------------------------------------------------------------
