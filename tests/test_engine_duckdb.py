@@ -25,6 +25,7 @@ from linkcrawl.storage import (
     LinkcrawlError,
     open_dataset,
 )
+from tests.conftest import run_linkcrawl
 from tests.test_analysis import link, write_crawl
 from tests.test_pagerank import polblogs
 
@@ -280,7 +281,21 @@ def test_spills_under_a_small_memory_limit_and_still_agrees(tmp_path):
     assert_same_tables(expected, got)
 
 
-# -- errors -----------------------------------------------------------------------------------
+# -- the command line and errors -------------------------------------------------------------
+
+
+def test_command_line(awkward_crawl):
+    args = ["analyze", "--data", str(awkward_crawl), "--engine", "duckdb"]
+    result = run_linkcrawl([*args, "--memory-limit", "200MB", "--threads", "1"])
+    assert result.returncode == 0, result.stderr
+    assert "page PageRank done (" in result.stderr
+    domains = pd.read_parquet(awkward_crawl / "authority" / "crawl_id=c1" / "domains.parquet")
+    assert "hub-news.com" in set(domains["domain"])
+    bad = run_linkcrawl([*args, "--memory-limit", "lots"])
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "Error: bad memory limit 'lots': use a size such as 2GB or 500MB"
+    ]
 
 
 def test_bad_memory_limit_is_one_line(awkward_crawl):
