@@ -317,10 +317,31 @@ def _crawl_shared(
 
 def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | None:
     """Run the link spider in this process; returns Scrapy's finish reason."""
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(LinkSpider)
-    process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
-    process.start()
+    # Scrapy installs its graceful-stop handlers only once its reactor runs; a Ctrl-C or
+    # SIGTERM during the seconds of start-up before that would raise KeyboardInterrupt in
+    # the middle of an import (or kill the process). Hold such a signal, and send it again
+    # once Scrapy's handlers are in place.
+    held: list[int] = []
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stop_signals
+    }
+    try:
+        process = CrawlerProcess(settings)
+        crawler = process.create_crawler(LinkSpider)
+        process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
+        from twisted.internet import reactor  # the one CrawlerProcess installed
+
+        def send_held() -> None:
+            for signum in dict.fromkeys(held):
+                os.kill(os.getpid(), signum)
+
+        # After every startup trigger, Scrapy's handler installation among them.
+        reactor.callWhenRunning(reactor.callLater, 0, send_held)
+        process.start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return crawler.stats.get_value("finish_reason") if crawler.stats else None
 
 
