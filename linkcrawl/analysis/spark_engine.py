@@ -121,7 +121,8 @@ def analyze(
     Examples
     --------
     >>> from linkcrawl.analysis.spark_engine import analyze            # doctest: +SKIP
-    >>> analyze("data", master="local[4]", spark_conf={"spark.driver.memory": "8g"})  # doctest: +SKIP
+    >>> conf = {"spark.driver.memory": "8g"}                          # doctest: +SKIP
+    >>> analyze("data", master="local[4]", spark_conf=conf)            # doctest: +SKIP
     """
     say = progress or (lambda line: None)
     weights = position_weight_table(position_weights)
@@ -453,7 +454,9 @@ class _Run:
         )  # fmt: skip
         nodes = (
             urls.select(F.lit(_PAGES).alias("g"), "id")
-            .unionByName(domains.select(F.lit(_DOMAINS).alias("g"), F.col("domain_id").alias("id")))
+            .unionByName(
+                domains.select(F.lit(_DOMAINS).alias("g"), F.col("domain_id").alias("id"))
+            )
             .join(out_weight.select("g", F.col("src").alias("id"), "out_weight"), ["g", "id"], "left")
             .join(linked, ["g", "id"], "left")
             .select(
