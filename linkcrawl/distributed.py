@@ -241,7 +241,7 @@ class RedisDupeFilter(RFPDupeFilter):
         return self.fingerprinter.fingerprint(request).hex()
 
     def close(self, reason: str = "") -> None:
-        pass  # shared with the other workers: cleared only when the whole crawl is done
+        pass  # shared with the other workers; its key expires after the crawl finished
 
 
 class FrontierQueue(PriorityQueue):
@@ -347,7 +347,6 @@ class RedisFrontier(Scheduler):
 
         self.spider = spider
         self.queue = FrontierQueue(self.server, spider, self.queue_key, frontier=self)
-        self.df = self.df or RedisDupeFilter.from_spider(spider)
         self._register()
         spider.frontier = self
         self._loop = task.LoopingCall(self.tick)
