@@ -594,7 +594,9 @@ class _Analysis:
 
     def _counts(self, key: str, table: str) -> None:
         """Referring domains, inbound links and the followed share over the links from
-        other domains, per ``key`` (t or td), as authority._inbound_counts does."""
+        other domains, per ``key`` (t or td), as authority._inbound_counts does; per page
+        (t) also inlinks, the links from any other page. A share over no links is NULL
+        (DuckDB's x / 0), as the sparse engine's NaN is written."""
         inlinks = ", count(*) FILTER (WHERE s <> t) AS inlinks" if key == "t" else ""
         cross = "sd <> td"
         self.sql(
