@@ -18,7 +18,7 @@ from linkcrawl.analysis.importing import import_edges
 
 pytest.importorskip("pyspark")
 
-from linkcrawl.analysis import spark_engine  # noqa: E402
+from linkcrawl.analysis import spark_engine
 
 pytestmark = pytest.mark.slow
 
@@ -133,9 +133,10 @@ def test_demo_crawl_matches_the_sparse_engine(spark, demo_crawl, tmp_path):
     import polars as pl
 
     pages = str(ours / "pages.parquet")
-    rows, total = duckdb.sql(
-        f"SELECT count(*), sum(pagerank) FROM read_parquet('{pages}')"
-    ).fetchone()
+    with duckdb.connect() as db:
+        rows, total = db.execute(
+            f"SELECT count(*), sum(pagerank) FROM read_parquet('{pages}')"
+        ).fetchone()
     assert rows == len(tables["pages"]) and total == pytest.approx(1.0)
     frame = pl.read_parquet(ours / "domains.parquet")
     assert frame["rank"].to_list() == list(range(1, len(frame) + 1))

@@ -457,7 +457,9 @@ class _Run:
             .unionByName(
                 domains.select(F.lit(_DOMAINS).alias("g"), F.col("domain_id").alias("id"))
             )
-            .join(out_weight.select("g", F.col("src").alias("id"), "out_weight"), ["g", "id"], "left")
+            .join(
+                out_weight.select("g", F.col("src").alias("id"), "out_weight"), ["g", "id"], "left"
+            )
             .join(linked, ["g", "id"], "left")
             .select(
                 "g", "id",
