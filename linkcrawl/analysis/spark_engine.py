@@ -543,6 +543,7 @@ class _Run:
             raise DatasetError(
                 f"PageRank did not converge to L1 < {self.tol} in {MAX_ITER} iterations"
             )
+        self.cached += [ranks] + ([previous] if previous is not None else [])
         self.log(
             f"PageRank converged: pages in {done[_PAGES]} iterations, domains in {done[_DOMAINS]}"
         )
