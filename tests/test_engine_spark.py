@@ -224,3 +224,24 @@ def test_missing_crawl_is_one_line(tmp_path):
     hand_graph(tmp_path)
     with pytest.raises(DatasetError, match="no crawl 'nope'"):
         spark_engine.analyze(tmp_path, "nope")
+
+
+def test_no_java_is_one_line(tmp_path):
+    # In a fresh process (no active session), with no java on PATH and no JAVA_HOME.
+    import subprocess
+    import sys
+
+    hand_graph(tmp_path)
+    env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path)}
+    code = (
+        "from linkcrawl.analysis.spark_engine import analyze\n"
+        "from linkcrawl.storage import LinkcrawlError\n"
+        f"try:\n    analyze({str(tmp_path)!r})\n"
+        "except LinkcrawlError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines() == [
+        "the spark engine needs Java 17 or newer: no java on PATH and JAVA_HOME is not set"
+    ]
+    assert not (tmp_path / "authority").exists()
