@@ -347,6 +347,11 @@ def crawl(
     help="duckdb engine: threads (default: DuckDB's, one per core).",
 )
 @click.option(
+    "--temp-directory",
+    type=click.Path(file_okay=False),
+    help="duckdb engine: where to spill beyond the memory limit (default data/.staging).",
+)
+@click.option(
     "--master",
     metavar="URL",
     help="spark engine: the Spark master, e.g. local[2] (default) or spark://host:7077.",
@@ -370,6 +375,7 @@ def analyze(
     engine: str,
     memory_limit: str | None,
     threads: int | None,
+    temp_directory: str | None,
     master: str | None,
     position_weights: tuple[str, ...],
     nofollow_weight: float | None,
@@ -408,6 +414,7 @@ def analyze(
     for option, value, engines in (
         ("memory_limit", memory_limit, ("duckdb",)),
         ("threads", threads, ("duckdb",)),
+        ("temp_directory", temp_directory, ("duckdb",)),
         ("master", master, ("spark",)),
     ):
         if value is None:

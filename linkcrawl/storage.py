@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -86,7 +87,14 @@ PARQUET_OPTIONS: dict[str, Any] = {
 DICTIONARY_COLUMNS = {
     "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain"],
     "pages": ["status", "error", "content_type", "meta_robots", "x_robots_tag", "depth"],
-}
+    # one URL per row and nearly distinct floats: only the domain repeats
+    "authority/pages": ["domain"],
+    "authority/domains": [],
+    # sorted by target domain, a row group holds few target domains and their pages
+    "authority/inbound": [
+        "target", "target_domain", "source", "source_domain", "anchor", "rel", "position", "kind",
+    ],
+}  # fmt: skip
 
 
 def _metadata(table: str) -> dict[str, str]:
@@ -559,6 +567,13 @@ def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
         if len(parts) == 4 and parts[3].endswith(".tmp") and parts[2].isdigit():
             owner_alive = _pid_alive(int(parts[2]), parts[1])
         try:
+            if path.is_dir():
+                # The spill and output folders of the duckdb and spark engines: removed
+                # only when their owner is known and dead (a long analysis may be running).
+                if len(parts) == 4 and parts[2].isdigit() and not owner_alive:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed += 1
+                continue
             if not path.is_file():
                 continue
             if not owner_alive or (path.stat().st_mtime < cutoff and max_age_s > 0):

@@ -4,6 +4,7 @@ written as the three authority tables."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
 from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
 from linkcrawl.storage import (
+    DICTIONARY_COLUMNS,
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
@@ -164,6 +166,10 @@ def analyze(
     """
     if engine in SCALE_OUT_ENGINES:
         module = importlib.import_module(f"linkcrawl.analysis.{engine}_engine")
+        takes = inspect.signature(module.analyze).parameters
+        unknown = [k for k in engine_options or {} if k not in takes or k == "data_dir"]
+        if unknown:
+            raise DatasetError(f"the {engine} engine takes no option {', '.join(unknown)}")
         return module.analyze(
             data_dir,
             crawl_id,
@@ -318,12 +324,9 @@ def _pages_table(
     )
 
 
-# The string columns of inbound.parquet: sorted by target domain, each row group holds a
-# few target domains and their pages, which a dictionary stores once. The float and rank
-# columns are nearly all distinct: trying a dictionary on them costs a fifth of the write.
-_INBOUND_DICTIONARY = [
-    "target", "target_domain", "source", "source_domain", "anchor", "rel", "position", "kind",
-]  # fmt: skip
+# The string columns of inbound.parquet (storage.DICTIONARY_COLUMNS says why). The float
+# and rank columns are nearly all distinct: a dictionary on them costs a fifth of the write.
+_INBOUND_DICTIONARY = DICTIONARY_COLUMNS["authority/inbound"]
 
 # Rows of inbound.parquet built at a time: a multiple of the row group size, so that the
 # row groups are the same as one write of the whole table gives.
