@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from linkcrawl.cli import main
+from linkcrawl.storage import DatasetError
 from tests.conftest import FAST, ROOT, run_linkcrawl
 
 
@@ -66,6 +67,11 @@ def test_engine_options_belong_to_their_engine(demo_crawl):
     assert_one_line_error(result, "--master applies to --engine spark, not duckdb")
     result = invoke(["analyze", "--data", str(data), "--engine", "igraph"])
     assert_one_line_error(result, "igraph")
+    # From Python: an option the engine does not take is one line too, not a TypeError.
+    from linkcrawl.analysis import analyze
+
+    with pytest.raises(DatasetError, match="the duckdb engine takes no option master"):
+        analyze(data, engine="duckdb", engine_options={"master": "local[2]"})
 
 
 def test_bad_setting_and_bad_crawl_id(tmp_path):

@@ -119,6 +119,20 @@ def test_clean_staging_spares_live_writers(tmp_path):
     assert [p.name for p in staging.iterdir()] == [mine.name]
 
 
+def test_clean_staging_removes_the_folders_of_dead_engines_only(tmp_path):
+    """The duckdb and spark engines stage folders (spill files, Spark's parts)."""
+    staging = tmp_path / ".staging"
+    host = os.uname().nodename
+    live = staging / f"duckdb~{host}~{os.getpid()}~1.tmp"
+    dead = staging / f"spark~{host}~{dead_pid()}~2.tmp"
+    unnamed = staging / "somebody-elses"
+    for folder in (live, dead, unnamed):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "part-0.parquet").write_bytes(b"PAR1")
+    assert clean_staging(tmp_path, max_age_s=0) == 1
+    assert sorted(p.name for p in staging.iterdir()) == sorted([live.name, unnamed.name])
+
+
 def test_write_table_atomic_leaves_no_staging_file(tmp_path):
     table = pa.table({"x": list(range(100_000))})
     path = tmp_path / "out" / "t.parquet"
