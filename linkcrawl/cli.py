@@ -112,7 +112,9 @@ def main() -> None:
 
 # Commands that read or write the dataset only through linkcrawl.storage, and so work on
 # an object store too; the others write files beside it with local renames.
-_OBJECT_STORE_COMMANDS = frozenset({"crawl", "backlinks", "domains", "diff", "history", "broken"})
+_OBJECT_STORE_COMMANDS = frozenset(
+    {"crawl", "analyze", "backlinks", "domains", "diff", "history", "broken"}
+)
 
 
 def _data_location(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -432,7 +434,7 @@ def analyze(
         nofollow_weight=nofollow_weight,
         progress=lambda line: click.echo(line, err=True),
     )
-    click.echo(f"analysed crawl {done}: tables in {Path(data_dir) / 'authority'}", err=True)
+    click.echo(f"analysed crawl {done}: tables in {root_path(data_dir) / 'authority'}", err=True)
 
 
 @main.command()

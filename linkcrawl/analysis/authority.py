@@ -26,8 +26,10 @@ from linkcrawl.storage import (
     PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
     DatasetError,
+    RemotePath,
     _move_into_place,
     _staging_file,
+    root_path,
     write_table_atomic,
 )
 
@@ -192,7 +194,7 @@ def analyze(
         f"{graph.n_domains} domains"
     )
 
-    root = Path(data_dir)
+    root = root_path(data_dir)  # a local Path, or a RemotePath in an object store
     out = root / "authority" / f"crawl_id={graph.crawl_id}"
     staging = root / ".staging"
     domain_authority_ready: Future[np.ndarray] = Future()
@@ -352,6 +354,15 @@ def _write_inbound(
         graph, prep.result(), page_pr, out_weight, page_authority, domain_authority, damping
     )
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+    if isinstance(path, RemotePath):
+        # An object store has no rename: one stream, made visible whole when it closes.
+        with path.open_output_stream() as stream:
+            with pq.ParquetWriter(
+                stream, INBOUND_SCHEMA, use_dictionary=_INBOUND_DICTIONARY, **options
+            ) as writer:
+                for table in slices:
+                    writer.write_table(table, row_group_size=PARQUET_OPTIONS["row_group_size"])
+        return
     tmp = _staging_file(Path(staging), Path(path).name)
     try:
         with open(tmp, "wb") as fh, ThreadPoolExecutor(1) as pool:

@@ -415,7 +415,7 @@ def _read_edges(dataset: pads.Dataset, columns: list[str]) -> pa.Table:
         read_options=pads.ParquetReadOptions(dictionary_columns=dictionary_columns)
     )
     # No schema given: one would cast the dictionary columns back to plain strings.
-    return pads.dataset(files, format=fmt).to_table(columns=columns)
+    return pads.dataset(files, format=fmt, filesystem=dataset.filesystem).to_table(columns=columns)
 
 
 def _read_targets(dataset: pads.Dataset) -> Any:
