@@ -241,3 +241,7 @@ def test_commands_that_write_beside_the_dataset_refuse_an_object_store():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "`linkcrawl audit` needs a local data directory" in lines[0]
+    result = run_linkcrawl(["analyze", "--engine", "duckdb", "--data", "mock:///bucket/data"])
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the duckdb engine needs a local data directory" in lines[0]

@@ -167,6 +167,11 @@ def analyze(
     >>> pd.read_parquet(f"data/authority/crawl_id={crawl_id}/domains.parquet")  # doctest: +SKIP
     """
     if engine in SCALE_OUT_ENGINES:
+        if isinstance(data_dir, str | os.PathLike) and isinstance(root_path(data_dir), RemotePath):
+            raise DatasetError(
+                f"{data_dir}: the {engine} engine needs a local data directory "
+                "(the sparse engine reads and writes object stores)"
+            )
         module = importlib.import_module(f"linkcrawl.analysis.{engine}_engine")
         takes = inspect.signature(module.analyze).parameters
         unknown = [k for k in engine_options or {} if k not in takes or k == "data_dir"]
