@@ -19,7 +19,6 @@ from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
-
 _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 
 
