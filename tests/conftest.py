@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,26 @@ def demo_crawl(demo_server, tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr
     return data, "demo1"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(args: list[str], port: int, name: str, timeout: float = 30) -> subprocess.Popen:
+    """Start a server process (Redis, moto's S3) and wait until it accepts connections on
+    ``port``; fail the test, with ``name``, if it exits or is not up within ``timeout``."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"{name} did not start on port {port}")
+            time.sleep(0.05)

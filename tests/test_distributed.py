@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,12 @@ import redis
 
 from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
 from linkcrawl.runner import DataDirLock
-from tests.conftest import FAST, run_linkcrawl
+from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
 SITES = 4
 PAGES = 100  # per site
 SEEDS = [f"http://s{k}-example.com/" for k in range(SITES)]
 KEY = ["source", "target", "ordinal"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +31,13 @@ def redis_url():
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
-    port = _free_port()
-    proc = subprocess.Popen(
+    port = free_port()
+    proc = start_server(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        port,
+        "redis-server",
+        timeout=10,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
     yield f"redis://127.0.0.1:{port}/0"
     proc.kill()
     proc.wait()
@@ -269,7 +253,7 @@ def test_max_pages_is_a_cap_on_the_whole_crawl(web, redis_url, tmp_path):
 
 
 def test_redis_unreachable_is_one_line(tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     result = run_linkcrawl(
         [
             "crawl",

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import pandas as pd
 import pyarrow as pa
@@ -28,7 +26,7 @@ from linkcrawl.storage import (
     table_from_columns,
     write_manifest,
 )
-from tests.conftest import FAST, demo_seeds, run_linkcrawl
+from tests.conftest import FAST, demo_seeds, free_port, run_linkcrawl, start_server
 
 KEY = ["source", "target", "ordinal"]
 
@@ -164,24 +162,8 @@ def s3_server():
         import moto.server  # noqa: F401  (only checks that it is installed)
     except ImportError:
         pytest.fail("moto is not installed: pip install 'moto[server]' (the test extra has it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("moto's S3 server did not start")
-            time.sleep(0.1)
+    port = free_port()
+    proc = start_server([sys.executable, "-m", "moto.server", "-p", str(port)], port, "moto")
     yield port
     proc.kill()
     proc.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 
 from linkcrawl.localweb import LocalWeb, LocalWebServer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,6 @@ scrapyd = pytest.importorskip("scrapyd", reason="scrapyd is in the test extras")
 pytest.importorskip("scrapyd_client", reason="scrapyd-client is in the test extras")
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_egg(tmp_path: Path) -> Path:
