@@ -421,9 +421,12 @@ def test_inbound_order_is_domain_then_value_then_source_authority():
         n = int(rng.integers(1, 300))
         n_domains = 3 if trial % 4 else 70_000  # one radix pass, and two
         domain = rng.integers(0, n_domains, n).astype(np.int32)
-        # many equal values (one page's links into a domain), or none
-        value = rng.choice([0.1, 0.2, 0.3], n) if trial % 2 else rng.random(n)
-        authority = rng.choice([10.0, 20.0], n)
+        # many equal values (one page's links into a domain), or none; and nofollow
+        # links, which pass nothing (value 0), from sources of any authority
+        value = rng.choice([0.0, 0.1, 0.2, 0.3], n) if trial % 2 else rng.random(n)
+        if trial % 3 == 0:
+            value[rng.random(n) < 0.3] = 0.0
+        authority = rng.choice([10.0, 20.0] if trial % 5 else [0.0, 10.0, 100.0], n)
         expected = np.argsort(-authority, kind="stable")
         expected = expected[np.argsort(-value[expected], kind="stable")]
         expected = expected[np.argsort(domain[expected], kind="stable")]

@@ -492,14 +492,20 @@ def _inbound_order(
     """The order of inbound.parquet: by target domain; within it, highest value first,
     then the stronger source page; remaining ties in edges-table order.
 
-    Two stable sorts (value, then domain by radix) and a third only over the runs of
-    equal value within a domain whose source authorities differ: equal values mostly come
-    from one page's several links into a domain, whose authority is the same.
+    Two stable sorts, of one key and then of the domain (by radix). The key is -value for
+    links that pass PageRank, and for those that pass none (nofollow: value 0, the largest
+    group of equal values) it is the source's distance below the top authority, so they
+    come last, strongest source first. A third sort runs only over the few runs of equal
+    positive value within a domain whose source authorities differ.
     """
-    order = np.argsort(-value, kind="stable")
+    if len(value) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = np.where(value > 0, -value, float(source_authority.max()) - source_authority)
+    order = np.argsort(key, kind="stable")
     order = order[_argsort_ids(target_domain[order], n_domains)]
-    v, d = value[order], target_domain[order]
-    tie = (v[1:] == v[:-1]) & (d[1:] == d[:-1])
+    k, d = key[order], target_domain[order]
+    del key
+    tie = (k[1:] == k[:-1]) & (d[1:] == d[:-1])
     if not tie.any():
         return order
     a = source_authority[order]
