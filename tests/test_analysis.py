@@ -295,6 +295,17 @@ def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
         assert [*a, *b, *c] == expected.indices.to_pylist()
 
 
+def test_hash_factorize_matches_pandas_when_the_table_must_grow():
+    """The URL hashes are numbered in a hash table sized for an eighth of them: with more
+    distinct values than that it grows, and the codes must still be pandas' own."""
+    from linkcrawl.analysis import graph
+
+    rng = np.random.default_rng(7)
+    for distinct, size in ((5_000, 5_000), (900, 40_000), (1, 3)):
+        values = rng.integers(0, 2**63, distinct, dtype=np.uint64)[rng.integers(0, distinct, size)]
+        assert graph._factorize(values).tolist() == pd.factorize(values)[0].tolist()
+
+
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
 
 
