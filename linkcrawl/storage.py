@@ -18,6 +18,7 @@ through a :class:`RemotePath` (see docs/scaling.md, "Object stores").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -481,6 +483,61 @@ def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
             pq.write_table(
                 table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
             )
+            fh.flush()
+            os.fsync(fh.fileno())
+        _move_into_place(tmp, Path(path))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_tables_atomic(
+    tables: Iterable[pa.Table],
+    schema: pa.Schema,
+    path: Path | RemotePath,
+    staging: Path,
+    use_dictionary: bool | list[str] = True,
+) -> None:
+    """Write a stream of tables as one Parquet file, with the options of
+    :func:`write_table_atomic`, and atomically as it does.
+
+    Each table becomes row groups of up to ``ROW_GROUP_SIZE`` rows, so tables whose
+    lengths are multiples of it give the row groups of one write of the whole. A thread
+    encodes and compresses each table while ``tables`` makes the next. No table at all
+    writes a file with the schema and no rows. On an object store the file is one output
+    stream, visible whole when it closes; after a failure midway the object is removed
+    (pyarrow's streams cannot abandon an upload: closing one completes it), so that no
+    reader takes part of the rows for the whole table.
+    """
+    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+
+    def write(sink: Any) -> None:
+        # The pool is shut down (the last write done) before the writer closes the file.
+        with (
+            pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            pending: Future[None] | None = None
+            for table in tables:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
+            if pending is not None:
+                pending.result()
+
+    if isinstance(path, RemotePath):
+        try:
+            with path.open_output_stream() as stream:
+                write(stream)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            raise
+        return
+    tmp = _staging_file(Path(staging), Path(path).name)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         _move_into_place(tmp, Path(path))

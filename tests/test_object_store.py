@@ -227,3 +227,28 @@ def test_commands_that_write_beside_the_dataset_refuse_an_object_store():
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "the duckdb engine needs a local data directory" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["local", "object store"])
+def test_a_table_stream_that_fails_midway_leaves_no_file(kind, tmp_path):
+    """write_tables_atomic: a failure while the tables are made leaves no file, neither
+    on disk (the staged file is dropped) nor in an object store (where closing the stream
+    completes the upload, so the object is removed), and no staged leftovers."""
+    from linkcrawl.storage import INBOUND_SCHEMA, write_tables_atomic
+
+    root = root_path(str(tmp_path) if kind == "local" else f"mock:///{tmp_path.name}/data")
+    path = root / "authority" / "inbound.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = tmp_path / ".staging"
+
+    def tables():
+        yield INBOUND_SCHEMA.empty_table()
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_tables_atomic(tables(), INBOUND_SCHEMA, path, staging)
+    assert not path.exists()
+    assert not staging.exists() or not list(staging.iterdir())
+    # and without the failure, the file is there and reads back
+    write_tables_atomic(iter([INBOUND_SCHEMA.empty_table()]), INBOUND_SCHEMA, path, staging)
+    assert path.exists()

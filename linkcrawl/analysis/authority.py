@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
 from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
@@ -23,14 +22,12 @@ from linkcrawl.storage import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
-    PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
     DatasetError,
     RemotePath,
-    _move_into_place,
-    _staging_file,
     root_path,
     write_table_atomic,
+    write_tables_atomic,
 )
 
 __all__ = ["ANALYZE_ENGINES", "SCALE_OUT_ENGINES", "analyze", "authority_scale"]
@@ -351,44 +348,13 @@ def _write_inbound(
     path: Path,
     staging: Path,
 ) -> None:
-    """Build inbound.parquet slice by slice and write it atomically, as
-    :func:`~linkcrawl.storage.write_table_atomic` does (same options): a thread encodes
-    and compresses each slice while this one gathers the strings of the next, so the two
+    """Build inbound.parquet slice by slice and write it atomically: a thread encodes and
+    compresses each slice while this one gathers the strings of the next, so the two
     largest costs (the gathers, the Parquet write) overlap on two cores."""
     slices = _inbound_slices(
         graph, prep.result(), page_pr, out_weight, page_authority, domain_authority, damping
     )
-    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
-    if isinstance(path, RemotePath):
-        # An object store has no rename: one stream, made visible whole when it closes.
-        with path.open_output_stream() as stream:
-            with pq.ParquetWriter(
-                stream, INBOUND_SCHEMA, use_dictionary=_INBOUND_DICTIONARY, **options
-            ) as writer:
-                for table in slices:
-                    writer.write_table(table, row_group_size=PARQUET_OPTIONS["row_group_size"])
-        return
-    tmp = _staging_file(Path(staging), Path(path).name)
-    try:
-        with open(tmp, "wb") as fh, ThreadPoolExecutor(1) as pool:
-            with pq.ParquetWriter(
-                fh, INBOUND_SCHEMA, use_dictionary=_INBOUND_DICTIONARY, **options
-            ) as writer:
-                pending: Future[None] | None = None
-                for table in slices:
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(
-                        writer.write_table, table, row_group_size=PARQUET_OPTIONS["row_group_size"]
-                    )
-                if pending is not None:
-                    pending.result()
-            fh.flush()
-            os.fsync(fh.fileno())
-        _move_into_place(tmp, Path(path))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_tables_atomic(slices, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
 
 
 @dataclass

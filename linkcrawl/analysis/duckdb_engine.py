@@ -14,19 +14,16 @@ the tables stream out of it, a row group at a time, into the Parquet writer.
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 # The same Parquet encoding choices as the sparse engine's inbound.parquet.
 from linkcrawl.analysis.authority import _INBOUND_DICTIONARY
@@ -36,14 +33,13 @@ from linkcrawl.storage import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
-    PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
     Dataset,
     DatasetError,
     LinkcrawlError,
-    _move_into_place,
     _staging_file,
     open_dataset,
+    write_tables_atomic,
 )
 from linkcrawl.urls import registered_domain
 
@@ -779,23 +775,7 @@ def _write_parquet(
     """Stream the results of ``queries`` (the columns of ``schema`` but rank, in order, and
     an optional ``_group`` to rank within) into one Parquet file with the options of
     :func:`~linkcrawl.storage.write_table_atomic` (``dictionary``: the columns to
-    dictionary-encode), atomically (staged, fsynced, renamed)."""
-    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
-    tmp = _staging_file(staging, path.name)
-    try:
-        # A thread encodes and compresses each row group while DuckDB makes the next.
-        with open(tmp, "wb") as fh, ThreadPoolExecutor(1) as pool:
-            with pq.ParquetWriter(fh, schema, use_dictionary=dictionary, **options) as writer:
-                pending: Future[None] | None = None
-                for table in _slices(_ranked(_batches(con, queries), schema), schema):
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
-                if pending is not None:
-                    pending.result()
-            fh.flush()
-            os.fsync(fh.fileno())
-        _move_into_place(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    dictionary-encode), atomically (staged, fsynced, renamed). A thread encodes and
+    compresses each row group while DuckDB makes the next."""
+    tables = _slices(_ranked(_batches(con, queries), schema), schema)
+    write_tables_atomic(tables, schema, path, staging, dictionary)

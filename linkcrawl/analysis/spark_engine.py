@@ -30,13 +30,12 @@ from linkcrawl.storage import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
-    PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
     DatasetError,
     LinkcrawlError,
-    _move_into_place,
     _staging_file,
     open_dataset,
+    write_tables_atomic,
 )
 from linkcrawl.urls import registered_domain
 
@@ -727,32 +726,25 @@ def _write_single_file(part_dir: Path, schema: pa.Schema, path: Path, staging: P
     """Stream Spark's part files (in part order: the table is sorted across them) into one
     Parquet file of ``schema`` with the options of write_table_atomic, atomically."""
     parts = sorted(part_dir.glob("part-*.parquet"))
-    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
-    tmp = _staging_file(staging, path.name)
-    try:
-        with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, schema, use_dictionary=True, **options) as writer:
-                pending: list[pa.RecordBatch] = []
-                rows = 0
-                for batch in _batches(parts, schema):
-                    pending.append(batch)
-                    rows += batch.num_rows
-                    if rows >= ROW_GROUP_SIZE:
-                        table = pa.Table.from_batches(pending, schema)
-                        head = table.slice(0, rows - rows % ROW_GROUP_SIZE)
-                        writer.write_table(head, row_group_size=ROW_GROUP_SIZE)
-                        rest = table.slice(len(head))
-                        pending, rows = rest.to_batches(), len(rest)
-                if pending or not parts:
-                    writer.write_table(
-                        pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_SIZE
-                    )
-            fh.flush()
-            os.fsync(fh.fileno())
-        _move_into_place(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_tables_atomic(_row_groups(parts, schema), schema, path, staging)
+
+
+def _row_groups(parts: list[Path], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The rows of ``parts`` as tables of ``ROW_GROUP_SIZE`` rows (the last one shorter;
+    one empty table when there are no rows)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in _batches(parts, schema):
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= ROW_GROUP_SIZE:
+            table = pa.Table.from_batches(pending, schema)
+            head = table.slice(0, rows - rows % ROW_GROUP_SIZE)
+            yield head
+            rest = table.slice(len(head))
+            pending, rows = rest.to_batches(), len(rest)
+    if pending or not parts:
+        yield pa.Table.from_batches(pending, schema)
 
 
 def _batches(parts: list[Path], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
