@@ -470,25 +470,7 @@ def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
     whole file or none.
     """
     name = (table.schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
-    if isinstance(path, RemotePath):
-        # An object store has no rename; one output stream is one PUT, visible whole.
-        with path.open_output_stream() as fh:
-            pq.write_table(
-                table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
-            )
-        return
-    tmp = _staging_file(Path(staging), Path(path).name)
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(
-                table, fh, use_dictionary=DICTIONARY_COLUMNS.get(name, True), **PARQUET_OPTIONS
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        _move_into_place(tmp, Path(path))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_tables_atomic([table], table.schema, path, staging, DICTIONARY_COLUMNS.get(name, True))
 
 
 def write_tables_atomic(
