@@ -32,17 +32,20 @@ What this adds to scrapy-redis, and why:
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 
+from linkcrawl.pipelines import REDIS_LOST
 from linkcrawl.storage import (
     PAGES_SCHEMA,
     Dataset,
@@ -228,6 +231,37 @@ def distributed_settings(url: str, worker: str) -> dict[str, Any]:
     }
 
 
+logger = logging.getLogger(__name__)
+
+
+def _redis_down(exc: BaseException) -> bool:
+    """True for the errors of a Redis that went away (refused, reset, timed out)."""
+    return redis is not None and isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def _survives_redis_loss(default: Any = None) -> Callable[[Any], Any]:
+    """A RedisFrontier method that, once Redis is gone (or when its call finds it gone),
+    returns ``default`` instead of raising: the worker is stopping (see
+    :meth:`RedisFrontier.lost_redis`), and a traceback per request helps no one."""
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def guarded(self: RedisFrontier, *args: Any, **kwargs: Any) -> Any:
+            if self.lost is not None:
+                return default
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _redis_down(exc):
+                    raise
+                self.lost_redis(exc)
+                return default
+
+        return guarded
+
+    return wrap
+
+
 class RedisDupeFilter(RFPDupeFilter):
     """scrapy-redis's duplicate filter, fingerprinting with Scrapy's request fingerprinter
     (what ``REQUEST_FINGERPRINTER`` says), not scrapy-redis's own JSON-and-SHA1 scheme, so
@@ -311,6 +345,8 @@ class RedisFrontier(Scheduler):
         self._lost = server.register_script(_LOST)
         self._loop: Any = None
         self._last_lost_scan = 0.0
+        # Why Redis is out of reach, once it is: the worker then stops (lost_redis).
+        self.lost: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisFrontier:
@@ -368,12 +404,40 @@ class RedisFrontier(Scheduler):
     def close(self, reason: str) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        self._hand_back()
+
+    @_survives_redis_loss()
+    def _hand_back(self) -> None:
         # The pipeline has written its last batch: what is still in flight was never
         # finished (a shutdown cancels downloads). Give it back to the other workers.
         self._requeue(self.inflight_key)
         self.inflight.clear()
         self.server.delete(self.alive_key)
 
+    def lost_redis(self, exc: BaseException) -> None:
+        """Redis went away: stop this worker, as a shutdown would. The pipeline writes the
+        pages it holds; the links found since cannot be queued, and a worker that rejoins
+        the crawl queues every link on disk that is not fetched yet (see
+        ``linkcrawl.runner``). Called from any thread; the first call counts."""
+        if self.lost is not None:
+            return
+        self.lost = (str(exc).splitlines() or [type(exc).__name__])[0]
+        logger.error("lost Redis at %s (%s): stopping this worker", public_url(self.url), self.lost)
+        self.stats.set_value("linkcrawl/redis/lost", self.lost)
+        from twisted.internet import reactor
+
+        reactor.callFromThread(self._stop)
+
+    def _stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None:
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(engine.close_spider_async(reason=f"{REDIS_LOST}: {self.lost}"))
+
+    @_survives_redis_loss()
     def tick(self) -> None:
         """Renew the heartbeat; look for lost workers now and then; wake an idle engine
         when other workers queued requests (Scrapy otherwise looks every 5 s)."""
@@ -390,6 +454,7 @@ class RedisFrontier(Scheduler):
 
     # -- scheduling ---------------------------------------------------------------------------
 
+    @_survives_redis_loss(False)
     def enqueue_request(self, request: Any) -> bool:
         fp = "" if request.dont_filter else self.df.request_fingerprint(request)
         domain, cap = "", 0
@@ -417,14 +482,20 @@ class RedisFrontier(Scheduler):
         self.stats.inc_value("scheduler/enqueued/redis")
         return True
 
+    @_survives_redis_loss()
     def next_request(self) -> Any:
         request = self.queue.pop()
         if request is not None:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
+    @_survives_redis_loss(False)
+    def has_pending_requests(self) -> bool:
+        return bool(super().has_pending_requests())
+
     # -- pages on disk ------------------------------------------------------------------------
 
+    @_survives_redis_loss()
     def batch_started(self, part: int, urls: Iterable[str]) -> None:
         """The pipeline is about to write part ``part`` holding the pages of ``urls``."""
         members = [m for m in (self.inflight.pop(u, None) for u in urls) if m is not None]
@@ -433,6 +504,7 @@ class RedisFrontier(Scheduler):
             args=[part, *members],
         )
 
+    @_survives_redis_loss()
     def batch_written(self, part: int) -> None:
         """Part ``part`` is on disk: its requests are done. (Called in the writer thread.)"""
         pipe = self.server.pipeline()
@@ -443,6 +515,7 @@ class RedisFrontier(Scheduler):
     def _batch_key(self, worker: str, part: int) -> str:
         return f"{self.prefix}batch:{worker}:{part}"
 
+    @_survives_redis_loss()
     def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
         # A callback that failed writes no pages row: its request is done all the same.
         if response is not None:
@@ -453,7 +526,15 @@ class RedisFrontier(Scheduler):
     # -- the end of the crawl ---------------------------------------------------------------
 
     def spider_idle(self, spider: Any) -> None:
-        """Close only when the crawl is done everywhere, never while work may still come."""
+        """Close only when the crawl is done everywhere, never while work may still come,
+        or when Redis is gone (then with that reason, never as finished)."""
+        if self.lost is None:
+            self._idle()
+        if self.lost is not None:
+            raise CloseSpider(f"{REDIS_LOST}: {self.lost}")
+
+    @_survives_redis_loss()
+    def _idle(self) -> None:
         if self.pipeline is not None:
             self.pipeline.flush(wait=True)
         if self.inflight or self.server.zcard(self.inflight_key):
@@ -475,6 +556,7 @@ class RedisFrontier(Scheduler):
             return  # Scrapy closes the spider, reason "finished"
         raise DontCloseSpider
 
+    @_survives_redis_loss(0)
     def recover(self, worker: str) -> int:
         """Put back in the queue the requests a lost worker held and did not write to disk;
         returns how many. Its batches whose pages part file exists are done already."""
@@ -521,60 +603,75 @@ class RedisFrontier(Scheduler):
 
         The crawl is ``finished`` once one worker saw it done everywhere (every row is
         then on disk), ``running`` while any worker that is not lost runs, and
-        ``interrupted`` when every worker stopped before that.
+        ``interrupted`` when every worker stopped before that. Without Redis (lost), the
+        merge goes ahead unlocked: a worker that stops must still record why.
         """
-        # The lock expires like a heartbeat: a worker killed while holding it is lost.
-        expiry = max(5.0, self.ttl_ms / 1000)
-        lock = self.server.lock(
-            f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
-        )
-        with lock:
-            path = manifest_path(self.root, self.crawl_id)
-            current = read_manifest(path).fields if path.is_file() else {}
-            distributed = current.get("distributed") or {}
-            workers = dict(distributed.get("workers") or {})
-            workers[self.worker] = {key: section.get(key) for key in _SECTION_FIELDS}
-            lost = {
-                k.decode(): v.decode() for k, v in self.server.hgetall(f"{self.prefix}lost").items()
-            }
-            for name, entry in workers.items():
-                if name in lost and entry.get("status") == "running":
-                    entry.update(status="lost", finished_at=lost[name])
-            fields = {
-                **current,
-                **{k: v for k, v in section.items() if k not in ("pid", "host", "counts")},
-                "seeds": _union(current.get("seeds", []), section.get("seeds", [])),
-                "scope": sorted(set(current.get("scope", [])) | set(section.get("scope", []))),
-                "started_at": min(
-                    s for s in (current.get("started_at"), section.get("started_at")) if s
-                ),
-                # The crawl has no one process; see distributed.workers.
-                "pid": None,
-                "host": None,
-                "workers": len(workers),
-                "distributed": {"redis": public_url(self.url), "workers": workers},
-            }
-            entries = workers.values()
-            if current.get("status") == "finished" or any(
-                e.get("finish_reason") == "finished" for e in entries
-            ):
-                finished_at = current.get("finished_at") or section.get("finished_at")
-                fields.update(status="finished", finish_reason="finished", finished_at=finished_at)
-                fields["counts"] = Dataset(self.root).counts(self.crawl_id)
-                if current.get("status") != "finished":
-                    self._expire_keys()
-            elif any(e.get("status") == "running" for e in entries):
-                fields.update(status="running", finish_reason=None, finished_at=None)
-                fields["counts"] = _sum_counts(e.get("counts") for e in entries)
-            else:
-                reasons = sorted({str(e.get("finish_reason")) for e in entries})
-                fields.update(
-                    status="interrupted",
-                    finish_reason="workers stopped: " + ", ".join(reasons),
-                    finished_at=section.get("finished_at"),
-                    counts=Dataset(self.root).counts(self.crawl_id),
+        if self.lost is None:
+            try:
+                # The lock expires like a heartbeat: a worker killed holding it is lost.
+                expiry = max(5.0, self.ttl_ms / 1000)
+                lock = self.server.lock(
+                    f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
                 )
-            write_manifest(self.root, fields)
+                with lock:
+                    lost = {
+                        k.decode(): v.decode()
+                        for k, v in self.server.hgetall(f"{self.prefix}lost").items()
+                    }
+                    self._merge_manifest(section, lost)
+                return
+            except Exception as exc:
+                if not _redis_down(exc):
+                    raise
+                self.lost_redis(exc)
+        self._merge_manifest(section, {})
+
+    def _merge_manifest(self, section: dict[str, Any], lost: dict[str, str]) -> None:
+        """Write the crawl's manifest with this worker's ``section`` in it; ``lost``: the
+        workers found lost, with when."""
+        path = manifest_path(self.root, self.crawl_id)
+        current = read_manifest(path).fields if path.is_file() else {}
+        distributed = current.get("distributed") or {}
+        workers = dict(distributed.get("workers") or {})
+        workers[self.worker] = {key: section.get(key) for key in _SECTION_FIELDS}
+        for name, entry in workers.items():
+            if name in lost and entry.get("status") == "running":
+                entry.update(status="lost", finished_at=lost[name])
+        fields = {
+            **current,
+            **{k: v for k, v in section.items() if k not in ("pid", "host", "counts")},
+            "seeds": _union(current.get("seeds", []), section.get("seeds", [])),
+            "scope": sorted(set(current.get("scope", [])) | set(section.get("scope", []))),
+            "started_at": min(
+                s for s in (current.get("started_at"), section.get("started_at")) if s
+            ),
+            # The crawl has no one process; see distributed.workers.
+            "pid": None,
+            "host": None,
+            "workers": len(workers),
+            "distributed": {"redis": public_url(self.url), "workers": workers},
+        }
+        entries = workers.values()
+        if current.get("status") == "finished" or any(
+            e.get("finish_reason") == "finished" for e in entries
+        ):
+            finished_at = current.get("finished_at") or section.get("finished_at")
+            fields.update(status="finished", finish_reason="finished", finished_at=finished_at)
+            fields["counts"] = Dataset(self.root).counts(self.crawl_id)
+            if current.get("status") != "finished" and self.lost is None:
+                self._expire_keys()
+        elif any(e.get("status") == "running" for e in entries):
+            fields.update(status="running", finish_reason=None, finished_at=None)
+            fields["counts"] = _sum_counts(e.get("counts") for e in entries)
+        else:
+            reasons = sorted({str(e.get("finish_reason")) for e in entries})
+            fields.update(
+                status="interrupted",
+                finish_reason="workers stopped: " + ", ".join(reasons),
+                finished_at=section.get("finished_at"),
+                counts=Dataset(self.root).counts(self.crawl_id),
+            )
+        write_manifest(self.root, fields)
 
     def _expire_keys(self) -> None:
         # Workers still closing read some of them; nothing needs them an hour later.

@@ -60,6 +60,8 @@ _RECORDED_SETTINGS = (
 )
 # Close reasons after which the crawl's queue was not empty: it can be resumed.
 _INTERRUPTED_REASONS = ("shutdown", "cancelled")
+# The finish reason (then ": <why>") of a worker of a Redis crawl that lost its Redis.
+REDIS_LOST = "redis unreachable"
 # The per-page columns copied from the item as they are (outlinks is computed).
 _PAGE_FIELDS = tuple(f.name for f in PAGES_SCHEMA if f.name != "outlinks")
 # The per-link columns copied from the item's parallel lists.
@@ -259,7 +261,7 @@ class ParquetPipeline:
             reason = f"error writing parts: {self.write_error}"
             # Some rows never reached disk: count what did.
             counts = Dataset(self.root).counts(self.crawl_id)
-        interrupted = reason in _INTERRUPTED_REASONS or reason.startswith("error")
+        interrupted = reason in _INTERRUPTED_REASONS or reason.startswith(("error", REDIS_LOST))
         self.manifest.update(
             status="interrupted" if interrupted else "finished",
             finish_reason=reason,

@@ -18,8 +18,10 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from linkcrawl.pipelines import REDIS_LOST
 from linkcrawl.spiders.links import LinkSpider, parse_seeds
 from linkcrawl.storage import (
+    CrawlInterrupted,
     LinkcrawlError,
     RemotePath,
     manifest_path,
@@ -295,6 +297,12 @@ def _crawl_shared(
         if manifest.status == "finished":
             raise LinkcrawlError(f"crawl {crawl_id} already finished: choose another --crawl-id")
         seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
+        sections = (manifest.fields.get("distributed") or {}).get("workers") or {}
+        if any(str(w.get("finish_reason")).startswith(REDIS_LOST) for w in sections.values()):
+            # A worker stopped when Redis went away: the links it found since were never
+            # queued (and a restarted Redis may have lost the queue). Queue every link on
+            # disk that is not fetched yet, as a resume does; Redis drops the known ones.
+            options["overrides"]["LINKCRAWL_RESUME"] = True
     if not seeds:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     _writable_data_dir(data_dir)
@@ -309,8 +317,15 @@ def _crawl_shared(
         client.close()
     overrides.update(distributed.distributed_settings(redis_url, str(worker)))
     with DataDirLock(data_dir, crawl_id, shared=True):
-        run_scrapy(
+        reason = run_scrapy(
             crawl_settings(data_dir, crawl_id, overrides=overrides, **options), seeds, crawl_id
+        )
+    if reason and reason.startswith(REDIS_LOST):
+        raise CrawlInterrupted(
+            f"lost Redis at {distributed.public_url(redis_url)} "
+            f"({reason.removeprefix(REDIS_LOST).lstrip(': ')}): worker {worker} stopped with "
+            f"its pages on disk; once Redis is back, start it again with the same --redis "
+            f"and --crawl-id {crawl_id} to rejoin"
         )
     return crawl_id
 

@@ -50,6 +50,7 @@ __all__ = [
     "PAGES_SCHEMA",
     "PAGE_AUTHORITY_SCHEMA",
     "SCHEMA_VERSION",
+    "CrawlInterrupted",
     "Dataset",
     "DatasetError",
     "LinkcrawlError",
@@ -211,6 +212,13 @@ _DATE_CHARS = str.maketrans("", "", "0123456789-_.")
 
 class LinkcrawlError(Exception):
     """A problem a user can act on; its message is one line. The CLI prints it and exits 1."""
+
+
+class CrawlInterrupted(LinkcrawlError):
+    """A crawl (or one worker of it) stopped before its end for a reason outside it, its
+    rows on disk; the CLI exits 3, as for any interrupted crawl."""
+
+    exit_code = 3
 
 
 class DatasetError(LinkcrawlError):

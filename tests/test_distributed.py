@@ -296,3 +296,69 @@ def test_shared_lock_lets_in_the_same_crawl_only(tmp_path):
         with pytest.raises(Exception, match="crawl c"):
             with DataDirLock(tmp_path, "a", shared=True):
                 pass
+
+
+@pytest.mark.slow
+def test_redis_going_away_stops_the_worker_and_a_rejoin_finishes(web, single, tmp_path):
+    """Redis dies mid-crawl: the worker stops within seconds with one line and exit 3,
+    its pages on disk and the manifest interrupted (not hung, not a traceback per
+    request). Rejoined to a new, empty Redis, it queues the links on disk not fetched
+    yet and finishes the crawl: the same pages as one process, none twice."""
+    edges, pages = single
+    port = free_port()
+    command = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    server = start_server(command, port, "redis-server", timeout=10)
+    url = f"redis://127.0.0.1:{port}/0"
+    data = tmp_path / "data"
+    args = [*SEEDS, "--data", str(data), "--crawl-id", "gone", "-s", "LINKCRAWL_FLUSH_ROWS=150"]
+    before = _fetches(web)
+    worker = _worker(args, web, url, "wa")
+    parts = data / "pages" / "crawl_id=gone"
+    deadline = time.monotonic() + 60
+    while not (parts.is_dir() and any(parts.iterdir())) or (
+        sum((_fetches(web) - before).values()) < 200
+    ):
+        assert time.monotonic() < deadline and worker.poll() is None, worker.communicate()
+        time.sleep(0.05)
+    server.kill()
+    server.wait()
+    stopped_at = time.monotonic()
+    _out, err = worker.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 30
+    assert worker.returncode == 3, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"Error: lost Redis at {url} (")
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith(
+            "worker wa stopped with its pages on disk; once Redis is back, start it again "
+            "with the same --redis and --crawl-id gone to rejoin"
+        )
+    )
+    written = pd.read_parquet(data / "pages")
+    assert 0 < len(written) < len(pages)
+    manifest = json.loads((data / "crawls" / "gone.json").read_text())
+    assert manifest["status"] == "interrupted"
+    section = manifest["distributed"]["workers"]["wa"]
+    assert section["status"] == "interrupted"
+    assert section["finish_reason"].startswith("redis unreachable: ")
+
+    # Redis is back, empty (no persistence): the rejoined worker finishes from the disk.
+    server = start_server(command, port, "redis-server", timeout=10)
+    try:
+        rejoined = _worker(args, web, url, "wa")
+        _out, err = rejoined.communicate(timeout=120)
+    finally:
+        server.kill()
+        server.wait()
+    assert rejoined.returncode == 0, err
+    final = pd.read_parquet(data / "pages")
+    assert sorted(final["url"]) == sorted(pages["url"])  # none lost, none twice
+    final_edges = pd.read_parquet(data / "edges")
+    assert _edge_set(final_edges) == _edge_set(edges)
+    assert len(final_edges) == len(edges)
+    manifest = json.loads((data / "crawls" / "gone.json").read_text())
+    assert manifest["status"] == "finished"
+    assert manifest["counts"]["pages"] == len(pages)
