@@ -214,6 +214,19 @@ def check_worker_id(server: Any, crawl_id: str, worker: str) -> None:
         )
 
 
+def stopped_by_lost_redis(root: Any, crawl_id: str) -> bool:
+    """True when a worker of the shared crawl ``crawl_id`` stopped because Redis went away
+    (its manifest section says so). The links that worker found after the loss were never
+    queued, and a Redis restarted without its data has lost the queue: a worker joining
+    such a crawl queues every link on disk not fetched yet, as a resume does, and Redis
+    drops the ones it knows."""
+    path = manifest_path(root, crawl_id)
+    if not path.is_file():
+        return False
+    workers = (read_manifest(path).fields.get("distributed") or {}).get("workers") or {}
+    return any(str(w.get("finish_reason")).startswith(REDIS_LOST) for w in workers.values())
+
+
 def distributed_settings(url: str, worker: str) -> dict[str, Any]:
     """The Scrapy settings that make a crawl one worker of a shared Redis frontier."""
     return {
@@ -418,7 +431,7 @@ class RedisFrontier(Scheduler):
         """Redis went away: stop this worker, as a shutdown would. The pipeline writes the
         pages it holds; the links found since cannot be queued, and a worker that rejoins
         the crawl queues every link on disk that is not fetched yet (see
-        ``linkcrawl.runner``). Called from any thread; the first call counts."""
+        :func:`stopped_by_lost_redis`). Called from any thread; the first call counts."""
         if self.lost is not None:
             return
         self.lost = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -297,12 +297,6 @@ def _crawl_shared(
         if manifest.status == "finished":
             raise LinkcrawlError(f"crawl {crawl_id} already finished: choose another --crawl-id")
         seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
-        sections = (manifest.fields.get("distributed") or {}).get("workers") or {}
-        if any(str(w.get("finish_reason")).startswith(REDIS_LOST) for w in sections.values()):
-            # A worker stopped when Redis went away: the links it found since were never
-            # queued (and a restarted Redis may have lost the queue). Queue every link on
-            # disk that is not fetched yet, as a resume does; Redis drops the known ones.
-            options["overrides"]["LINKCRAWL_RESUME"] = True
     if not seeds:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     _writable_data_dir(data_dir)

@@ -134,9 +134,14 @@ class LinkSpider(scrapy.Spider):
         spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
         spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
         if settings.get("LINKCRAWL_REDIS_URL"):
+            from linkcrawl.distributed import stopped_by_lost_redis
+
             # A crawl shared through Redis caps pages per domain across all its workers,
             # in the scheduler (linkcrawl.distributed); a count here would be this worker's.
             spider.max_pages = 0
+            root = settings.get("LINKCRAWL_DATA_DIR") or "data"
+            if stopped_by_lost_redis(root, spider.crawl_id):
+                settings.set("LINKCRAWL_RESUME", True, priority="spider")
         spider.max_depth = settings.getint("LINKCRAWL_MAX_DEPTH", -1)
         spider.extractor = LinkExtractor(
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
