@@ -492,21 +492,26 @@ def write_tables_atomic(
     :func:`write_table_atomic`, and atomically as it does.
 
     Each table becomes row groups of up to ``ROW_GROUP_SIZE`` rows, so tables whose
-    lengths are multiples of it give the row groups of one write of the whole. A thread
-    encodes and compresses each table while ``tables`` makes the next. No table at all
-    writes a file with the schema and no rows. On an object store the file is one output
-    stream, visible whole when it closes; after a failure midway the object is removed
-    (pyarrow's streams cannot abandon an upload: closing one completes it), so that no
-    reader takes part of the rows for the whole table.
+    lengths are multiples of it give the row groups of one write of the whole. When
+    ``tables`` is an iterator, a thread encodes and compresses each table while it makes
+    the next. No table at all writes a file with the schema and no rows. On an object
+    store the file is one output stream, visible whole when it closes; after a failure
+    midway the object is removed (pyarrow's streams cannot abandon an upload: closing one
+    completes it), so that no reader takes part of the rows for the whole table.
     """
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
 
     def write(sink: Any) -> None:
+        with pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer:
+            if isinstance(tables, list | tuple):  # made already: nothing to overlap with
+                for table in tables:
+                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+                return
+            write_overlapped(writer)
+
+    def write_overlapped(writer: pq.ParquetWriter) -> None:
         # The pool is shut down (the last write done) before the writer closes the file.
-        with (
-            pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer,
-            ThreadPoolExecutor(1) as pool,
-        ):
+        with ThreadPoolExecutor(1) as pool:
             pending: Future[None] | None = None
             for table in tables:
                 if pending is not None:
