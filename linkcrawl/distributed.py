@@ -68,6 +68,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     redis = None
     RFPDupeFilter = PriorityQueue = Scheduler = object  # type: ignore[assignment,misc]
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "FrontierQueue",
     "RedisDupeFilter",
@@ -242,9 +244,6 @@ def distributed_settings(url: str, worker: str) -> dict[str, Any]:
         # The queue and the duplicate filter live in Redis, not in a JOBDIR.
         "JOBDIR": None,
     }
-
-
-logger = logging.getLogger(__name__)
 
 
 def _redis_down(exc: BaseException) -> bool:
@@ -619,25 +618,22 @@ class RedisFrontier(Scheduler):
         ``interrupted`` when every worker stopped before that. Without Redis (lost), the
         merge goes ahead unlocked: a worker that stops must still record why.
         """
-        if self.lost is None:
-            try:
-                # The lock expires like a heartbeat: a worker killed holding it is lost.
-                expiry = max(5.0, self.ttl_ms / 1000)
-                lock = self.server.lock(
-                    f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
-                )
-                with lock:
-                    lost = {
-                        k.decode(): v.decode()
-                        for k, v in self.server.hgetall(f"{self.prefix}lost").items()
-                    }
-                    self._merge_manifest(section, lost)
-                return
-            except Exception as exc:
-                if not _redis_down(exc):
-                    raise
-                self.lost_redis(exc)
-        self._merge_manifest(section, {})
+        if not self._merge_manifest_locked(section):
+            self._merge_manifest(section, {})
+
+    @_survives_redis_loss(False)
+    def _merge_manifest_locked(self, section: dict[str, Any]) -> bool:
+        # The lock expires like a heartbeat: a worker killed while holding it is lost.
+        expiry = max(5.0, self.ttl_ms / 1000)
+        lock = self.server.lock(
+            f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
+        )
+        with lock:
+            lost = {
+                k.decode(): v.decode() for k, v in self.server.hgetall(f"{self.prefix}lost").items()
+            }
+            self._merge_manifest(section, lost)
+        return True
 
     def _merge_manifest(self, section: dict[str, Any], lost: dict[str, str]) -> None:
         """Write the crawl's manifest with this worker's ``section`` in it; ``lost``: the
