@@ -201,6 +201,26 @@ def test_domain_pagerank_matches_networkx_on_the_domain_graph(tmp_path):
     assert pd.isna(domains.loc["farm-network.com", "follow_share"])  # no inbound links
 
 
+def test_a_fetched_page_without_links_adds_its_domain_to_the_domain_graph(tmp_path):
+    # Domain authority is computed while the URLs are numbered, before the pages that
+    # neither link nor are linked to are known: a new domain among them must still count.
+    links = [link(f"http://www.fan{i}.org/", STRONG) for i in range(3)]
+    links.append(link(STRONG, "http://www.fan0.org/"))
+    write_crawl(tmp_path, links, pages=["http://www.isolated-site.com/"])
+    analyze(tmp_path)
+    domains = authority_table(tmp_path, "domains").set_index("domain")
+    D = nx.DiGraph()
+    D.add_nodes_from(["fan0.org", "fan1.org", "fan2.org", "strong-news.com", "isolated-site.com"])
+    D.add_edges_from((f"fan{i}.org", "strong-news.com") for i in range(3))
+    D.add_edge("strong-news.com", "fan0.org")
+    expected = pd.Series(nx.pagerank(D, tol=1e-12, max_iter=10_000))
+    assert sorted(domains.index) == sorted(D.nodes)
+    assert (domains["pagerank"] - expected.reindex(domains.index)).abs().sum() < 1e-6
+    inbound = authority_table(tmp_path, "inbound")
+    by_domain = inbound.groupby("source_domain")["source_domain_authority"].first()
+    assert (by_domain - domains["authority"].reindex(by_domain.index)).abs().max() < 1e-9
+
+
 def test_page_authority_matches_networkx_and_the_log_scale(tmp_path):
     links = link_farm_web()
     write_crawl(tmp_path, links, pages=["http://lonely.example.net/"])

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from linkcrawl.analysis.graph import CrawlGraph, _encode, collapse_links, load_graph
+from linkcrawl.analysis.graph import (
+    CrawlGraph,
+    DomainLinks,
+    _encode,
+    collapse_links,
+    load_graph_alongside,
+)
 from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
 from linkcrawl.storage import (
     DICTIONARY_COLUMNS,
@@ -188,8 +194,22 @@ def analyze(
     if engine_options:
         raise DatasetError(f"the {engine} engine takes no options ({', '.join(engine_options)})")
     say = progress or (lambda line: None)
-    graph = load_graph(
-        data_dir, crawl_id, position_weights=position_weights, nofollow_weight=nofollow_weight
+
+    def domain_work(
+        links: DomainLinks,
+    ) -> tuple[tuple[pa.Table, np.ndarray], _InboundStrings] | None:
+        # Neither needs page ids: done while another thread numbers the URLs. A crawl
+        # without links has its domains from its pages only, known later.
+        if links.n_domains == 0:
+            return None
+        return _domain_table(links, engine, damping, tol), _inbound_strings(links)
+
+    graph, early = load_graph_alongside(
+        data_dir,
+        crawl_id,
+        domain_work,
+        position_weights=position_weights,
+        nofollow_weight=nofollow_weight,
     )
     say(
         f"analyze {graph.crawl_id}: {graph.n_pages} pages, {len(graph.source)} links, "
@@ -199,24 +219,24 @@ def analyze(
     root = root_path(data_dir)  # a local Path, or a RemotePath in an object store
     out = root / "authority" / f"crawl_id={graph.crawl_id}"
     staging = root / ".staging"
-    domain_authority_ready: Future[np.ndarray] = Future()
 
-    def domain_table() -> pa.Table:
-        try:
-            return _domain_table(graph, engine, damping, tol, domain_authority_ready)
-        except BaseException as exc:
-            domain_authority_ready.set_exception(exc)
-            raise
-
-    # Domain authority, the pages' inbound counts and the PageRank-free part of the
-    # inbound table need no page PageRank: a second thread computes them meanwhile (the
-    # sparse power iteration runs on one core). Then the inbound table, the largest, is
-    # built and written in that thread while this one writes the page table. numpy,
-    # scipy, pyarrow and Parquet release the GIL.
+    # The pages' inbound counts and the PageRank-free part of the inbound table need no
+    # page PageRank: a second thread computes them meanwhile (the sparse power iteration
+    # runs on one core), and domain authority too if loading could not. Then the inbound
+    # table, the largest, is built and written in that thread while this one writes the
+    # page table. numpy, scipy, pyarrow and Parquet release the GIL.
     with ThreadPoolExecutor(1) as pool:
-        domains_done = pool.submit(domain_table)
+        domains_done: Future[tuple[pa.Table, np.ndarray]]
+        if early is not None:
+            domains_done = Future()
+            domains_done.set_result(early[0])
+            strings = early[1]
+        else:
+            domains_done = pool.submit(_domain_table, graph, engine, damping, tol)
+            strings = None
         counts_done = pool.submit(_page_counts, graph)
-        prep_done = pool.submit(_inbound_prep, graph)
+        prep_done = pool.submit(_inbound_prep, graph, strings)
+        del early, strings
 
         # -- page authority
         source, target, weight = collapse_links(
@@ -234,13 +254,13 @@ def analyze(
 
         inbound_done = pool.submit(
             _write_inbound, graph, prep_done, page_pr, out_weight, page_authority,
-            domain_authority_ready, damping, out / "inbound.parquet", staging,
+            domains_done, damping, out / "inbound.parquet", staging,
         )  # fmt: skip
         pages = _pages_table(graph, page_pr, page_authority, counts_done.result())
         write_table_atomic(pages, out / "pages.parquet", staging)
         del pages
         pa.default_memory_pool().release_unused()
-        domains = domains_done.result()
+        domains, _ = domains_done.result()
         say(f"analyze {graph.crawl_id}: domain PageRank done")
         inbound_done.result()
     # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
@@ -250,19 +270,14 @@ def analyze(
 
 
 def _domain_table(
-    graph: CrawlGraph,
-    engine: str,
-    damping: float,
-    tol: float,
-    authority_ready: Future[np.ndarray],
-) -> pa.Table:
-    """Domain PageRank and counts: domains.parquet. A -> B when a followed link goes from
-    a page on A to a page on B, A != B, unweighted. Hands the authority column to
-    ``authority_ready`` as soon as it is known."""
-    sd, td = graph.source_domain, graph.target_domain
+    links: CrawlGraph | DomainLinks, engine: str, damping: float, tol: float
+) -> tuple[pa.Table, np.ndarray]:
+    """Domain PageRank and counts: domains.parquet, and the authority of each domain id.
+    A -> B when a followed link goes from a page on A to a page on B, A != B, unweighted."""
+    sd, td = links.source_domain, links.target_domain
     cross = sd != td
-    followed = cross & graph.follow
-    n_dom = graph.n_domains
+    followed = cross & links.follow
+    n_dom = links.n_domains
     # Sorted by source, then target, as run_engine takes them.
     dom_pairs = _unique_sorted(sd[followed].astype(np.int64) * n_dom + td[followed])
     dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
@@ -271,13 +286,12 @@ def _domain_table(
     domain_floor = _floor(domain_pr, np.bincount(dom_source, minlength=n_dom) == 0, damping)
     domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
     domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
-    authority_ready.set_result(domain_authority)
-    referring, inbound_links, follow_share = _inbound_counts(sd, td, graph.follow, cross, n_dom)
+    referring, inbound_links, follow_share = _inbound_counts(sd, td, links.follow, cross, n_dom)
     domain_rank = _ranks(domain_pr)
     order = np.argsort(domain_rank)
-    return pa.table(
+    table = pa.table(
         {
-            "domain": graph.domains.take(pa.array(order)),
+            "domain": links.domains.take(pa.array(order)),
             "pagerank": domain_pr[order],
             "authority": domain_authority[order],
             "referring_domains": referring[order],
@@ -288,6 +302,7 @@ def _domain_table(
         },
         schema=DOMAINS_SCHEMA,
     )
+    return table, domain_authority
 
 
 def _page_counts(graph: CrawlGraph) -> tuple[np.ndarray, ...]:
@@ -343,7 +358,7 @@ def _write_inbound(
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
-    domain_authority: Future[np.ndarray],
+    domains: Future[tuple[pa.Table, np.ndarray]],
     damping: float,
     path: Path,
     staging: Path,
@@ -352,7 +367,7 @@ def _write_inbound(
     compresses each slice while this one gathers the strings of the next, so the two
     largest costs (the gathers, the Parquet write) overlap on two cores."""
     slices = _inbound_slices(
-        graph, prep.result(), page_pr, out_weight, page_authority, domain_authority, damping
+        graph, prep.result(), page_pr, out_weight, page_authority, domains, damping
     )
     write_tables_atomic(slices, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
 
@@ -371,19 +386,42 @@ class _InboundPrep:
     strings: dict[str, tuple[pa.Array, np.ndarray]]
 
 
-def _inbound_prep(graph: CrawlGraph) -> _InboundPrep:
-    cross = np.flatnonzero(graph.source_domain != graph.target_domain)
-    edge_rows = graph.rows[cross] if graph.rows is not None else cross
+@dataclass
+class _InboundStrings:
+    """The link rows from another domain, and their string columns as ids into small
+    dictionaries (:func:`_string_ids`)."""
+
+    cross: np.ndarray
+    strings: dict[str, tuple[pa.Array, np.ndarray]]
+
+
+def _inbound_strings(
+    links: CrawlGraph | DomainLinks, rows: np.ndarray | None = None
+) -> _InboundStrings:
+    """``rows``: the edges table's row of each link row, None for the identity."""
+    cross = np.flatnonzero(links.source_domain != links.target_domain)
+    edge_rows = rows[cross] if rows is not None else cross
+    return _InboundStrings(
+        cross=cross,
+        strings={
+            name: _string_ids(links.edges.column(name), edge_rows)
+            for name in ("anchor", "rel", "position", "kind")
+        },
+    )
+
+
+def _inbound_prep(graph: CrawlGraph, strings: _InboundStrings | None = None) -> _InboundPrep:
+    """The prep of the inbound table; ``strings`` when already known for the graph's rows."""
+    if strings is None:
+        strings = _inbound_strings(graph, graph.rows)
+    cross = strings.cross
     return _InboundPrep(
         cross=cross,
         source=graph.source[cross],
         target=graph.target[cross],
         target_domain=graph.target_domain[cross],
         weight=graph.weight[cross],
-        strings={
-            name: _string_ids(graph.edges.column(name), edge_rows)
-            for name in ("anchor", "rel", "position", "kind")
-        },
+        strings=strings.strings,
     )
 
 
@@ -393,14 +431,15 @@ def _inbound_slices(
     page_pr: np.ndarray,
     out_weight: np.ndarray,
     page_authority: np.ndarray,
-    domain_authority: Future[np.ndarray],
+    domains: Future[tuple[pa.Table, np.ndarray]],
     damping: float,
 ) -> Iterator[pa.Table]:
     """The rows of inbound.parquet, in slices of :data:`_INBOUND_SLICE` (at least one,
     empty when there are no links between domains). One row per link from another
     domain, valued by the PageRank it passes:
     value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
-    ``domain_authority`` is awaited last, so that the rest is computed meanwhile."""
+    The domain authority in ``domains`` is awaited last, so that the rest is computed
+    meanwhile."""
     cross, source, target = prep.cross, prep.source, prep.target
     target_domain, weight = prep.target_domain, prep.weight
     share = np.divide(
@@ -422,7 +461,7 @@ def _inbound_slices(
     follow = graph.follow[rows]
     strings = {name: (d, ids[order]) for name, (d, ids) in prep.strings.items()}
     del cross, source, target, target_domain, weight, share, order, prep
-    source_domain_authority = domain_authority.result()[source_domain]
+    source_domain_authority = domains.result()[1][source_domain]
     for a in range(0, max(len(rows), 1), _INBOUND_SLICE):
         b = a + _INBOUND_SLICE
         columns = {

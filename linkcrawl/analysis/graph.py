@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +69,7 @@ _INBOUND_COLUMNS = ["anchor", "rel"]
 _DICTIONARY_COLUMNS = [
     "source", "anchor", "rel", "position", "kind", "source_domain", "target_domain",
 ]  # fmt: skip
+T = TypeVar("T")
 _HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 
@@ -465,6 +466,24 @@ def _read_targets(dataset: pads.Dataset) -> Any:
     return frame.to_series()
 
 
+@dataclass
+class DomainLinks:
+    """The links of one crawl by domain, as :func:`load_graph_alongside` has them before
+    the URLs are numbered: link rows are the edges table's rows as read, not yet
+    de-duplicated."""
+
+    domains: pa.Array  # domain id -> registered domain
+    source_domain: np.ndarray  # link row -> domain id
+    target_domain: np.ndarray
+    follow: np.ndarray
+    weight: np.ndarray
+    edges: pa.Table  # anchor, rel, position, kind (those read)
+
+    @property
+    def n_domains(self) -> int:
+        return len(self.domains)
+
+
 def load_graph(
     data_dir: Path | str = "data",
     crawl_id: str | None = None,
@@ -488,6 +507,34 @@ def load_graph(
     inbound_columns
         Also read anchor and rel (needed for inbound.parquet).
     """
+    graph, _ = load_graph_alongside(
+        data_dir,
+        crawl_id,
+        None,
+        position_weights=position_weights,
+        nofollow_weight=nofollow_weight,
+        inbound_columns=inbound_columns,
+    )
+    return graph
+
+
+def load_graph_alongside(
+    data_dir: Path | str,
+    crawl_id: str | None,
+    work: Callable[[DomainLinks], T] | None,
+    *,
+    position_weights: Mapping[str, float] | None = None,
+    nofollow_weight: float = 0.0,
+    inbound_columns: bool = True,
+) -> tuple[CrawlGraph, T | None]:
+    """:func:`load_graph`, calling ``work`` on the links by domain while another thread
+    numbers the URLs (the longest step of loading, which leaves a core free).
+
+    Returns the graph and what ``work`` returned, or None in its place when the graph's
+    links or domains turned out other than ``work`` saw them: when de-duplication
+    dropped rows (a resumed crawl that wrote a page twice), or when pages that neither
+    link nor are linked to added domains. Then the caller computes it again from the graph.
+    """
     weights = position_weight_table(position_weights)
     nofollow_weight = float(nofollow_weight)
     if not math.isfinite(nofollow_weight) or nofollow_weight < 0:
@@ -509,8 +556,9 @@ def load_graph(
     pa.default_memory_pool().release_unused()  # the Parquet readers' buffers
 
     # Numbering the URLs is the longest step (hashing every target string, outside the
-    # GIL): run it in a thread while this one numbers the small columns. Sources come
-    # first, so that ids follow the crawl order of pages (see _dedupe_rows).
+    # GIL): run it in a thread while this one numbers the small columns, weighs the links
+    # and does ``work``. Sources come first, so that ids follow the crawl order of pages
+    # (see _dedupe_rows).
     with ThreadPoolExecutor(1) as pool:
         numbering = pool.submit(_encode, [edges.column("source"), target_urls, page_urls])
         domains, (source_domain, target_domain) = _encode(
@@ -520,23 +568,28 @@ def load_graph(
         kind_dict, (kind,) = _encode([edges.column("kind")])
         follow = edges.column("follow").to_numpy()
         position_dict, (position,) = _encode([edges.column("position")])
+        # Null position (redirects) and positions without a weight count as content.
+        position_w = np.array([weights.get(p, 1.0) for p in position_dict.to_pylist()] + [1.0])
+        kind_full = np.array([k in FULL_WEIGHT_KINDS for k in kind_dict.to_pylist()] + [False])
+        weight = np.where(follow, 1.0, nofollow_weight)
+        weight *= np.where(kind_full[kind], 1.0, position_w[position])
+        inbound = edges.select(
+            [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
+        )
+        done = None
+        if work is not None:
+            done = work(DomainLinks(domains, source_domain, target_domain, follow, weight, inbound))
         urls, (source, target, _fetched) = numbering.result()
-    edges = edges.drop_columns(["source"])  # the strings are in urls now
-    del page_urls, _fetched, target_urls
+    del edges, page_urls, _fetched, target_urls
     # Hand the freed URL strings back to the OS: the allocator would keep them, and peak
     # memory (which the benchmark holds us to) would carry them to the end.
     pa.default_memory_pool().release_unused()
     rows = _dedupe_rows(source, ordinal, target, kind)
     if rows is not None:
-        source, target, kind = source[rows], target[rows], kind[rows]
+        source, target = source[rows], target[rows]
         source_domain, target_domain = source_domain[rows], target_domain[rows]
-        follow, position = follow[rows], position[rows]
-
-    # Null position (redirects) and positions without a weight count as content.
-    position_w = np.array([weights.get(p, 1.0) for p in position_dict.to_pylist()] + [1.0])
-    kind_full = np.array([k in FULL_WEIGHT_KINDS for k in kind_dict.to_pylist()] + [False])
-    weight = np.where(follow, 1.0, nofollow_weight)
-    weight *= np.where(kind_full[kind], 1.0, position_w[position])
+        follow, weight = follow[rows], weight[rows]
+        done = None
 
     n = len(urls)
     page_domain = np.full(n, -1, dtype=np.int32)
@@ -547,9 +600,12 @@ def load_graph(
         # Fetched pages that neither link nor are linked to: resolve their hosts, each once.
         hosts = url_hosts(urls.take(pa.array(missing)))
         extra = [registered_domain(h or "") for h in hosts.to_pylist()]
+        n_domains = len(domains)
         domains, (page_domain_missing,) = _extend_dictionary(domains, extra)
         page_domain[missing] = page_domain_missing
-    return CrawlGraph(
+        if len(domains) != n_domains:
+            done = None
+    graph = CrawlGraph(
         crawl_id=crawl_id,
         urls=urls,
         page_domain=page_domain,
@@ -561,10 +617,9 @@ def load_graph(
         follow=follow,
         weight=weight,
         rows=rows,
-        edges=edges.select(
-            [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
-        ),
+        edges=inbound,
     )
+    return graph, done
 
 
 def _extend_dictionary(dictionary: pa.Array, values: list[str]) -> tuple[pa.Array, list[Any]]:
