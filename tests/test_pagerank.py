@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkcrawl.analysis import analyze, pagerank, pagerank_arrays
+from linkcrawl.analysis.graph import collapse_links
 from linkcrawl.analysis.importing import import_edges
 from linkcrawl.urls import normalize_url
 
@@ -118,6 +119,29 @@ def test_random_graphs_agree_with_networkx(case):
     ours = run(n, links)
     assert ours.sum() == pytest.approx(1.0, abs=1e-12)
     assert np.abs(ours - reference(n, links)).sum() < 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(links_strategy)
+def test_collapsed_links_are_the_reference_digraph(case):
+    # As the analysis calls it: the distinct weights and each link's index among them
+    # known beforehand (CrawlGraph.levels).
+    n, links = case
+    G = nx.DiGraph()
+    for u, v, w in links:
+        if u != v and (not G.has_edge(u, v) or G[u][v]["weight"] < w):
+            G.add_edge(u, v, weight=w)
+    source = np.array([u for u, _, _ in links], dtype=np.int32)
+    target = np.array([v for _, v, _ in links], dtype=np.int32)
+    weight = np.array([w for _, _, w in links], dtype=np.float64)
+    distinct, index = np.unique(np.append(weight, [0.1, 2.0]), return_inverse=True)
+    levels = (distinct, index[: len(links)].astype(np.uint8))
+    for keep_zero in (True, False):
+        got = collapse_links(source, target, weight, n, keep_zero=keep_zero, levels=levels)
+        want = sorted(
+            (u, v, d["weight"]) for u, v, d in G.edges(data=True) if keep_zero or d["weight"] > 0
+        )
+        assert list(zip(*(a.tolist() for a in got))) == want
 
 
 # -- the real graph ---------------------------------------------------------------------------

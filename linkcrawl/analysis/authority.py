@@ -240,8 +240,9 @@ def analyze(
 
         # -- page authority
         source, target, weight = collapse_links(
-            graph.source, graph.target, graph.weight, graph.n_pages, keep_zero=False
-        )
+            graph.source, graph.target, graph.weight, graph.n_pages, keep_zero=False,
+            levels=graph.levels,
+        )  # fmt: skip
         page_pr = run_engine(
             engine, source, target, weight, graph.n_pages, damping=damping, tol=tol
         )
