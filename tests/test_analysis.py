@@ -482,3 +482,21 @@ def test_polars_allocator_purges_freed_memory_unless_configured():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip().endswith(",narenas:2"), out.stderr
     assert "decay_ms:0" not in out.stdout
+
+
+def test_analyze_uses_the_system_allocator_unless_one_is_chosen(tmp_path, monkeypatch):
+    write_crawl(tmp_path, strong_page_web())
+    before = pa.default_memory_pool().backend_name
+    seen = []
+
+    def progress(line):
+        seen.append(pa.default_memory_pool().backend_name)
+
+    analyze(tmp_path, progress=progress)
+    assert set(seen) == {"system"}
+    assert pa.default_memory_pool().backend_name == before  # restored
+    if before != "system":
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)
+        seen.clear()
+        analyze(tmp_path, progress=progress)
+        assert set(seen) == {before}
