@@ -141,7 +141,7 @@ def test_collapsed_links_are_the_reference_digraph(case):
         want = sorted(
             (u, v, d["weight"]) for u, v, d in G.edges(data=True) if keep_zero or d["weight"] > 0
         )
-        assert list(zip(*(a.tolist() for a in got))) == want
+        assert list(zip(*(a.tolist() for a in got), strict=True)) == want
 
 
 # -- the real graph ---------------------------------------------------------------------------

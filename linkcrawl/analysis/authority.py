@@ -6,10 +6,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -385,9 +387,9 @@ def _pages_table(
 # and rank columns are nearly all distinct: a dictionary on them costs a fifth of the write.
 _INBOUND_DICTIONARY = DICTIONARY_COLUMNS["authority/inbound"]
 
-# Rows of inbound.parquet built at a time: a multiple of the row group size, so that the
-# row groups are the same as one write of the whole table gives.
-_INBOUND_SLICE = 8 * ROW_GROUP_SIZE
+# Rows of inbound.parquet built at a time, at least: whole target domains, cut near
+# multiples of this. Small enough that the writer starts soon after page PageRank.
+_INBOUND_CHUNK = 4 * ROW_GROUP_SIZE
 
 
 def _write_inbound(
@@ -401,27 +403,31 @@ def _write_inbound(
     path: Path,
     staging: Path,
 ) -> None:
-    """Build inbound.parquet slice by slice and write it atomically: a thread encodes and
-    compresses each slice while this one gathers the strings of the next, so the two
-    largest costs (the gathers, the Parquet write) overlap on two cores."""
-    slices = _inbound_slices(
+    """Build inbound.parquet chunk by chunk and write it atomically. Two threads build
+    chunks (each a run of whole target domains) while a third encodes and compresses the
+    ones built, so the gathers and the Parquet write overlap on two cores."""
+    chunks = _inbound_chunks(
         graph, prep.result(), page_pr, out_weight, page_authority, domains, damping
     )
-    write_tables_atomic(slices, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
+    tables = _row_group_aligned(chunks, ROW_GROUP_SIZE)
+    write_tables_atomic(tables, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
 
 
 @dataclass
 class _InboundPrep:
-    """What inbound.parquet needs that page PageRank does not change: the link rows from
-    another domain, their page and domain ids, weights, and their string columns as ids
-    into small dictionaries."""
+    """What inbound.parquet needs that page PageRank does not change, for each link from
+    another domain, grouped by target domain (in edges-table order within each): its page
+    and domain ids, weight, follow flag and string columns as ids into small
+    dictionaries; and where the chunks built at a time start and end."""
 
-    cross: np.ndarray
     source: np.ndarray
     target: np.ndarray
+    source_domain: np.ndarray
     target_domain: np.ndarray
     weight: np.ndarray
+    follow: np.ndarray
     strings: dict[str, tuple[pa.Array, np.ndarray]]
+    bounds: list[int]
 
 
 @dataclass
@@ -452,18 +458,26 @@ def _inbound_prep(graph: CrawlGraph, strings: _InboundStrings | None = None) -> 
     """The prep of the inbound table; ``strings`` when already known for the graph's rows."""
     if strings is None:
         strings = _inbound_strings(graph, graph.rows)
-    cross = strings.cross
+    by_domain = _argsort_ids(graph.target_domain[strings.cross], graph.n_domains)
+    rows = strings.cross[by_domain]
+    target_domain = graph.target_domain[rows]
+    ends = np.cumsum(np.bincount(target_domain, minlength=graph.n_domains))
+    # Each chunk ends at the first domain boundary at or after a multiple of the size.
+    cuts = ends[np.searchsorted(ends, np.arange(_INBOUND_CHUNK, len(rows), _INBOUND_CHUNK))]
+    bounds = sorted({0, len(rows), *cuts.tolist()})
     return _InboundPrep(
-        cross=cross,
-        source=graph.source[cross],
-        target=graph.target[cross],
-        target_domain=graph.target_domain[cross],
-        weight=graph.weight[cross],
-        strings=strings.strings,
+        source=graph.source[rows],
+        target=graph.target[rows],
+        source_domain=graph.source_domain[rows],
+        target_domain=target_domain,
+        weight=graph.weight[rows],
+        follow=graph.follow[rows],
+        strings={name: (d, ids[by_domain]) for name, (d, ids) in strings.strings.items()},
+        bounds=bounds,
     )
 
 
-def _inbound_slices(
+def _inbound_chunks(
     graph: CrawlGraph,
     prep: _InboundPrep,
     page_pr: np.ndarray,
@@ -472,52 +486,69 @@ def _inbound_slices(
     domains: Future[tuple[pa.Table, np.ndarray]],
     damping: float,
 ) -> Iterator[pa.Table]:
-    """The rows of inbound.parquet, in slices of :data:`_INBOUND_SLICE` (at least one,
-    empty when there are no links between domains). One row per link from another
-    domain, valued by the PageRank it passes:
+    """The rows of inbound.parquet, a chunk of whole target domains at a time (at least
+    one chunk, empty when there are no links between domains), built two at a time in
+    two threads. One row per link from another domain, valued by the PageRank it passes:
     value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
-    The domain authority in ``domains`` is awaited last, so that the rest is computed
-    meanwhile."""
-    cross, source, target = prep.cross, prep.source, prep.target
-    target_domain, weight = prep.target_domain, prep.weight
-    share = np.divide(
-        weight, out_weight[source], out=np.zeros(len(cross)), where=out_weight[source] > 0
-    )
-    value = damping * page_pr[source] * share
-    source_authority = page_authority[source]
-    order = _inbound_order(target_domain, value, source_authority, graph.n_domains)
-    sorted_domain = target_domain[order]
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = sorted_domain[1:] != sorted_domain[:-1]
-    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    rank = (np.arange(len(order)) - group_start + 1).astype(np.int64)
+    """
+    domain_authority = domains.result()[1]
 
-    rows = cross[order]
-    source_domain = graph.source_domain[rows]
-    sorted_target, sorted_source = target[order], source[order]
-    source_authority, value = source_authority[order], value[order]
-    follow = graph.follow[rows]
-    strings = {name: (d, ids[order]) for name, (d, ids) in prep.strings.items()}
-    del cross, source, target, target_domain, weight, share, order, prep
-    source_domain_authority = domains.result()[1][source_domain]
-    for a in range(0, max(len(rows), 1), _INBOUND_SLICE):
-        b = a + _INBOUND_SLICE
+    def build(a: int, b: int) -> pa.Table:
+        source = prep.source[a:b]
+        source_out = out_weight[source]
+        share = np.divide(prep.weight[a:b], source_out, out=np.zeros(b - a), where=source_out > 0)
+        value = damping * page_pr[source] * share
+        source_authority = page_authority[source]
+        target_domain = prep.target_domain[a:b]
+        order = _inbound_order(target_domain, value, source_authority, graph.n_domains)
+        sorted_domain = target_domain[order]
+        starts = np.ones(len(order), dtype=bool)
+        starts[1:] = sorted_domain[1:] != sorted_domain[:-1]
+        group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+        source_domain = prep.source_domain[a:b][order]
         columns = {
-            "target": graph.urls.take(pa.array(sorted_target[a:b])),
-            "target_domain": graph.domains.take(pa.array(sorted_domain[a:b])),
-            "source": graph.urls.take(pa.array(sorted_source[a:b])),
-            "source_domain": graph.domains.take(pa.array(source_domain[a:b])),
-            "anchor": _take_strings(*strings["anchor"], a, b),
-            "rel": _take_strings(*strings["rel"], a, b),
-            "follow": pa.array(follow[a:b]),
-            "position": _take_strings(*strings["position"], a, b),
-            "kind": _take_strings(*strings["kind"], a, b),
-            "source_authority": source_authority[a:b],
-            "source_domain_authority": source_domain_authority[a:b],
-            "value": value[a:b],
-            "rank": rank[a:b],
+            "target": graph.urls.take(pa.array(prep.target[a:b][order])),
+            "target_domain": graph.domains.take(pa.array(sorted_domain)),
+            "source": graph.urls.take(pa.array(source[order])),
+            "source_domain": graph.domains.take(pa.array(source_domain)),
+            "anchor": _take_strings(*prep.strings["anchor"], a, b, order),
+            "rel": _take_strings(*prep.strings["rel"], a, b, order),
+            "follow": pa.array(prep.follow[a:b][order]),
+            "position": _take_strings(*prep.strings["position"], a, b, order),
+            "kind": _take_strings(*prep.strings["kind"], a, b, order),
+            "source_authority": source_authority[order],
+            "source_domain_authority": domain_authority[source_domain],
+            "value": value[order],
+            "rank": (np.arange(len(order)) - group_start + 1).astype(np.int64),
         }
-        yield pa.table(columns, schema=INBOUND_SCHEMA)
+        return pa.table(columns, schema=INBOUND_SCHEMA)
+
+    spans = list(pairwise(prep.bounds)) or [(0, 0)]
+    with ThreadPoolExecutor(2) as builders:
+        pending = deque(builders.submit(build, a, b) for a, b in spans[:2])
+        for a, b in spans[2:]:
+            table = pending.popleft().result()
+            pending.append(builders.submit(build, a, b))
+            yield table
+        while pending:
+            yield pending.popleft().result()
+
+
+def _row_group_aligned(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
+    """The rows of ``tables`` again, cut so that every table but the last holds a multiple
+    of ``size`` rows: the row groups the writer makes are then those of one whole table."""
+    held: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        held.append(table)
+        rows += table.num_rows
+        if rows >= size:
+            whole = pa.concat_tables(held)
+            cut = rows - rows % size
+            yield whole.slice(0, cut)
+            held, rows = [whole.slice(cut)], rows - cut
+    if held:
+        yield pa.concat_tables(held)
 
 
 def _argsort_ids(ids: np.ndarray, n: int) -> np.ndarray:
@@ -570,8 +601,10 @@ def _string_ids(column: pa.ChunkedArray, rows: np.ndarray) -> tuple[pa.Array, np
     return dictionary, ids[rows]
 
 
-def _take_strings(dictionary: pa.Array, ids: np.ndarray, a: int, b: int) -> pa.Array:
-    """Rows a:b of a column given as :func:`_string_ids`, as plain strings."""
-    picked = ids[a:b]
+def _take_strings(
+    dictionary: pa.Array, ids: np.ndarray, a: int, b: int, order: np.ndarray
+) -> pa.Array:
+    """Rows a:b of a column given as :func:`_string_ids`, in ``order``, as plain strings."""
+    picked = ids[a:b][order]
     missing = picked < 0
     return dictionary.take(pa.array(picked, mask=missing if missing.any() else None))
