@@ -484,19 +484,24 @@ def test_polars_allocator_purges_freed_memory_unless_configured():
     assert "decay_ms:0" not in out.stdout
 
 
-def test_analyze_uses_the_system_allocator_unless_one_is_chosen(tmp_path, monkeypatch):
+def test_analyze_allocation_settings_are_kept_to_it_unless_the_user_chose(tmp_path, monkeypatch):
+    from numpy._core import multiarray
+
     write_crawl(tmp_path, strong_page_web())
-    before = pa.default_memory_pool().backend_name
+    pool, madvise = pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()
     seen = []
 
     def progress(line):
-        seen.append(pa.default_memory_pool().backend_name)
+        seen.append((pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()))
 
     analyze(tmp_path, progress=progress)
-    assert set(seen) == {"system"}
-    assert pa.default_memory_pool().backend_name == before  # restored
-    if before != "system":
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", before)
-        seen.clear()
-        analyze(tmp_path, progress=progress)
-        assert set(seen) == {before}
+    assert set(seen) == {("system", False)}
+    # Restored afterwards.
+    assert pa.default_memory_pool().backend_name == pool
+    assert multiarray._get_madvise_hugepage() == madvise
+    # A user's choice is kept.
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", pool)
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1" if madvise else "0")
+    seen.clear()
+    analyze(tmp_path, progress=progress)
+    assert set(seen) == {(pool, madvise)}
