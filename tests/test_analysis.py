@@ -484,24 +484,56 @@ def test_polars_allocator_purges_freed_memory_unless_configured():
     assert "decay_ms:0" not in out.stdout
 
 
+def _mmapped_blocks_for_a_new_array() -> int | None:
+    """How many blocks glibc's malloc maps for a fresh 64 MB array (None without glibc)."""
+    import ctypes
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Mallinfo2
+    except (OSError, AttributeError):
+        return None
+    before = libc.mallinfo2().hblks
+    block = bytearray(64 << 20)
+    after = libc.mallinfo2().hblks
+    del block
+    return after - before
+
+
 def test_analyze_allocation_settings_are_kept_to_it_unless_the_user_chose(tmp_path, monkeypatch):
     from numpy._core import multiarray
 
     write_crawl(tmp_path, strong_page_web())
     pool, madvise = pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()
+    mapped = _mmapped_blocks_for_a_new_array()
     seen = []
 
     def progress(line):
-        seen.append((pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()))
+        seen.append(
+            (
+                pa.default_memory_pool().backend_name,
+                multiarray._get_madvise_hugepage(),
+                _mmapped_blocks_for_a_new_array(),
+            )
+        )
 
     analyze(tmp_path, progress=progress)
-    assert set(seen) == {("system", False)}
+    # During analyze: the system allocator, no huge pages, and glibc's malloc serves a
+    # large array from its heap, where freed memory is kept.
+    assert set(seen) == {("system", False, None if mapped is None else 0)}
     # Restored afterwards.
     assert pa.default_memory_pool().backend_name == pool
     assert multiarray._get_madvise_hugepage() == madvise
+    assert _mmapped_blocks_for_a_new_array() == mapped
     # A user's choice is kept.
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", pool)
     monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1" if madvise else "0")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     seen.clear()
     analyze(tmp_path, progress=progress)
-    assert set(seen) == {(pool, madvise)}
+    assert set(seen) == {(pool, madvise, mapped)}
