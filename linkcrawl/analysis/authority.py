@@ -78,12 +78,13 @@ def _floor(pagerank: np.ndarray, dangling: np.ndarray, damping: float) -> float:
     return ((1.0 - damping) + damping * float(pagerank[dangling].sum())) / n
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1 for the highest score; ties keep id order (first seen in the crawl first)."""
+def _ranks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rank of each id, 1 for the highest score (ties keep id order: first seen in the
+    crawl first), and the ids in rank order."""
     order = np.argsort(-scores, kind="stable")
     ranks = np.empty(len(scores), dtype=np.int64)
     ranks[order] = np.arange(1, len(scores) + 1)
-    return ranks
+    return ranks, order
 
 
 def _unique_sorted(keys: np.ndarray) -> np.ndarray:
@@ -391,8 +392,7 @@ def _domain_table(
     domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
     domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
     referring, inbound_links, follow_share = _inbound_counts(sd, td, links.follow, cross, n_dom)
-    domain_rank = _ranks(domain_pr)
-    order = np.argsort(domain_rank)
+    domain_rank, order = _ranks(domain_pr)
     table = pa.table(
         {
             "domain": links.domains.take(pa.array(order)),
@@ -428,8 +428,7 @@ def _pages_table(
 ) -> pa.Table:
     """pages.parquet: one row per page, strongest first."""
     inlinks, page_referring, inbound_links, follow_share = counts
-    page_rank = _ranks(page_pr)
-    order = np.argsort(page_rank)
+    page_rank, order = _ranks(page_pr)
     return pa.table(
         {
             "url": graph.urls.take(pa.array(order)),

@@ -437,11 +437,10 @@ def _dedupe_rows(
     """
     if len(source) < 2:
         return None
-    same = source[1:] == source[:-1]
-    run_ids = source[np.flatnonzero(~same) + 1]
-    if (ordinal[1:][same] > ordinal[:-1][same]).all() and (
-        len(run_ids) == 0 or (run_ids[0] > source[0] and (np.diff(run_ids) > 0).all())
-    ):
+    # Runs whose ids increase strictly: ids never decrease from one row to the next, and
+    # where they stay the same (within a run), the ordinal rises.
+    step = np.diff(source)
+    if (step >= 0).all() and ((step > 0) | (np.diff(ordinal) > 0)).all():
         return None
     order = np.lexsort((kind, target, ordinal, source))
     s, o, t, k = source[order], ordinal[order], target[order], kind[order]
