@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -313,6 +314,27 @@ def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
         dictionary, (a, b, c) = graph._encode([first, series, rest.slice(60)])
         assert dictionary.equals(expected.dictionary)
         assert [*a, *b, *c] == expected.indices.to_pylist()
+
+
+def test_dictionary_chunks_numbered_by_first_appearance_as_pandas_does():
+    # The small edges columns are read as a dictionary per row group; several columns
+    # share one numbering, and null is -1.
+    from linkcrawl.analysis import graph
+
+    plain = [
+        ["footer", None, "content", "footer", "sidebar"],
+        ["nav", "content", None, "header"],
+        ["header", "aside", "aside"],
+    ]
+    column = pa.chunked_array([pc.dictionary_encode(pa.array(values)) for values in plain])
+    other = pa.chunked_array([pc.dictionary_encode(pa.array(["zzz", "nav", None]))])
+    assert graph._unify_dictionaries([column, other]) is not None  # the path for these
+    dictionary, (ids, other_ids) = graph._encode([column, other])
+    values = [v for values in plain for v in values] + ["zzz", "nav", None]
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+    assert dictionary.to_pylist() == list(uniques)
+    assert [*ids, *other_ids] == codes.tolist()
+    assert ids.dtype == np.int32
 
 
 def test_hash_factorize_matches_pandas_when_the_table_must_grow():

@@ -218,6 +218,9 @@ def _encode(
     the order given. Returns the dictionary and each column's ids (int32; -1 for null).
     """
     columns = [_uniform(c) if isinstance(c, pa.ChunkedArray) else c for c in columns]
+    unified = _unify_dictionaries(columns)
+    if unified is not None:
+        return unified
     pieces: list[Any] = []
     for column in columns:
         if not isinstance(column, pa.ChunkedArray):
@@ -252,6 +255,30 @@ def _encode(
             )
         )
     return dictionary, out
+
+
+def _unify_dictionaries(columns: list[Any]) -> tuple[pa.Array, list[np.ndarray]] | None:
+    """:func:`_encode` for columns that are all dictionary chunks of one type (the small
+    columns of the edges, as Parquet's dictionary pages are read): pyarrow unifies the
+    chunks' dictionaries, in order of first appearance as :func:`_encode` numbers them,
+    and maps the indices in C++, in half the time of hashing the dictionaries here.
+    None for other columns."""
+    chunked = [column for column in columns if isinstance(column, pa.ChunkedArray)]
+    chunks = [chunk for column in chunked for chunk in column.chunks]
+    if (
+        len(chunks) == 0
+        or len(chunked) != len(columns)
+        or not pa.types.is_dictionary(chunks[0].type)
+        or any(chunk.type != chunks[0].type for chunk in chunks)
+    ):
+        return None
+    unified = pa.chunked_array(chunks, type=chunks[0].type).unify_dictionaries()
+    dictionary = unified.chunks[0].dictionary
+    if not pa.types.is_string(dictionary.type):
+        return None
+    ids = np.concatenate([_ids(chunk.indices) for chunk in unified.chunks])
+    bounds = np.cumsum([0] + [len(column) for column in columns])
+    return dictionary, [ids[a:b] for a, b in pairwise(bounds.tolist())]
 
 
 # Below this many strings pyarrow's dictionary_encode is as fast as hashing, and simpler.
