@@ -111,16 +111,23 @@ def _distinct_pairs_count(a: np.ndarray, b: np.ndarray, n_b: int) -> np.ndarray:
 def _inbound_counts(
     source_domain: np.ndarray, target: np.ndarray, follow: np.ndarray, cross: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The same counts for pages and for domains, per target id (``n`` of them), over the
-    links from other domains (``cross``): referring domains, inbound links, and the
-    followed share of those links (NaN where there are none)."""
+    """The counts of each page, per target id (``n`` of them), over the links from other
+    domains (``cross``): referring domains, inbound links, and the followed share of
+    those links (NaN where there are none). (_domain_table counts domains the same way.)"""
     cross_target = target[cross]
     referring = _distinct_pairs_count(source_domain[cross], cross_target, n)
+    return (referring, *_link_counts(cross_target, target[cross & follow], n))
+
+
+def _link_counts(
+    cross_target: np.ndarray, followed_target: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inbound links per target id, and the followed share of them (NaN for none)."""
     inbound_links = np.bincount(cross_target, minlength=n).astype(np.int64)
-    followed_links = np.bincount(target[cross & follow], minlength=n)
+    followed_links = np.bincount(followed_target, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         follow_share = followed_links / inbound_links
-    return referring, inbound_links, follow_share
+    return inbound_links, follow_share
 
 
 def analyze(
@@ -381,17 +388,33 @@ def _domain_table(
     A -> B when a followed link goes from a page on A to a page on B, A != B, unweighted."""
     sd, td = links.source_domain, links.target_domain
     cross = sd != td
-    followed = cross & links.follow
     n_dom = links.n_domains
+    # The distinct pairs of domains linked, and whether any of each pair's links is
+    # followed (the low bit, the largest of a pair's keys), from one sort: the pairs
+    # give referring domains, the followed ones the domain graph.
+    cross_target = td[cross]
+    keys = sd[cross].astype(np.int64) * n_dom + cross_target
+    keys <<= 1
+    keys |= links.follow[cross]
+    keys.sort()
+    last = np.empty(len(keys), dtype=bool)
+    if len(keys):
+        np.not_equal(keys[1:] >> 1, keys[:-1] >> 1, out=last[:-1])
+        last[-1] = True
+    pairs = keys[last]
+    del keys
+    followed_pair = (pairs & 1).astype(bool)
+    pairs >>= 1
     # Sorted by source, then target, as run_engine takes them.
-    dom_pairs = _unique_sorted(sd[followed].astype(np.int64) * n_dom + td[followed])
+    dom_pairs = pairs[followed_pair]
     dom_source, dom_target = dom_pairs // n_dom, dom_pairs % n_dom
     ones = np.ones(len(dom_source))
     domain_pr = run_engine(engine, dom_source, dom_target, ones, n_dom, damping=damping, tol=tol)
     domain_floor = _floor(domain_pr, np.bincount(dom_source, minlength=n_dom) == 0, damping)
     domain_linked = np.bincount(dom_target, minlength=n_dom) > 0
     domain_authority = authority_scale(domain_pr, domain_floor, domain_linked)
-    referring, inbound_links, follow_share = _inbound_counts(sd, td, links.follow, cross, n_dom)
+    referring = np.bincount(pairs % n_dom, minlength=n_dom).astype(np.int64)
+    inbound_links, follow_share = _link_counts(cross_target, td[cross & links.follow], n_dom)
     domain_rank, order = _ranks(domain_pr)
     table = pa.table(
         {
