@@ -337,15 +337,28 @@ def test_dictionary_chunks_numbered_by_first_appearance_as_pandas_does():
     assert ids.dtype == np.int32
 
 
-def test_hash_factorize_matches_pandas_when_the_table_must_grow():
-    """The URL hashes are numbered in a hash table sized for an eighth of them: with more
-    distinct values than that it grows, and the codes must still be pandas' own."""
+def test_urls_hashed_as_they_are_read_are_numbered_as_pandas_does(monkeypatch):
+    """The target URLs come as a stream of batches, numbered as they come, in a hash
+    table sized for an eighth of the strings known beforehand: it grows, and the ids
+    must still be pandas' own, in first appearance order across the pieces."""
     from linkcrawl.analysis import graph
 
     rng = np.random.default_rng(7)
+    monkeypatch.setattr(graph, "_HASH_MIN", 0)
     for distinct, size in ((5_000, 5_000), (900, 40_000), (1, 3)):
-        values = rng.integers(0, 2**63, distinct, dtype=np.uint64)[rng.integers(0, distinct, size)]
-        assert graph._factorize(values).tolist() == pd.factorize(values)[0].tolist()
+        urls = np.array([f"https://site{i % 97}.com/page-{i}" for i in range(distinct)])
+        values = urls[rng.integers(0, distinct, size)]
+        head, batches, tail = values[: size // 4], np.array_split(values[size // 4 :], 5), urls
+
+        def stream(batches=batches):
+            return iter([pl.Series(batch) for batch in batches])
+
+        dictionary, (a, b, c) = graph._encode(
+            [pa.chunked_array([pa.array(head)]), stream, pa.chunked_array([pa.array(tail)])]
+        )
+        codes, uniques = pd.factorize(np.concatenate([values, tail]))
+        assert dictionary.to_pylist() == list(uniques)
+        assert [*a, *b, *c] == codes.tolist()
 
 
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------

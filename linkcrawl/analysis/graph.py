@@ -65,6 +65,8 @@ _GRAPH_COLUMNS = [
     "source_domain", "target_domain",
 ]  # fmt: skip
 _INBOUND_COLUMNS = ["anchor", "rel"]
+# Read and numbered in a thread of their own (see load_graph_alongside).
+_URL_COLUMNS = ("source", "target")
 # source too: a page's links are one run of rows, so its row groups hold few distinct sources.
 _DICTIONARY_COLUMNS = [
     "source", "anchor", "rel", "position", "kind", "source_domain", "target_domain",
@@ -290,34 +292,36 @@ def _is_arrow(piece: Any) -> bool:
 
 
 def _number_pieces(pieces: list[Any]) -> tuple[pa.Array, list[np.ndarray]]:
-    """Number the strings of ``pieces`` (Arrow string arrays or polars string Series) by
-    first appearance: the distinct strings, and each piece's ids (int32; -1 for null).
+    """Number the strings of ``pieces`` by first appearance: the distinct strings, and each
+    piece's ids (int32; -1 for null). A piece is an Arrow string array, a polars string
+    Series, or a stream: a callable that gives an iterator of them, read on demand (the
+    target URLs, a file at a time, so that they are numbered while they are read and
+    never all held at once).
 
     Many strings (the URLs of a large crawl) are numbered by their 64-bit hashes, which
-    polars computes on both cores, and a pandas hash table over the integers, in first
-    appearance order: less than half the time of pyarrow's ``dictionary_encode``, which
-    hashes and copies every string into its memo table on one core. A second, independent
-    hash must agree within each group of equal first hashes; if it ever does not (two URLs
-    whose first hashes collide: odds of 1 in 10^7 for a million distinct URLs), the
-    strings are numbered by ``dictionary_encode`` instead, so ids are always the same as
-    its. Only a collision of both hashes at once (~10^-26) would go unnoticed.
+    polars computes, and a pandas hash table over the integers, in first appearance
+    order: less than half the time of pyarrow's ``dictionary_encode``, which hashes and
+    copies every string into its memo table on one core. A second, independent hash must
+    agree within each group of equal first hashes; if it ever does not (two URLs whose
+    first hashes collide: odds of 1 in 10^7 for a million distinct URLs), the strings are
+    numbered by ``dictionary_encode`` instead (streams read again), so ids are always the
+    same as its. Only a collision of both hashes at once (~10^-26) would go unnoticed.
     """
-    total = sum(len(p) for p in pieces)
-    nulls = sum(p.null_count if _is_arrow(p) else p.null_count() for p in pieces)
-    bounds = np.cumsum([0] + [len(p) for p in pieces])
-    if total >= _HASH_MIN and nulls == 0:
+    known = sum(len(p) for p in pieces if not callable(p))
+    if known >= _HASH_MIN or any(callable(p) for p in pieces):
         numbered = _number_by_hash(pieces)
         if numbered is not None:
-            dictionary, ids = numbered
-            return dictionary, [ids[a:b] for a, b in pairwise(bounds.tolist())]
-    strings = pa.chunked_array([_as_arrow(p) for p in pieces], type=pa.string())
+            return numbered
+    arrays = [[_as_arrow(p) for p in (piece() if callable(piece) else [piece])] for piece in pieces]
+    strings = pa.chunked_array([a for piece in arrays for a in piece], type=pa.string())
     encoded = pc.dictionary_encode(strings)
-    dictionary = encoded.chunks[-1].dictionary
+    dictionary = encoded.chunks[-1].dictionary if encoded.num_chunks else pa.array([], pa.string())
     # pyarrow's hash kernel grows one dictionary across the chunks; every chunk shares it.
     if any(len(c.dictionary) != len(dictionary) for c in encoded.chunks):
         encoded = encoded.unify_dictionaries()
         dictionary = encoded.chunks[-1].dictionary
-    ids = np.concatenate([_ids(c.indices) for c in encoded.chunks])
+    ids = np.concatenate([_ids(c.indices) for c in encoded.chunks] or [np.zeros(0, np.int32)])
+    bounds = np.cumsum([0] + [sum(len(a) for a in piece) for piece in arrays])
     return dictionary, [ids[a:b] for a, b in pairwise(bounds.tolist())]
 
 
@@ -336,96 +340,123 @@ def _as_arrow(piece: Any) -> pa.Array:
 _HASH_BATCH = 1 << 20
 
 
-def _hash_batches(pieces: list[Any]) -> Iterator[Any]:
-    """``pieces`` as polars Series of about :data:`_HASH_BATCH` strings (Arrow pieces are
-    converted, a batch at a time; polars Series are hashed where they are)."""
+def _batches(pieces: list[Any]) -> Iterator[tuple[Any, int, int]]:
+    """The strings of ``pieces`` as polars Series of about :data:`_HASH_BATCH` strings (a
+    few Arrow pieces converted together; polars Series and the items of a stream as they
+    come), each with the range of pieces it ends: (series, first piece, pieces ended)."""
     import polars as pl
 
     arrow: list[pa.Array] = []
-    n = 0
-    for piece in pieces:
-        if not _is_arrow(piece):
-            if arrow:
-                yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string()))
-                arrow, n = [], 0
-            yield piece
-            continue
-        arrow.append(piece)
-        n += len(piece)
-        if n >= _HASH_BATCH:
-            yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string()))
-            arrow, n = [], 0
-    if arrow:
-        yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string()))
-
-
-def _number_by_hash(pieces: list[Any]) -> tuple[pa.Array, np.ndarray] | None:
-    """Distinct strings in first appearance order and the int32 id of each string, or
-    None when two distinct strings share a 64-bit hash (see :func:`_number_pieces`)."""
-    total = sum(len(p) for p in pieces)
-    hashes = np.empty(total, dtype=np.uint64)
-    check = np.empty(total, dtype=np.uint64)
-    start = 0
-    for series in _hash_batches(pieces):
-        stop = start + len(series)
-        hashes[start:stop] = series.hash(seed=0).to_numpy()
-        check[start:stop] = series.hash(seed=1).to_numpy()
-        start = stop
-    del series
-    codes = _factorize(hashes)  # first appearance order, like dictionary_encode
-    del hashes
-    # One string of each group, its first: any member will do, all are equal unless
-    # hashes collide. Codes number groups in order of first appearance, so a group's
-    # first row is where the running maximum of the codes rises.
-    running = np.maximum.accumulate(codes)
-    first = np.empty(len(codes), dtype=bool)
-    first[0] = True
-    np.greater(running[1:], running[:-1], out=first[1:])
-    del running
-    representative = np.flatnonzero(first)
-    del first
-    if not np.array_equal(check[representative][codes], check):
-        return None
-    del check
-    return _take_pieces(pieces, representative), codes.astype(np.int32)
-
-
-def _factorize(values: np.ndarray) -> np.ndarray:
-    """``pd.factorize(values)[0]`` for uint64 values with many repeats (hashes of URLs: a
-    crawl links to each page many times). pandas sizes its hash table for every value
-    given, 12M buckets for the links of a million-page crawl; a table sized for an eighth
-    of them (grown if need be) stays in the CPU caches longer: a third faster there, and
-    a quarter of the memory."""
-    import pandas as pd
-
-    try:
-        from pandas._libs.hashtable import UInt64HashTable
-    except ImportError:  # a pandas that moved its internals: the public, slower way
-        return pd.factorize(values)[0]
-    _, codes = UInt64HashTable(max(len(values) // 8, 1024)).factorize(values)
-    return codes
-
-
-def _take_pieces(pieces: list[Any], indices: np.ndarray) -> pa.Array:
-    """The strings at ``indices`` of ``pieces`` laid end to end, as one Arrow array: a
-    take per piece of the indices that fall in it (pyarrow's take() on a chunked array of
-    hundreds of chunks is ten times slower)."""
-    order = np.argsort(indices, kind="stable")
-    picked = indices[order]
-    bounds = np.cumsum([0] + [len(p) for p in pieces])
-    cuts = np.searchsorted(picked, bounds)
-    parts = []
+    n, first = 0, 0
     for i, piece in enumerate(pieces):
-        if cuts[i + 1] == cuts[i]:
+        if _is_arrow(piece):
+            arrow.append(piece)
+            n += len(piece)
+            if n >= _HASH_BATCH:
+                yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string())), first, i + 1
+                arrow, n, first = [], 0, i + 1
             continue
-        local = picked[cuts[i] : cuts[i + 1]] - bounds[i]
-        parts.append(
-            piece.take(pa.array(local)) if _is_arrow(piece) else _as_arrow(piece.gather(local))
-        )
-    gathered = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
-    inverse = np.empty(len(order), dtype=np.int64)
-    inverse[order] = np.arange(len(order))
-    return gathered.take(pa.array(inverse))
+        if arrow:
+            yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string())), first, i
+            arrow, n = [], 0
+        items = piece() if callable(piece) else [piece]
+        for item in items:
+            yield (pl.from_arrow(item) if _is_arrow(item) else item), i, i
+        yield pl.Series([], dtype=pl.String), i, i + 1
+        first = i + 1
+    if arrow:
+        yield pl.from_arrow(pa.chunked_array(arrow, type=pa.string())), first, len(pieces)
+
+
+def _number_by_hash(pieces: list[Any]) -> tuple[pa.Array, list[np.ndarray]] | None:
+    """Distinct strings in first appearance order and the int32 ids of each piece's, or
+    None when a string is null or two distinct strings share a 64-bit hash (see
+    :func:`_number_pieces`)."""
+    numbering = _HashNumbering(sum(len(p) for p in pieces if not callable(p)))
+    out: list[np.ndarray] = []
+    held: list[np.ndarray] = []  # ids of the batches since the last piece ended
+    for series, first, ended in _batches(pieces):
+        ids = numbering.add(series)
+        if ids is None:
+            return None
+        held.append(ids)
+        if ended > first:
+            ids = np.concatenate(held)
+            held = []
+            lengths = (
+                [len(pieces[i]) for i in range(first, ended)] if ended - first > 1 else [len(ids)]
+            )
+            out.extend(np.split(ids, np.cumsum(lengths)[:-1]))
+    return numbering.strings(), out
+
+
+def _hashes(series: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The two independent 64-bit hashes of each string of a polars Series."""
+    return series.hash(seed=0).to_numpy(), series.hash(seed=1).to_numpy()
+
+
+@dataclass
+class _Hashed:
+    """A polars string Series and its :func:`_hashes`, computed where it was read."""
+
+    series: Any
+    hashes: tuple[np.ndarray, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+class _HashNumbering:
+    """Strings numbered by first appearance, a batch at a time, by their 64-bit hashes in
+    a pandas hash table (see :func:`_number_pieces`): for each id, the second hash of its
+    first string, to check every later string with the same first hash against, and the
+    first string itself."""
+
+    def __init__(self, expected: int) -> None:
+        from pandas._libs.hashtable import UInt64HashTable
+
+        size = max(expected // 8, 1024)
+        self._table = UInt64HashTable(size)
+        self._check = np.empty(size, dtype=np.uint64)
+        self._strings: list[pa.Array] = []
+        self.count = 0
+
+    def add(self, series: Any) -> np.ndarray | None:
+        """The ids (int32) of a polars string Series, numbering the strings not seen yet;
+        None for a null, or a collision of first hashes."""
+        from pandas._libs.hashtable import UInt64Vector
+
+        hashes, check = series.hashes if isinstance(series, _Hashed) else _hashes(series)
+        series = series.series if isinstance(series, _Hashed) else series
+        if series.null_count():
+            return None
+        ids = self._table.get_labels(hashes, UInt64Vector(), self.count, -1)
+        del hashes
+        # New ids rise one by one from self.count, each where its string first appears:
+        # where the running maximum rises (older ids count as self.count - 1).
+        running = np.maximum.accumulate(np.maximum(ids, self.count - 1))
+        first = np.empty(len(ids), dtype=bool)
+        if len(ids):
+            first[0] = running[0] >= self.count
+            np.greater(running[1:], running[:-1], out=first[1:])
+        new = np.flatnonzero(first)
+        del running, first
+        end = self.count + len(new)
+        if end > len(self._check):
+            self._check = np.resize(self._check, max(end, 2 * len(self._check)))
+        self._check[self.count : end] = check[new]
+        if not np.array_equal(self._check[ids], check):
+            return None
+        if len(new):
+            self._strings.append(_as_arrow(series.gather(new)))
+        self.count = end
+        return ids.astype(np.int32)
+
+    def strings(self) -> pa.Array:
+        """The distinct strings, in id order."""
+        if not self._strings:
+            return pa.array([], pa.string())
+        return pa.concat_arrays(self._strings)
 
 
 def _uniform(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -492,20 +523,43 @@ def _read_edges(dataset: pads.Dataset, columns: list[str]) -> pa.Table:
     return pads.dataset(files, format=fmt, filesystem=dataset.filesystem).to_table(columns=columns)
 
 
-def _read_targets(dataset: pads.Dataset) -> Any:
-    """The target column of the edges, as a polars Series (or an Arrow column when the
-    files are not on the local file system, which polars cannot open by themselves)."""
+def _target_stream(dataset: pads.Dataset) -> Callable[[], Iterator[Any]]:
+    """The target column of the edges as a stream (see :func:`_number_pieces`): polars
+    Series, a file at a time, read by polars (in half the time pyarrow takes) and hashed
+    in a thread while the previous file is numbered; or Arrow chunks, when the files are
+    not on the local file system, which polars cannot open by themselves."""
     files = getattr(dataset, "files", None)
-    if not files or not isinstance(dataset.filesystem, pafs.LocalFileSystem):
-        return dataset.to_table(columns=["target"]).column("target")
-    import polars as pl
 
-    try:
-        frame = pl.scan_parquet(files, hive_partitioning=False).select("target").collect()
-    except pl.exceptions.PolarsError as exc:
-        # The same one line as pyarrow's errors give (load_graph turns OSError into one).
-        raise OSError(str(exc).strip().splitlines()[0]) from None
-    return frame.to_series()
+    def arrow() -> Iterator[Any]:
+        yield from dataset.to_table(columns=["target"]).column("target").chunks
+
+    if not files or not isinstance(dataset.filesystem, pafs.LocalFileSystem):
+        return arrow
+
+    def local() -> Iterator[Any]:
+        import polars as pl
+
+        def read(path: str) -> _Hashed:
+            try:
+                series = pl.read_parquet(
+                    path, columns=["target"], hive_partitioning=False
+                ).to_series()
+            except pl.exceptions.PolarsError as exc:
+                # The same one line as pyarrow's errors give (load_graph turns OSError
+                # into one).
+                raise OSError(str(exc).strip().splitlines()[0]) from None
+            return _Hashed(series, _hashes(series))
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(read, files[0])
+            for path in [*files[1:], None]:
+                hashed = pending.result()
+                if path is not None:
+                    pending = pool.submit(read, path)
+                yield hashed
+                del hashed
+
+    return local
 
 
 @dataclass
@@ -585,24 +639,33 @@ def load_graph_alongside(
     crawl_id = ds.resolve_crawl(crawl_id)
     columns = _GRAPH_COLUMNS + (_INBOUND_COLUMNS if inbound_columns else [])
     edges_dataset = ds.arrow("edges", crawl_id)
-    # The target URLs, the largest column, are read by polars in a thread (in half the
-    # time pyarrow takes) while pyarrow reads the rest.
-    with ThreadPoolExecutor(1) as pool:
-        reading = pool.submit(_read_targets, edges_dataset)
-        try:
-            edges = _read_edges(edges_dataset, [c for c in columns if c != "target"])
-            page_urls = ds.arrow("pages", crawl_id).to_table(columns=["url"]).column("url")
-            target_urls = reading.result()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DatasetError(f"{ds.root}: crawl {crawl_id}: {str(exc).splitlines()[0]}") from None
-    pa.default_memory_pool().release_unused()  # the Parquet readers' buffers
 
-    # Numbering the URLs is the longest step (hashing every target string, outside the
-    # GIL): run it in a thread while this one numbers the small columns, weighs the links
-    # and does ``work``. Sources come first, so that ids follow the crawl order of pages
-    # (see _dedupe_rows).
+    # Numbering the URLs is the longest step: a thread reads the sources, then the target
+    # URLs a file at a time, hashing each as it comes (outside the GIL), then the fetched
+    # pages, while this one reads the other columns, numbers the small ones, weighs the
+    # links and does ``work``. Sources come first, so that ids follow the crawl order of
+    # pages (see _dedupe_rows).
+    def fetched() -> Iterator[pa.Array]:
+        yield from ds.arrow("pages", crawl_id).to_table(columns=["url"]).column("url").chunks
+
+    def number_urls(sources: pa.ChunkedArray) -> tuple[pa.Array, list[np.ndarray]]:
+        # The pages are read when their turn comes: their reading does not hold up the
+        # numbering of the targets.
+        return _encode([sources, _target_stream(edges_dataset), fetched])
+
+    def failed(exc: BaseException) -> DatasetError:
+        return DatasetError(f"{ds.root}: crawl {crawl_id}: {str(exc).splitlines()[0]}")
+
     with ThreadPoolExecutor(1) as pool:
-        numbering = pool.submit(_encode, [edges.column("source"), target_urls, page_urls])
+        try:
+            # The sources first (a tenth of a second: read as Parquet's dictionary pages),
+            # so that the numbering starts with all of pyarrow's reader threads.
+            sources = _read_edges(edges_dataset, ["source"]).column("source")
+            numbering = pool.submit(number_urls, sources)
+            del sources
+            edges = _read_edges(edges_dataset, [c for c in columns if c not in _URL_COLUMNS])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise failed(exc) from None
         domains, (source_domain, target_domain) = _encode(
             [edges.column("source_domain"), edges.column("target_domain")]
         )
@@ -620,11 +683,11 @@ def load_graph_alongside(
         done = None
         if work is not None:
             done = work(DomainLinks(domains, source_domain, target_domain, follow, weight, inbound))
-        urls, (source, target, _fetched) = numbering.result()
-    del edges, page_urls, _fetched, target_urls
-    # Hand the freed URL strings back to the OS: the allocator would keep them, and peak
-    # memory (which the benchmark holds us to) would carry them to the end.
-    pa.default_memory_pool().release_unused()
+        try:
+            urls, (source, target, _fetched) = numbering.result()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise failed(exc) from None
+    del edges, _fetched
     rows = _dedupe_rows(source, ordinal, target, kind)
     if rows is not None:
         source, target = source[rows], target[rows]
