@@ -531,10 +531,15 @@ def write_tables_atomic(
         return
     tmp = _staging_file(Path(staging), Path(path).name)
     try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # A native file: pyarrow writes it without taking the GIL for every page, which a
+        # Python file object needs (and waits for while other threads run Python).
+        with pa.OSFile(str(tmp), "wb") as sink:
+            write(sink)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         _move_into_place(tmp, Path(path))
     except BaseException:
         tmp.unlink(missing_ok=True)
