@@ -500,25 +500,6 @@ def test_inbound_order_is_domain_then_value_then_source_authority():
         assert got.tolist() == expected.tolist()
 
 
-def test_polars_allocator_purges_freed_memory_unless_configured():
-    """polars' jemalloc kept the URL strings read for numbering in the analysis's peak
-    memory; the analysis asks it to purge at once (jemalloc takes the last setting
-    given, and polars appends the variable to its own) and leaves a user's setting
-    alone."""
-    import os
-    import subprocess
-    import sys
-
-    code = "import os, linkcrawl.analysis.graph, polars; print(os.environ.get('_RJEM_MALLOC_CONF'))"
-    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip().endswith(",dirty_decay_ms:0,muzzy_decay_ms:0"), out.stderr
-    env["_RJEM_MALLOC_CONF"] = "narenas:2"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip().endswith(",narenas:2"), out.stderr
-    assert "decay_ms:0" not in out.stdout
-
-
 def _mmapped_blocks_for_a_new_array() -> int | None:
     """How many blocks glibc's malloc maps for a fresh 64 MB array (None without glibc)."""
     import ctypes

@@ -8,8 +8,6 @@ into a ``networkx.DiGraph`` for notebooks and small crawls.
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,15 +32,6 @@ __all__ = [
     "page_graph",
     "position_weight_table",
 ]
-
-# polars allocates through its own jemalloc, which it sets to purge freed pages after
-# 0.5-1 s, but jemalloc purges only when it next allocates: the target URLs that polars
-# reads for numbering (0.4 GB for 10M links) stayed in the process for the rest of the
-# analysis, on top of its peak. Purge at once, unless the user has configured it; polars
-# appends this variable to its own settings when it loads (pola-rs/polars#18088), so it
-# changes nothing once polars is loaded.
-if "polars" not in sys.modules:
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 # Where a link sits on its page says how much the page vouches for it: a link in the body
 # text is an editorial choice, one in a sitewide footer is boilerplate repeated on every page.
