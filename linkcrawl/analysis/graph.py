@@ -204,9 +204,10 @@ def _encode(
 
     Chunks may be plain strings or dictionary arrays (as Parquet's dictionary pages are
     read): a dictionary chunk costs the hashing of its dictionary only, then a numpy
-    gather. A column may also be a polars string Series (the URL targets, which polars
-    reads from Parquet in half pyarrow's time). Ids follow first appearance, columns in
-    the order given. Returns the dictionary and each column's ids (int32; -1 for null).
+    gather. A column may also be a polars string Series, or a stream of them read on
+    demand (the target URLs, which polars reads from Parquet in half pyarrow's time; see
+    :func:`_number_pieces`). Ids follow first appearance, columns in the order given.
+    Returns the dictionary and each column's ids (int32; -1 for null).
     """
     columns = [_uniform(c) if isinstance(c, pa.ChunkedArray) else c for c in columns]
     unified = _unify_dictionaries(columns)
