@@ -630,13 +630,13 @@ def load_graph_alongside(
     columns = _GRAPH_COLUMNS + (_INBOUND_COLUMNS if inbound_columns else [])
     edges_dataset = ds.arrow("edges", crawl_id)
 
-    # Numbering the URLs is the longest step: a thread reads the sources, then the target
-    # URLs a file at a time, hashing each as it comes (outside the GIL), then the fetched
-    # pages, while this one reads the other columns, numbers the small ones, weighs the
-    # links and does ``work``. Sources come first, so that ids follow the crawl order of
-    # pages (see _dedupe_rows).
+    # Numbering the URLs is the longest step: once this thread has read the sources, a
+    # thread numbers them, then the target URLs, read and hashed a file at a time (outside
+    # the GIL), then the fetched pages, while this one reads the other columns, numbers
+    # the small ones, weighs the links and does ``work``. Sources come first, so that ids
+    # follow the crawl order of pages (see _dedupe_rows).
     def fetched() -> Iterator[pa.Array]:
-        yield from ds.arrow("pages", crawl_id).to_table(columns=["url"]).column("url").chunks
+        yield from pages_dataset.to_table(columns=["url"]).column("url").chunks
 
     def number_urls(sources: pa.ChunkedArray) -> tuple[pa.Array, list[np.ndarray]]:
         # The pages are read when their turn comes: their reading does not hold up the
@@ -651,6 +651,9 @@ def load_graph_alongside(
             # The sources first (a tenth of a second: read as Parquet's dictionary pages),
             # so that the numbering starts with all of pyarrow's reader threads.
             sources = _read_edges(edges_dataset, ["source"]).column("source")
+            # Opened in this thread: ``ds`` is not to be shared across threads (arrow()
+            # swaps its settings while it lists files).
+            pages_dataset = ds.arrow("pages", crawl_id)
             numbering = pool.submit(number_urls, sources)
             del sources
             edges = _read_edges(edges_dataset, [c for c in columns if c not in _URL_COLUMNS])
