@@ -482,19 +482,19 @@ def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
 
 
 def write_tables_atomic(
-    tables: Iterable[pa.Table],
+    tables: Iterable[pa.Table | pa.RecordBatch],
     schema: pa.Schema,
     path: Path | RemotePath,
     staging: Path,
     use_dictionary: bool | list[str] = True,
 ) -> None:
-    """Write a stream of tables as one Parquet file, with the options of
-    :func:`write_table_atomic`, and atomically as it does.
+    """Write a stream of tables (or record batches) of ``schema`` as one Parquet file, with
+    the options of :func:`write_table_atomic`, and atomically as it does.
 
-    Each table becomes row groups of up to ``ROW_GROUP_SIZE`` rows, so tables whose
-    lengths are multiples of it give the row groups of one write of the whole. When
-    ``tables`` is an iterator, a thread encodes and compresses each table while it makes
-    the next. No table at all writes a file with the schema and no rows. On an object
+    Whatever their lengths, the rows are cut into the row groups of one write of the
+    whole: ``ROW_GROUP_SIZE`` rows each, the last one shorter. When ``tables`` is an
+    iterator, a thread encodes and compresses each while it makes the next. No rows at
+    all write a file with the schema and no row groups. On an object
     store the file is one output stream, visible whole when it closes; after a failure
     midway the object is removed (pyarrow's streams cannot abandon an upload: closing one
     completes it), so that no reader takes part of the rows for the whole table.
@@ -504,7 +504,7 @@ def write_tables_atomic(
     def write(sink: Any) -> None:
         with pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer:
             if isinstance(tables, list | tuple):  # made already: nothing to overlap with
-                for table in tables:
+                for table in _row_group_aligned(tables):
                     writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
                 return
             write_overlapped(writer)
@@ -513,7 +513,7 @@ def write_tables_atomic(
         # The pool is shut down (the last write done) before the writer closes the file.
         with ThreadPoolExecutor(1) as pool:
             pending: Future[None] | None = None
-            for table in tables:
+            for table in _row_group_aligned(tables):
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
@@ -544,6 +544,26 @@ def write_tables_atomic(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _row_group_aligned(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
+    """The rows of ``tables`` again, cut so that every table but the last holds a multiple
+    of ``ROW_GROUP_SIZE`` rows, and none is empty: written one after the other, they make
+    the row groups of one write of the whole."""
+    held: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        held.append(table)
+        rows += table.num_rows
+        if rows >= ROW_GROUP_SIZE:
+            whole = pa.concat_tables(held)
+            cut = rows - rows % ROW_GROUP_SIZE
+            yield whole.slice(0, cut)
+            held, rows = [whole.slice(cut)], rows - cut
+    if rows:
+        yield pa.concat_tables(held)
 
 
 class PartWriter:

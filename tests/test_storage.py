@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import duckdb
 import polars as pl
@@ -30,6 +31,7 @@ from linkcrawl.storage import (
     validate_crawl_id,
     write_manifest,
     write_table_atomic,
+    write_tables_atomic,
 )
 
 # -- crawl ids -------------------------------------------------------------------------------
@@ -142,6 +144,26 @@ def test_write_table_atomic_leaves_no_staging_file(tmp_path):
     meta = pq.read_metadata(path)
     assert meta.num_row_groups == 2  # ~64k-row groups
     assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_a_stream_of_any_lengths_gets_the_row_groups_of_one_write(tmp_path, as_list):
+    # Tables and record batches of uneven lengths, an empty one among them: the file is
+    # cut as one write of the whole table is (65,536 rows a group, the last shorter).
+    whole = pa.table({"x": list(range(150_000))})
+    cuts = [0, 1, 70_000, 70_000, 131_072, 149_999, 150_000]
+    pieces = [whole.slice(a, b - a) for a, b in pairwise(cuts)]
+    pieces[1] = pieces[1].to_batches()[0]
+    tables = pieces if as_list else iter(pieces)
+    path = tmp_path / "t.parquet"
+    write_tables_atomic(tables, whole.schema, path, tmp_path / ".staging")
+    assert pq.read_table(path).equals(whole)
+    meta = pq.read_metadata(path)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        65_536, 65_536, 150_000 - 131_072
+    ]  # fmt: skip
+    write_tables_atomic(iter([whole.slice(0, 0)]), whole.schema, path, tmp_path / ".staging")
+    assert pq.read_table(path).num_rows == 0 and pq.read_metadata(path).num_row_groups == 0
 
 
 def test_failed_write_leaves_neither_file_nor_staging(tmp_path):

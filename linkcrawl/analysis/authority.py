@@ -495,8 +495,7 @@ def _write_inbound(
     chunks = _inbound_chunks(
         graph, prep.result(), page_pr, out_weight, page_authority, domains, damping
     )
-    tables = _row_group_aligned(chunks, ROW_GROUP_SIZE)
-    write_tables_atomic(tables, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
+    write_tables_atomic(chunks, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
 
 
 @dataclass
@@ -618,23 +617,6 @@ def _inbound_chunks(
             yield table
         while pending:
             yield pending.popleft().result()
-
-
-def _row_group_aligned(tables: Iterator[pa.Table], size: int) -> Iterator[pa.Table]:
-    """The rows of ``tables`` again, cut so that every table but the last holds a multiple
-    of ``size`` rows: the row groups the writer makes are then those of one whole table."""
-    held: list[pa.Table] = []
-    rows = 0
-    for table in tables:
-        held.append(table)
-        rows += table.num_rows
-        if rows >= size:
-            whole = pa.concat_tables(held)
-            cut = rows - rows % size
-            yield whole.slice(0, cut)
-            held, rows = [whole.slice(cut)], rows - cut
-    if held:
-        yield pa.concat_tables(held)
 
 
 def _argsort_ids(ids: np.ndarray, n: int) -> np.ndarray:

@@ -54,10 +54,6 @@ _SIDE_SHIFT = 60
 _PROGRESS_EVERY = 10
 # The string column of each numbered table.
 _STRING_COLUMN = {"urls": "url", "domains": "domain"}
-# Rows written per Parquet write call: the row group size, so the row groups are those of
-# one write of the whole table (as the sparse engine writes them), and few rows wait in
-# Python.
-_WRITE_SLICE = ROW_GROUP_SIZE
 
 
 def analyze(
@@ -747,23 +743,6 @@ def _ranked(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa
         ).cast(schema)
 
 
-def _slices(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
-    """``batches`` regrouped into tables of :data:`_WRITE_SLICE` rows (the last one shorter;
-    one empty table when there are no rows)."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        pending.append(batch)
-        rows += batch.num_rows
-        while rows >= _WRITE_SLICE:
-            table = pa.Table.from_batches(pending, schema)
-            yield table.slice(0, _WRITE_SLICE)
-            rest = table.slice(_WRITE_SLICE)
-            pending, rows = rest.to_batches(), rest.num_rows
-    if rows or not pending:
-        yield pa.Table.from_batches(pending, schema)
-
-
 def _write_parquet(
     con: Any,
     queries: Iterable[str],
@@ -777,5 +756,4 @@ def _write_parquet(
     :func:`~linkcrawl.storage.write_table_atomic` (``dictionary``: the columns to
     dictionary-encode), atomically (staged, fsynced, renamed). A thread encodes and
     compresses each row group while DuckDB makes the next."""
-    tables = _slices(_ranked(_batches(con, queries), schema), schema)
-    write_tables_atomic(tables, schema, path, staging, dictionary)
+    write_tables_atomic(_ranked(_batches(con, queries), schema), schema, path, staging, dictionary)

@@ -726,25 +726,7 @@ def _write_single_file(part_dir: Path, schema: pa.Schema, path: Path, staging: P
     """Stream Spark's part files (in part order: the table is sorted across them) into one
     Parquet file of ``schema`` with the options of write_table_atomic, atomically."""
     parts = sorted(part_dir.glob("part-*.parquet"))
-    write_tables_atomic(_row_groups(parts, schema), schema, path, staging)
-
-
-def _row_groups(parts: list[Path], schema: pa.Schema) -> Iterator[pa.Table]:
-    """The rows of ``parts`` as tables of ``ROW_GROUP_SIZE`` rows (the last one shorter;
-    one empty table when there are no rows)."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in _batches(parts, schema):
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= ROW_GROUP_SIZE:
-            table = pa.Table.from_batches(pending, schema)
-            head = table.slice(0, rows - rows % ROW_GROUP_SIZE)
-            yield head
-            rest = table.slice(len(head))
-            pending, rows = rest.to_batches(), len(rest)
-    if pending or not parts:
-        yield pa.Table.from_batches(pending, schema)
+    write_tables_atomic(_batches(parts, schema), schema, path, staging)
 
 
 def _batches(parts: list[Path], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
