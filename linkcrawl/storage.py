@@ -19,6 +19,7 @@ through a :class:`RemotePath` (see docs/scaling.md, "Object stores").
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from linkcrawl.parquet_join import JoinError, join_parquet_files
 
 __all__ = [
     "AUTHORITY_SCHEMAS",
@@ -499,17 +502,38 @@ def write_tables_atomic(
     midway the object is removed (pyarrow's streams cannot abandon an upload: closing one
     completes it), so that no reader takes part of the rows for the whole table.
     """
+    write_parts_atomic([tables], schema, path, staging, use_dictionary)
+
+
+def write_parts_atomic(
+    parts: Sequence[Iterable[pa.Table | pa.RecordBatch]],
+    schema: pa.Schema,
+    path: Path | RemotePath,
+    staging: Path,
+    use_dictionary: bool | list[str] = True,
+) -> None:
+    """:func:`write_tables_atomic` for a table given as consecutive parts, each a stream of
+    tables, written at the same time: pyarrow encodes and compresses a file on one thread,
+    so each part is written by a thread of its own to a file of its own, and the files
+    are then joined into one (:mod:`linkcrawl.parquet_join`, which moves bytes and
+    rewrites the footer only).
+
+    Each part's rows are cut into row groups as one write of that part would cut them.
+    When every part but the last holds a multiple of ``ROW_GROUP_SIZE`` rows, the file is
+    byte for byte the one that :func:`write_tables_atomic` writes of all the rows. On an
+    object store, and for one part, the parts are written one after the other.
+    """
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
 
-    def write(sink: Any) -> None:
+    def write(sink: Any, tables: Iterable[pa.Table | pa.RecordBatch]) -> None:
         with pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer:
             if isinstance(tables, list | tuple):  # made already: nothing to overlap with
                 for table in _row_group_aligned(tables):
                     writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
                 return
-            write_overlapped(writer)
+            write_overlapped(writer, tables)
 
-    def write_overlapped(writer: pq.ParquetWriter) -> None:
+    def write_overlapped(writer: pq.ParquetWriter, tables: Iterable[Any]) -> None:
         # The pool is shut down (the last write done) before the writer closes the file.
         with ThreadPoolExecutor(1) as pool:
             pending: Future[None] | None = None
@@ -520,30 +544,65 @@ def write_tables_atomic(
             if pending is not None:
                 pending.result()
 
+    def write_file(file: Path, tables: Iterable[Any]) -> None:
+        # A native file: pyarrow writes it without taking the GIL for every page, which a
+        # Python file object needs (and waits for while other threads run Python).
+        with pa.OSFile(str(file), "wb") as sink:
+            write(sink, tables)
+
     if isinstance(path, RemotePath):
         try:
             with path.open_output_stream() as stream:
-                write(stream)
+                write(stream, itertools.chain.from_iterable(parts))
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
             raise
         return
-    tmp = _staging_file(Path(staging), Path(path).name)
+    files = [_staging_file(Path(staging), f"{Path(path).name}.{i}") for i in range(len(parts))]
     try:
-        # A native file: pyarrow writes it without taking the GIL for every page, which a
-        # Python file object needs (and waits for while other threads run Python).
-        with pa.OSFile(str(tmp), "wb") as sink:
-            write(sink)
-        fd = os.open(tmp, os.O_RDONLY)
+        if len(parts) == 1:
+            write_file(files[0], parts[0])
+        else:
+            with ThreadPoolExecutor(len(parts) - 1) as pool:
+                others = [
+                    pool.submit(write_file, file, part)
+                    for file, part in zip(files[1:], parts[1:], strict=True)
+                ]
+                try:
+                    write_file(files[0], parts[0])
+                finally:
+                    for done in others:
+                        done.exception()  # every writer finished before the files go
+                for done in others:
+                    done.result()
+            _join_parts(files, schema, write)
+        fd = os.open(files[0], os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _move_into_place(tmp, Path(path))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        _move_into_place(files[0], Path(path))
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
+
+
+def _join_parts(files: list[Path], schema: pa.Schema, write: Callable[..., None]) -> None:
+    """Join part files into the first (see :func:`write_parts_atomic`); if their footers
+    are not as the join knows them (a pyarrow that writes new fields), write the rows
+    again with one writer, from the part files."""
+    try:
+        join_parquet_files(files[0], files[1:])
+    except JoinError as exc:
+        log.warning("writing %s with one writer: %s", files[0].name, exc)
+        whole = files[0].with_name(files[0].name + ".whole")
+        try:
+            with pa.OSFile(str(whole), "wb") as sink:
+                write(sink, [pq.read_table(f, schema=schema) for f in files])
+            os.replace(whole, files[0])
+        finally:
+            whole.unlink(missing_ok=True)
 
 
 def _row_group_aligned(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
