@@ -375,6 +375,44 @@ def test_a_page_written_twice_counts_once(tmp_path):
     assert authority_table(once, "pages").set_index("url").loc[TARGET, "inlinks"] == 4
 
 
+def test_inbound_written_in_two_parts_is_the_file_one_writer_writes(tmp_path, monkeypatch):
+    # 150,000 links between 1,500 domains: inbound.parquet is more than two row groups,
+    # enough to be cut in two parts at a row group, written at once and joined.
+    import random
+
+    import linkcrawl.analysis.authority as authority
+
+    rng = random.Random(5)
+    positions = ["content", "footer", "navigation"]
+    links = [
+        link(f"http://d{d}.com/p{p}", f"http://d{rng.randrange(1500)}.com/p{rng.randrange(10)}",
+             position=rng.choice(positions), follow=rng.random() < 0.8, anchor=f"a{i % 37}")
+        for d in range(1500) for p in range(10) for i in range(10)
+    ]  # fmt: skip
+    write_crawl(tmp_path, links)
+    parts_written = []
+
+    def spy(parts, *args):
+        parts_written.append(len(parts))
+        return write_parts_atomic(parts, *args)
+
+    write_parts_atomic = authority.write_parts_atomic
+    monkeypatch.setattr(authority, "write_parts_atomic", spy)
+    path = tmp_path / "authority" / "crawl_id=c1" / "inbound.parquet"
+    monkeypatch.setattr(authority, "_INBOUND_PARTS_MIN", 10**12)
+    analyze(tmp_path)
+    one_writer = path.read_bytes()
+    assert pq.read_metadata(path).num_rows > 2 * 65_536
+    # Chunks larger than the table (the cut inside the one chunk), and smaller ones.
+    for chunk in (authority._INBOUND_CHUNK, 30_000):
+        monkeypatch.setattr(authority, "_INBOUND_PARTS_MIN", 0)
+        monkeypatch.setattr(authority, "_INBOUND_CHUNK", chunk)
+        analyze(tmp_path)
+        assert path.read_bytes() == one_writer
+    assert parts_written == [1, 2, 2]
+    assert not list((tmp_path / ".staging").glob("*"))
+
+
 def test_tables_have_the_declared_schemas_and_load_in_duckdb(tmp_path):
     write_crawl(tmp_path, strong_page_web())
     crawl_id = analyze(tmp_path)

@@ -37,8 +37,8 @@ from linkcrawl.storage import (
     DatasetError,
     RemotePath,
     root_path,
+    write_parts_atomic,
     write_table_atomic,
-    write_tables_atomic,
 )
 
 __all__ = ["ANALYZE_ENGINES", "SCALE_OUT_ENGINES", "analyze", "authority_scale"]
@@ -476,6 +476,9 @@ _INBOUND_DICTIONARY = DICTIONARY_COLUMNS["authority/inbound"]
 # Rows of inbound.parquet built at a time, at least: whole target domains, cut near
 # multiples of this. Small enough that the writer starts soon after page PageRank.
 _INBOUND_CHUNK = 4 * ROW_GROUP_SIZE
+# Rows of inbound.parquet from which it is written as two parts at once, then joined: a
+# writer (encoding and compressing) is the slowest stage, and it runs on one core.
+_INBOUND_PARTS_MIN = 2 * _INBOUND_CHUNK
 
 
 def _write_inbound(
@@ -490,12 +493,14 @@ def _write_inbound(
     staging: Path,
 ) -> None:
     """Build inbound.parquet chunk by chunk and write it atomically. Two threads build
-    chunks (each a run of whole target domains) while a third encodes and compresses the
-    ones built, so the gathers and the Parquet write overlap on two cores."""
-    chunks = _inbound_chunks(
-        graph, prep.result(), page_pr, out_weight, page_authority, domains, damping
-    )
-    write_tables_atomic(chunks, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
+    chunks (each a run of whole target domains) while others encode and compress the ones
+    built: a large table is written as two halves by two writers at once, then joined
+    into one file (see :func:`_inbound_parts`)."""
+    with ThreadPoolExecutor(2) as builders:
+        parts = _inbound_parts(
+            graph, prep.result(), page_pr, out_weight, page_authority, domains, damping, builders
+        )
+        write_parts_atomic(parts, INBOUND_SCHEMA, path, staging, _INBOUND_DICTIONARY)
 
 
 @dataclass
@@ -562,7 +567,7 @@ def _inbound_prep(graph: CrawlGraph, strings: _InboundStrings | None = None) -> 
     )
 
 
-def _inbound_chunks(
+def _inbound_parts(
     graph: CrawlGraph,
     prep: _InboundPrep,
     page_pr: np.ndarray,
@@ -570,11 +575,18 @@ def _inbound_chunks(
     page_authority: np.ndarray,
     domains: Future[tuple[pa.Table, np.ndarray]],
     damping: float,
-) -> Iterator[pa.Table]:
-    """The rows of inbound.parquet, a chunk of whole target domains at a time (at least
-    one chunk, empty when there are no links between domains), built two at a time in
-    two threads. One row per link from another domain, valued by the PageRank it passes:
-    value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
+    builders: ThreadPoolExecutor,
+) -> list[Iterator[pa.Table]]:
+    """The rows of inbound.parquet as streams of tables, one per part of the file to be
+    written at the same time (see :func:`storage.write_parts_atomic`). Chunks of whole
+    target domains are built in ``builders``. One row per link from another domain,
+    valued by the PageRank it passes: value = d · PR(source) · w(link) / Σ w(source's
+    links), ranked within target_domain.
+
+    From :data:`_INBOUND_PARTS_MIN` rows on there are two parts, cut at a multiple of
+    ``ROW_GROUP_SIZE`` rows near the middle, so that the joined file has the row groups,
+    and the bytes, of one write of the whole. The chunk that the cut falls in is built
+    first: its head ends the first part and its tail starts the second.
     """
     domain_authority = domains.result()[1]
 
@@ -608,15 +620,39 @@ def _inbound_chunks(
         }
         return pa.table(columns, schema=INBOUND_SCHEMA)
 
-    spans = list(pairwise(prep.bounds)) or [(0, 0)]
-    with ThreadPoolExecutor(2) as builders:
-        pending = deque(builders.submit(build, a, b) for a, b in spans[:2])
-        for a, b in spans[2:]:
+    def built(
+        spans: list[tuple[int, int]],
+        ahead: int,
+        first: Callable[[], pa.Table] | None = None,
+        last: Callable[[], pa.Table] | None = None,
+    ) -> Iterator[pa.Table]:
+        # Chunks in order, ``ahead`` of them being built while the one before is written.
+        if first is not None:
+            yield first()
+        pending = deque(builders.submit(build, a, b) for a, b in spans[:ahead])
+        for a, b in spans[ahead:]:
             table = pending.popleft().result()
             pending.append(builders.submit(build, a, b))
             yield table
         while pending:
             yield pending.popleft().result()
+        if last is not None:
+            yield last()
+
+    spans = list(pairwise(prep.bounds)) or [(0, 0)]
+    rows = spans[-1][1]
+    cut = rows // 2 // ROW_GROUP_SIZE * ROW_GROUP_SIZE
+    if rows < _INBOUND_PARTS_MIN or cut == 0:
+        return [built(spans, ahead=2)]
+    k = next(i for i, (_, b) in enumerate(spans) if b > cut)
+    a, b = spans[k]
+    if a == cut:
+        return [built(spans[:k], ahead=1), built(spans[k:], ahead=1)]
+    straddle = builders.submit(build, a, b)
+    return [
+        built(spans[:k], ahead=1, last=lambda: straddle.result().slice(0, cut - a)),
+        built(spans[k + 1 :], ahead=1, first=lambda: straddle.result().slice(cut - a)),
+    ]
 
 
 def _argsort_ids(ids: np.ndarray, n: int) -> np.ndarray:
