@@ -474,11 +474,12 @@ def _pages_table(
 _INBOUND_DICTIONARY = DICTIONARY_COLUMNS["authority/inbound"]
 
 # Rows of inbound.parquet built at a time, at least: whole target domains, cut near
-# multiples of this. Small enough that the writer starts soon after page PageRank.
-_INBOUND_CHUNK = 4 * ROW_GROUP_SIZE
+# multiples of this. Small enough that the writer starts soon after page PageRank, and
+# that the chunks built and being written take little memory.
+_INBOUND_CHUNK = 2 * ROW_GROUP_SIZE
 # Rows of inbound.parquet from which it is written as two parts at once, then joined: a
 # writer (encoding and compressing) is the slowest stage, and it runs on one core.
-_INBOUND_PARTS_MIN = 2 * _INBOUND_CHUNK
+_INBOUND_PARTS_MIN = 4 * _INBOUND_CHUNK
 
 
 def _write_inbound(
@@ -492,10 +493,10 @@ def _write_inbound(
     path: Path,
     staging: Path,
 ) -> None:
-    """Build inbound.parquet chunk by chunk and write it atomically. Two threads build
-    chunks (each a run of whole target domains) while others encode and compress the ones
-    built: a large table is written as two halves by two writers at once, then joined
-    into one file (see :func:`_inbound_parts`)."""
+    """Build inbound.parquet chunk by chunk and write it atomically, the chunks (each a
+    run of whole target domains) built while the ones before are encoded and compressed:
+    by two threads for one writer, or a large table as two halves, each built by one
+    thread for its own writer, then joined into one file (see :func:`_inbound_parts`)."""
     with ThreadPoolExecutor(2) as builders:
         parts = _inbound_parts(
             graph, prep.result(), page_pr, out_weight, page_authority, domains, damping, builders
@@ -578,10 +579,11 @@ def _inbound_parts(
     builders: ThreadPoolExecutor,
 ) -> list[Iterator[pa.Table]]:
     """The rows of inbound.parquet as streams of tables, one per part of the file to be
-    written at the same time (see :func:`storage.write_parts_atomic`). Chunks of whole
-    target domains are built in ``builders``. One row per link from another domain,
-    valued by the PageRank it passes: value = d · PR(source) · w(link) / Σ w(source's
-    links), ranked within target_domain.
+    written at the same time (see :func:`storage.write_parts_atomic`), in chunks of whole
+    target domains: built two at a time in ``builders`` for one part, and for two parts
+    by the thread that takes them (as many chunks in memory as for one part). One row
+    per link from another domain, valued by the PageRank it passes:
+    value = d · PR(source) · w(link) / Σ w(source's links), ranked within target_domain.
 
     From :data:`_INBOUND_PARTS_MIN` rows on there are two parts, cut at a multiple of
     ``ROW_GROUP_SIZE`` rows near the middle, so that the joined file has the row groups,
@@ -626,13 +628,17 @@ def _inbound_parts(
         first: Callable[[], pa.Table] | None = None,
         last: Callable[[], pa.Table] | None = None,
     ) -> Iterator[pa.Table]:
-        # Chunks in order, ``ahead`` of them being built while the one before is written.
+        # Chunks in order: ``ahead`` of them built in the pool while the one before is
+        # written, or none ahead, built when taken.
         if first is not None:
             yield first()
         pending = deque(builders.submit(build, a, b) for a, b in spans[:ahead])
         for a, b in spans[ahead:]:
-            table = pending.popleft().result()
-            pending.append(builders.submit(build, a, b))
+            if ahead:
+                table = pending.popleft().result()
+                pending.append(builders.submit(build, a, b))
+            else:
+                table = build(a, b)
             yield table
         while pending:
             yield pending.popleft().result()
@@ -647,11 +653,11 @@ def _inbound_parts(
     k = next(i for i, (_, b) in enumerate(spans) if b > cut)
     a, b = spans[k]
     if a == cut:
-        return [built(spans[:k], ahead=1), built(spans[k:], ahead=1)]
+        return [built(spans[:k], ahead=0), built(spans[k:], ahead=0)]
     straddle = builders.submit(build, a, b)
     return [
-        built(spans[:k], ahead=1, last=lambda: straddle.result().slice(0, cut - a)),
-        built(spans[k + 1 :], ahead=1, first=lambda: straddle.result().slice(cut - a)),
+        built(spans[:k], ahead=0, last=lambda: straddle.result().slice(0, cut - a)),
+        built(spans[k + 1 :], ahead=0, first=lambda: straddle.result().slice(cut - a)),
     ]
 
 
