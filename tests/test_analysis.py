@@ -202,6 +202,36 @@ def test_domain_pagerank_matches_networkx_on_the_domain_graph(tmp_path):
     assert pd.isna(domains.loc["farm-network.com", "follow_share"])  # no inbound links
 
 
+@pytest.mark.parametrize("n_domains", [300, 40_000])  # the domain pairs' sort keys are
+# int32 below 32,768 domains, int64 above
+def test_domain_pagerank_and_referring_domains_against_networkx_and_pandas(tmp_path, n_domains):
+    import random
+
+    rng = random.Random(n_domains)
+    links = [
+        link(f"http://d{d}.com/", f"http://d{rng.randrange(n_domains)}.com/{rng.randrange(3)}",
+             follow=rng.random() < 0.8)
+        for d in range(n_domains) for _ in range(2)
+    ]  # fmt: skip
+    write_crawl(tmp_path, links)
+    analyze(tmp_path)
+    domains = authority_table(tmp_path, "domains").set_index("domain")
+    edges = pd.DataFrame(links)
+    edges["source_domain"] = edges["source"].map(lambda u: registered_domain(host_of(u)))
+    edges["target_domain"] = edges["target"].map(lambda u: registered_domain(host_of(u)))
+    cross = edges[edges["source_domain"] != edges["target_domain"]]
+    followed = cross[cross["follow"]]
+    D = nx.DiGraph()
+    D.add_nodes_from(domains.index)
+    D.add_edges_from(zip(followed["source_domain"], followed["target_domain"], strict=True))
+    expected = pd.Series(nx.pagerank(D, tol=1e-12, max_iter=10_000))
+    assert (domains["pagerank"] - expected.reindex(domains.index)).abs().sum() < 1e-6
+    referring = cross.groupby("target_domain")["source_domain"].nunique()
+    assert (domains["referring_domains"] == referring.reindex(domains.index).fillna(0)).all()
+    assert (domains["inbound_links"] == cross["target_domain"].value_counts()
+            .reindex(domains.index).fillna(0)).all()  # fmt: skip
+
+
 def test_a_fetched_page_without_links_adds_its_domain_to_the_domain_graph(tmp_path):
     # Domain authority is computed while the URLs are numbered, before the pages that
     # neither link nor are linked to are known: a new domain among them must still count.

@@ -393,7 +393,10 @@ def _domain_table(
     # followed (the low bit, the largest of a pair's keys), from one sort: the pairs
     # give referring domains, the followed ones the domain graph.
     cross_target = td[cross]
-    keys = sd[cross].astype(np.int64) * n_dom + cross_target
+    # int32 keys while they fit (under 32,768 domains): they sort in 0.6 of the time.
+    keys = sd[cross].astype(np.int32 if n_dom < 1 << 15 else np.int64, copy=False)
+    keys *= n_dom
+    keys += cross_target
     keys <<= 1
     keys |= links.follow[cross]
     keys.sort()

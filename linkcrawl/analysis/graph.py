@@ -153,7 +153,7 @@ def collapse_links(
     elif not keep.all():
         levels = (levels[0], levels[1][keep])
     if not keep.all():
-        source, target, weight = source[keep], target[keep], weight[keep]
+        source, target = source[keep], target[keep]  # the weights are in ``level``
     if len(source) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty.copy(), np.zeros(0, np.float64)
