@@ -102,28 +102,39 @@ def pagerank_arrays(
     # CSC scatters into random rows of the result.
     P = P.tocsr()
     del data
-    x = np.full(n, 1.0 / n)
+    x, x_next = np.full(n, 1.0 / n), np.empty(n)
     jump = (1.0 - damping) / n
     threads = 2 if P.nnz >= _THREADED_LINKS and (os.cpu_count() or 1) > 1 else 1
-    top, bottom = _row_halves(P) if threads == 2 else (P, None)
+    blocks = _row_halves(P) if threads == 2 else [(P, 0, n)]
+
+    def step(block: tuple[sp.csr_matrix, int, int], shared: float) -> float:
+        # Rows lo:hi of the next iterate, and their part of the L1 change: each thread
+        # does all the work on its rows, so that only the sum of two numbers is serial.
+        rows, lo, hi = block
+        out = x_next[lo:hi]
+        np.add(rows @ x, shared, out=out)
+        change = out - x[lo:hi]
+        np.abs(change, out=change)
+        return float(change.sum())
+
     with ThreadPoolExecutor(1) as pool:
         for iteration in range(1, max_iter + 1):
-            if bottom is None:
-                x_next = top @ x
+            shared = damping * x[dangling].sum() / n + jump
+            if len(blocks) == 1:
+                err = step(blocks[0], shared)
             else:
-                lower = pool.submit(bottom.dot, x)
-                x_next = np.concatenate([top @ x, lower.result()])
-            x_next += damping * x[dangling].sum() / n + jump
-            err = np.abs(x_next - x).sum()
-            x = x_next
+                lower = pool.submit(step, blocks[1], shared)
+                err = step(blocks[0], shared) + lower.result()
+            x, x_next = x_next, x
             if err < tol:
                 # Renormalise away the rounding drift of many additions.
                 return x / x.sum(), iteration
     raise DatasetError(f"PageRank did not converge to L1 < {tol} in {max_iter} iterations")
 
 
-def _row_halves(P: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """The rows of ``P`` in two blocks of about half its entries each, sharing its arrays."""
+def _row_halves(P: sp.csr_matrix) -> list[tuple[sp.csr_matrix, int, int]]:
+    """The rows of ``P`` in two blocks of about half its entries each, sharing its arrays,
+    with the rows each holds."""
     cut = int(np.searchsorted(P.indptr, P.nnz // 2))
     at = int(P.indptr[cut])
     n = P.shape[1]
@@ -131,7 +142,7 @@ def _row_halves(P: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     bottom = sp.csr_matrix(
         (P.data[at:], P.indices[at:], P.indptr[cut:] - at), shape=(P.shape[0] - cut, n)
     )
-    return top, bottom
+    return [(top, 0, cut), (bottom, cut, P.shape[0])]
 
 
 def pagerank(
