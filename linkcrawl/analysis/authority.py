@@ -8,6 +8,7 @@ import importlib
 import inspect
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -259,7 +260,12 @@ def _allocation_settings() -> Iterator[None]:
         if keep_freed:
             libc.mallopt(_M_MMAP_THRESHOLD, _MALLOC_DEFAULT_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, _MALLOC_DEFAULT_THRESHOLD)
-            libc.malloc_trim(0)
+            # The freed memory goes back to the OS in the background: 0.07 s on web-1m
+            # that a caller need not wait for (and that a CLI process about to exit
+            # does not need at all).
+            threading.Thread(
+                target=libc.malloc_trim, args=(0,), name="linkcrawl-malloc-trim", daemon=True
+            ).start()
 
 
 # mallopt(3) parameters, and glibc's default for both thresholds.
