@@ -559,7 +559,9 @@ def write_parts_atomic(
                 path.unlink(missing_ok=True)
             raise
         return
-    files = [_staging_file(Path(staging), f"{Path(path).name}.{i}") for i in range(len(parts))]
+    name = Path(path).name
+    files = [_staging_file(Path(staging), name if len(parts) == 1 else f"{name}.{i}")
+             for i in range(len(parts))]  # fmt: skip
     try:
         if len(parts) == 1:
             write_file(files[0], parts[0])
@@ -576,7 +578,7 @@ def write_parts_atomic(
                         done.exception()  # every writer finished before the files go
                 for done in others:
                     done.result()
-            _join_parts(files, schema, write)
+            _join_parts(files, schema, write, Path(staging), name)
         fd = os.open(files[0], os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -588,15 +590,17 @@ def write_parts_atomic(
             file.unlink(missing_ok=True)
 
 
-def _join_parts(files: list[Path], schema: pa.Schema, write: Callable[..., None]) -> None:
+def _join_parts(
+    files: list[Path], schema: pa.Schema, write: Callable[..., None], staging: Path, name: str
+) -> None:
     """Join part files into the first (see :func:`write_parts_atomic`); if their footers
     are not as the join knows them (a pyarrow that writes new fields), write the rows
     again with one writer, from the part files."""
     try:
         join_parquet_files(files[0], files[1:])
     except JoinError as exc:
-        log.warning("writing %s with one writer: %s", files[0].name, exc)
-        whole = files[0].with_name(files[0].name + ".whole")
+        log.warning("writing %s with one writer: %s", name, exc)
+        whole = _staging_file(staging, name)
         try:
             with pa.OSFile(str(whole), "wb") as sink:
                 write(sink, [pq.read_table(f, schema=schema) for f in files])
