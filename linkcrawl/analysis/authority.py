@@ -82,7 +82,7 @@ def _floor(pagerank: np.ndarray, dangling: np.ndarray, damping: float) -> float:
 def _ranks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rank of each id, 1 for the highest score (ties keep id order: first seen in the
     crawl first), and the ids in rank order."""
-    order = np.argsort(-scores, kind="stable")
+    order = _argsort_floats(-scores)
     ranks = np.empty(len(scores), dtype=np.int64)
     ranks[order] = np.arange(1, len(scores) + 1)
     return ranks, order
@@ -670,6 +670,29 @@ def _inbound_parts(
     ]
 
 
+def _argsort_floats(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for float64 keys without NaN, in a third to a
+    half of its time (numpy merge-sorts floats): a least-significant-digit radix sort of
+    the keys' bits, 16 at a time, each pass a stable sort of 16-bit integers (which numpy
+    radix-sorts in linear time). The bits are mapped to order as the floats do: the sign
+    bit flipped for positive keys, every bit for negative ones. Digits in which no two
+    keys differ are skipped. -0.0 sorts as 0.0, as it compares."""
+    mapped = (key + 0.0).view(np.uint64)  # a copy, and -0.0 + 0.0 is 0.0
+    flip = mapped >> 63
+    flip *= np.uint64(0x7FFF_FFFF_FFFF_FFFF)
+    flip |= np.uint64(1 << 63)
+    mapped ^= flip
+    del flip
+    varying = int(np.bitwise_or.reduce(mapped)) ^ int(np.bitwise_and.reduce(mapped))
+    order = np.arange(len(key))
+    for shift in (0, 16, 32, 48):
+        if (varying >> shift) & 0xFFFF:
+            digit = ((mapped >> shift) & 0xFFFF).astype(np.uint16)
+            step = np.argsort(digit, kind="stable")
+            order, mapped = order[step], mapped[step]
+    return order
+
+
 def _argsort_ids(ids: np.ndarray, n: int) -> np.ndarray:
     """Stable argsort of ids in ``range(n)``: numpy radix-sorts 16-bit integers in linear
     time, so ids are sorted 16 bits at a time (one pass for up to 65,536 domains)."""
@@ -694,7 +717,7 @@ def _inbound_order(
     if len(value) == 0:
         return np.zeros(0, dtype=np.int64)
     key = np.where(value > 0, -value, float(source_authority.max()) - source_authority)
-    order = np.argsort(key, kind="stable")
+    order = _argsort_floats(key)
     order = order[_argsort_ids(target_domain[order], n_domains)]
     k, d = key[order], target_domain[order]
     del key
