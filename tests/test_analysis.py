@@ -391,6 +391,29 @@ def test_urls_hashed_as_they_are_read_are_numbered_as_pandas_does(monkeypatch):
         assert [*a, *b, *c] == codes.tolist()
 
 
+def test_urls_whose_first_hashes_collide_are_numbered_by_dictionary_encode(monkeypatch):
+    # Two URLs with one first hash (odds of 1 in 10^7 for a million URLs): the numbering
+    # starts again with dictionary_encode, reading the streams again, including target
+    # URLs that came hashed from their reading thread.
+    from linkcrawl.analysis import graph
+
+    hashes = graph._hashes
+    monkeypatch.setattr(graph, "_HASH_MIN", 0)
+    monkeypatch.setattr(graph, "_hashes", lambda s: (hashes(s)[0] & np.uint64(3), hashes(s)[1]))
+    urls = [f"https://s{i % 5}.com/{i % 11}" for i in range(60)]
+
+    def stream():
+        series = pl.Series(urls[20:40])
+        return iter([graph._Hashed(series, graph._hashes(series)), pl.Series(urls[40:45])])
+
+    dictionary, (a, b, c) = graph._encode(
+        [pa.chunked_array([pa.array(urls[:20])]), stream, pa.chunked_array([pa.array(urls[45:])])]
+    )
+    codes, uniques = pd.factorize(np.array(urls))
+    assert dictionary.to_pylist() == list(uniques)
+    assert [*a, *b, *c] == codes.tolist()
+
+
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
 
 

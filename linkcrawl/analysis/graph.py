@@ -319,6 +319,8 @@ def _as_arrow(piece: Any) -> pa.Array:
     """A piece as an Arrow ``string`` array (polars hands over large or view strings)."""
     if _is_arrow(piece):
         return piece
+    if isinstance(piece, _Hashed):
+        piece = piece.series
     array = piece.to_arrow()
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
