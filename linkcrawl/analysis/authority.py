@@ -672,11 +672,9 @@ def _inbound_parts(
 
 def _argsort_floats(key: np.ndarray) -> np.ndarray:
     """``np.argsort(key, kind="stable")`` for float64 keys without NaN, in a third to a
-    half of its time (numpy merge-sorts floats): a least-significant-digit radix sort of
-    the keys' bits, 16 at a time, each pass a stable sort of 16-bit integers (which numpy
-    radix-sorts in linear time). The bits are mapped to order as the floats do: the sign
-    bit flipped for positive keys, every bit for negative ones. Digits in which no two
-    keys differ are skipped. -0.0 sorts as 0.0, as it compares."""
+    half of its time (numpy merge-sorts floats): a radix sort (:func:`_radix_argsort`) of
+    the keys' bits, mapped to order as the floats do: the sign bit flipped for positive
+    keys, every bit for negative ones. -0.0 sorts as 0.0, as it compares."""
     mapped = (key + 0.0).view(np.uint64)  # a copy, and -0.0 + 0.0 is 0.0
     flip = mapped >> 63
     flip *= np.uint64(0x7FFF_FFFF_FFFF_FFFF)
@@ -684,22 +682,28 @@ def _argsort_floats(key: np.ndarray) -> np.ndarray:
     mapped ^= flip
     del flip
     varying = int(np.bitwise_or.reduce(mapped)) ^ int(np.bitwise_and.reduce(mapped))
-    order = np.arange(len(key))
-    for shift in (0, 16, 32, 48):
-        if (varying >> shift) & 0xFFFF:
-            digit = ((mapped >> shift) & 0xFFFF).astype(np.uint16)
-            step = np.argsort(digit, kind="stable")
-            order, mapped = order[step], mapped[step]
-    return order
+    return _radix_argsort(mapped, varying)
 
 
 def _argsort_ids(ids: np.ndarray, n: int) -> np.ndarray:
-    """Stable argsort of ids in ``range(n)``: numpy radix-sorts 16-bit integers in linear
-    time, so ids are sorted 16 bits at a time (one pass for up to 65,536 domains)."""
-    if n <= 1 << 16:
-        return np.argsort(ids.astype(np.uint16), kind="stable")
-    order = np.argsort((ids & 0xFFFF).astype(np.uint16), kind="stable")
-    return order[np.argsort((ids[order] >> 16).astype(np.uint16), kind="stable")]
+    """Stable argsort of ids in ``range(n)`` (:func:`_radix_argsort`: one pass for up to
+    65,536 domains)."""
+    return _radix_argsort(ids, (1 << max(n - 1, 1).bit_length()) - 1)
+
+
+def _radix_argsort(keys: np.ndarray, varying: int) -> np.ndarray:
+    """Stable argsort of non-negative integer keys, 16 bits at a time, least significant
+    first, each pass a stable sort of 16-bit integers (which numpy radix-sorts in linear
+    time). Digits with no bit set in ``varying`` (the same in every key) are skipped."""
+    shifts = [s for s in range(0, 8 * keys.dtype.itemsize, 16) if (varying >> s) & 0xFFFF]
+    order = np.arange(len(keys))
+    for i, shift in enumerate(shifts):
+        # astype keeps the low 16 bits of the shifted key: its digit
+        step = np.argsort((keys >> shift if shift else keys).astype(np.uint16), kind="stable")
+        order = step if i == 0 else order[step]
+        if i + 1 < len(shifts):
+            keys = keys[step]
+    return order
 
 
 def _inbound_order(
