@@ -414,6 +414,24 @@ def test_urls_whose_first_hashes_collide_are_numbered_by_dictionary_encode(monke
     assert [*a, *b, *c] == codes.tolist()
 
 
+def test_urls_are_numbered_without_pandas_internals(monkeypatch):
+    # The hashed numbering uses pandas' own hash table class; a pandas that moved it
+    # leaves the numbering to dictionary_encode, with the same ids.
+    import sys
+
+    from linkcrawl.analysis import graph
+
+    monkeypatch.setattr(graph, "_HASH_MIN", 0)
+    monkeypatch.setitem(sys.modules, "pandas._libs.hashtable", None)  # import fails
+    urls = [f"https://s{i % 5}.com/{i % 11}" for i in range(60)]
+    dictionary, (a, b) = graph._encode(
+        [pa.chunked_array([pa.array(urls[:20])]), lambda: iter([pl.Series(urls[20:])])]
+    )
+    codes, uniques = pd.factorize(np.array(urls))
+    assert dictionary.to_pylist() == list(uniques)
+    assert [*a, *b] == codes.tolist()
+
+
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
 
 

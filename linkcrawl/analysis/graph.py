@@ -364,7 +364,10 @@ def _number_by_hash(pieces: list[Any]) -> tuple[pa.Array, list[np.ndarray]] | No
     """Distinct strings in first appearance order and the int32 ids of each piece's, or
     None when a string is null or two distinct strings share a 64-bit hash (see
     :func:`_number_pieces`)."""
-    numbering = _HashNumbering(sum(len(p) for p in pieces if not callable(p)))
+    try:
+        numbering = _HashNumbering(sum(len(p) for p in pieces if not callable(p)))
+    except ImportError:  # a pandas that moved its internals: dictionary_encode does it
+        return None
     out: list[np.ndarray] = []
     held: list[np.ndarray] = []  # ids of the batches since the last piece ended
     for series, first, ended in _batches(pieces):
@@ -405,8 +408,9 @@ class _HashNumbering:
     first string itself."""
 
     def __init__(self, expected: int) -> None:
-        from pandas._libs.hashtable import UInt64HashTable
+        from pandas._libs.hashtable import UInt64HashTable, UInt64Vector
 
+        self._vector = UInt64Vector
         size = max(expected // 8, 1024)
         self._table = UInt64HashTable(size)
         self._check = np.empty(size, dtype=np.uint64)
@@ -416,13 +420,11 @@ class _HashNumbering:
     def add(self, series: Any) -> np.ndarray | None:
         """The ids (int32) of a polars string Series, numbering the strings not seen yet;
         None for a null, or a collision of first hashes."""
-        from pandas._libs.hashtable import UInt64Vector
-
         hashes, check = series.hashes if isinstance(series, _Hashed) else _hashes(series)
         series = series.series if isinstance(series, _Hashed) else series
         if series.null_count():
             return None
-        ids = self._table.get_labels(hashes, UInt64Vector(), self.count, -1)
+        ids = self._table.get_labels(hashes, self._vector(), self.count, -1)
         del hashes
         # New ids rise one by one from self.count, each where its string first appears:
         # where the running maximum rises (older ids count as self.count - 1).
