@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -182,3 +183,40 @@ def test_wheel_installs_and_runs_the_demo_outside_the_checkout(wheel, tmp_path):
     assert "Best backlinks of alpha-example.com" in demo.stdout
     (manifest,) = (elsewhere / "data" / "crawls").glob("*.json")
     assert json.loads(manifest.read_text())["status"] == "finished"
+
+
+def server_instructions() -> dict[str, str]:
+    """The texts that tell a stranger how to install linkcrawl on a server."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Run on a server") :]
+    texts = {"README.md, Run on a server": section.split("\n## ", 1)[0]}
+    for path in [ROOT / "docs" / "server.md", *sorted((ROOT / "contrib").rglob("*.*"))]:
+        texts[str(path.relative_to(ROOT))] = path.read_text()
+    return texts
+
+
+def test_server_instructions_name_docs_that_exist():
+    named = {
+        (where, doc)
+        for where, text in server_instructions().items()
+        for doc in re.findall(r"docs/[\w.-]+\.md", text)
+    }
+    assert ("contrib/systemd/linkcrawl-crawl.service", "docs/server.md") in named
+    assert [(where, doc) for where, doc in named if not (ROOT / doc).is_file()] == []
+
+
+def test_server_instructions_install_a_wheel_or_a_checkout_not_an_index_name():
+    """linkcrawl has no package index entry: `pip install linkcrawl` would fail, or install
+    whatever someone else published under that name."""
+    installs = [
+        (where, match.group(1))
+        for where, text in server_instructions().items()
+        for match in re.finditer(r"pip install (?:--?\w[\w-]* )*'?([^\s'`]+)", text)
+    ]
+    assert installs
+    from_index = [
+        (where, what)
+        for where, what in installs
+        if not what.startswith(("/", "./", "dist/")) and what.split("[")[0] in ("linkcrawl", "")
+    ]
+    assert from_index == []
