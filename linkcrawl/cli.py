@@ -16,7 +16,6 @@ import click
 from linkcrawl import __version__
 from linkcrawl.storage import LinkcrawlError, open_dataset, root_path
 
-DEMO_WEB = Path("data/demo-web")
 _FORMATS = click.Choice(["table", "csv", "json"])
 # C0/C1 control characters (ESC among them) in attacker-written anchors and URLs would let a
 # page drive the user's terminal; they are shown escaped.
@@ -768,10 +767,10 @@ def prune(data_dir: str, keep: int, dry_run: bool) -> None:
 @click.option(
     "--web",
     "web_dir",
-    default=str(DEMO_WEB),
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="The demo web's folder of sites.",
+    help="A folder of sites to serve instead, one sub-folder per host name "
+    "(default: the demo web bundled with linkcrawl).",
 )
 @click.option(
     "--target",
@@ -779,7 +778,7 @@ def prune(data_dir: str, keep: int, dry_run: bool) -> None:
     show_default=True,
     help="The domain whose backlinks are shown.",
 )
-def demo(data_dir: str, web_dir: str, target: str) -> None:
+def demo(data_dir: str, web_dir: str | None, target: str) -> None:
     """Crawl and analyse the bundled demo web, served on 127.0.0.1, and print the results.
 
     The demo web's sites are served by a local server that Scrapy uses as its HTTP proxy,
@@ -788,9 +787,12 @@ def demo(data_dir: str, web_dir: str, target: str) -> None:
     from linkcrawl.analysis import analyze as run_analyze
     from linkcrawl.analysis import backlinks as run_backlinks
     from linkcrawl.analysis import top_domains
+    from linkcrawl.demo import web_root
     from linkcrawl.localweb import LocalWeb, LocalWebServer
     from linkcrawl.runner import crawl as run_crawl
 
+    if web_dir is None:
+        web_dir = str(web_root())
     web = LocalWeb(web_dir)
     hosts = web.hosts()
     if not hosts:

@@ -229,8 +229,9 @@ class _Handler(BaseHTTPRequestHandler):
 class LocalWebServer:
     """Serves a :class:`LocalWeb` on 127.0.0.1 (a free port) in a background thread.
 
-    >>> with LocalWebServer(LocalWeb("data/demo-web")) as server:   # doctest: +SKIP
-    ...     print(server.proxy_url)                                 # give to http_proxy
+    >>> from linkcrawl.demo import web_root
+    >>> with LocalWebServer(LocalWeb(web_root())) as server:   # doctest: +SKIP
+    ...     print(server.proxy_url)                           # give to http_proxy
     """
 
     def __init__(self, web: LocalWeb, port: int = 0) -> None:

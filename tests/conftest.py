@@ -11,13 +11,28 @@ from pathlib import Path
 
 import pytest
 
+from linkcrawl.demo import web_root
 from linkcrawl.localweb import LocalWeb, LocalWebServer
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_WEB = ROOT / "data" / "demo-web"
+DEMO_WEB = web_root()
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# Set by .ci/run: there, a test whose material in ../shared/data is missing fails; elsewhere
+# (a clone without the folder beside it) it skips with the reason.
+REQUIRE_SHARED_DATA = "LINKCRAWL_REQUIRE_SHARED_DATA"
 # Politeness off: these are our own servers on 127.0.0.1.
 FAST = ["-s", "AUTOTHROTTLE_ENABLED=0", "-s", "DOWNLOAD_DELAY=0"]
+
+
+def need_shared_data(path: Path) -> Path:
+    """``path`` (under ../shared/data) if it exists; else skip the test, or fail it when
+    LINKCRAWL_REQUIRE_SHARED_DATA=1, so that CI never passes with the real pages unread."""
+    if path.exists():
+        return path
+    reason = f"{path} is absent: ../shared/data is not beside the repository"
+    if os.environ.get(REQUIRE_SHARED_DATA, "") not in ("", "0"):
+        pytest.fail(f"{reason} ({REQUIRE_SHARED_DATA} is set)", pytrace=False)
+    pytest.skip(reason)
 
 
 def demo_seeds() -> list[str]:

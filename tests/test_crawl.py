@@ -1,6 +1,6 @@
 """End-to-end crawls of the demo web served on 127.0.0.1: what lands in Parquet.
 
-Expected edges are read off the demo web's HTML by hand (data/demo-web/).
+Expected edges are read off the demo web's HTML by hand (linkcrawl/demo/web/).
 """
 
 from __future__ import annotations

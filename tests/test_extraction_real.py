@@ -15,16 +15,17 @@ from scrapy.http import HtmlResponse
 
 from linkcrawl.links import LinkExtractor
 from linkcrawl.urls import absolute_url
+from tests.conftest import need_shared_data
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WARC_DIR = SHARED_DATA / "warc"
 WPULL = SHARED_DATA / "html" / "wpull"
 BENCHMARK = SHARED_DATA / "html" / "article-extraction-benchmark"
 
-pytestmark = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(),
-    reason=f"{SHARED_DATA} is absent: the shared test material is not beside the repository",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_data():
+    need_shared_data(SHARED_DATA)
 
 
 # -- a small WARC reader ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from linkcrawl.analysis import analyze, pagerank, pagerank_arrays
 from linkcrawl.analysis.graph import collapse_links
 from linkcrawl.analysis.importing import import_edges
 from linkcrawl.urls import normalize_url
+from tests.conftest import need_shared_data
 
 # The module (the package exports its function pagerank under the same name).
 pagerank_module = importlib.import_module("linkcrawl.analysis.pagerank")
@@ -152,8 +153,7 @@ def test_collapsed_links_are_the_reference_digraph(case):
 
 def polblogs() -> tuple[list[str], list[tuple[str, str]]]:
     """Node URLs (labels trimmed of the trailing junk some carry) and links as URL pairs."""
-    if not (GRAPHS / "polblogs_edges.tsv").is_file():
-        pytest.skip("../shared/data/graphs is not here")
+    need_shared_data(GRAPHS / "polblogs_edges.tsv")
     with open(GRAPHS / "polblogs_nodes.tsv", newline="") as fh:
         labels = {row["id"]: row["label"] for row in csv.DictReader(fh, delimiter="\t")}
     url = {

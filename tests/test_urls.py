@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
+from tests.conftest import need_shared_data
 
 URLTESTDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "url" / "urltestdata.json"
 
@@ -38,8 +39,7 @@ def whatwg_expectation(case: dict) -> str | None:
 
 
 def load_cases() -> list[dict]:
-    if not URLTESTDATA.exists():
-        pytest.skip(f"{URLTESTDATA} is absent (../shared/data is not beside the repository)")
+    need_shared_data(URLTESTDATA)
     data = json.loads(URLTESTDATA.read_text(encoding="utf-8"))
     return [c for c in data if isinstance(c, dict) and c.get("base")]
 
