@@ -127,10 +127,8 @@ def _human(value: Any) -> str:
     magnitude = abs(value)
     if magnitude >= 1000:
         return f"{value:,.0f}"
-    if magnitude >= 1:
-        return f"{value:,.2f}"
-    # four significant digits of a share or a PageRank value, at most 12 decimals
-    decimals = min(12, 3 - math.floor(math.log10(magnitude)))
+    # four significant digits (a share, an authority, a PageRank value), at most 12 decimals
+    decimals = min(12, max(0, 3 - math.floor(math.log10(magnitude))))
     return f"{value:.{decimals}f}"
 
 
@@ -261,6 +259,8 @@ class Output:
     note: Callable[[str], None] = lambda line: None
     # called with the text to write on stdout
     write: Callable[[str], None] = lambda text: None
+    # how to see the rows a table leaves out
+    see_all: str = "--limit 0 for all, or --format csv"
 
     @property
     def row_limit(self) -> int | None:

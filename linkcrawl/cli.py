@@ -828,6 +828,7 @@ def demo(data_dir: str, web_dir: str, target: str) -> None:
         limit=10,
         width=shutil.get_terminal_size().columns,
         write=lambda text: click.echo(text, nl=False),
+        see_all="`linkcrawl domains --limit 0` for all",
     )
     out.rows(
         top_domains(data_dir, crawl_id=crawl_id, limit=None),
@@ -842,6 +843,7 @@ def demo(data_dir: str, web_dir: str, target: str) -> None:
             f"{s['inbound_links']:,} links"
         )
     )
+    out.see_all = f"`linkcrawl backlinks {target} --limit 0` for all"
     columns = ["rank", "value", "source", "target", "anchor", "follow", "position"]
     out.rows(report.links, default=columns)
 

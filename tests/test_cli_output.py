@@ -296,3 +296,39 @@ def test_a_right_target_and_an_unknown_one_get_no_hint(hostile_data):
         result = invoke(["backlinks", target, "--data", str(hostile_data)])
         assert result.exit_code == 0, result.output
         assert "did you mean" not in result.stderr
+
+
+# -- the table's pieces ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (1204, "1,204"),
+        (1234567, "1,234,567"),
+        (12345.678, "12,346"),
+        (100.0, "100.0"),
+        (0.7777777, "0.7778"),
+        (0.000001234567, "0.000001235"),
+        (1.5e-15, "0.000000000000"),
+        (0.0, "0"),
+        (-0.25, "-0.2500"),
+    ],
+)
+def test_numbers_for_people(value, shown):
+    from linkcrawl._output import _human
+
+    assert _human(value) == shown
+
+
+def test_wide_characters_are_counted_as_two_columns():
+    import pandas as pd
+
+    from linkcrawl._output import render_table
+
+    table = render_table(pd.DataFrame({"anchor": ["日本語のリンク" * 4], "n": [1]}), 30)
+    lines = table.splitlines()
+    assert lines[1].endswith("  1") and "…" in lines[1]
+    # kana and kanji take two terminal columns each
+    columns = sum(2 if "\u3000" <= c <= "\u9fff" else 1 for c in lines[1])
+    assert 28 <= columns <= 30, (columns, lines[1])
