@@ -79,6 +79,8 @@ def _iso(value: datetime | date) -> str:
 
 def _plain(value: Any) -> Any:
     """A cell as a JSON value: numbers, strings, booleans, None, lists; timestamps ISO 8601."""
+    if type(value) is str:
+        return value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -86,7 +88,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
+        # JSON has no NaN or infinity: a missing value is null
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, (datetime, date)):
         return _iso(value)
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -99,8 +102,37 @@ def _plain(value: Any) -> Any:
 def to_json(document: Any) -> str:
     """``document`` as one line of JSON: non-ASCII text as is, and the characters that
     could drive a terminal as ``\\u`` escapes (the same values once decoded)."""
-    text = json.dumps(_plain(document), ensure_ascii=False, allow_nan=False)
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, default=_json_default)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _json_default(value: Any) -> Any:
+    plain = _plain(value)
+    if plain is value:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    return plain
+
+
+def _column(series: pd.Series) -> list[Any]:
+    """A column as plain Python values (see :func:`_plain`), a whole column at a time: an
+    export of a million rows goes through here."""
+    kind = series.dtype.kind
+    if kind in "biu":  # numpy booleans and integers, which cannot be missing
+        return series.tolist()
+    if kind == "f":
+        return [v if math.isfinite(v) else None for v in series.tolist()]
+    if kind == "M":
+        utc = isinstance(series.dtype, pd.DatetimeTZDtype)
+        times = series.dt.tz_convert("UTC") if utc else series
+        base = times.dt.strftime("%Y-%m-%dT%H:%M:%S").tolist()
+        micro = times.dt.microsecond.fillna(0).astype("int64").tolist()
+        zone = "Z" if utc else ""
+        # as datetime.isoformat writes them: microseconds only when there are some
+        return [
+            (f"{b}.{m:06d}{zone}" if m else f"{b}{zone}") if known else None
+            for b, m, known in zip(base, micro, times.notna().tolist(), strict=True)
+        ]
+    return [_plain(v) for v in series.astype(object).tolist()]
 
 
 def _text(value: Any) -> str:
@@ -298,10 +330,9 @@ class Output:
         limit = self.row_limit
         shown = frame.head(limit) if limit is not None else frame
         if self.fmt == "json":
-            records = [
-                dict(zip(map(str, shown.columns), row, strict=True))
-                for row in shown.itertuples(index=False, name=None)
-            ]
+            names = list(map(str, shown.columns))
+            columns = [_column(shown[c]) for c in shown.columns]
+            records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
             self.write(to_json({"rows": records, "total": total, **(extra or {})}) + "\n")
             return
         if self.fmt == "csv":
@@ -323,16 +354,25 @@ class Output:
         on a terminal, unsafe characters escaped too."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([self._csv_cell(str(c)) for c in frame.columns])
-        for row in frame.itertuples(index=False, name=None):
-            writer.writerow([self._csv_cell(v) for v in row])
+        writer.writerow([self._csv_text(str(c)) for c in frame.columns])
+        columns = []
+        for name in frame.columns:
+            values = _column(frame[name])
+            if frame[name].dtype.kind == "O":
+                # Only text can be a formula: numbers, missing values and booleans stay.
+                values = [
+                    self._csv_text(v if type(v) is str else _text(v))
+                    if isinstance(v, (str, list))
+                    else v
+                    for v in values
+                ]
+            columns.append(values)
+        # the csv module writes floats with repr: the shortest text that reads back exactly
+        writer.writerows(zip(*columns, strict=True))
         return out.getvalue()
 
-    def _csv_cell(self, value: Any) -> str:
-        text = _text(value)
-        # Only text can be a formula: a negative number stays a number.
-        if isinstance(value, str) or isinstance(_plain(value), list):
-            text = neutralise_formula(text)
+    def _csv_text(self, text: str) -> str:
+        text = neutralise_formula(text)
         return escape_terminal(text) if self.terminal else text
 
     def text(self, line: str) -> str:

@@ -332,3 +332,20 @@ def test_wide_characters_are_counted_as_two_columns():
     # kana and kanji take two terminal columns each
     columns = sum(2 if "\u3000" <= c <= "\u9fff" else 1 for c in lines[1])
     assert 28 <= columns <= 30, (columns, lines[1])
+
+
+def test_exported_timestamps_are_iso_8601_to_the_microsecond():
+    import pandas as pd
+
+    from linkcrawl._output import Output
+
+    frame = pd.DataFrame(
+        {"at": pd.to_datetime(["2026-11-22T03:00:00.000123Z", None, "2026-11-22T04:00:00Z"])}
+    )
+    written = []
+    Output(fmt="json", write=written.append).rows(frame)
+    assert json.loads(written[0])["rows"] == [
+        {"at": "2026-11-22T03:00:00.000123Z"},
+        {"at": None},
+        {"at": "2026-11-22T04:00:00Z"},
+    ]
