@@ -340,7 +340,11 @@ def test_exported_timestamps_are_iso_8601_to_the_microsecond():
     from linkcrawl._output import Output
 
     frame = pd.DataFrame(
-        {"at": pd.to_datetime(["2026-11-22T03:00:00.000123Z", None, "2026-11-22T04:00:00Z"])}
+        {
+            "at": pd.to_datetime(
+                ["2026-11-22T03:00:00.000123Z", None, "2026-11-22T04:00:00Z"], format="ISO8601"
+            )
+        }
     )
     written = []
     Output(fmt="json", write=written.append).rows(frame)
