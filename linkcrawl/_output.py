@@ -31,14 +31,15 @@ __all__ = [
 TABLE_LIMIT = 20
 # C0/C1 control characters (ESC among them: colours, OSC 8 hyperlinks, window titles) and
 # the bidirectional overrides and isolates (which make a URL read as another) in
-# attacker-written anchors and URLs would let a page drive the user's terminal.
-_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# attacker-written anchors and URLs would let a page drive the user's terminal; the line and
+# paragraph separators would break a line where the reader sees none.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[{_UNSAFE}]")
 # In a table cell a newline or tab would break the row apart as well.
 _CELL_CONTROL = re.compile(f"[\t\n{_UNSAFE}]")
 # json.dumps already writes C0 as \u escapes; the rest of the unsafe set is escaped the same
 # way after it, which leaves the JSON text decoding to exactly the same values.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MIN_WIDTH = 5  # a column is never cut narrower than this when the table must shrink

@@ -19,15 +19,12 @@ from linkcrawl._output import (
     Output,
     UnknownColumn,
     escape_terminal,
-    neutralise_formula,
 )
 from linkcrawl.storage import LinkcrawlError, open_dataset, root_path
 
 DEMO_WEB = Path("data/demo-web")
-# The terminal-safety escapes are the output module's; these names are the ones the commands
-# (and their tests) have always used.
+# The terminal-safety escape is the output module's, under the name the commands use.
 _escape_terminal = escape_terminal
-_neutralise_formula = neutralise_formula
 
 
 class _Group(click.Group):
