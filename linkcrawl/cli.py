@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
 import os
-import re
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,14 +14,16 @@ from typing import Any
 import click
 
 from linkcrawl import __version__
+from linkcrawl._output import (
+    TABLE_LIMIT,
+    Output,
+    UnknownColumn,
+    escape_terminal,
+)
 from linkcrawl.storage import LinkcrawlError, open_dataset, root_path
 
-_FORMATS = click.Choice(["table", "csv", "json"])
-# C0/C1 control characters (ESC among them) in attacker-written anchors and URLs would let a
-# page drive the user's terminal; they are shown escaped.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The terminal-safety escape is the output module's, under the name the commands use.
+_escape_terminal = escape_terminal
 
 
 class _Group(click.Group):
@@ -54,42 +56,65 @@ class _Group(click.Group):
         sys.exit(0)
 
 
-def _escape_terminal(value: Any) -> Any:
-    if isinstance(value, str):
-        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return value
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help='table: for people; csv, json {"rows": [...], "total": N}: every row, exact values.',
+)
+_limit_option = click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Print at most this many rows; 0: all (default: {TABLE_LIMIT} in a table, all in "
+    "csv and json).",
+)
+_columns_option = click.option(
+    "--columns",
+    default=None,
+    metavar="A,B,...",
+    help="The columns to print, in this order (an unknown name lists the known ones).",
+)
 
 
-def _neutralise_formula(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def _prints_rows(command: Any) -> Any:
+    """Give a command that prints rows --format, --limit and --columns, handed to it as one
+    :class:`~linkcrawl._output.Output` ``out``."""
+
+    @functools.wraps(command)
+    def run(*args: Any, fmt: str, limit: int | None, columns: str | None, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        out = Output(
+            fmt=fmt,
+            limit=limit,
+            columns=tuple(c.strip() for c in columns.split(",") if c.strip()) if columns else None,
+            command=ctx.command_path,
+            terminal=_stdout_is_terminal(),
+            width=shutil.get_terminal_size().columns,
+            # color=True: click would otherwise strip ANSI-looking sequences from data
+            # written to a file; what reaches a terminal is escaped before this.
+            write=lambda text: click.echo(text, nl=False, color=True),
+            note=lambda line: click.echo(line, err=True),
+        )
+        try:
+            return command(*args, out=out, **kwargs)
+        except UnknownColumn as exc:
+            raise click.UsageError(str(exc), ctx) from None
+
+    return _format_option(_limit_option(_columns_option(run)))
 
 
-def _emit(df: Any, fmt: str, *, title: str | None = None, max_width: int = 60) -> None:
-    """Print a DataFrame as a human table, CSV or JSON records on stdout."""
-    if fmt == "json":
-        click.echo(df.to_json(orient="records", force_ascii=False, date_format="iso"))
-        return
-    if fmt == "csv":
-        click.echo(df.map(_neutralise_formula).to_csv(index=False), nl=False)
-        return
-    if title:
-        click.echo(title)
-    if df.empty:
-        click.echo("  (none)")
-        return
+def _stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
 
-    def cell(v: Any) -> Any:
-        v = _escape_terminal(v)
-        if isinstance(v, float):
-            # Shares and PageRank values are small: keep four significant digits.
-            return f"{v:.4g}" if abs(v) < 1 else f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
-        if isinstance(v, str) and len(v) > max_width:
-            return v[: max_width - 1] + "…"
-        return v
 
-    click.echo(df.map(cell).to_string(index=False))
+def _hint(line: str | None) -> None:
+    """An empty answer's hint (the target under another spelling), on stderr."""
+    if line:
+        click.echo(_escape_terminal(line), err=True)
 
 
 def _parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
@@ -443,9 +468,8 @@ def analyze(
 @click.argument("target")
 @_data_option
 @_crawl_id_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def backlinks(target: str, data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
+@_prints_rows
+def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> None:
     """The best inbound links of TARGET, a registered domain or a URL prefix.
 
     \b
@@ -455,35 +479,31 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, limit: int, fmt:
     """
     from linkcrawl.analysis import backlinks as run_backlinks
 
-    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=limit)
-    if fmt == "json":
-        summary = {k: v for k, v in report.summary.items()}
-        records = json.loads(report.links.to_json(orient="records", force_ascii=False))
-        click.echo(
-            json.dumps({"summary": summary, "links": records}, ensure_ascii=False, default=str)
-        )
-        return
-    if fmt == "csv":
-        _emit(report.links, "csv")
-        return
+    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=None)
     s = report.summary
-    click.echo(
-        _escape_terminal(
-            f"Backlinks of {s['target']} (crawl {s['crawl_id']}): "
-            f"{s['referring_domains']} referring domains, {s['inbound_links']} links, "
-            f"{100 * (s['followed_share'] or 0):.0f}% followed"
-        )
-    )
-    if s.get("top_anchors"):
+    _hint(s.get("hint"))
+    if out.fmt == "table":
         click.echo(
-            "Top anchors (by referring domains): "
-            + _escape_terminal(", ".join(f"{a or '(none)'!r} {n}" for a, n in s["top_anchors"][:5]))
+            _escape_terminal(
+                f"Backlinks of {s['target']} (crawl {s['crawl_id']}): "
+                f"{s['referring_domains']:,} referring domains, {s['inbound_links']:,} links, "
+                f"{100 * (s['followed_share'] or 0):.0f}% followed"
+            )
         )
-    if s.get("top_pages"):
-        click.echo(
-            "Top linked pages: "
-            + _escape_terminal(", ".join(f"{u} {n}" for u, n in s["top_pages"][:5]))
-        )
+        if s.get("top_anchors"):
+            click.echo(
+                "Top anchors (by referring domains): "
+                + _escape_terminal(
+                    ", ".join(
+                        f'"{a}" {n:,}' if a else f"(none) {n:,}" for a, n in s["top_anchors"][:5]
+                    )
+                )
+            )
+        if s.get("top_pages"):
+            click.echo(
+                "Top linked pages: "
+                + _escape_terminal(", ".join(f"{u} {n:,}" for u, n in s["top_pages"][:5]))
+            )
     columns = [
         "rank",
         "value",
@@ -496,26 +516,25 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, limit: int, fmt:
         "source_authority",
         "source_domain_authority",
     ]
-    links = report.links
-    _emit(links[[c for c in columns if c in links.columns]], "table", title="")
+    out.rows(report.links, title="", default=columns, extra={"summary": s})
 
 
 @main.command()
 @_reads_dataset
 @_data_option
 @_crawl_id_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def domains(data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
+@_prints_rows
+def domains(data_dir: str, crawl_id: str | None, out: Output) -> None:
     """Registered domains ranked by authority.
 
     \b
     Example:
       linkcrawl domains --limit 10
+      linkcrawl domains --format csv > domains.csv        # every domain
     """
     from linkcrawl.analysis import top_domains
 
-    _emit(top_domains(data_dir, crawl_id=crawl_id, limit=limit), fmt)
+    out.rows(top_domains(data_dir, crawl_id=crawl_id, limit=None))
 
 
 @main.command()
@@ -524,9 +543,9 @@ def domains(data_dir: str, crawl_id: str | None, limit: int, fmt: str) -> None:
 @click.argument("new_id", required=False)
 @_data_option
 @click.option("--target", default=None, help="Only backlinks of this domain, host or URL prefix.")
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@_prints_rows
 def diff(
-    old_id: str | None, new_id: str | None, data_dir: str, target: str | None, fmt: str
+    old_id: str | None, new_id: str | None, data_dir: str, target: str | None, out: Output
 ) -> None:
     """New and lost links between two crawls, each lost link with its reason.
 
@@ -543,22 +562,24 @@ def diff(
 
     changes = run_diff(data_dir, old_id, new_id, target=target)
     a = changes.attrs
+    _hint(a.get("hint"))
     scope = f" to {a['target']}" if a["target"] else ""
     new, lost = (changes.change == "new").sum(), (changes.change == "lost").sum()
-    title = f"Links{scope} from {a['old_id']} to {a['new_id']}: {new} new, {lost} lost"
-    _emit(changes, fmt, title=_escape_terminal(title))
+    title = f"Links{scope} from {a['old_id']} to {a['new_id']}: {new:,} new, {lost:,} lost"
+    out.rows(changes, title=title, extra={"old_id": a["old_id"], "new_id": a["new_id"]})
 
 
 @main.command()
 @_reads_dataset
 @click.argument("target")
 @_data_option
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def history(target: str, data_dir: str, fmt: str) -> None:
+@_prints_rows
+def history(target: str, data_dir: str, out: Output) -> None:
     """Each backlink of TARGET across all finished crawls: first and last seen, and the
     referring domains of each crawl.
 
-    TARGET is a registered domain, a host or a URL prefix.
+    TARGET is a registered domain, a host or a URL prefix. --limit and --columns apply to
+    the backlinks; JSON has the per-crawl counts under "referring_domains".
 
     \b
     Example:
@@ -568,26 +589,17 @@ def history(target: str, data_dir: str, fmt: str) -> None:
     from linkcrawl.monitor import history as run_history
 
     links, per_crawl = run_history(data_dir, target)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "referring_domains": json.loads(
-                        per_crawl.to_json(orient="records", date_format="iso")
-                    ),
-                    "links": json.loads(
-                        links.to_json(orient="records", force_ascii=False, date_format="iso")
-                    ),
-                },
-                ensure_ascii=False,
-            )
-        )
+    _hint(links.attrs.get("hint"))
+    if out.fmt == "table":
+        whole = dataclasses.replace(out, limit=0, columns=None)
+        whole.rows(per_crawl, title="Referring domains per crawl:")
+        out.rows(links, title="\nBacklinks:")
         return
-    if fmt == "csv":
-        _emit(links, "csv")
-        return
-    _emit(per_crawl, "table", title="Referring domains per crawl:")
-    _emit(links, "table", title="\nBacklinks:")
+    records = [
+        dict(zip(per_crawl.columns, row, strict=True))
+        for row in per_crawl.itertuples(index=False, name=None)
+    ]
+    out.rows(links, extra={"referring_domains": records})
 
 
 @main.command()
@@ -597,8 +609,8 @@ def history(target: str, data_dir: str, fmt: str) -> None:
 @click.option(
     "--target", default=None, help="Only broken targets under this domain, host or URL prefix."
 )
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def broken(data_dir: str, crawl_id: str | None, target: str | None, fmt: str) -> None:
+@_prints_rows
+def broken(data_dir: str, crawl_id: str | None, target: str | None, out: Output) -> None:
     """Links whose target answered 4xx/5xx or failed, with the pages that link to it.
 
     Targets on other domains have a status only when the crawl ran with --check-external.
@@ -610,7 +622,9 @@ def broken(data_dir: str, crawl_id: str | None, target: str | None, fmt: str) ->
     """
     from linkcrawl.monitor import broken as run_broken
 
-    _emit(run_broken(data_dir, crawl_id, target=target).fillna({"error": ""}), fmt)
+    links = run_broken(data_dir, crawl_id, target=target)
+    _hint(links.attrs.get("hint"))
+    out.rows(links, extra={"crawl_id": links.attrs["crawl_id"]})
 
 
 @main.command()
@@ -629,9 +643,9 @@ def broken(data_dir: str, crawl_id: str | None, target: str | None, fmt: str) ->
     default=None,
     help="Share of domains assumed good, to scale a small trusted core (default 0.5).",
 )
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@_prints_rows
 def audit(
-    data_dir: str, crawl_id: str | None, trusted: str | None, good_share: float | None, fmt: str
+    data_dir: str, crawl_id: str | None, trusted: str | None, good_share: float | None, out: Output
 ) -> None:
     """TrustRank, spam mass and toxic-link flags, added to the authority tables.
 
@@ -655,13 +669,12 @@ def audit(
     )
     for note in result.notes:
         click.echo(_escape_terminal(note), err=True)
-    click.echo(f"audit {result.crawl_id}: {result.flagged_links} flagged links", err=True)
+    click.echo(f"audit {result.crawl_id}: {result.flagged_links:,} flagged links", err=True)
     if not result.trust_computed:
-        _emit(result.candidates, fmt, title="Trusted seed candidates (review them):")
+        out.rows(result.candidates, title="Trusted seed candidates (review them):")
         return
     columns = ["domain", "authority", "trust", "spam_mass", "flags", "referring_domains"]
-    domains = result.domains[columns].assign(flags=result.domains["flags"].map(",".join))
-    _emit(domains, fmt)
+    out.rows(result.domains, default=columns)
 
 
 @main.command()
@@ -703,7 +716,9 @@ def disavow(
 
     text = run_disavow(data_dir, target, crawl_id, min_flags=min_flags, trusted=trusted)
     if out is None:
-        click.echo(_escape_terminal(text), nl=False)
+        # Escaped for a terminal only: redirected, the file is exactly the one --out writes.
+        terminal = _stdout_is_terminal()
+        click.echo(_escape_terminal(text) if terminal else text, nl=False, color=True)
         return
     Path(out).write_text(text, encoding="utf-8")
     listed = sum(line.startswith("domain:") for line in text.splitlines())
@@ -808,19 +823,28 @@ def demo(data_dir: str, web_dir: str | None, target: str) -> None:
             progress_seconds=2.0,
         )
     run_analyze(data_dir, crawl_id=crawl_id)
-    _emit(
-        top_domains(data_dir, crawl_id=crawl_id, limit=10),
-        "table",
+    out = Output(
+        limit=10,
+        width=shutil.get_terminal_size().columns,
+        write=lambda text: click.echo(text, nl=False),
+        see_all="`linkcrawl domains --limit 0` for all",
+    )
+    out.rows(
+        top_domains(data_dir, crawl_id=crawl_id, limit=None),
         title=f"\nTop domains by authority (crawl {crawl_id}):",
     )
-    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=10)
+    report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=None)
     s = report.summary
+    _hint(s.get("hint"))
     click.echo(
-        f"\nBest backlinks of {target}: {s['referring_domains']} referring domains, "
-        f"{s['inbound_links']} links"
+        _escape_terminal(
+            f"\nBest backlinks of {target}: {s['referring_domains']:,} referring domains, "
+            f"{s['inbound_links']:,} links"
+        )
     )
+    out.see_all = f"`linkcrawl backlinks {target} --limit 0` for all"
     columns = ["rank", "value", "source", "target", "anchor", "follow", "position"]
-    _emit(report.links[[c for c in columns if c in report.links.columns]], "table")
+    out.rows(report.links, default=columns)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkcrawl.analysis.backlinks import _target_filter
+from linkcrawl.analysis.backlinks import _target_filter, target_hint
 from linkcrawl.storage import Dataset, DatasetError, Manifest, manifest_path, open_dataset
 from linkcrawl.urls import host_of, registered_domain
 
@@ -61,7 +61,25 @@ def _backlink_filter(target: str | None) -> Any:
     if target is None:
         return None
     _, expression = _target_filter(target)
-    return expression & (pc.field("internal") == False)  # noqa: E712 (an Arrow expression)
+    return expression & _EXTERNAL
+
+
+_EXTERNAL = pc.field("internal") == False  # noqa: E712 (an Arrow expression)
+
+
+def _hint(
+    ds: Dataset, crawl_ids: list[str], target: str, what: str, *, backlinks: bool = True
+) -> str | None:
+    """The hint for an empty answer about ``target`` in these crawls (another scheme or
+    ``www.``: see :func:`~linkcrawl.analysis.backlinks.target_hint`)."""
+
+    def has_rows(expression: Any) -> bool:
+        if backlinks:
+            expression = expression & _EXTERNAL
+        expression = expression & pc.field("crawl_id").isin(crawl_ids)
+        return not ds.edges(None, columns=["target"], filters=expression).empty
+
+    return target_hint(target, has_rows, what)
 
 
 def _link_pairs(edges: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
@@ -161,7 +179,8 @@ def diff(
     pandas.DataFrame
         Columns ``change, source, target, anchor, follow, reason``; ``change`` is ``lost``
         or ``new``, lost rows first, then by target and source. ``df.attrs`` holds
-        ``old_id`` and ``new_id``.
+        ``old_id`` and ``new_id``, and ``hint`` when neither crawl has a link to
+        ``target`` but has one to another spelling of it (another scheme, ``www.``).
 
         A lost link's reason is the first that holds of:
 
@@ -239,6 +258,8 @@ def diff(
     changes = changes.sort_values(["change", "target", "source"], kind="stable")
     changes = changes.reset_index(drop=True).astype({"follow": bool})
     changes.attrs.update(old_id=old_id, new_id=new_id, target=target)
+    if target is not None and old.empty and new.empty:
+        changes.attrs["hint"] = _hint(ds, [old_id, new_id], target, "no backlinks to")
     return changes
 
 
@@ -321,7 +342,8 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
           least one followed link to the target) and links.
 
         Interrupted and running crawls are left out: a link missing from a partial crawl
-        says nothing about the link.
+        says nothing about the link. When there is no backlink, ``links.attrs["hint"]``
+        names another spelling of the target that has some (another scheme, ``www.``).
 
     Examples
     --------
@@ -388,6 +410,8 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
     domains["links"] = domains["crawl_id"].map(per_crawl.size())
     counts = ["referring_domains", "followed_referring_domains", "links"]
     domains[counts] = domains[counts].fillna(0).astype("int64")
+    if edges.empty:
+        links.attrs["hint"] = _hint(ds, ids, target, "no backlinks to")
     return History(links, domains)
 
 
@@ -422,7 +446,9 @@ def broken(
         One row per (broken target, linking page): target, status (null for a network
         error), error, referring_domains (distinct domains linking to the target), source,
         source_domain, internal, anchor, follow, kind. Targets with the most referring
-        domains first: the best prospects for broken-link building.
+        domains first: the best prospects for broken-link building. When the crawl has
+        no link at all to ``target``, ``attrs["hint"]`` names another spelling of it
+        that has some (another scheme, ``www.``).
 
     Examples
     --------
@@ -465,6 +491,12 @@ def broken(
     ).reset_index(drop=True)
     links["status"] = links["status"].astype("Int16")
     links.attrs.update(crawl_id=crawl_id, target=target)
+    if target is not None and links.empty:
+        has_links = not ds.edges(
+            crawl_id, columns=["target"], filters=_target_filter(target)[1]
+        ).empty
+        if not has_links:
+            links.attrs["hint"] = _hint(ds, [crawl_id], target, "no links to", backlinks=False)
     return links[
         [
             "target",

@@ -64,7 +64,7 @@ def test_file_uri_end_to_end(demo_server, demo_crawl, tmp_path):
     assert (tmp_path / "store" / "authority" / "crawl_id=uri1" / "domains.parquet").is_file()
     domains = run_linkcrawl(["domains", "--data", uri, "--format", "json"])
     assert domains.returncode == 0, domains.stderr
-    ranked = json.loads(domains.stdout)
+    ranked = json.loads(domains.stdout)["rows"]
     assert {d["domain"] for d in ranked} <= set(edges["target_domain"])
     target = ranked[0]["domain"]
     backlinks = run_linkcrawl(["backlinks", target, "--data", uri, "--format", "csv"])

@@ -3,6 +3,7 @@ top domains."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 from linkcrawl.storage import DatasetError, open_dataset
 from linkcrawl.urls import host_of, normalize_url, registered_domain
 
-__all__ = ["BacklinkReport", "backlinks", "top_domains"]
+__all__ = ["BacklinkReport", "backlinks", "target_hint", "top_domains"]
 
 TOP = 10  # anchors and pages listed in a report's summary
 
@@ -67,6 +68,44 @@ def _target_filter(target: str) -> tuple[str, pads.Expression]:
     )
 
 
+def _other_spellings(target: str) -> list[str]:
+    """The targets a user may have meant instead of ``target``: a URL prefix with the other
+    scheme and with or without ``www.``; a host with or without ``www.``."""
+    name, _ = _target_filter(target)
+    if "://" in name:
+        scheme, rest = name.split("://", 1)
+        host, slash, path = rest.partition("/")
+        other = "http" if scheme == "https" else "https"
+        hosts = [host]
+        if host.startswith("www."):
+            hosts.append(host[4:])
+        elif registered_domain(host_of(name)) == host.split(":")[0]:
+            hosts.append("www." + host)
+        spellings = [f"{s}://{h}{slash}{path}" for h in hosts for s in (scheme, other)]
+        return [s for s in spellings if s != name]
+    # A bare registered domain already covers all of its hosts.
+    if name.startswith("www.") and registered_domain(name) != name:
+        return [name[4:]]
+    return []
+
+
+def target_hint(
+    target: str, has_rows: Callable[[pads.Expression], bool], what: str = "no backlinks to"
+) -> str | None:
+    """One line for an empty answer about ``target``: the other spelling of it (scheme,
+    ``www.``) that the data has, or None when none does.
+
+    ``has_rows(expression)`` says whether any row of the table asked matches the target
+    filter ``expression`` (see :func:`_target_filter`); the reports call this only when
+    their answer is empty, so a right target costs nothing.
+    """
+    name, _ = _target_filter(target)
+    for spelling in _other_spellings(target):
+        if has_rows(_target_filter(spelling)[1]):
+            return f"{what} {name}; the crawl has {spelling} — did you mean that?"
+    return None
+
+
 def backlinks(
     data_dir: Path | str = "data",
     target: str = "",
@@ -94,7 +133,9 @@ def backlinks(
     ------
     DatasetError
         No such crawl, or the crawl has not been analysed. A target without inbound links
-        is not an error: its report is empty.
+        is not an error: its report is empty; when the crawl has it under another
+        spelling (``https://`` for ``http://``, with or without ``www.``), the summary's
+        ``hint`` says which.
 
     Examples
     --------
@@ -104,7 +145,13 @@ def backlinks(
     crawl_id, path = _authority_path(data_dir, crawl_id, "inbound")
     name, expression = _target_filter(target)
     try:
-        table = pads.dataset(path, format="parquet").to_table(filter=expression)
+        inbound = pads.dataset(path, format="parquet")
+        table = inbound.to_table(filter=expression)
+        hint = None
+        if not table.num_rows:
+            hint = target_hint(
+                target, lambda e: inbound.to_table(columns=["target"], filter=e).num_rows > 0
+            )
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
     links = table.to_pandas()
@@ -121,6 +168,8 @@ def backlinks(
         "top_anchors": _top_by_referring_domains(links[links["anchor"] != ""], "anchor"),
         "top_pages": _top_by_referring_domains(links, "target"),
     }
+    if hint:
+        summary["hint"] = hint
     if limit is not None:
         links = links.head(limit)
     return BacklinkReport(summary, links)
