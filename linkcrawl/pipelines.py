@@ -328,7 +328,7 @@ class ParquetPipeline:
                 f"its manifest ({_one_line(exc)})"
             )
         if self.progress_seconds:
-            self._print_progress(final=True, reason=reason)
+            self._print_progress(final=True, reason=None if not interrupted else reason)
 
     # -- stopping (sent by linkcrawl.runner.run_scrapy) -------------------------------------
 
@@ -549,12 +549,13 @@ class ParquetPipeline:
             parts.append(f"{done:,}/{self.budget:,} pages budget, ETA {eta}")
         return f"crawl {self.crawl_id}: " + ", ".join(parts)
 
-    def _print_progress(self, final: bool = False, reason: str = "finished") -> None:
+    def _print_progress(self, final: bool = False, reason: str | None = None) -> None:
+        """The progress line; ``final`` with the ``reason`` of an interrupted crawl."""
         self._last_progress = time.monotonic()
         line = self.progress_line()
         if final:
             # "(done)" only for a crawl that finished: a stopped one says why it stopped.
-            line += " (done)" if reason == "finished" else f" (stopped: {reason})"
+            line += f" (stopped: {reason})" if reason else " (done)"
         if self.tty:
             sys.stderr.write(f"\r{line}\x1b[K" + ("\n" if final else ""))
             sys.stderr.flush()
