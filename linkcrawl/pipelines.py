@@ -191,7 +191,9 @@ class ParquetPipeline:
         self.progress_seconds = settings.getfloat("LINKCRAWL_PROGRESS_SECONDS", 0.0)
         # On a terminal the progress line is rewritten in place; in a journal (a file, a
         # pipe, systemd) a line every few seconds would drown everything else.
-        self.tty = _isatty(sys.stderr)
+        # Scrapy's own log lines (-v) would land in the middle of a line rewritten in place.
+        verbose = str(settings.get("LOG_LEVEL", "")).upper() in ("DEBUG", "INFO")
+        self.tty = _isatty(sys.stderr) and not verbose
         if self.progress_seconds and not self.tty:
             self.progress_seconds = settings.getfloat("LINKCRAWL_PROGRESS_JOURNAL_SECONDS", 30.0)
         self._line_open = False  # an in-place progress line is on the terminal
@@ -547,7 +549,8 @@ class ParquetPipeline:
             left = max(0, self.budget - done)
             eta = _duration(left / rate) if rate > 0 else "?"
             parts.append(f"{done:,}/{self.budget:,} pages budget, ETA {eta}")
-        return f"crawl {self.crawl_id}: " + ", ".join(parts)
+        who = f"crawl {self.crawl_id}" + (f" {self.worker}" if self.worker else "")
+        return f"{who}: " + ", ".join(parts)
 
     def _print_progress(self, final: bool = False, reason: str | None = None) -> None:
         """The progress line; ``final`` with the ``reason`` of an interrupted crawl."""
