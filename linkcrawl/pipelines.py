@@ -230,6 +230,7 @@ class ParquetPipeline:
         # The close reason (finished, shutdown, ...) is known only to this signal, which
         # Scrapy sends after the pipelines' close_spider.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(pipeline.stop_requested, signal=stop_requested)
         crawler.signals.connect(pipeline.stop_now, signal=stop_now)
         return pipeline
@@ -278,7 +279,14 @@ class ParquetPipeline:
             "counts": dict(self.previous_counts),
             "schema_version": SCHEMA_VERSION,
         }
-        self._write_manifest()
+        try:
+            self._write_manifest()
+        except OSError as exc:
+            # A full disk at start: one line, and spider_opened closes the crawl at once
+            # (the engine cannot be closed while it opens).
+            self.write_error = f"{type(exc).__name__}: {_one_line(exc)}"
+            self._note_write_error()
+            self.manifest = {}  # none on disk: nothing to mark at the end
         if self.flush_seconds > 0 or self.progress_seconds > 0:
             # A slow crawl yields few items; the timer flushes (and reports) on time even
             # between them.
@@ -287,6 +295,12 @@ class ParquetPipeline:
             periods = [p for p in (self._flush_interval, self.progress_seconds) if p > 0]
             self._timer = task.LoopingCall(self._flush_if_due)
             self._timer.start(min([*periods, 1.0]), now=False)
+
+    def spider_opened(self, spider: Any) -> None:
+        if self.write_error is not None:
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="write-failed"))
 
     def close_spider(self, spider: Any = None) -> None:
         if self._timer is not None and self._timer.running:
@@ -459,6 +473,11 @@ class ParquetPipeline:
         except Exception as exc:
             self._write_failed(exc)
 
+    def _note_write_error(self) -> None:
+        # For linkcrawl.runner.run_scrapy, and for anyone reading the crawl's stats.
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("linkcrawl/write_error", self.write_error)
+
     def _batch_done(self, future: Future[None]) -> None:
         # In the writer thread: a failure stops the crawl now, not at the next flush.
         if future.cancelled() or future.exception() is None:
@@ -475,6 +494,7 @@ class ParquetPipeline:
         # Its rows are lost: the crawl must not read finished, and a resume fetches
         # those pages again (they are not on disk).
         self.write_error = f"{type(exc).__name__}: {_one_line(exc)}"
+        self._note_write_error()
         self._say(
             f"crawl {self.crawl_id}: cannot write part files to {self.root} "
             f"({self.write_error}); stopping the crawl"

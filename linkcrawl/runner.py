@@ -401,7 +401,15 @@ def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | Non
             signal.signal(sig, handler)
     if forced:
         return forced[0]
-    return crawler.stats.get_value("finish_reason") if crawler.stats else None
+    if not crawler.stats:
+        return None
+    error = crawler.stats.get_value("linkcrawl/write_error")
+    root = settings.get("LINKCRAWL_DATA_DIR") or "data"
+    if error and not manifest_path(root, crawl_id).is_file():
+        raise LinkcrawlError(
+            f"cannot write to {root} ({error}): nothing of crawl {crawl_id} written"
+        )
+    return crawler.stats.get_value("finish_reason")
 
 
 def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list[list[str]]:

@@ -57,6 +57,9 @@ HTTPERROR_ALLOW_ALL = True
 # Cookies would make a link graph depend on crawl order.
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote control runs Python sent to a local HTTP port, and writes a job file to the
+# user's profile directory (a traceback when that disk is full): not on a crawl server.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}

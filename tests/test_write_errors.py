@@ -30,15 +30,29 @@ FILE_SIZE_LIMIT = 16 * 1024
 # parts (two short links a page) still fit: the edges part is written, its pages part fails.
 SHORT_TITLES = 60
 
-# The child process: files limited in size, SIGXFSZ ignored so that a write beyond the
-# limit fails with EFBIG instead of killing the process; then the real command line.
+# The child process: files limited to argv[1] bytes, SIGXFSZ ignored so that a write beyond
+# the limit fails with EFBIG instead of killing the process; then the real command line.
 LIMITED = (
     "import resource, runpy, signal, sys;"
     "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
-    f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT}, {FILE_SIZE_LIMIT}));"
+    "limit = int(sys.argv.pop(1));"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit));"
     "sys.argv = ['linkcrawl', *sys.argv[1:]];"
     "runpy.run_module('linkcrawl.cli', run_name='__main__')"
 )
+
+
+def crawl_limited(limit: int, args: list[str], proxy: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    env["http_proxy"] = proxy
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED, str(limit), "crawl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def title(host: str, i: int) -> str:
@@ -87,19 +101,10 @@ def part_numbers(data: Path, table: str, crawl_id: str) -> set[str]:
 
 @pytest.mark.slow
 def test_the_first_failed_write_stops_the_crawl_and_leaves_paired_parts(site, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
-    env["http_proxy"] = site.proxy_url
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     args = [*SEEDS, "--data", str(tmp_path), "--crawl-id", "full", "-s", "AUTOTHROTTLE_ENABLED=0"]
     # No JOBDIR (its request queue is a file too), and parts of 30 pages (60 links).
     args += ["-s", "DOWNLOAD_DELAY=0", "-s", "JOBDIR=", "-s", "LINKCRAWL_FLUSH_ROWS=60"]
-    result = subprocess.run(
-        [sys.executable, "-c", LIMITED, "crawl", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = crawl_limited(FILE_SIZE_LIMIT, args, site.proxy_url)
     err = result.stderr
     assert result.returncode == 3, err
 
@@ -144,3 +149,15 @@ def test_the_first_failed_write_stops_the_crawl_and_leaves_paired_parts(site, tm
     last = err.strip().splitlines()[-1]
     assert re.search(rf"\b{len(pages):,} pages and {len(edges):,} links on disk\b", last), err
     assert "(done)" not in err
+
+
+def test_a_disk_full_from_the_start_is_one_line(site, tmp_path):
+    # Not even the manifest (a few hundred bytes) can be written.
+    args = [*SEEDS, "--data", str(tmp_path), "--crawl-id", "none", "-s", "JOBDIR="]
+    result = crawl_limited(100, args, site.proxy_url)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot write to {tmp_path} (OSError: [Errno 27] File too large): "
+        "nothing of crawl none written"
+    ]
+    assert len(site.served) <= len(SEEDS)  # at most the seeds, before the crawl closed
