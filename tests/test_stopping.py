@@ -23,6 +23,8 @@ import pytest
 
 from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
 
+pytestmark = pytest.mark.slow  # each test runs a crawl of its own
+
 HOSTS = [f"www.{name}-slow.example" for name in ("alpha", "bravo", "charlie", "delta")]
 PAGES_PER_HOST = 400
 SEEDS = [f"http://{host}/" for host in HOSTS]
@@ -193,7 +195,7 @@ def test_ctrl_c_is_acknowledged_at_once_and_every_fetched_row_is_written(slow_si
     acks = [(t, line) for t, line in crawl.lines if line.startswith("stopping: ")]
     assert len(acks) == 1, crawl.stderr
     t, ack = acks[0]
-    assert t - signalled < 2.0, crawl.stderr
+    assert t - signalled < 5.0, crawl.stderr
     assert re.search(
         r"finishing \d+ requests? in flight, then writing [\d,]+ pages / [\d,]+ links", ack
     )
@@ -211,16 +213,31 @@ def test_ctrl_c_is_acknowledged_at_once_and_every_fetched_row_is_written(slow_si
     assert f"{len(on_disk):,} pages" in last and "on disk" in last, crawl.stderr
 
 
+PROGRESS_PAGES = re.compile(r"crawl \w+: (\d+) pages,")
+
+
 def test_a_second_ctrl_c_stops_at_once_and_still_writes_the_rows_fetched(slow_site, tmp_path):
     # Flushes far apart: the rows fetched since the first part are in the buffer only.
     args = [*SEEDS, "--data", str(tmp_path), "--crawl-id", "int2", *FAST]
-    crawl = Crawl([*args, "-s", "LINKCRAWL_FIRST_FLUSH_SECONDS=0"], slow_site.proxy_url)
+    args += [
+        "-s",
+        "LINKCRAWL_FIRST_FLUSH_SECONDS=0",
+        "-s",
+        "LINKCRAWL_PROGRESS_JOURNAL_SECONDS=0.1",
+    ]
+    crawl = Crawl(args, slow_site.proxy_url)
     try:
         wait_for(lambda: len(slow_site.served) >= 20)
         # Every response from now on hangs: a graceful stop would wait for them.
         slow_site.stall()
-        time.sleep(2 * DELAY + 0.5)
+        time.sleep(2 * DELAY + 0.2)
         served = sorted(slow_site.served)
+
+        def parsed_all_served() -> bool:
+            counts = [PROGRESS_PAGES.match(line) for _, line in crawl.lines]
+            return any(int(m[1]) >= len(served) for m in counts if m)
+
+        wait_for(parsed_all_served, 30)
         crawl.proc.send_signal(signal.SIGINT)
         wait_for(lambda: any(line.startswith("stopping: ") for _, line in crawl.lines), 10)
         signalled = time.monotonic()
@@ -252,7 +269,7 @@ PROGRESS = re.compile(
 def test_progress_in_a_journal_is_one_line_every_interval(slow_site, tmp_path):
     args = [*SEEDS, "--data", str(tmp_path), "--max-pages", "10", *FAST]
     crawl = Crawl(
-        [*args, "--crawl-id", "loud", "-s", "LINKCRAWL_PROGRESS_JOURNAL_SECONDS=0.5"],
+        [*args, "--crawl-id", "loud", "-s", "LINKCRAWL_PROGRESS_JOURNAL_SECONDS=0.2"],
         slow_site.proxy_url,
     )
     try:
@@ -281,7 +298,7 @@ def test_progress_on_a_terminal_updates_in_place(slow_site, tmp_path):
     master, slave = pty.openpty()
     args = [*SEEDS, "--data", str(tmp_path), "--max-pages", "10", *FAST]
     crawl = Crawl(
-        [*args, "-s", "LINKCRAWL_PROGRESS_SECONDS=0.3"], slow_site.proxy_url, stderr=slave
+        [*args, "-s", "LINKCRAWL_PROGRESS_SECONDS=0.1"], slow_site.proxy_url, stderr=slave
     )
     os.close(slave)
     out = b""

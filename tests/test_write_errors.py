@@ -21,6 +21,8 @@ import pytest
 
 from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
 
+pytestmark = pytest.mark.slow  # each test runs a crawl of its own
+
 HOSTS = ["www.alpha-full.example", "www.bravo-full.example"]
 PAGES_PER_HOST = 500
 SEEDS = [f"http://{host}/" for host in HOSTS]
@@ -99,7 +101,6 @@ def part_numbers(data: Path, table: str, crawl_id: str) -> set[str]:
     return {p.name for p in partition.glob("*.parquet")}
 
 
-@pytest.mark.slow
 def test_the_first_failed_write_stops_the_crawl_and_leaves_paired_parts(site, tmp_path):
     args = [*SEEDS, "--data", str(tmp_path), "--crawl-id", "full", "-s", "AUTOTHROTTLE_ENABLED=0"]
     # No JOBDIR (its request queue is a file too), and parts of 30 pages (60 links).
