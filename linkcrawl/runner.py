@@ -358,8 +358,8 @@ def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | Non
             answers = crawler.signals.send_catch_log(signal=stop_requested, signame=name)
             if not any(answer for _, answer in answers):
                 again = "Ctrl-C" if signum == signal.SIGINT else name
-                print(f"stopping: finishing the requests in flight ({again} again to stop now)",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                line = f"stopping: finishing the requests in flight ({again} again to stop now)"
+                print(line, file=sys.stderr, flush=True)
             stopping = process.stop()
             stopping.addBoth(lambda _: stop_reactor())
         elif len(received) == 2:
