@@ -336,7 +336,8 @@ def crawl(
         redis=redis_url,
     )
     click.echo(done)
-    status = open_dataset(data_dir).manifest(done).status
+    record = open_dataset(data_dir).manifest(done)
+    status = record.status
     if status != "finished" and redis_url:
         click.echo(
             f"this worker of crawl {done} stopped before the crawl finished: start it again "
@@ -345,8 +346,13 @@ def crawl(
         )
         sys.exit(3)
     if status != "finished":
+        # The last line says what is on disk, and why the crawl stopped.
+        counts = record.fields.get("counts") or {}
+        reason = record.fields.get("finish_reason") or "stopped"
         click.echo(
-            f"crawl {done} is {status}: continue it with `linkcrawl crawl --resume {done}`",
+            f"crawl {done} is {status} ({_escape_terminal(reason)}): "
+            f"{counts.get('pages', 0):,} pages and {counts.get('edges', 0):,} links on disk; "
+            f"continue it with `linkcrawl crawl --resume {done}`",
             err=True,
         )
         sys.exit(3)

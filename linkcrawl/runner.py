@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import multiprocessing
 import os
@@ -325,33 +326,90 @@ def _crawl_shared(
 
 
 def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | None:
-    """Run the link spider in this process; returns Scrapy's finish reason."""
-    # Scrapy installs its graceful-stop handlers only once its reactor runs; a Ctrl-C or
-    # SIGTERM during the seconds of start-up before that would raise KeyboardInterrupt in
-    # the middle of an import (or kill the process). Hold such a signal, and send it again
-    # once Scrapy's handlers are in place.
+    """Run the link spider in this process; returns Scrapy's finish reason.
+
+    SIGINT and SIGTERM are handled here, not by Scrapy: the first stops the crawl
+    gracefully (the requests in flight finish, every row is written) and is acknowledged at
+    once on stderr with what is still to be written; the second writes the rows fetched so
+    far, marks the crawl interrupted and stops the process without waiting (Scrapy's own
+    second-signal handler would stop the reactor with the buffered rows unwritten).
+    """
+    from linkcrawl.pipelines import stop_now, stop_requested
+
+    # A signal during the seconds of start-up, before the reactor runs, would raise
+    # KeyboardInterrupt in the middle of an import (or kill the process): it is held, and
+    # acted on once the reactor runs.
     held: list[int] = []
+    received: list[int] = []
+    forced: list[str] = []
+    reactor: Any = None
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        # Only reactor.callFromThread here: the interrupted code may be anywhere.
+        if reactor is None or not reactor.running:
+            held.append(signum)
+        else:
+            reactor.callFromThread(act, signum)
+
+    def act(signum: int) -> None:
+        received.append(signum)
+        name = signal.Signals(signum).name
+        if len(received) == 1:
+            answers = crawler.signals.send_catch_log(signal=stop_requested, signame=name)
+            if not any(answer for _, answer in answers):
+                again = "Ctrl-C" if signum == signal.SIGINT else name
+                line = f"stopping: finishing the requests in flight ({again} again to stop now)"
+                print(line, file=sys.stderr, flush=True)
+            stopping = process.stop()
+            stopping.addBoth(lambda _: stop_reactor())
+        elif len(received) == 2:
+            crawler.signals.send_catch_log(signal=stop_now)
+            forced.append("forced-shutdown")
+            stop_reactor()
+
+    def stop_reactor() -> None:
+        with contextlib.suppress(RuntimeError):  # already stopping
+            reactor.stop()
+
     stop_signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in stop_signals
-    }
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
     try:
         process = CrawlerProcess(settings)
         crawler = process.create_crawler(LinkSpider)
         process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
-        from twisted.internet import reactor  # the one CrawlerProcess installed
+        from twisted.internet import reactor as installed  # the one CrawlerProcess installed
 
-        def send_held() -> None:
-            for signum in dict.fromkeys(held):
-                os.kill(os.getpid(), signum)
+        reactor = installed
 
-        # After every startup trigger, Scrapy's handler installation among them.
-        reactor.callWhenRunning(reactor.callLater, 0, send_held)
-        process.start()
+        def act_on_held() -> None:
+            try:
+                started = crawler.engine.running
+            except RuntimeError:  # Scrapy's "not set yet"
+                started = False
+            if held and not started and crawler.crawling:
+                # A graceful stop before the engine runs would not stop it: wait for it.
+                reactor.callLater(0.05, act_on_held)
+                return
+            for signum in held:
+                act(signum)
+            held.clear()
+
+        reactor.callWhenRunning(act_on_held)
+        process.start(install_signal_handlers=False)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return crawler.stats.get_value("finish_reason") if crawler.stats else None
+    if forced:
+        return forced[0]
+    if not crawler.stats:
+        return None
+    error = crawler.stats.get_value("linkcrawl/write_error")
+    root = settings.get("LINKCRAWL_DATA_DIR") or "data"
+    if error and not manifest_path(root, crawl_id).is_file():
+        raise LinkcrawlError(
+            f"cannot write to {root} ({error}): nothing of crawl {crawl_id} written"
+        )
+    return crawler.stats.get_value("finish_reason")
 
 
 def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list[list[str]]:

@@ -57,6 +57,9 @@ HTTPERROR_ALLOW_ALL = True
 # Cookies would make a link graph depend on crawl order.
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote control runs Python sent to a local HTTP port, and writes a job file to the
+# user's profile directory (a traceback when that disk is full): not on a crawl server.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 
 ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
@@ -81,6 +84,10 @@ LINKCRAWL_CRAWL_ID = ""
 # Write a part file every this many edge rows, or every this many seconds, whichever first.
 LINKCRAWL_FLUSH_ROWS = 65_536
 LINKCRAWL_FLUSH_SECONDS = 60.0
+# The first part is written this many seconds after the first page (0: after
+# LINKCRAWL_FLUSH_SECONDS), the interval then doubling up to LINKCRAWL_FLUSH_SECONDS, so that
+# a crawl stopped in its first minute leaves a dataset every reader opens.
+LINKCRAWL_FIRST_FLUSH_SECONDS = 2.0
 # Follow links at most this many hops from a seed (0: the seeds only; -1: no limit).
 LINKCRAWL_MAX_DEPTH = -1
 # Pages fetched per registered domain at most (0: no limit).
@@ -126,5 +133,8 @@ LINKCRAWL_REDIS_WORKER_TIMEOUT = 60.0
 # sidebar 0.4, footer 0.25; nofollow 0. The --position-weight option overrides these.
 LINKCRAWL_POSITION_WEIGHTS: dict = {}
 LINKCRAWL_NOFOLLOW_WEIGHT = 0.0
-# Print progress (pages, edges, errors) to stderr every this many seconds (0: off).
+# Print progress (pages, links, queue, errors, rate, ETA under --max-pages) to stderr every
+# this many seconds (0: off), rewritten in place on a terminal; when stderr is not a
+# terminal (a journal, a log file), a line every LINKCRAWL_PROGRESS_JOURNAL_SECONDS instead.
 LINKCRAWL_PROGRESS_SECONDS = 0.0
+LINKCRAWL_PROGRESS_JOURNAL_SECONDS = 30.0

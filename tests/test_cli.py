@@ -105,7 +105,7 @@ def test_crawl_command_prints_crawl_id_and_progress(demo_server, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "c1"
-    assert "pages" in result.stderr and "edges" in result.stderr
+    assert "pages" in result.stderr and "links" in result.stderr
     assert "Traceback" not in result.stderr
     # a second crawl with the same id is refused, and the first one is left as it was
     again = run_linkcrawl(
