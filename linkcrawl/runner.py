@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +38,9 @@ from linkcrawl.storage import (
 from linkcrawl.urls import host_of, registered_domain
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A worker's start-up state, shared with its parent (see _supervise).
+_STARTING, _READY, _STOPPED_STARTING = 0, 1, 2
 
 __all__ = ["DataDirLock", "crawl", "crawl_settings", "read_seeds_file", "shard_seeds"]
 
@@ -373,14 +378,44 @@ def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list
 
 
 def _worker_main(
-    data_dir: str, crawl_id: str, worker: str, seeds: list[str], options: dict[str, Any]
+    data_dir: str,
+    crawl_id: str,
+    worker: str,
+    seeds: list[str],
+    options: dict[str, Any],
+    state: Any = None,
 ) -> None:
-    """Entry point of one worker process (spawned): crawl one shard of the seeds."""
-    # Signals reach a worker once, from its parent: a Ctrl-C sent to the terminal's process
-    # group would otherwise arrive twice (directly and forwarded), and a second SIGINT makes
-    # Scrapy stop uncleanly. If the parent dies, the worker stops gracefully too.
+    """Entry point of one worker process (spawned): crawl one shard of the seeds.
+
+    ``state`` (a shared integer, see :func:`_supervise`) tells the parent when this worker
+    can take a stop signal, and this worker whether a stop came before that.
+    """
+    # A stop reaches a worker once, from its parent. The parent started this process with
+    # SIGINT and SIGTERM ignored, so a Ctrl-C sent to the terminal's process group during
+    # start-up does not reach it too; in a group of its own from here on, none does.
     os.setpgrp()
     _stop_with_parent(signal.SIGINT)
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+        if len(stopped) == 1:
+            # Arrived after the check below, before run_scrapy's own handlers: pass it on.
+            timer = threading.Timer(0.2, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, stop)
+    # Whether a blocked signal mask survives the spawn depends on how Python starts the
+    # process: the parent's is not wanted here either way.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if state is not None:
+        with state.get_lock():
+            stopped_early = state.value == _STOPPED_STARTING
+            state.value = _READY
+        if stopped_early:
+            sys.exit(3)  # stopped while starting: nothing fetched, nothing to write
     overrides = {
         **options.pop("overrides"),
         "LINKCRAWL_WORKER": worker,
@@ -389,6 +424,8 @@ def _worker_main(
     }
     settings = crawl_settings(data_dir, crawl_id, overrides=overrides, **options)
     settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id / worker), priority="cmdline")
+    if stopped:
+        sys.exit(3)
     reason = run_scrapy(settings, seeds, crawl_id)
     sys.exit(0 if reason == "finished" else 3)
 
@@ -435,35 +472,16 @@ def _run_workers(
             owners[host if options["same_host"] else registered_domain(host)] = f"w{i:02d}"
     options = {**options, "overrides": {**options["overrides"], "LINKCRAWL_DOMAIN_OWNERS": owners}}
     context = multiprocessing.get_context("spawn")
+    states = [context.Value("i", _STARTING) for _ in shards]
     processes = [
         context.Process(
             target=_worker_main,
-            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options)),
+            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options), states[i]),
             name=f"linkcrawl-worker-{i:02d}",
         )
         for i, shard in enumerate(shards)
     ]
-    for process in processes:
-        process.start()
-
-    def forward(signum: int, _frame: Any) -> None:
-        # A service manager signals the parent only; each worker shuts down gracefully.
-        for process in processes:
-            if process.pid and process.is_alive():
-                os.kill(process.pid, signum)
-
-    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        while any(p.is_alive() for p in processes):
-            for process in processes:
-                process.join(0.5)
-                if process.exitcode not in (None, 0):
-                    # A worker failed: the others would wait for it forever (they close
-                    # only when all are idle), so stop them gracefully too.
-                    forward(signal.SIGINT, None)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    _supervise(processes, states)
     finished = all(p.exitcode == 0 for p in processes)
     manifest.update(
         status="finished" if finished else "interrupted",
@@ -475,6 +493,55 @@ def _run_workers(
     )
     write_manifest(data_dir, manifest)
     return manifest["status"]
+
+
+def _supervise(processes: list[Any], states: list[Any]) -> None:
+    """Start the worker processes and wait for them, passing stops on exactly once each.
+
+    A stop signal to this process (a Ctrl-C, or the SIGTERM a service manager sends the
+    main process only) is forwarded once to every worker still running; a second one is
+    forwarded once more (Scrapy's "stop now"). A worker that fails stops the others with one
+    SIGINT: they close only when all are idle and would wait for it forever. Never more
+    than that: a worker still stopping that gets another signal stops uncleanly.
+
+    A worker still starting (``states[i]`` not yet ready) ignores signals; its stop is
+    left in its state instead, and it exits as soon as it reads it.
+    """
+    received: list[int] = []
+    # Blocked, this process keeps a signal that arrives meanwhile; ignored, the workers
+    # inherit that across exec (a signal mask they would not).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    try:
+        try:
+            for process in processes:
+                process.start()
+        finally:
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, lambda signum, _f: received.append(signum))
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        stops: list[int] = []
+        sent = [0] * len(processes)
+        while True:
+            if len(stops) < 2 and len(received) > len(stops):
+                stops.append(received[len(stops)])
+            if not stops and any(p.exitcode not in (None, 0) for p in processes):
+                stops.append(signal.SIGINT)
+            for i, process in enumerate(processes):
+                while sent[i] < len(stops) and process.exitcode is None:
+                    with states[i].get_lock():
+                        if states[i].value == _READY:
+                            os.kill(process.pid, stops[sent[i]])
+                        else:
+                            states[i].value = _STOPPED_STARTING
+                    sent[i] += 1
+            running = [p.sentinel for p in processes if p.exitcode is None]
+            if not running:
+                break
+            multiprocessing.connection.wait(running, timeout=0.1)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
