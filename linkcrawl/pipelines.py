@@ -234,6 +234,8 @@ class ParquetPipeline:
             "host": socket.gethostname(),
             "counts": dict(self.previous_counts),
             "schema_version": SCHEMA_VERSION,
+            # The crawl's options as linkcrawl.runner recorded them (a resume restores them).
+            **self.settings.getdict("LINKCRAWL_MANIFEST_FIELDS"),
         }
         self._write_manifest()
         if self.flush_seconds > 0:

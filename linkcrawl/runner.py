@@ -39,10 +39,19 @@ from linkcrawl.urls import host_of, registered_domain
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Settings that change how one run logs, not what the crawl is: not kept for a resume.
+_PER_RUN_SETTINGS = frozenset({"LOG_LEVEL", "LOG_ENABLED", "LOG_FILE", "LOG_STDOUT"})
 # A worker's start-up state, shared with its parent (see _supervise).
 _STARTING, _READY, _STOPPED_STARTING = 0, 1, 2
 
-__all__ = ["DataDirLock", "crawl", "crawl_settings", "read_seeds_file", "shard_seeds"]
+__all__ = [
+    "DataDirLock",
+    "crawl",
+    "crawl_options",
+    "crawl_settings",
+    "read_seeds_file",
+    "shard_seeds",
+]
 
 
 def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
@@ -103,10 +112,12 @@ def crawl_settings(
     same_host: bool = False,
     progress_seconds: float = 0.0,
     overrides: Mapping[str, Any] | None = None,
+    manifest_fields: Mapping[str, Any] | None = None,
 ) -> Settings:
     """The Scrapy settings of one crawl: linkcrawl's defaults (and the user's settings
     module, see :func:`project_settings`), then the options, then ``overrides``
-    (``-s NAME=VALUE``) last."""
+    (``-s NAME=VALUE``) last. ``manifest_fields`` go into the crawl's manifest as they are
+    (``LINKCRAWL_MANIFEST_FIELDS``: the options of :func:`crawl_options`)."""
     settings = project_settings()
     settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
     settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
@@ -128,7 +139,71 @@ def crawl_settings(
         settings.set("LINKCRAWL_PROGRESS_SECONDS", progress_seconds, priority="cmdline")
     for name, value in (overrides or {}).items():
         settings.set(name, value, priority="cmdline")
+    if manifest_fields:
+        settings.set("LINKCRAWL_MANIFEST_FIELDS", dict(manifest_fields), priority="cmdline")
     return settings
+
+
+def crawl_options(
+    *,
+    max_depth: int | None = None,
+    max_pages: int | None = None,
+    concurrency: int | None = None,
+    same_host: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The options of a crawl as its manifest records them (``options``), so that a
+    resume runs with the same bounds and settings: ``max_depth``, ``max_pages``,
+    ``concurrency``, ``same_host`` and ``settings`` (every ``-s``, less those that only
+    change how this one run logs, such as ``LOG_LEVEL``)."""
+    return {
+        "max_depth": max_depth,
+        "max_pages": max_pages,
+        "concurrency": concurrency,
+        "same_host": bool(same_host),
+        "settings": {k: v for k, v in (settings or {}).items() if k not in _PER_RUN_SETTINGS},
+    }
+
+
+def _recorded_options(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a crawl's manifest records; for a manifest written before linkcrawl
+    recorded them, its bounds as the effective settings it recorded show them."""
+    recorded = manifest.get("options")
+    if isinstance(recorded, dict):
+        return crawl_options(
+            max_depth=recorded.get("max_depth"),
+            max_pages=recorded.get("max_pages"),
+            concurrency=recorded.get("concurrency"),
+            same_host=bool(recorded.get("same_host")),
+            settings=recorded.get("settings") or {},
+        )
+    effective = manifest.get("settings") or {}
+    depth = effective.get("LINKCRAWL_MAX_DEPTH")
+    pages = effective.get("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+    return crawl_options(
+        max_depth=int(depth) if depth is not None and int(depth) >= 0 else None,
+        max_pages=int(pages) if pages else None,
+        same_host=str(effective.get("LINKCRAWL_SAME_HOST")).lower() in ("1", "true"),
+    )
+
+
+def _resumed_options(
+    recorded: dict[str, Any], given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options of a resumed crawl: those it recorded, overridden by those given with
+    ``--resume``; and the overrides (what changed), for the manifest."""
+    options = {**recorded, "settings": dict(recorded["settings"])}
+    changed: dict[str, Any] = {}
+    for name in ("max_depth", "max_pages", "concurrency"):
+        if given[name] is not None and given[name] != recorded[name]:
+            options[name] = changed[name] = given[name]
+    if given["same_host"] and not recorded["same_host"]:
+        options["same_host"] = changed["same_host"] = True
+    for name, value in given["settings"].items():
+        if recorded["settings"].get(name) != value:
+            options["settings"][name] = value
+            changed.setdefault("settings", {})[name] = value
+    return options, changed
 
 
 def crawl(
@@ -167,14 +242,16 @@ def crawl(
     """
     data_dir = root_path(data_dir)
     seed_list = parse_seeds(list(seeds))
-    options = {
-        "max_depth": max_depth,
-        "max_pages": max_pages,
-        "concurrency": concurrency,
-        "same_host": same_host,
-        "progress_seconds": progress_seconds,
-        "overrides": dict(settings or {}),
-    }
+    given = crawl_options(
+        max_depth=max_depth,
+        max_pages=max_pages,
+        concurrency=concurrency,
+        same_host=same_host,
+        settings=settings,
+    )
+    # Settings for this run only (LOG_LEVEL): not recorded, not restored by a resume.
+    per_run = {k: v for k, v in (settings or {}).items() if k in _PER_RUN_SETTINGS}
+    options = _run_options(given, per_run, progress_seconds)
     redis = redis or (settings or {}).get("LINKCRAWL_REDIS_URL")
     redis = redis or project_settings().get("LINKCRAWL_REDIS_URL")
     if redis:
@@ -193,7 +270,7 @@ def crawl(
             data_dir=data_dir,
             crawl_id=crawl_id,
             redis_url=str(redis),
-            options=options,
+            options={**options, "manifest_fields": {"options": given}},
         )
     previous: dict[str, Any] = {}
     if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
@@ -219,9 +296,17 @@ def crawl(
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
         previous = manifest.fields
         seed_list = seed_list or parse_seeds(previous.get("seeds", []))
+        # The crawl's own bounds and settings, unless given again: then they are recorded.
+        recorded, changed = _resumed_options(_recorded_options(previous), given)
+        options = _run_options(recorded, per_run, progress_seconds)
+        resumes = list(previous.get("resumes") or [])
+        if changed:
+            resumes.append({"at": utcnow().isoformat(), "overrides": changed})
+        manifest_fields = {"options": recorded, "resumes": resumes}
         # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
         workers = int(previous.get("workers") or workers)
     else:
+        manifest_fields = {"options": given}
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
         if manifest_path(data_dir, crawl_id).is_file():
             raise LinkcrawlError(
@@ -245,19 +330,37 @@ def crawl(
             # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
             # which survive a SIGKILL; the old job state may have lost requests in flight.
             shutil.rmtree(data_dir / ".jobs" / crawl_id, ignore_errors=True)
-        shards = shard_seeds(seed_list, workers, same_host)
+        shards = shard_seeds(seed_list, workers, options["same_host"])
         if len(shards) == 1:
-            scrapy_settings = crawl_settings(data_dir, crawl_id, **options)
+            scrapy_settings = crawl_settings(
+                data_dir, crawl_id, manifest_fields=manifest_fields, **options
+            )
             run_scrapy(scrapy_settings, seed_list, crawl_id)
             status = read_manifest(manifest_path(data_dir, crawl_id)).status
             jobdir = scrapy_settings["JOBDIR"]
         else:
-            status = _run_workers(data_dir, crawl_id, seed_list, shards, options, previous)
+            status = _run_workers(
+                data_dir, crawl_id, seed_list, shards, options, previous, manifest_fields
+            )
             jobdir = str(data_dir / ".jobs" / crawl_id)
     if status == "finished" and jobdir:
         # The queue is empty and every page is on disk: the job state is no longer needed.
         shutil.rmtree(jobdir, ignore_errors=True)
     return crawl_id
+
+
+def _run_options(
+    options: dict[str, Any], per_run: dict[str, Any], progress_seconds: float
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`crawl_settings` for a crawl's options."""
+    return {
+        "max_depth": options["max_depth"],
+        "max_pages": options["max_pages"],
+        "concurrency": options["concurrency"],
+        "same_host": options["same_host"],
+        "progress_seconds": progress_seconds,
+        "overrides": {**options["settings"], **per_run},
+    }
 
 
 def _writable_data_dir(data_dir: Path | RemotePath) -> None:
@@ -448,8 +551,10 @@ def _run_workers(
     shards: list[list[str]],
     options: dict[str, Any],
     previous: dict[str, Any],
+    fields: dict[str, Any],
 ) -> str:
-    """Crawl with one process per shard; the parent keeps the manifest."""
+    """Crawl with one process per shard; the parent keeps the manifest (``previous``: the
+    manifest of the crawl resumed, if any; ``fields``: more fields for it)."""
     now = utcnow().isoformat()
     manifest = {
         **previous,
@@ -463,6 +568,7 @@ def _run_workers(
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "settings": dict(options["overrides"]),
+        **fields,
     }
     write_manifest(data_dir, manifest)
     owners = {}
