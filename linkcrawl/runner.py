@@ -23,6 +23,7 @@ from scrapy.settings import Settings
 from linkcrawl.pipelines import REDIS_LOST
 from linkcrawl.spiders.links import LinkSpider, parse_seeds
 from linkcrawl.storage import (
+    LOCK_FILE,
     CrawlInterrupted,
     LinkcrawlError,
     RemotePath,
@@ -323,6 +324,9 @@ def crawl(
             "run workers with --redis instead"
         )
     _writable_data_dir(data_dir)
+    if isinstance(data_dir, Path):
+        # Whether it still runs is then told by the lock it holds (Manifest.status).
+        manifest_fields["locked"] = True
     if previous:
         options["overrides"]["LINKCRAWL_RESUME"] = True
     with DataDirLock(data_dir, crawl_id):
@@ -678,7 +682,7 @@ class DataDirLock:
 
     def __init__(self, data_dir: Path | RemotePath, crawl_id: str, *, shared: bool = False) -> None:
         self.remote = isinstance(data_dir, RemotePath)
-        self.path = Path(str(data_dir)) / ".crawl.lock"
+        self.path = Path(str(data_dir)) / LOCK_FILE
         self.crawl_id = crawl_id
         self.shared = shared
         self.fd: int | None = None
@@ -694,7 +698,7 @@ class DataDirLock:
             ) from None
         me = f"shared crawl {self.crawl_id}" if self.shared else None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_exclusive(fd)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             joined = me is not None and self._join(fd, me)
@@ -714,6 +718,18 @@ class DataDirLock:
             fcntl.flock(fd, fcntl.LOCK_SH)
         self.fd = fd
         return self
+
+    @staticmethod
+    def _lock_exclusive(fd: int) -> None:
+        """flock it exclusively, trying again for a moment: a reader of the crawls' status
+        may hold it for an instant (storage.crawl_lock)."""
+        for _ in range(10):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     @staticmethod
     def _join(fd: int, me: str) -> bool:
