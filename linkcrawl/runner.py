@@ -21,7 +21,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from linkcrawl.pipelines import REDIS_LOST
-from linkcrawl.spiders.links import LinkSpider, parse_seeds
+from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
 from linkcrawl.storage import (
     LOCK_FILE,
     CrawlInterrupted,
@@ -46,8 +46,10 @@ _PER_RUN_SETTINGS = frozenset({"LOG_LEVEL", "LOG_ENABLED", "LOG_FILE", "LOG_STDO
 _STARTING, _READY, _STOPPED_STARTING = 0, 1, 2
 
 __all__ = [
+    "CrawlFailed",
     "DataDirLock",
     "crawl",
+    "crawl_failure",
     "crawl_options",
     "crawl_settings",
     "read_seeds_file",
@@ -78,9 +80,9 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
         line = _COMMENT.sub("", line).strip()
         if not line:
             continue
-        parsed = parse_seeds([line])
-        if len(parsed) == 1 and " " not in line:
-            seeds.append(parsed[0])
+        url = seed_url(line)
+        if url is not None:
+            seeds.append(url)
         else:
             shown = line if len(line) <= 80 else line[:77] + "..."
             problems.append(f"{path}:{number}: not an http(s) URL: {shown!r}")
@@ -242,7 +244,10 @@ def crawl(
     'c20261122T030000Z'
     """
     data_dir = root_path(data_dir)
-    seed_list = parse_seeds(list(seeds))
+    problems: list[str] = []
+    seed_list = parse_seeds(list(seeds), problems)
+    if problems:
+        raise LinkcrawlError("bad seed: " + "; ".join(problems))
     given = crawl_options(
         max_depth=max_depth,
         max_pages=max_pages,
@@ -295,6 +300,11 @@ def crawl(
             )
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
+        if manifest.status == "failed":
+            raise LinkcrawlError(
+                f"cannot resume {crawl_id}: it failed ({manifest.fields.get('failure')}); "
+                "start a new crawl"
+            )
         previous = manifest.fields
         seed_list = seed_list or parse_seeds(previous.get("seeds", []))
         # The crawl's own bounds and settings, unless given again: then they are recorded.
@@ -340,17 +350,96 @@ def crawl(
                 data_dir, crawl_id, manifest_fields=manifest_fields, **options
             )
             run_scrapy(scrapy_settings, seed_list, crawl_id)
-            status = read_manifest(manifest_path(data_dir, crawl_id)).status
+            status = _mark_failed(data_dir, read_manifest(manifest_path(data_dir, crawl_id)))
             jobdir = scrapy_settings["JOBDIR"]
         else:
             status = _run_workers(
                 data_dir, crawl_id, seed_list, shards, options, previous, manifest_fields
             )
             jobdir = str(data_dir / ".jobs" / crawl_id)
-    if status == "finished" and jobdir:
+    if status in ("finished", "failed") and jobdir:
         # The queue is empty and every page is on disk: the job state is no longer needed.
         shutil.rmtree(jobdir, ignore_errors=True)
+    if status == "failed":
+        failure = read_manifest(manifest_path(data_dir, crawl_id)).fields.get("failure")
+        raise CrawlFailed(f"crawl {crawl_id} failed: {failure}", crawl_id)
     return crawl_id
+
+
+class CrawlFailed(LinkcrawlError):
+    """A crawl ran to its end, but fetched nothing: every seed failed. Its manifest says
+    ``failed``, with the cause in ``failure``; ``crawl_id`` names it."""
+
+    def __init__(self, message: str, crawl_id: str) -> None:
+        super().__init__(message)
+        self.crawl_id = crawl_id
+
+
+# How the pages table's error names read in a failure line.
+_CAUSES = {
+    "dns-error": "DNS lookup failed",
+    "blocked-address": "refused by the address guard",
+    "connection-refused": "connection refused",
+    "connection-failed": "connection failed",
+    "timeout": "timed out",
+    "robots-disallowed": "disallowed by robots.txt",
+    "too-large": "too large",
+}
+
+
+def crawl_failure(data_dir: Path | str, crawl_id: str, seeds: list[str]) -> str | None:
+    """Why a crawl that ran to its end failed, or None if it did not: it failed when no
+    page was fetched (every pages row has an error or a status of 400 or more), which
+    happens when every seed fails. Says how each seed failed, such as ``all 3 seeds
+    failed (2 DNS lookup failed, 1 HTTP 503)``."""
+    try:
+        pages = (
+            open_dataset(data_dir)
+            .arrow("pages", crawl_id)
+            .to_table(columns=["url", "status", "error"])
+        )
+    except LinkcrawlError:
+        rows: dict[str, tuple[Any, Any]] = {}
+    else:
+        rows = {}
+        for url, status, error in zip(
+            pages["url"].to_pylist(),
+            pages["status"].to_pylist(),
+            pages["error"].to_pylist(),
+            strict=True,
+        ):
+            if error is None and status is not None and status < 400:
+                return None  # a page was fetched
+            rows[url] = (status, error)
+    causes: dict[str, int] = {}
+    for seed in seeds:
+        status, error = rows.get(seed, (None, None))
+        if error is not None:
+            cause = _CAUSES.get(error, error)
+        elif status is not None:
+            cause = f"HTTP {status}"
+        else:
+            cause = "not fetched"
+        causes[cause] = causes.get(cause, 0) + 1
+    listed = ", ".join(
+        f"{n} {cause}" for cause, n in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    if len(seeds) == 1:
+        return f"its seed failed ({listed.partition(' ')[2]})"
+    return f"all {len(seeds)} seeds failed ({listed})"
+
+
+def _mark_failed(data_dir: Path | RemotePath, manifest: Any) -> str:
+    """The crawl's status, ``failed`` (and so marked in its manifest) when it finished
+    with every seed failed."""
+    status = manifest.fields.get("status")
+    if status != "finished":
+        return manifest.status
+    failure = crawl_failure(data_dir, manifest.crawl_id, list(manifest.fields.get("seeds", [])))
+    if failure is None:
+        return status
+    write_manifest(data_dir, {**manifest.fields, "status": "failed", "failure": failure})
+    return "failed"
 
 
 def _run_options(
@@ -593,8 +682,11 @@ def _run_workers(
     ]
     _supervise(processes, states)
     finished = all(p.exitcode == 0 for p in processes)
+    failure = crawl_failure(data_dir, crawl_id, seeds) if finished else None
+    if failure is not None:
+        manifest["failure"] = failure
     manifest.update(
-        status="finished" if finished else "interrupted",
+        status="failed" if failure else "finished" if finished else "interrupted",
         finish_reason="finished"
         if finished
         else "worker-exit-codes " + ",".join(str(p.exitcode) for p in processes),
