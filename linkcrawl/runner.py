@@ -306,9 +306,12 @@ def crawl(
                 "start a new crawl"
             )
         previous = manifest.fields
-        seed_list = seed_list or parse_seeds(previous.get("seeds", []))
-        # The crawl's own bounds and settings, unless given again: then they are recorded.
+        # The crawl's own seeds, bounds and settings, unless given again: then recorded.
         recorded, changed = _resumed_options(_recorded_options(previous), given)
+        own_seeds = parse_seeds(previous.get("seeds", []))
+        if seed_list and seed_list != own_seeds:
+            changed["seeds"] = seed_list
+        seed_list = seed_list or own_seeds
         options = _run_options(recorded, per_run, progress_seconds)
         resumes = list(previous.get("resumes") or [])
         if changed:

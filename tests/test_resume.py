@@ -97,7 +97,18 @@ def test_resume_keeps_the_bounds_and_settings_and_records_an_override(tmp_path):
         second = interrupted_crawl(server, site, data, "raised", *bounded, *slow)
         assert len(pages_of(data, "raised")) < 30
         raised = run_linkcrawl(
-            ["crawl", "--resume", "raised", "--data", str(data), *FAST, "--max-pages", "45"],
+            # Its own seed given again is no override.
+            [
+                "crawl",
+                "bound-example.com",
+                "--resume",
+                "raised",
+                "--data",
+                str(data),
+                *FAST,
+                "--max-pages",
+                "45",
+            ],
             proxy=server.proxy_url,
         )
         assert raised.returncode == 0, raised.stderr
