@@ -4,7 +4,6 @@ and pruning old crawls."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import time
@@ -18,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkcrawl.analysis.backlinks import _target_filter, target_hint
-from linkcrawl.storage import Dataset, DatasetError, Manifest, manifest_path, open_dataset
+from linkcrawl.storage import (
+    Dataset,
+    DatasetError,
+    Manifest,
+    crawl_lock_holder,
+    manifest_path,
+    open_dataset,
+)
 from linkcrawl.urls import host_of, registered_domain
 
 __all__ = [
@@ -44,7 +50,6 @@ LOST_REASONS = (
 NEW_REASONS = ("", "source-new", "now-follow")
 # A request robots.txt forbade was never sent: the target is not broken, only unvisited.
 _NOT_BROKEN_ERRORS = ("robots-disallowed",)
-_LOCK_HOLDER = re.compile(r"pid (?P<pid>\d+), crawl (?P<crawl_id>\S+)")
 
 
 # -- shared readers --------------------------------------------------------------------------
@@ -567,23 +572,10 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
 
 
 def _lock_holder(root: Path) -> str | None:
-    """The crawl id that holds the data directory's crawl lock (``.crawl.lock``, written
-    by ``linkcrawl crawl``) if its process is alive on this host: between taking the lock
-    and writing its manifest, a resumed crawl still reads as interrupted."""
-    try:
-        text = (root / ".crawl.lock").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    match = _LOCK_HOLDER.search(text)
-    if match is None:
-        return None
-    try:
-        os.kill(int(match["pid"]), 0)
-    except ProcessLookupError:
-        return None
-    except (PermissionError, OverflowError):
-        pass
-    return match["crawl_id"]
+    """The crawl id that holds the data directory's crawl lock (``.crawl.lock``, held by
+    ``linkcrawl crawl``) now: between taking the lock and writing its manifest, a resumed
+    crawl still reads as interrupted."""
+    return crawl_lock_holder(root)
 
 
 def _remove_crawl(root: Path, crawl_id: str) -> None:

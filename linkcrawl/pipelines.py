@@ -278,6 +278,8 @@ class ParquetPipeline:
             "host": socket.gethostname(),
             "counts": dict(self.previous_counts),
             "schema_version": SCHEMA_VERSION,
+            # The crawl's options as linkcrawl.runner recorded them (a resume restores them).
+            **self.settings.getdict("LINKCRAWL_MANIFEST_FIELDS"),
         }
         try:
             self._write_manifest()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,8 +22,9 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from linkcrawl.pipelines import REDIS_LOST
-from linkcrawl.spiders.links import LinkSpider, parse_seeds
+from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
 from linkcrawl.storage import (
+    LOCK_FILE,
     CrawlInterrupted,
     LinkcrawlError,
     RemotePath,
@@ -37,8 +40,22 @@ from linkcrawl.storage import (
 from linkcrawl.urls import host_of, registered_domain
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Settings that change how one run logs, not what the crawl is: not kept for a resume.
+_PER_RUN_SETTINGS = frozenset({"LOG_LEVEL", "LOG_ENABLED", "LOG_FILE", "LOG_STDOUT"})
+# A worker's start-up state, shared with its parent (see _supervise).
+_STARTING, _READY, _STOPPED_STARTING = 0, 1, 2
 
-__all__ = ["DataDirLock", "crawl", "crawl_settings", "read_seeds_file", "shard_seeds"]
+__all__ = [
+    "CrawlFailed",
+    "DataDirLock",
+    "crawl",
+    "crawl_failure",
+    "crawl_options",
+    "crawl_settings",
+    "read_seeds_file",
+    "shard_seeds",
+]
 
 
 def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
@@ -64,9 +81,9 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
         line = _COMMENT.sub("", line).strip()
         if not line:
             continue
-        parsed = parse_seeds([line])
-        if len(parsed) == 1 and " " not in line:
-            seeds.append(parsed[0])
+        url = seed_url(line)
+        if url is not None:
+            seeds.append(url)
         else:
             shown = line if len(line) <= 80 else line[:77] + "..."
             problems.append(f"{path}:{number}: not an http(s) URL: {shown!r}")
@@ -99,10 +116,12 @@ def crawl_settings(
     same_host: bool = False,
     progress_seconds: float = 0.0,
     overrides: Mapping[str, Any] | None = None,
+    manifest_fields: Mapping[str, Any] | None = None,
 ) -> Settings:
     """The Scrapy settings of one crawl: linkcrawl's defaults (and the user's settings
     module, see :func:`project_settings`), then the options, then ``overrides``
-    (``-s NAME=VALUE``) last."""
+    (``-s NAME=VALUE``) last. ``manifest_fields`` go into the crawl's manifest as they are
+    (``LINKCRAWL_MANIFEST_FIELDS``: the options of :func:`crawl_options`)."""
     settings = project_settings()
     settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
     settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
@@ -124,7 +143,71 @@ def crawl_settings(
         settings.set("LINKCRAWL_PROGRESS_SECONDS", progress_seconds, priority="cmdline")
     for name, value in (overrides or {}).items():
         settings.set(name, value, priority="cmdline")
+    if manifest_fields:
+        settings.set("LINKCRAWL_MANIFEST_FIELDS", dict(manifest_fields), priority="cmdline")
     return settings
+
+
+def crawl_options(
+    *,
+    max_depth: int | None = None,
+    max_pages: int | None = None,
+    concurrency: int | None = None,
+    same_host: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The options of a crawl as its manifest records them (``options``), so that a
+    resume runs with the same bounds and settings: ``max_depth``, ``max_pages``,
+    ``concurrency``, ``same_host`` and ``settings`` (every ``-s``, less those that only
+    change how this one run logs, such as ``LOG_LEVEL``)."""
+    return {
+        "max_depth": max_depth,
+        "max_pages": max_pages,
+        "concurrency": concurrency,
+        "same_host": bool(same_host),
+        "settings": {k: v for k, v in (settings or {}).items() if k not in _PER_RUN_SETTINGS},
+    }
+
+
+def _recorded_options(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a crawl's manifest records; for a manifest written before linkcrawl
+    recorded them, its bounds as the effective settings it recorded show them."""
+    recorded = manifest.get("options")
+    if isinstance(recorded, dict):
+        return crawl_options(
+            max_depth=recorded.get("max_depth"),
+            max_pages=recorded.get("max_pages"),
+            concurrency=recorded.get("concurrency"),
+            same_host=bool(recorded.get("same_host")),
+            settings=recorded.get("settings") or {},
+        )
+    effective = manifest.get("settings") or {}
+    depth = effective.get("LINKCRAWL_MAX_DEPTH")
+    pages = effective.get("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+    return crawl_options(
+        max_depth=int(depth) if depth is not None and int(depth) >= 0 else None,
+        max_pages=int(pages) if pages else None,
+        same_host=str(effective.get("LINKCRAWL_SAME_HOST")).lower() in ("1", "true"),
+    )
+
+
+def _resumed_options(
+    recorded: dict[str, Any], given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options of a resumed crawl: those it recorded, overridden by those given with
+    ``--resume``; and the overrides (what changed), for the manifest."""
+    options = {**recorded, "settings": dict(recorded["settings"])}
+    changed: dict[str, Any] = {}
+    for name in ("max_depth", "max_pages", "concurrency"):
+        if given[name] is not None and given[name] != recorded[name]:
+            options[name] = changed[name] = given[name]
+    if given["same_host"] and not recorded["same_host"]:
+        options["same_host"] = changed["same_host"] = True
+    for name, value in given["settings"].items():
+        if recorded["settings"].get(name) != value:
+            options["settings"][name] = value
+            changed.setdefault("settings", {})[name] = value
+    return options, changed
 
 
 def crawl(
@@ -162,15 +245,20 @@ def crawl(
     'c20261122T030000Z'
     """
     data_dir = root_path(data_dir)
-    seed_list = parse_seeds(list(seeds))
-    options = {
-        "max_depth": max_depth,
-        "max_pages": max_pages,
-        "concurrency": concurrency,
-        "same_host": same_host,
-        "progress_seconds": progress_seconds,
-        "overrides": dict(settings or {}),
-    }
+    problems: list[str] = []
+    seed_list = parse_seeds(list(seeds), problems)
+    if problems:
+        raise LinkcrawlError("bad seed: " + "; ".join(problems))
+    given = crawl_options(
+        max_depth=max_depth,
+        max_pages=max_pages,
+        concurrency=concurrency,
+        same_host=same_host,
+        settings=settings,
+    )
+    # Settings for this run only (LOG_LEVEL): not recorded, not restored by a resume.
+    per_run = {k: v for k, v in (settings or {}).items() if k in _PER_RUN_SETTINGS}
+    options = _run_options(given, per_run, progress_seconds)
     redis = redis or (settings or {}).get("LINKCRAWL_REDIS_URL")
     redis = redis or project_settings().get("LINKCRAWL_REDIS_URL")
     if redis:
@@ -189,7 +277,7 @@ def crawl(
             data_dir=data_dir,
             crawl_id=crawl_id,
             redis_url=str(redis),
-            options=options,
+            options={**options, "manifest_fields": {"options": given}},
         )
     previous: dict[str, Any] = {}
     if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
@@ -213,11 +301,27 @@ def crawl(
             )
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
+        if manifest.status == "failed":
+            raise LinkcrawlError(
+                f"cannot resume {crawl_id}: it failed ({manifest.fields.get('failure')}); "
+                "start a new crawl"
+            )
         previous = manifest.fields
-        seed_list = seed_list or parse_seeds(previous.get("seeds", []))
+        # The crawl's own seeds, bounds and settings, unless given again: then recorded.
+        recorded, changed = _resumed_options(_recorded_options(previous), given)
+        own_seeds = parse_seeds(previous.get("seeds", []))
+        if seed_list and seed_list != own_seeds:
+            changed["seeds"] = seed_list
+        seed_list = seed_list or own_seeds
+        options = _run_options(recorded, per_run, progress_seconds)
+        resumes = list(previous.get("resumes") or [])
+        if changed:
+            resumes.append({"at": utcnow().isoformat(), "overrides": changed})
+        manifest_fields = {"options": recorded, "resumes": resumes}
         # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
         workers = int(previous.get("workers") or workers)
     else:
+        manifest_fields = {"options": given}
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
         if manifest_path(data_dir, crawl_id).is_file():
             raise LinkcrawlError(
@@ -234,6 +338,9 @@ def crawl(
             "run workers with --redis instead"
         )
     _writable_data_dir(data_dir)
+    if isinstance(data_dir, Path):
+        # Whether it still runs is then told by the lock it holds (Manifest.status).
+        manifest_fields["locked"] = True
     if previous:
         options["overrides"]["LINKCRAWL_RESUME"] = True
     with DataDirLock(data_dir, crawl_id):
@@ -241,19 +348,116 @@ def crawl(
             # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
             # which survive a SIGKILL; the old job state may have lost requests in flight.
             shutil.rmtree(data_dir / ".jobs" / crawl_id, ignore_errors=True)
-        shards = shard_seeds(seed_list, workers, same_host)
+        shards = shard_seeds(seed_list, workers, options["same_host"])
         if len(shards) == 1:
-            scrapy_settings = crawl_settings(data_dir, crawl_id, **options)
+            scrapy_settings = crawl_settings(
+                data_dir, crawl_id, manifest_fields=manifest_fields, **options
+            )
             run_scrapy(scrapy_settings, seed_list, crawl_id)
-            status = read_manifest(manifest_path(data_dir, crawl_id)).status
+            status = _mark_failed(data_dir, read_manifest(manifest_path(data_dir, crawl_id)))
             jobdir = scrapy_settings["JOBDIR"]
         else:
-            status = _run_workers(data_dir, crawl_id, seed_list, shards, options, previous)
+            status = _run_workers(
+                data_dir, crawl_id, seed_list, shards, options, previous, manifest_fields
+            )
             jobdir = str(data_dir / ".jobs" / crawl_id)
-    if status == "finished" and jobdir:
+    if status in ("finished", "failed") and jobdir:
         # The queue is empty and every page is on disk: the job state is no longer needed.
         shutil.rmtree(jobdir, ignore_errors=True)
+    if status == "failed":
+        failure = read_manifest(manifest_path(data_dir, crawl_id)).fields.get("failure")
+        raise CrawlFailed(f"crawl {crawl_id} failed: {failure}", crawl_id)
     return crawl_id
+
+
+class CrawlFailed(LinkcrawlError):
+    """A crawl ran to its end, but fetched nothing: every seed failed. Its manifest says
+    ``failed``, with the cause in ``failure``; ``crawl_id`` names it."""
+
+    def __init__(self, message: str, crawl_id: str) -> None:
+        super().__init__(message)
+        self.crawl_id = crawl_id
+
+
+# How the pages table's error names read in a failure line.
+_CAUSES = {
+    "dns-error": "DNS lookup failed",
+    "blocked-address": "refused by the address guard",
+    "connection-refused": "connection refused",
+    "connection-failed": "connection failed",
+    "timeout": "timed out",
+    "robots-disallowed": "disallowed by robots.txt",
+    "too-large": "too large",
+}
+
+
+def crawl_failure(data_dir: Path | str, crawl_id: str, seeds: list[str]) -> str | None:
+    """Why a crawl that ran to its end failed, or None if it did not: it failed when no
+    page was fetched (every pages row has an error or a status of 400 or more), which
+    happens when every seed fails. Says how each seed failed, such as ``all 3 seeds
+    failed (2 DNS lookup failed, 1 HTTP 503)``."""
+    try:
+        pages = (
+            open_dataset(data_dir)
+            .arrow("pages", crawl_id)
+            .to_table(columns=["url", "status", "error"])
+        )
+    except LinkcrawlError:
+        rows: dict[str, tuple[Any, Any]] = {}
+    else:
+        rows = {}
+        for url, status, error in zip(
+            pages["url"].to_pylist(),
+            pages["status"].to_pylist(),
+            pages["error"].to_pylist(),
+            strict=True,
+        ):
+            if error is None and status is not None and status < 400:
+                return None  # a page was fetched
+            rows[url] = (status, error)
+    causes: dict[str, int] = {}
+    for seed in seeds:
+        status, error = rows.get(seed, (None, None))
+        if error is not None:
+            cause = _CAUSES.get(error, error)
+        elif status is not None:
+            cause = f"HTTP {status}"
+        else:
+            cause = "not fetched"
+        causes[cause] = causes.get(cause, 0) + 1
+    listed = ", ".join(
+        f"{n} {cause}" for cause, n in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    if len(seeds) == 1:
+        return f"its seed failed ({listed.partition(' ')[2]})"
+    return f"all {len(seeds)} seeds failed ({listed})"
+
+
+def _mark_failed(data_dir: Path | RemotePath, manifest: Any) -> str:
+    """The crawl's status, ``failed`` (and so marked in its manifest) when it finished
+    with every seed failed."""
+    status = manifest.fields.get("status")
+    if status != "finished":
+        return manifest.status
+    failure = crawl_failure(data_dir, manifest.crawl_id, list(manifest.fields.get("seeds", [])))
+    if failure is None:
+        return status
+    write_manifest(data_dir, {**manifest.fields, "status": "failed", "failure": failure})
+    return "failed"
+
+
+def _run_options(
+    options: dict[str, Any], per_run: dict[str, Any], progress_seconds: float
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`crawl_settings` for a crawl's options."""
+    return {
+        "max_depth": options["max_depth"],
+        "max_pages": options["max_pages"],
+        "concurrency": options["concurrency"],
+        "same_host": options["same_host"],
+        "progress_seconds": progress_seconds,
+        "overrides": {**options["settings"], **per_run},
+    }
 
 
 def _writable_data_dir(data_dir: Path | RemotePath) -> None:
@@ -431,14 +635,44 @@ def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list
 
 
 def _worker_main(
-    data_dir: str, crawl_id: str, worker: str, seeds: list[str], options: dict[str, Any]
+    data_dir: str,
+    crawl_id: str,
+    worker: str,
+    seeds: list[str],
+    options: dict[str, Any],
+    state: Any = None,
 ) -> None:
-    """Entry point of one worker process (spawned): crawl one shard of the seeds."""
-    # Signals reach a worker once, from its parent: a Ctrl-C sent to the terminal's process
-    # group would otherwise arrive twice (directly and forwarded), and a second SIGINT makes
-    # Scrapy stop uncleanly. If the parent dies, the worker stops gracefully too.
+    """Entry point of one worker process (spawned): crawl one shard of the seeds.
+
+    ``state`` (a shared integer, see :func:`_supervise`) tells the parent when this worker
+    can take a stop signal, and this worker whether a stop came before that.
+    """
+    # A stop reaches a worker once, from its parent. The parent started this process with
+    # SIGINT and SIGTERM ignored, so a Ctrl-C sent to the terminal's process group during
+    # start-up does not reach it too; in a group of its own from here on, none does.
     os.setpgrp()
     _stop_with_parent(signal.SIGINT)
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+        if len(stopped) == 1:
+            # Arrived after the check below, before run_scrapy's own handlers: pass it on.
+            timer = threading.Timer(0.2, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, stop)
+    # Whether a blocked signal mask survives the spawn depends on how Python starts the
+    # process: the parent's is not wanted here either way.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if state is not None:
+        with state.get_lock():
+            stopped_early = state.value == _STOPPED_STARTING
+            state.value = _READY
+        if stopped_early:
+            sys.exit(3)  # stopped while starting: nothing fetched, nothing to write
     overrides = {
         **options.pop("overrides"),
         "LINKCRAWL_WORKER": worker,
@@ -447,6 +681,8 @@ def _worker_main(
     }
     settings = crawl_settings(data_dir, crawl_id, overrides=overrides, **options)
     settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id / worker), priority="cmdline")
+    if stopped:
+        sys.exit(3)
     reason = run_scrapy(settings, seeds, crawl_id)
     sys.exit(0 if reason == "finished" else 3)
 
@@ -469,8 +705,10 @@ def _run_workers(
     shards: list[list[str]],
     options: dict[str, Any],
     previous: dict[str, Any],
+    fields: dict[str, Any],
 ) -> str:
-    """Crawl with one process per shard; the parent keeps the manifest."""
+    """Crawl with one process per shard; the parent keeps the manifest (``previous``: the
+    manifest of the crawl resumed, if any; ``fields``: more fields for it)."""
     now = utcnow().isoformat()
     manifest = {
         **previous,
@@ -484,6 +722,7 @@ def _run_workers(
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "settings": dict(options["overrides"]),
+        **fields,
     }
     write_manifest(data_dir, manifest)
     owners = {}
@@ -493,38 +732,22 @@ def _run_workers(
             owners[host if options["same_host"] else registered_domain(host)] = f"w{i:02d}"
     options = {**options, "overrides": {**options["overrides"], "LINKCRAWL_DOMAIN_OWNERS": owners}}
     context = multiprocessing.get_context("spawn")
+    states = [context.Value("i", _STARTING) for _ in shards]
     processes = [
         context.Process(
             target=_worker_main,
-            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options)),
+            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options), states[i]),
             name=f"linkcrawl-worker-{i:02d}",
         )
         for i, shard in enumerate(shards)
     ]
-    for process in processes:
-        process.start()
-
-    def forward(signum: int, _frame: Any) -> None:
-        # A service manager signals the parent only; each worker shuts down gracefully.
-        for process in processes:
-            if process.pid and process.is_alive():
-                os.kill(process.pid, signum)
-
-    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        while any(p.is_alive() for p in processes):
-            for process in processes:
-                process.join(0.5)
-                if process.exitcode not in (None, 0):
-                    # A worker failed: the others would wait for it forever (they close
-                    # only when all are idle), so stop them gracefully too.
-                    forward(signal.SIGINT, None)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    _supervise(processes, states)
     finished = all(p.exitcode == 0 for p in processes)
+    failure = crawl_failure(data_dir, crawl_id, seeds) if finished else None
+    if failure is not None:
+        manifest["failure"] = failure
     manifest.update(
-        status="finished" if finished else "interrupted",
+        status="failed" if failure else "finished" if finished else "interrupted",
         finish_reason="finished"
         if finished
         else "worker-exit-codes " + ",".join(str(p.exitcode) for p in processes),
@@ -533,6 +756,55 @@ def _run_workers(
     )
     write_manifest(data_dir, manifest)
     return manifest["status"]
+
+
+def _supervise(processes: list[Any], states: list[Any]) -> None:
+    """Start the worker processes and wait for them, passing stops on exactly once each.
+
+    A stop signal to this process (a Ctrl-C, or the SIGTERM a service manager sends the
+    main process only) is forwarded once to every worker still running; a second one is
+    forwarded once more (Scrapy's "stop now"). A worker that fails stops the others with one
+    SIGINT: they close only when all are idle and would wait for it forever. Never more
+    than that: a worker still stopping that gets another signal stops uncleanly.
+
+    A worker still starting (``states[i]`` not yet ready) ignores signals; its stop is
+    left in its state instead, and it exits as soon as it reads it.
+    """
+    received: list[int] = []
+    # Blocked, this process keeps a signal that arrives meanwhile; ignored, the workers
+    # inherit that across exec (a signal mask they would not).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    try:
+        try:
+            for process in processes:
+                process.start()
+        finally:
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, lambda signum, _f: received.append(signum))
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        stops: list[int] = []
+        sent = [0] * len(processes)
+        while True:
+            if len(stops) < 2 and len(received) > len(stops):
+                stops.append(received[len(stops)])
+            if not stops and any(p.exitcode not in (None, 0) for p in processes):
+                stops.append(signal.SIGINT)
+            for i, process in enumerate(processes):
+                while sent[i] < len(stops) and process.exitcode is None:
+                    with states[i].get_lock():
+                        if states[i].value == _READY:
+                            os.kill(process.pid, stops[sent[i]])
+                        else:
+                            states[i].value = _STOPPED_STARTING
+                    sent[i] += 1
+            running = [p.sentinel for p in processes if p.exitcode is None]
+            if not running:
+                break
+            multiprocessing.connection.wait(running, timeout=0.1)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
@@ -563,7 +835,7 @@ class DataDirLock:
 
     def __init__(self, data_dir: Path | RemotePath, crawl_id: str, *, shared: bool = False) -> None:
         self.remote = isinstance(data_dir, RemotePath)
-        self.path = Path(str(data_dir)) / ".crawl.lock"
+        self.path = Path(str(data_dir)) / LOCK_FILE
         self.crawl_id = crawl_id
         self.shared = shared
         self.fd: int | None = None
@@ -579,7 +851,7 @@ class DataDirLock:
             ) from None
         me = f"shared crawl {self.crawl_id}" if self.shared else None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_exclusive(fd)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             joined = me is not None and self._join(fd, me)
@@ -599,6 +871,18 @@ class DataDirLock:
             fcntl.flock(fd, fcntl.LOCK_SH)
         self.fd = fd
         return self
+
+    @staticmethod
+    def _lock_exclusive(fd: int) -> None:
+        """flock it exclusively, trying again for a moment: a reader of the crawls' status
+        may hold it for an instant (storage.crawl_lock)."""
+        for _ in range(10):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     @staticmethod
     def _join(fd: int, me: str) -> bool:

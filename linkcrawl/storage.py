@@ -19,6 +19,7 @@ through a :class:`RemotePath` (see docs/scaling.md, "Object stores").
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -761,6 +762,52 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
+# The data directory's crawl lock (linkcrawl.runner.DataDirLock), and what its file says:
+# "pid N, crawl ID" for a crawl, "shared crawl ID" for the workers of a Redis crawl.
+LOCK_FILE = ".crawl.lock"
+_LOCK_TEXT = re.compile(r"(?:pid \d+, crawl|shared crawl) (?P<crawl_id>\S+)")
+
+
+def crawl_lock(root: Path | str) -> tuple[bool, str | None] | None:
+    """Whether a live process holds the crawl lock of data directory ``root``, and the
+    crawl its lock file names (the holder's, or the last holder's); None when that cannot
+    be told (an object store, or a file system without ``flock``).
+
+    The kernel releases an ``flock`` when its holder dies, wherever its pid was recorded
+    (pid 1 in a container) and on whichever host it ran, where the file system shares
+    locks between hosts (NFSv4 does). The probe takes the lock for an instant, without
+    waiting: a crawl starting at that instant tries again (:class:`DataDirLock`).
+    """
+    if not is_local(root):
+        return None
+    path = root_path(root) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False, None
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            held = True
+        except OSError:
+            return None
+        match = _LOCK_TEXT.search(os.pread(fd, 200, 0).decode(errors="replace"))
+    finally:
+        os.close(fd)
+    return held, match["crawl_id"] if match else None
+
+
+def crawl_lock_holder(root: Path | str) -> str | None:
+    """The id of the crawl that holds the crawl lock of ``root`` now, if any."""
+    lock = crawl_lock(root)
+    return lock[1] if lock is not None and lock[0] else None
+
+
 @dataclass
 class Manifest:
     """The record of one crawl: ``data/crawls/<crawl_id>.json``."""
@@ -774,12 +821,35 @@ class Manifest:
 
     @property
     def status(self) -> str:
-        """running, finished or interrupted; a running crawl whose process is gone is
-        reported as interrupted."""
+        """running, finished, failed (it ran to its end, but every seed failed: see
+        ``failure``) or interrupted; a running crawl whose process is gone is reported as
+        interrupted.
+
+        In a local data directory, whether a crawl run by ``linkcrawl crawl`` still runs
+        is told by the data directory's lock (:func:`crawl_lock`): the crawl holds it while
+        it runs, and the kernel lets it go when the process dies, so a crawl killed in a
+        container (where it recorded pid 1) or on another host reads interrupted. Crawls
+        that ran without the lock (scrapyd, ``scrapy crawl``), a crawl shared through
+        Redis (its workers may run where this host's locks do not reach) and any crawl in
+        an object store (nothing is locked there) are judged as before, by the pid and
+        host they recorded: another host's crawl is trusted to run.
+        """
         status = self.fields.get("status", "unknown")
-        if status == "running" and not _pid_alive(self.fields.get("pid"), self.fields.get("host")):
+        if status == "running" and not self._alive():
             return "interrupted"
         return status
+
+    def _alive(self) -> bool:
+        fields = self.fields
+        if "distributed" not in fields:
+            lock = crawl_lock(self.path.parent.parent)
+            if lock is not None:
+                held, holder = lock
+                if holder == self.crawl_id:
+                    return held
+                if fields.get("locked"):
+                    return False  # it ran under the lock, and no longer holds it
+        return _pid_alive(fields.get("pid"), fields.get("host"))
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.fields, "status": self.status}

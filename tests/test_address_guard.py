@@ -60,7 +60,9 @@ def test_private_addresses_are_refused_by_default(direct_server, tmp_path):
         "http://169.254.169.254/latest/meta-data/",
     ]
     result = run_linkcrawl(["crawl", *seeds, "--data", str(tmp_path), "--crawl-id", "g1", *FAST])
-    assert result.returncode == 0, result.stderr
+    # Every seed refused: a failed crawl, said so.
+    assert result.returncode == 1, result.stderr
+    assert "all 3 seeds failed (3 refused by the address guard)" in result.stderr
     pages = pd.read_parquet(tmp_path / "pages")
     assert sorted(pages.url) == sorted(seeds)
     assert set(pages.error) == {"blocked-address"}

@@ -151,3 +151,146 @@ def test_sigint_stops_all_workers_cleanly_and_resume_completes(tmp_path):
     assert set(map(tuple, two[key].values)) == set(map(tuple, one[key].values))
     assert not two.duplicated(key).any()
     assert json.loads((data / "crawls" / "k.json").read_text())["status"] == "finished"
+
+
+def _many_host_site(served: list[str]):
+    """Eight hosts of 40 pages each, every page answered after 30 ms; the URL of each page
+    answered is appended to ``served`` once its response is ready."""
+    import time
+
+    from linkcrawl.localweb import Resource
+
+    def handler(request):
+        if request.path == "/robots.txt" or not request.host.endswith("-example.com"):
+            return None
+        time.sleep(0.03)
+        n = int(request.path.strip("/") or 0)
+        if n >= 40:
+            return None
+        i = int(request.host[1])
+        links = f'<a href="/{n + 1}">next</a><a href="/{n + 2}">skip</a>'
+        links += f'<a href="http://h{(i + 1) % 8}-example.com/{n + 3}">other</a>'
+        served.append(f"http://{request.host}/{request.path.lstrip('/')}")
+        return Resource(200, {"Content-Type": "text/html"}, links.encode())
+
+    return handler
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_one_stop_signal_to_the_parent_stops_every_worker_and_loses_no_page(tmp_path, signame):
+    """What `systemctl stop` does with KillMode=mixed (one signal, to the main process
+    only): every worker stops cleanly, and every page the server answered is a pages row."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pyarrow.parquet as pq
+
+    from linkcrawl.localweb import LocalWeb, LocalWebServer
+
+    served: list[str] = []
+    seeds = [f"http://h{i}-example.com/" for i in range(8)]
+    data = tmp_path / "data"
+    with LocalWebServer(LocalWeb(handler=_many_host_site(served))) as server:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "linkcrawl.cli",
+                "crawl",
+                *seeds,
+                "--data",
+                str(data),
+                "--crawl-id",
+                "stop",
+                "--workers",
+                "2",
+                *FAST,
+                "-s",
+                "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while len(served) < 40 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the crawl ended before it was stopped"
+        proc.send_signal(getattr(signal, signame))  # the parent only
+        _, err = proc.communicate(timeout=90)
+        answered = list(served)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    manifest = json.loads((data / "crawls" / "stop.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(answered) < 8 * 40  # stopped, not finished
+    pages = pq.read_table(data / "pages" / "crawl_id=stop").column("url").to_pylist()
+    missing = set(answered) - set(pages)
+    assert not missing, f"{len(missing)} of {len(answered)} answered pages have no row"
+    assert manifest["counts"]["pages"] == len(pages)
+    for table in ("edges", "pages"):
+        names = [p.name for p in (data / table / "crawl_id=stop").iterdir()]
+        assert {n.split("-")[1] for n in names} == {"w00", "w01"}, names
+    edges = {p.name for p in (data / "edges" / "crawl_id=stop").iterdir()}
+    pages_parts = {p.name for p in (data / "pages" / "crawl_id=stop").iterdir()}
+    assert edges <= pages_parts  # every edges part has its pages part
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_workers_start_stops_them_once_without_a_traceback(tmp_path):
+    """A Ctrl-C reaches the terminal's whole process group, workers still starting (not
+    yet in a group of their own) included: each of them stops once, cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from linkcrawl.localweb import LocalWeb, LocalWebServer
+
+    served: list[str] = []
+    seeds = [f"http://h{i}-example.com/" for i in range(4)]
+    data = tmp_path / "data"
+    with LocalWebServer(LocalWeb(handler=_many_host_site(served))) as server:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "linkcrawl.cli",
+                "crawl",
+                *seeds,
+                "--data",
+                str(data),
+                "--crawl-id",
+                "early",
+                "--workers",
+                "2",
+                *FAST,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        manifest = data / "crawls" / "early.json"
+        deadline = time.monotonic() + 60
+        # The parent writes the manifest, then starts the workers.
+        while not manifest.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert json.loads(manifest.read_text())["status"] == "interrupted"

@@ -48,19 +48,49 @@ _ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
 )
 
 
-def parse_seeds(seeds: str | Iterable[str] | None) -> list[str]:
-    """Seeds as normalised URLs; a string is split on commas and white space."""
+# A seed that starts with a scheme (or what only an http(s) scheme mistyped can be): then
+# it must be http:// or https://. "example.com:8080" is a host and a port.
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?!\d+(?:[/?#]|$))")
+
+
+def seed_url(seed: str) -> str | None:
+    """One seed as a normalised http(s) URL, or None if it is not one.
+
+    ``example.com`` means ``http://example.com/``; anything with a scheme must be an
+    http(s) URL: ``http:/host`` is a typo, not a host named ``http``, and ``mailto:...``
+    is not a host either. The one rule for seed arguments and seeds-file lines.
+    """
+    seed = seed.strip()
+    if not seed or any(c.isspace() for c in seed):
+        return None
+    if "://" not in seed:
+        if _SCHEME.match(seed):
+            return None
+        seed = f"http://{seed}"
+    elif seed.partition("://")[0].lower() not in ("http", "https"):
+        return None
+    url = normalize_url(seed)
+    return url if url and host_of(url) else None
+
+
+def parse_seeds(seeds: str | Iterable[str] | None, problems: list[str] | None = None) -> list[str]:
+    """Seeds as normalised URLs (:func:`seed_url`); a string is split on commas and white
+    space. A seed that is not an http(s) URL is left out, and named in ``problems`` (as
+    ``not an http(s) URL: '<seed>'``) when a list is given."""
     if seeds is None:
         return []
     if isinstance(seeds, str):
         seeds = seeds.replace(",", " ").split()
     out = []
     for seed in seeds:
-        seed = seed.strip()
-        if seed and "://" not in seed:
-            seed = f"http://{seed}"
-        url = normalize_url(seed) if seed else None
-        if url and url not in out:
+        if not seed.strip():
+            continue
+        url = seed_url(seed)
+        if url is None:
+            if problems is not None:
+                shown = seed if len(seed) <= 80 else seed[:77] + "..."
+                problems.append(f"not an http(s) URL: {shown!r}")
+        elif url not in out:
             out.append(url)
     return out
 
