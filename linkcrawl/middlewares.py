@@ -82,17 +82,54 @@ class RobotsTxtPolicyMiddleware:
 # -- where the crawler may connect -------------------------------------------------------------
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: NAT64's
+# well-known prefix (RFC 6052) and the IPv4-compatible (RFC 4291, deprecated) and
+# IPv4-mapped ranges. A packet to one of them ends up at that IPv4 address.
+_EMBEDS_IPV4_LOW = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0/96")
+)
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # RFC 3056: the IPv4 in bits 16-47
+_TEREDO = ipaddress.ip_network("2001::/32")  # RFC 4380: server and obfuscated client
+# Never public, whatever they embed: NAT64's local-use prefix (RFC 8215; the position of
+# the IPv4 address in it is the network's choice) and the deprecated site-local range
+# (RFC 3879), which Python's is_global does not exclude.
+_NOT_PUBLIC_V6 = tuple(ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "fec0::/10"))
+
+
 def is_public_address(address: str) -> bool:
     """True for a globally routable unicast address; False for loopback, private,
     link-local (cloud metadata at 169.254.169.254 among them), multicast, reserved,
-    unspecified and shared (CGNAT) addresses, and for anything that is not an address."""
+    unspecified and shared (CGNAT) addresses, and for anything that is not an address.
+
+    An IPv6 address that embeds an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible and
+    IPv4-mapped) is judged by that IPv4 address: ``64:ff9b::7f00:1`` reaches 127.0.0.1.
+    """
     try:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NOT_PUBLIC_V6):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return all(_is_public(v4) for v4 in embedded)
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """The IPv4 addresses a packet to ``ip`` is delivered through, or None if it embeds none."""
+    if any(ip in net for net in _EMBEDS_IPV4_LOW):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    if ip in _SIX_TO_FOUR:
+        return (ip.sixtofour,) if ip.sixtofour is not None else None
+    if ip in _TEREDO and ip.teredo is not None:
+        return ip.teredo  # (server, client); the client is de-obfuscated already
+    return None
 
 
 def proxy_hosts() -> frozenset[str]:
