@@ -16,6 +16,7 @@ from urllib.request import getproxies
 from protego import Protego
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.resolver import CachingThreadedResolver
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
@@ -132,14 +133,27 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ..
     return None
 
 
-def proxy_hosts() -> frozenset[str]:
-    """Host names of the HTTP(S) proxies the user configured in the environment: the guard
-    trusts those (the proxy resolves names, and the user chose it)."""
+# The schemes linkcrawl requests; HttpProxyMiddleware uses the proxy named for a request's
+# own scheme only (``http_proxy`` for http://, ``https_proxy`` for https://).
+_CRAWLED_SCHEMES = ("http", "https")
+
+
+def proxy_hosts(settings: Any) -> frozenset[str]:
+    """Host names of the proxies Scrapy's HttpProxyMiddleware sends requests through: those
+    of ``http_proxy`` and ``https_proxy`` (not ``no_proxy``, nor any other ``*_proxy``), and
+    none when ``HTTPPROXY_ENABLED`` is off. The connection to such a proxy is trusted (the
+    user chose it, and it resolves the names it is asked for)."""
+    if not settings.getbool("HTTPPROXY_ENABLED", True):
+        return frozenset()
+    proxies = getproxies()  # what HttpProxyMiddleware reads, at the same moment
     hosts = set()
-    for url in getproxies().values():
+    for scheme in _CRAWLED_SCHEMES:
+        url = proxies.get(scheme)
+        if not url:
+            continue
         host = urlsplit(url if "://" in url else f"http://{url}").hostname
         if host:
-            hosts.add(host)
+            hosts.add(host.lower())
     return frozenset(hosts)
 
 
@@ -153,12 +167,25 @@ class BlockedAddress(IgnoreRequest):
 class GuardedResolver(CachingThreadedResolver):
     """Scrapy's caching resolver that refuses to hand out non-public addresses, so a name
     is checked on the address the connection will really use (a DNS answer that changes
-    between two lookups cannot slip past). Proxies from the environment are exempt."""
+    between two lookups cannot slip past).
 
-    def __init__(self, reactor: Any, cache_size: int, timeout: float, allow_private: bool) -> None:
+    The one exemption is the host name of a proxy HttpProxyMiddleware uses
+    (:func:`proxy_hosts`): the resolver cannot tell a connection to the proxy from a
+    direct request to the same name, so :class:`AddressGuardMiddleware` checks a direct
+    request to such a name itself, with :meth:`check`, before it is sent.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        cache_size: int,
+        timeout: float,
+        allow_private: bool,
+        trusted: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(reactor, cache_size, timeout)
         self.allow_private = allow_private
-        self.trusted = proxy_hosts()
+        self.trusted = trusted
         # name -> refused address; the download handler reports a refused name as a plain
         # lookup failure, so AddressGuardMiddleware looks the reason up here.
         self.blocked: dict[str, str] = {}
@@ -172,12 +199,17 @@ class GuardedResolver(CachingThreadedResolver):
             cache_size,
             settings.getfloat("DNS_TIMEOUT"),
             settings.getbool("LINKCRAWL_ALLOW_PRIVATE"),
+            proxy_hosts(settings),
         )
 
     def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # Twisted names it
-        d = super().getHostByName(name, timeout)
-        if self.allow_private or name in self.trusted:
-            return d
+        if self.allow_private or name.lower() in self.trusted:
+            return super().getHostByName(name, timeout)
+        return self.check(name, timeout)
+
+    def check(self, name: str, timeout: Any = ()) -> Any:
+        """Resolve ``name`` (a Deferred of its address), failing with DNSLookupError if the
+        address is not public; trusted names are checked too."""
 
         def check(address: str) -> str:
             if not is_public_address(address):
@@ -185,16 +217,17 @@ class GuardedResolver(CachingThreadedResolver):
                 raise DNSLookupError(f"blocked-address: {name} resolves to {address}")
             return address
 
-        return d.addCallback(check)
+        return super().getHostByName(name, timeout).addCallback(check)
 
 
 class AddressGuardMiddleware:
     """Refuses requests to non-public addresses unless ``LINKCRAWL_ALLOW_PRIVATE`` is on.
 
     Three checks: an IP-literal host before connecting, every name through
-    :class:`GuardedResolver` (``DNS_RESOLVER``), and the address a response actually came
-    from. A request that goes through a proxy the user configured is not checked: the proxy
-    connects, not us. Runs after HttpProxyMiddleware (750), which sets ``meta["proxy"]``.
+    :class:`GuardedResolver` (``TWISTED_DNS_RESOLVER``) before connecting, and the address
+    a response actually came from. Only a request that HttpProxyMiddleware (750, before
+    this one) sends through a proxy, ``meta["proxy"]``, skips them: the proxy connects,
+    not us. A direct request (``no_proxy`` hosts among them) is always checked.
     """
 
     def __init__(self, allow_private: bool) -> None:
@@ -206,21 +239,48 @@ class AddressGuardMiddleware:
             raise NotConfigured
         return cls(False)
 
-    def process_request(self, request: Any, spider: Any = None) -> None:
+    async def process_request(self, request: Any, spider: Any = None) -> None:
         if request.meta.get("proxy"):
             return
         host = urlparse_cached(request).hostname or ""
-        if _looks_like_address(host) and not is_public_address(host):
-            raise BlockedAddress(host, host)
+        if _looks_like_address(host):
+            if not is_public_address(host):
+                raise BlockedAddress(host, host)
+            return
+        from twisted.internet import reactor  # the running one, so at run time
+
+        resolver = getattr(reactor, "resolver", None)
+        if isinstance(resolver, GuardedResolver):
+            if host.lower() not in resolver.trusted:
+                return  # the resolver checks it on the way to the connection
+            # The name of a proxy, requested directly: the resolver lets it through for
+            # the proxy's sake, so check it here, before anything is sent.
+            lookup = resolver.check(host)
+        else:
+            # Another TWISTED_DNS_RESOLVER hands out any address: look the name up here
+            # (the response's peer address is checked too, should the answer change).
+            lookup = reactor.resolve(host)
+        try:
+            address = await maybe_deferred_to_future(lookup)
+        except DNSLookupError:
+            blocked = getattr(resolver, "blocked", {})
+            if host in blocked:
+                raise BlockedAddress(host, blocked[host]) from None
+            raise
+        if not is_public_address(address):
+            raise BlockedAddress(host, address)
 
     def process_exception(self, request: Any, exception: Any, spider: Any = None) -> Any:
         """A lookup the resolver refused becomes a BlockedAddress (and is not retried)."""
         from twisted.internet import reactor  # the running one, so at run time
 
         resolver = getattr(reactor, "resolver", None)
-        host = urlparse_cached(request).hostname or ""
+        proxy = request.meta.get("proxy")
+        # The name looked up for the connection: the proxy's, when there is one.
+        host = (urlsplit(proxy).hostname if proxy else urlparse_cached(request).hostname) or ""
         blocked = getattr(resolver, "blocked", {})
-        if host in blocked:
+        # A trusted name (a proxy's) is refused only for direct requests, in process_request.
+        if host in blocked and host.lower() not in getattr(resolver, "trusted", ()):
             raise BlockedAddress(host, blocked[host])
         return None
 
