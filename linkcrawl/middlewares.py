@@ -9,18 +9,25 @@ through the downloader middlewares too) before that middleware parses it.
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 from protego import Protego
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
 _DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+# Google's limit on robots.txt: the first 500 KiB are read, the rest ignored.
+_ROBOTS_MAX = 500 * 1024
+# Request meta keys of a robots.txt download: its byte limit, and the bytes so far.
+_ROBOTS_LIMIT = "linkcrawl_robots_limit"
+_ROBOTS_RECEIVED = "linkcrawl_robots_received"
 
 
 class RobotsTxtPolicyMiddleware:
@@ -78,6 +85,105 @@ class RobotsTxtPolicyMiddleware:
                 self.delays[host] = min(float(delay), self.cap)
                 self.crawler.stats.set_value(f"linkcrawl/crawl_delay/{host}", self.delays[host])
         return response
+
+
+def _is_robots(request: Any) -> bool:
+    """A robots.txt request of Scrapy's RobotsTxtMiddleware."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and (
+        urlparse_cached(request).path == "/robots.txt"
+    )
+
+
+class RobotsTxtSizeMiddleware:
+    """Reads robots.txt up to its first ``LINKCRAWL_ROBOTSTXT_MAX_BYTES`` (500 KiB, Google's
+    limit), whatever ``DOWNLOAD_MAXSIZE`` says, and ignores the rest.
+
+    A robots.txt longer than DOWNLOAD_MAXSIZE would be cancelled by the download handler
+    (before its body when it sends a Content-Length), and Scrapy takes a failed robots.txt
+    as "no rules": a site could lift its own Disallow by padding the file. So the robots.txt
+    request asks for the plain text and has no size cap of the handler's; its download is
+    stopped (not failed, Scrapy's StopDownload) once the limit has arrived, and the text is
+    cut to the whole lines within the limit. A gzip or deflate body sent against our
+    Accept-Encoding is decompressed here up to the limit; any other encoding keeps
+    DOWNLOAD_MAXSIZE for its decompression (a few KB of it can hold gigabytes).
+
+    Runs between HttpCompressionMiddleware (590) and RedirectMiddleware (600): its
+    responses are seen before HttpCompressionMiddleware decompresses them.
+    """
+
+    def __init__(self, max_bytes: int, download_maxsize: int) -> None:
+        self.max_bytes = max_bytes
+        self.download_maxsize = download_maxsize
+        self.stats: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RobotsTxtSizeMiddleware:
+        settings = crawler.settings
+        max_bytes = settings.getint("LINKCRAWL_ROBOTSTXT_MAX_BYTES", _ROBOTS_MAX)
+        if not settings.getbool("ROBOTSTXT_OBEY") or max_bytes <= 0:
+            raise NotConfigured
+        middleware = cls(max_bytes, settings.getint("DOWNLOAD_MAXSIZE"))
+        middleware.stats = crawler.stats
+        crawler.signals.connect(middleware.headers_received, signal=signals.headers_received)
+        crawler.signals.connect(middleware.bytes_received, signal=signals.bytes_received)
+        return middleware
+
+    def process_request(self, request: Any, spider: Any = None) -> None:
+        if _is_robots(request):
+            request.meta[_ROBOTS_LIMIT] = self.max_bytes
+            request.meta["download_maxsize"] = 0
+            # After HttpCompressionMiddleware (590), which set its own list.
+            request.headers[b"Accept-Encoding"] = b"identity"
+
+    def headers_received(self, headers: Any, request: Any, **_: Any) -> None:
+        if _ROBOTS_LIMIT in request.meta and _is_robots(request):
+            encoding = headers.get(b"Content-Encoding", b"").strip().lower()
+            if encoding and encoding not in _ZLIB_ENCODINGS:
+                request.meta["download_maxsize"] = self.download_maxsize
+
+    def bytes_received(self, data: bytes, request: Any, **_: Any) -> None:
+        limit = request.meta.get(_ROBOTS_LIMIT)
+        if limit is None or not _is_robots(request):
+            return
+        received = request.meta.get(_ROBOTS_RECEIVED, 0) + len(data)
+        request.meta[_ROBOTS_RECEIVED] = received
+        if received >= limit:
+            raise StopDownload(fail=False)
+
+    def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
+        if _ROBOTS_LIMIT not in request.meta or not _is_robots(request):
+            return response
+        body = response.body
+        encoding = response.headers.get(b"Content-Encoding", b"").strip().lower()
+        if encoding in _ZLIB_ENCODINGS:
+            body = _inflate_prefix(body, encoding, self.max_bytes + 1)
+            if body is None:
+                return response  # not what it claims: HttpCompressionMiddleware decides
+            response = response.replace(body=body)
+            del response.headers[b"Content-Encoding"]
+        if len(body) > self.max_bytes:
+            if self.stats is not None:
+                self.stats.inc_value("linkcrawl/robots_truncated")
+            # Whole lines only: half a rule ("Disallow: /pri") would be another rule.
+            body = body[: self.max_bytes]
+            response = response.replace(body=body[: body.rfind(b"\n") + 1])
+        return response
+
+
+# Content-Encoding -> zlib's wbits: gzip's header, or zlib's (deflate as HTTP means it).
+_ZLIB_ENCODINGS = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS, b"deflate": 0}
+
+
+def _inflate_prefix(data: bytes, encoding: bytes, limit: int) -> bytes | None:
+    """The first ``limit`` bytes of ``data`` decompressed (of a cut stream too), or None."""
+    wbits = _ZLIB_ENCODINGS[encoding]
+    # Some servers send raw deflate for "deflate" (no zlib header): try that second.
+    for bits in (wbits,) if wbits else (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+        try:
+            return zlib.decompressobj(bits).decompress(data, limit)
+        except zlib.error:
+            continue
+    return None
 
 
 # -- where the crawler may connect -------------------------------------------------------------

@@ -30,6 +30,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 LINKCRAWL_ALLOW_PRIVATE = False
 # Crawl-delay in robots.txt is honoured per host, up to this many seconds.
 LINKCRAWL_CRAWL_DELAY_MAX = 30.0
+# robots.txt is read up to this many bytes (Google's 500 KiB), whatever DOWNLOAD_MAXSIZE
+# says; the rest is ignored (0: no limit of its own, DOWNLOAD_MAXSIZE applies).
+LINKCRAWL_ROBOTSTXT_MAX_BYTES = 500 * 1024
 
 # Breadth-first: pages near the seeds first, as SEO crawlers do, so that --max-pages keeps
 # the shallowest pages and each page's depth is its shortest click path.
@@ -64,6 +67,9 @@ ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
 DOWNLOADER_MIDDLEWARES = {
     # Crawl-delay, and robots.txt answering 5xx = disallow all (Google's rule).
     "linkcrawl.middlewares.RobotsTxtPolicyMiddleware": 110,
+    # robots.txt read up to its first 500 KiB, not dropped when over DOWNLOAD_MAXSIZE;
+    # after HttpCompressionMiddleware (590), to see responses before it decompresses them.
+    "linkcrawl.middlewares.RobotsTxtSizeMiddleware": 595,
     # Refuses loopback, private, link-local (cloud metadata), multicast and reserved
     # addresses; after HttpProxyMiddleware (750), since a user-configured proxy is exempt.
     "linkcrawl.middlewares.AddressGuardMiddleware": 760,
