@@ -312,7 +312,16 @@ def crawl(
         redis=redis_url,
     )
     click.echo(done)
-    status = open_dataset(data_dir).manifest(done).status
+    manifest = open_dataset(data_dir).manifest(done)
+    if "skipped" in manifest.fields:  # not recorded by a --workers crawl's parent yet
+        # Every URL a bound or a trap guard kept out, by reason: a cut is never silent.
+        skipped = manifest.fields["skipped"] or {}
+        click.echo(
+            f"crawl {done} skipped: "
+            + (", ".join(f"{reason} {n:,}" for reason, n in skipped.items()) or "nothing"),
+            err=True,
+        )
+    status = manifest.status
     if status != "finished" and redis_url:
         click.echo(
             f"this worker of crawl {done} stopped before the crawl finished: start it again "

@@ -267,6 +267,7 @@ class ParquetPipeline:
             finish_reason=reason,
             finished_at=utcnow().isoformat(),
             counts=counts,
+            skipped=skipped_counts(self.crawler.stats.get_stats()),
         )
         self._write_manifest()
         if self.progress_seconds:
@@ -369,6 +370,17 @@ class ParquetPipeline:
             f"{c['errors']} errors, {c['pages'] / elapsed:.1f} pages/s"
         )
         print(line + (" (done)" if final else ""), file=sys.stderr, flush=True)
+
+
+def skipped_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """What the crawl did not request, by reason: the spider's ``linkcrawl/skipped/<reason>``
+    stats (URLs, except ``max-depth`` and ``target-too-long``, which count links)."""
+    prefix = "linkcrawl/skipped/"
+    return {
+        key.removeprefix(prefix): int(value)
+        for key, value in sorted(stats.items())
+        if key.startswith(prefix) and value
+    }
 
 
 def _versions() -> dict[str, str]:

@@ -91,10 +91,13 @@ LINKCRAWL_FLUSH_SECONDS = 60.0
 LINKCRAWL_MAX_DEPTH = -1
 # Pages fetched per registered domain at most (0: no limit).
 LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
-# Traps: at most this many distinct query strings on one path (endless calendars,
-# faceted search, session ids), and at most this many URLs per host whose paths differ
-# only in their digits (/calendar/2026/11/, /calendar/2026/12/, ...). A path with one
-# segment repeated this many times (/a/b/a/b/a/b/) is not requested. 0 turns a guard off.
+# Traps: a path with more than this many distinct query strings (endless calendars,
+# faceted search), or more than this many URLs of one host that differ only in their
+# digits (/calendar/2026/11/, /calendar/2026/12/, ...), is suspected; it is then cut only
+# if its pages repeat each other (fewer than half of 50 or more fetched ones differ in
+# title and links, digits aside), and until judged its new URLs wait: a shop with 100,000
+# numbered products is crawled whole. A path with one word segment repeated this many
+# times (/a/b/a/b/a/) is not requested. 0 turns a guard off.
 LINKCRAWL_MAX_QUERY_VARIANTS = 200
 LINKCRAWL_MAX_DIGIT_VARIANTS = 2000
 LINKCRAWL_MAX_SEGMENT_REPEATS = 3
