@@ -14,8 +14,9 @@ from collections import Counter
 import pandas as pd
 import pytest
 
+from linkcrawl.items import PageItem
 from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
-from linkcrawl.spiders.links import LinkSpider
+from linkcrawl.spiders.links import LinkSpider, PatternEvidence, pattern_keys
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow
@@ -192,3 +193,44 @@ def test_repeated_numbers_are_not_repeated_segments():
     assert spider.trap_reason("http://shop-example.com/boxes/10/10/10/") is None
     assert spider.trap_reason("http://shop-example.com/news/2011/11/11/11/") is None
     assert spider.trap_reason("http://shop-example.com/a/b/a/b/a/") == "repeated-segments"
+
+
+def _item(url: str, title: str, links: list[tuple[str, str]]) -> PageItem:
+    return PageItem(
+        url=url,
+        fetched_at=0,
+        domain="example.com",
+        status=200,
+        title=title,
+        target=[t for t, _ in links],
+        anchor=[a for _, a in links],
+    )
+
+
+def test_pattern_evidence_tells_repeating_pages_from_distinct_ones():
+    evidence = PatternEvidence(100)
+    month_key = pattern_keys("http://cal-example.com/2026/1/")[1]
+    product_key = pattern_keys("http://shop-example.com/p/1.html")[1]
+    evidence.watch(month_key)
+    evidence.watch(product_key)
+    for n in range(49):
+        year, month = divmod(n, 12)
+        evidence.observe(
+            f"http://cal-example.com/{2000 + year}/{month + 1}/",
+            _item(
+                "",
+                f"{calendar.month_name[month + 1]} {2000 + year}",
+                [(f"http://cal-example.com/{2000 + year}/{month + 2}/", "next")],
+            ),
+        )
+        evidence.observe(
+            f"http://shop-example.com/p/{n}.html",
+            _item("", NAMES[n], [(f"http://shop-example.com/p/{n + 1}.html", NAMES[n + 1])]),
+        )
+    # 49 pages: not judged yet; a pattern never watched is never judged
+    assert evidence.verdict(month_key) is None and evidence.verdict(product_key) is None
+    evidence.observe("http://cal-example.com/2100/1/", _item("", "January 2100", []))
+    evidence.observe("http://shop-example.com/p/99.html", _item("", NAMES[99], []))
+    assert evidence.verdict(month_key) is True  # 50 months, 13 looks
+    assert evidence.verdict(product_key) is False  # 50 products, 50 looks
+    assert evidence.verdict(pattern_keys("http://other-example.com/x/1")[1]) is None

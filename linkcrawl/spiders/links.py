@@ -74,11 +74,12 @@ class PatternEvidence:
     looks however many months are fetched; the products of a shop or the threads of a
     forum each have a title and anchors of their own.
 
-    A pattern over its variant limit is judged once ``_EVIDENCE_PAGES`` of its pages are
-    fetched: it is a trap when fewer than half of them have a look of their own. Until
-    then its new URLs are held here (``park``), and then requested or dropped; a pattern
-    whose pages showed ``varied`` different looks is real content for the rest of the
-    crawl (and its digests are let go).
+    A pattern is watched from ``2 * _EVIDENCE_PAGES`` variants below its limit; over the
+    limit, it is judged once ``_EVIDENCE_PAGES`` of its watched pages are fetched: it is
+    a trap when fewer than half of them have a look of their own. Until then its new URLs
+    are held here (``park``), and then requested or dropped; a pattern whose pages showed
+    ``varied`` different looks is real content for the rest of the crawl (and its
+    digests are let go).
     """
 
     def __init__(self, varied: int) -> None:
@@ -86,6 +87,9 @@ class PatternEvidence:
         self.pages: Counter[str] = Counter()
         self.looks: dict[str, set[bytes]] = {}
         self.real: set[str] = set()
+        # Only patterns near their variant limit are watched: one look per page of every
+        # pattern (a blog's /post/#-some-title has one page each) would cost memory.
+        self.watched: set[str] = set()
         # pattern -> (skip reason, [(registered domain, request), ...]) awaiting judgment
         self.parked: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
 
@@ -99,6 +103,11 @@ class PatternEvidence:
             return None
         return len(self.looks.get(key, ())) * 2 < pages
 
+    def watch(self, key: str) -> None:
+        """Record the looks of the pattern's pages from now on."""
+        if key not in self.real:
+            self.watched.add(key)
+
     def park(self, key: str, reason: str, domain: str, request: Any) -> None:
         """Hold ``request`` until its pattern is judged."""
         self.parked.setdefault(key, (reason, []))[1].append((domain, request))
@@ -106,7 +115,7 @@ class PatternEvidence:
     def observe(self, url: str, item: PageItem) -> list[tuple[bool, str, str, Any]]:
         """Record the look of a fetched page under the patterns of its URL; returns the
         held requests of each pattern this judged, as ``(trap, reason, domain, request)``."""
-        keys = [key for key in pattern_keys(url) if key is not None and key not in self.real]
+        keys = [key for key in pattern_keys(url) if key in self.watched and key not in self.real]
         if not keys:
             return []
         look = page_look(item)
@@ -117,6 +126,7 @@ class PatternEvidence:
             looks.add(look)
             if len(looks) >= self.varied:
                 self.real.add(key)
+                self.watched.discard(key)
                 del self.looks[key], self.pages[key]
             if key in self.parked:
                 trap = self.verdict(key)
@@ -318,6 +328,10 @@ class LinkSpider(scrapy.Spider):
         for key, limit, counts, reason in checks:
             if key is None or not limit:
                 continue
+            if counts[key] >= limit - 2 * _EVIDENCE_PAGES:
+                # Near the limit: from here the pattern's fetched pages are its evidence
+                # (a chain of months fetched one by one leaves 100 of them at the limit).
+                self.evidence.watch(key)
             if counts[key] >= limit:
                 trap = self.evidence.verdict(key)
                 if trap:
