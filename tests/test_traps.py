@@ -211,8 +211,8 @@ def test_pattern_evidence_tells_repeating_pages_from_distinct_ones():
     evidence = PatternEvidence(100)
     month_key = pattern_keys("http://cal-example.com/2026/1/")[1]
     product_key = pattern_keys("http://shop-example.com/p/1.html")[1]
-    evidence.watch(month_key)
-    evidence.watch(product_key)
+    evidence.watch(month_key, 200)
+    evidence.watch(product_key, 200)
     for n in range(49):
         year, month = divmod(n, 12)
         evidence.observe(

@@ -75,11 +75,11 @@ class PatternEvidence:
     forum each have a title and anchors of their own.
 
     A pattern is watched from ``2 * _EVIDENCE_PAGES`` variants below its limit; over the
-    limit, it is judged once ``_EVIDENCE_PAGES`` of its watched pages are fetched: it is
-    a trap when fewer than half of them have a look of their own. Until then its new URLs
-    are held here (``park``), and then requested or dropped; a pattern whose pages showed
-    ``varied`` different looks is real content for the rest of the crawl (and its
-    digests are let go).
+    limit, it is judged once ``_EVIDENCE_PAGES`` (or its limit, if lower) of its watched
+    pages are fetched: it is a trap when fewer than half of them have a look of their
+    own. Until then its new URLs are held here (``park``), and then requested or dropped;
+    a pattern whose pages showed ``varied`` different looks is real content for the rest
+    of the crawl (and its digests are let go).
     """
 
     def __init__(self, varied: int) -> None:
@@ -90,23 +90,26 @@ class PatternEvidence:
         # Only patterns near their variant limit are watched: one look per page of every
         # pattern (a blog's /post/#-some-title has one page each) would cost memory.
         self.watched: set[str] = set()
+        self.needed: dict[str, int] = {}  # pattern -> pages it is judged on
         # pattern -> (skip reason, [(registered domain, request), ...]) awaiting judgment
         self.parked: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
 
     def verdict(self, key: str) -> bool | None:
         """True when the pattern's fetched pages repeat each other (a trap), False when they
-        differ, None while fewer than ``_EVIDENCE_PAGES`` of them are fetched."""
+        differ, None while fewer than it is judged on are fetched (see ``watch``)."""
         if key in self.real:
             return False
         pages = self.pages[key]
-        if pages < _EVIDENCE_PAGES:
+        if pages < self.needed.get(key, _EVIDENCE_PAGES):
             return None
         return len(self.looks.get(key, ())) * 2 < pages
 
-    def watch(self, key: str) -> None:
-        """Record the looks of the pattern's pages from now on."""
-        if key not in self.real:
+    def watch(self, key: str, limit: int) -> None:
+        """Record the looks of the pattern's pages from now on; it is judged on
+        ``_EVIDENCE_PAGES`` of them, or on ``limit`` if that is lower."""
+        if key not in self.real and key not in self.watched:
             self.watched.add(key)
+            self.needed[key] = min(limit, _EVIDENCE_PAGES)
 
     def park(self, key: str, reason: str, domain: str, request: Any) -> None:
         """Hold ``request`` until its pattern is judged."""
@@ -127,7 +130,7 @@ class PatternEvidence:
             if len(looks) >= self.varied:
                 self.real.add(key)
                 self.watched.discard(key)
-                del self.looks[key], self.pages[key]
+                del self.looks[key], self.pages[key], self.needed[key]
             if key in self.parked:
                 trap = self.verdict(key)
                 if trap is not None:
@@ -331,7 +334,7 @@ class LinkSpider(scrapy.Spider):
             if counts[key] >= limit - 2 * _EVIDENCE_PAGES:
                 # Near the limit: from here the pattern's fetched pages are its evidence
                 # (a chain of months fetched one by one leaves 100 of them at the limit).
-                self.evidence.watch(key)
+                self.evidence.watch(key, limit)
             if counts[key] >= limit:
                 trap = self.evidence.verdict(key)
                 if trap:
