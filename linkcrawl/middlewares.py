@@ -17,6 +17,8 @@ from urllib.request import getproxies
 from protego import Protego
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Request
+from scrapy.http.request import NO_CALLBACK
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
@@ -28,13 +30,25 @@ _ROBOTS_MAX = 500 * 1024
 # Request meta keys of a robots.txt download: its byte limit, and the bytes so far.
 _ROBOTS_LIMIT = "linkcrawl_robots_limit"
 _ROBOTS_RECEIVED = "linkcrawl_robots_received"
+# ... and, on a redirect of one, the redirects so far and the host it is the robots.txt of.
+_ROBOTS_HOPS = "linkcrawl_robots_hops"
+_ROBOTS_HOST = "linkcrawl_robots_host"
+_ROBOTS_MAX_HOPS = 5
+
+
+def _is_robots(request: Any) -> bool:
+    """A robots.txt request of Scrapy's RobotsTxtMiddleware, or a redirect of one."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and (
+        _ROBOTS_HOPS in request.meta or urlparse_cached(request).path == "/robots.txt"
+    )
 
 
 class RobotsTxtPolicyMiddleware:
     """Honours ``Crawl-delay`` per host, capped at ``LINKCRAWL_CRAWL_DELAY_MAX`` seconds,
     holding the host's download slot to it (AutoThrottle is told not to lower it); and
     follows Google's handling of robots.txt errors: a 4xx means no rules (allow all), a
-    5xx or 429 means the site is not to be crawled for now (disallow all, for this crawl).
+    5xx or 429 means the site is not to be crawled for now (disallow all, for this crawl),
+    and a redirect is followed up to 5 hops (more: no rules).
     """
 
     def __init__(self, crawler: Any) -> None:
@@ -63,12 +77,30 @@ class RobotsTxtPolicyMiddleware:
             slot.jitter = 0.0
 
     def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
-        if not (
-            self.enabled
-            and request.meta.get("dont_obey_robotstxt")
-            and urlparse_cached(request).path == "/robots.txt"
-        ):
+        if not (self.enabled and _is_robots(request)):
             return response
+        if 300 <= response.status < 400:
+            # REDIRECT_ENABLED is off (the spider records redirects as edges), so Scrapy
+            # would parse the redirect's body as the rules: none, so allow everything
+            # (http://host/robots.txt -> https://... is common). Google follows 5 hops.
+            hops = request.meta.get(_ROBOTS_HOPS, 0)
+            location = response.headers.get(b"Location")
+            if location and hops < _ROBOTS_MAX_HOPS:
+                target = response.urljoin(location.decode("latin-1"))
+                if urlsplit(target).scheme in ("http", "https"):
+                    self.crawler.stats.inc_value("linkcrawl/robots_redirects")
+                    host = request.meta.get(_ROBOTS_HOST) or urlparse_cached(request).hostname
+                    return Request(
+                        target,
+                        priority=request.priority,
+                        callback=NO_CALLBACK,
+                        meta={
+                            "dont_obey_robotstxt": True,
+                            _ROBOTS_HOPS: hops + 1,
+                            _ROBOTS_HOST: host,
+                        },
+                    )
+            return response.replace(body=b"")  # too many hops: no rules, as Google
         if response.status >= 500 or response.status == 429:
             self.crawler.stats.inc_value("linkcrawl/robots_unavailable")
             return response.replace(body=_DISALLOW_ALL)
@@ -81,17 +113,11 @@ class RobotsTxtPolicyMiddleware:
             except Exception:  # a broken robots.txt must not stop the crawl
                 delay = None
             if delay:
-                host = urlparse_cached(request).hostname or ""
+                # The host whose robots.txt this is, redirected or not.
+                host = request.meta.get(_ROBOTS_HOST) or urlparse_cached(request).hostname or ""
                 self.delays[host] = min(float(delay), self.cap)
                 self.crawler.stats.set_value(f"linkcrawl/crawl_delay/{host}", self.delays[host])
         return response
-
-
-def _is_robots(request: Any) -> bool:
-    """A robots.txt request of Scrapy's RobotsTxtMiddleware."""
-    return bool(request.meta.get("dont_obey_robotstxt")) and (
-        urlparse_cached(request).path == "/robots.txt"
-    )
 
 
 class RobotsTxtSizeMiddleware:
