@@ -374,7 +374,7 @@ class ParquetPipeline:
 
 def skipped_counts(stats: dict[str, Any]) -> dict[str, int]:
     """What the crawl did not request, by reason: the spider's ``linkcrawl/skipped/<reason>``
-    stats (URLs, except ``max-depth`` and ``target-too-long``, which count links)."""
+    stats (URLs, except ``max-depth``, ``target-too-long`` and ``links-capped``: links)."""
     prefix = "linkcrawl/skipped/"
     return {
         key.removeprefix(prefix): int(value)

@@ -509,7 +509,8 @@ class LinkSpider(scrapy.Spider):
     def _bound_links(self, item: PageItem) -> None:
         """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
         and targets longer than ``LINKCRAWL_MAX_TARGET_LENGTH`` are skipped; both counted in
-        the stats (``linkcrawl/links_capped``, ``linkcrawl/skipped/target-too-long``) and
+        the stats (``linkcrawl/skipped/links-capped``, ``linkcrawl/skipped/target-too-long``,
+        both links, and ``linkcrawl/links_capped``, pages) and
         noted in the page's ``error`` column as ``links-capped:<found>``."""
         found = len(item.target)
         keep = None
@@ -517,8 +518,11 @@ class LinkSpider(scrapy.Spider):
             keep = [i for i, t in enumerate(item.target) if len(t) <= self.max_target_length]
             self.crawler.stats.inc_value("linkcrawl/skipped/target-too-long", found - len(keep))
         if self.max_links and len(keep if keep is not None else item.target) > self.max_links:
-            keep = (keep if keep is not None else list(range(found)))[: self.max_links]
+            kept = keep if keep is not None else list(range(found))
+            keep = kept[: self.max_links]
             self.crawler.stats.inc_value("linkcrawl/links_capped")
+            # The links dropped, with the other skips (the manifest's ``skipped``).
+            self.crawler.stats.inc_value("linkcrawl/skipped/links-capped", len(kept) - len(keep))
             item.error = f"links-capped:{found}"
         if keep is None:
             return
