@@ -337,6 +337,14 @@ def crawl(
     )
     click.echo(done)
     record = open_dataset(data_dir).manifest(done)
+    if "skipped" in record.fields:  # not recorded by a --workers crawl's parent yet
+        # Every URL a bound or a trap guard kept out, by reason: a cut is never silent.
+        skipped = record.fields["skipped"] or {}
+        click.echo(
+            f"crawl {done} skipped: "
+            + (", ".join(f"{reason} {n:,}" for reason, n in skipped.items()) or "nothing"),
+            err=True,
+        )
     status = record.status
     if status != "finished" and redis_url:
         click.echo(

@@ -337,6 +337,7 @@ class ParquetPipeline:
             finish_reason=reason,
             finished_at=utcnow().isoformat(),
             counts=counts,
+            skipped=skipped_counts(self.crawler.stats.get_stats()),
         )
         try:
             self._write_manifest()
@@ -622,6 +623,17 @@ def _isatty(stream: Any) -> bool:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def skipped_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """What the crawl did not request, by reason: the spider's ``linkcrawl/skipped/<reason>``
+    stats (URLs, except ``max-depth``, ``target-too-long`` and ``links-capped``: links)."""
+    prefix = "linkcrawl/skipped/"
+    return {
+        key.removeprefix(prefix): int(value)
+        for key, value in sorted(stats.items())
+        if key.startswith(prefix) and value
+    }
 
 
 def _versions() -> dict[str, str]:

@@ -30,6 +30,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 LINKCRAWL_ALLOW_PRIVATE = False
 # Crawl-delay in robots.txt is honoured per host, up to this many seconds.
 LINKCRAWL_CRAWL_DELAY_MAX = 30.0
+# robots.txt is read up to this many bytes (Google's 500 KiB), whatever DOWNLOAD_MAXSIZE
+# says; the rest is ignored (0: no limit of its own, DOWNLOAD_MAXSIZE applies).
+LINKCRAWL_ROBOTSTXT_MAX_BYTES = 500 * 1024
 
 # Breadth-first: pages near the seeds first, as SEO crawlers do, so that --max-pages keeps
 # the shallowest pages and each page's depth is its shortest click path.
@@ -67,6 +70,9 @@ ITEM_PIPELINES = {"linkcrawl.pipelines.ParquetPipeline": 300}
 DOWNLOADER_MIDDLEWARES = {
     # Crawl-delay, and robots.txt answering 5xx = disallow all (Google's rule).
     "linkcrawl.middlewares.RobotsTxtPolicyMiddleware": 110,
+    # robots.txt read up to its first 500 KiB, not dropped when over DOWNLOAD_MAXSIZE;
+    # after HttpCompressionMiddleware (590), to see responses before it decompresses them.
+    "linkcrawl.middlewares.RobotsTxtSizeMiddleware": 595,
     # Refuses loopback, private, link-local (cloud metadata), multicast and reserved
     # addresses; after HttpProxyMiddleware (750), since a user-configured proxy is exempt.
     "linkcrawl.middlewares.AddressGuardMiddleware": 760,
@@ -92,10 +98,13 @@ LINKCRAWL_FIRST_FLUSH_SECONDS = 2.0
 LINKCRAWL_MAX_DEPTH = -1
 # Pages fetched per registered domain at most (0: no limit).
 LINKCRAWL_MAX_PAGES_PER_DOMAIN = 0
-# Traps: at most this many distinct query strings on one path (endless calendars,
-# faceted search, session ids), and at most this many URLs per host whose paths differ
-# only in their digits (/calendar/2026/11/, /calendar/2026/12/, ...). A path with one
-# segment repeated this many times (/a/b/a/b/a/b/) is not requested. 0 turns a guard off.
+# Traps: a path with more than this many distinct query strings (endless calendars,
+# faceted search), or more than this many URLs of one host that differ only in their
+# digits (/calendar/2026/11/, /calendar/2026/12/, ...), is suspected; it is then cut only
+# if its pages repeat each other (fewer than half of 50 or more fetched ones differ in
+# title and links, digits aside), and until judged its new URLs wait: a shop with 100,000
+# numbered products is crawled whole. A path with one word segment repeated this many
+# times (/a/b/a/b/a/) is not requested. 0 turns a guard off.
 LINKCRAWL_MAX_QUERY_VARIANTS = 200
 LINKCRAWL_MAX_DIGIT_VARIANTS = 2000
 LINKCRAWL_MAX_SEGMENT_REPEATS = 3

@@ -34,6 +34,32 @@ from tests.conftest import FAST, run_linkcrawl
         ("fd00::1", False),
         ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
         ("ff02::1", False),
+        # IPv6 addresses that carry an IPv4 address are judged by it (expectations from
+        # the RFCs' layouts, worked by hand).
+        ("64:ff9b::7f00:1", False),  # NAT64 (RFC 6052) of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::c0a8:101", False),  # NAT64 of 192.168.1.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::808:808", False),  # NAT64 local-use prefix (RFC 8215)
+        ("64:ff9b:1:ffff::7f00:1", False),
+        ("2002:7f00:1::1", False),  # 6to4 (RFC 3056) of 127.0.0.1
+        ("2002:a00:1:5::1", False),  # 6to4 of 10.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("::7f00:1", False),  # IPv4-compatible (RFC 4291) 127.0.0.1
+        ("::a00:1", False),  # IPv4-compatible 10.0.0.1
+        ("::808:808", True),  # IPv4-compatible 8.8.8.8
+        ("::ffff:a9fe:a9fe", False),  # IPv4-mapped 169.254.169.254, hex form
+        ("::ffff:808:808", True),  # IPv4-mapped 8.8.8.8
+        # Teredo (RFC 4380): server 65.54.227.120, client = the last 32 bits inverted
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # client 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # client 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # client 192.0.2.45 (TEST-NET-1)
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True),  # client 8.8.8.8
+        ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False),  # server 10.0.0.1
+        ("fec0::1", False),  # site-local, deprecated (RFC 3879)
+        ("feff:ffff::1", False),  # the top of fec0::/10
+        ("2001:db8::1", False),  # documentation
         ("not-an-address", False),
     ],
 )

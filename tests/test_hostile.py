@@ -4,6 +4,7 @@ itself, every case is a recorded outcome, and the well-formed pages keep all the
 from __future__ import annotations
 
 import gzip
+import json
 import time
 import zlib
 
@@ -160,23 +161,24 @@ def hostile_crawl(tmp_path_factory):
     assert "Traceback" not in result.stderr, result.stderr
     pages = pd.read_parquet(data / "pages").set_index("url")
     edges = pd.read_parquet(data / "edges")
-    return pages, edges, elapsed
+    manifest = json.loads((data / "crawls" / "h1.json").read_text())
+    return pages, edges, elapsed, manifest, result.stderr
 
 
 def test_crawl_ends_by_itself_in_bounded_time(hostile_crawl):
-    _, _, elapsed = hostile_crawl
+    _, _, elapsed, *_ = hostile_crawl
     assert elapsed < 90
 
 
 def test_well_formed_pages_keep_every_edge(hostile_crawl):
-    pages, edges, _ = hostile_crawl
+    pages, edges, _, *_ = hostile_crawl
     assert pages.status[GOOD] == 200
     assert len(edges[edges.source == GOOD]) == 19
     assert pages.status[f"{GOOD}about"] == 200
 
 
 def test_bombs_and_giants_are_cut_at_the_size_cap(hostile_crawl):
-    pages, _, _ = hostile_crawl
+    pages, _, _, *_ = hostile_crawl
     for url in (
         "http://bomb-example.com/",
         "http://bomb-example.com/deflate",
@@ -192,7 +194,7 @@ def test_bombs_and_giants_are_cut_at_the_size_cap(hostile_crawl):
 
 
 def test_link_cap_and_long_anchor_and_url(hostile_crawl):
-    pages, edges, _ = hostile_crawl
+    pages, edges, _, *_ = hostile_crawl
     many = edges[edges.source == "http://many-example.com/"]
     assert len(many) == 5000
     assert pages.error["http://many-example.com/"] == "links-capped:20000"
@@ -202,7 +204,7 @@ def test_link_cap_and_long_anchor_and_url(hostile_crawl):
 
 
 def test_redirect_loops_and_chains_are_bounded(hostile_crawl):
-    pages, edges, _ = hostile_crawl
+    pages, edges, _, *_ = hostile_crawl
     loop = edges[edges.source.str.startswith("http://loop-example.com/")]
     assert set(zip(loop.source, loop.target, strict=True)) == {
         ("http://loop-example.com/a", "http://loop-example.com/b"),
@@ -214,12 +216,12 @@ def test_redirect_loops_and_chains_are_bounded(hostile_crawl):
 
 
 def test_slow_host_times_out(hostile_crawl):
-    pages, _, _ = hostile_crawl
+    pages, _, _, *_ = hostile_crawl
     assert pages.error["http://slow-example.com/"] == "timeout"
 
 
 def test_robots_txt_errors(hostile_crawl):
-    pages, _, _ = hostile_crawl
+    pages, _, _, *_ = hostile_crawl
     # 503 for robots.txt: the site is not crawled for now
     assert pages.error["http://norobots-example.com/"] == "robots-disallowed"
     # an HTML page served as robots.txt holds no rules: crawl normally
@@ -227,7 +229,7 @@ def test_robots_txt_errors(hostile_crawl):
 
 
 def test_malformed_pages_are_rows_not_exceptions(hostile_crawl):
-    pages, edges, _ = hostile_crawl
+    pages, edges, _, *_ = hostile_crawl
     for url in ("binary", "empty", "badutf8", "unclosed", "badhrefs"):
         assert pages.status[f"http://junk-example.com/{url}"] == 200
     unclosed = edges[edges.source == "http://junk-example.com/unclosed"]
@@ -281,7 +283,7 @@ def test_untrusted_text_is_escaped_in_terminal_and_csv_output(tmp_path):
 
 
 def test_session_ids_are_dropped_so_a_page_is_one_url(hostile_crawl):
-    pages, edges, _ = hostile_crawl
+    pages, edges, _, *_ = hostile_crawl
     site = pages[pages.index.str.startswith("http://session-example.com/")]
     assert len(site) == 6 + 6  # six pages, and each page's own ?q=1 variant
     assert not site.index.str.contains("sessid|sid=", case=False).any()
@@ -291,3 +293,16 @@ def test_session_ids_are_dropped_so_a_page_is_one_url(hostile_crawl):
         "http://session-example.com/",
         "http://session-example.com/?q=1",
     ]
+
+
+def test_every_skip_is_in_the_manifest_and_on_the_last_line(hostile_crawl):
+    *_, manifest, stderr = hostile_crawl
+    skipped = manifest["skipped"]
+    assert skipped["links-capped"] == 20_000 - 5000  # many-example.com's links past the cap
+    assert skipped["target-too-long"] == 1  # long-example.com's 100 KB URL
+    # chain-example.com: the 11th hop's target; loop-example.com: none (already seen)
+    assert skipped["redirect-chain"] == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("crawl h1 skipped: "), last
+    for reason, n in skipped.items():
+        assert f"{reason} {n:,}" in last, last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import Counter
@@ -9,8 +10,10 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
+    DontCloseSpider,
     DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadFailedError,
@@ -37,6 +40,8 @@ from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_doma
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
+# A URL pattern over its variant limit is judged by this many of its fetched pages.
+_EVIDENCE_PAGES = 50
 # Network failures by name; Scrapy >= 2.19 wraps Twisted's errors in its own.
 _ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((CannotResolveHostError, DNSLookupError), "dns-error"),
@@ -46,6 +51,113 @@ _ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((ResponseDataLossError,), "data-loss"),
     ((DownloadFailedError, ResponseNeverReceived, ConnectionLost), "connection-failed"),
 )
+
+
+def pattern_keys(url: str) -> tuple[str | None, str | None]:
+    """The URL patterns the trap guard counts ``url`` under: its host and path when it has
+    a query string (``host/path``), and the URL with every run of digits as ``#`` when it
+    has digits (``host/calendar/#/#/``); None for a pattern it does not belong to."""
+    rest = url.split("/", 3)[3] if url.count("/") >= 3 else ""
+    path, _, query = rest.partition("?")
+    host = host_of(url)
+    query_key = f"{host}/{path}" if query else None
+    digit_key = f"{host}/{_DIGITS.sub('#', rest)}" if _DIGITS.search(rest) else None
+    return query_key, digit_key
+
+
+class PatternEvidence:
+    """What the pages of a URL pattern looked like, for telling a trap from a large site.
+
+    A page's look is a digest of its status, title and links (targets and anchors) with
+    every run of digits read as ``#`` and repeated links counted once: the months of an
+    endless calendar differ only in their numbers and month names, and so take a dozen
+    looks however many months are fetched; the products of a shop or the threads of a
+    forum each have a title and anchors of their own.
+
+    A pattern is watched from ``2 * _EVIDENCE_PAGES`` variants below its limit; over the
+    limit, it is judged once ``_EVIDENCE_PAGES`` (or its limit, if lower) of its watched
+    pages are fetched: it is a trap when fewer than half of them have a look of their
+    own. Until then its new URLs are held here (``park``), and then requested or dropped;
+    a pattern whose pages showed ``varied`` different looks is real content for the rest
+    of the crawl (and its digests are let go).
+    """
+
+    def __init__(self, varied: int) -> None:
+        self.varied = max(varied, _EVIDENCE_PAGES)
+        self.pages: Counter[str] = Counter()
+        self.looks: dict[str, set[bytes]] = {}
+        self.real: set[str] = set()
+        # Only patterns near their variant limit are watched: one look per page of every
+        # pattern (a blog's /post/#-some-title has one page each) would cost memory.
+        self.watched: set[str] = set()
+        self.needed: dict[str, int] = {}  # pattern -> pages it is judged on
+        # pattern -> (skip reason, [(registered domain, request), ...]) awaiting judgment
+        self.parked: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
+
+    def verdict(self, key: str) -> bool | None:
+        """True when the pattern's fetched pages repeat each other (a trap), False when they
+        differ, None while fewer than it is judged on are fetched (see ``watch``)."""
+        if key in self.real:
+            return False
+        pages = self.pages[key]
+        if pages < self.needed.get(key, _EVIDENCE_PAGES):
+            return None
+        return len(self.looks.get(key, ())) * 2 < pages
+
+    def watch(self, key: str, limit: int) -> None:
+        """Record the looks of the pattern's pages from now on; it is judged on
+        ``_EVIDENCE_PAGES`` of them, or on ``limit`` if that is lower."""
+        if key not in self.real and key not in self.watched:
+            self.watched.add(key)
+            self.needed[key] = min(limit, _EVIDENCE_PAGES)
+
+    def park(self, key: str, reason: str, domain: str, request: Any) -> None:
+        """Hold ``request`` until its pattern is judged."""
+        self.parked.setdefault(key, (reason, []))[1].append((domain, request))
+
+    def observe(self, url: str, item: PageItem) -> list[tuple[bool, str, str, Any]]:
+        """Record the look of a fetched page under the patterns of its URL; returns the
+        held requests of each pattern this judged, as ``(trap, reason, domain, request)``."""
+        keys = [key for key in pattern_keys(url) if key in self.watched and key not in self.real]
+        if not keys:
+            return []
+        look = page_look(item)
+        judged: list[tuple[bool, str, str, Any]] = []
+        for key in keys:
+            self.pages[key] += 1
+            looks = self.looks.setdefault(key, set())
+            looks.add(look)
+            if len(looks) >= self.varied:
+                self.real.add(key)
+                self.watched.discard(key)
+                del self.looks[key], self.pages[key], self.needed[key]
+            if key in self.parked:
+                trap = self.verdict(key)
+                if trap is not None:
+                    reason, held = self.parked.pop(key)
+                    judged.extend((trap, reason, domain, request) for domain, request in held)
+        return judged
+
+    def release_all(self) -> list[Any]:
+        """Every held request, judged or not (the crawl has nothing else left to do: their
+        patterns' pages failed, or were never fetched)."""
+        held = [request for _, requests in self.parked.values() for _, request in requests]
+        self.parked.clear()
+        return held
+
+
+def page_look(item: PageItem) -> bytes:
+    """A digest of a page's status, title and distinct links, digits read as ``#``."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{item.status}\0{_DIGITS.sub('#', item.title or '')}\0".encode())
+    links = {
+        f"{_DIGITS.sub('#', target)}\0{_DIGITS.sub('#', anchor)}"
+        for target, anchor in zip(item.target, item.anchor, strict=True)
+    }
+    for link in sorted(links):
+        digest.update(link.encode("utf-8", "surrogatepass"))
+        digest.update(b"\1")
+    return digest.digest()
 
 
 # A seed that starts with a scheme (or what only an http(s) scheme mistyped can be): then
@@ -195,7 +307,13 @@ class LinkSpider(scrapy.Spider):
         spider.max_redirects = settings.getint("LINKCRAWL_MAX_REDIRECTS")
         spider.query_variants: Counter[str] = Counter()
         spider.digit_variants: Counter[str] = Counter()
+        spider.evidence = PatternEvidence(
+            min(n for n in (spider.max_query_variants, spider.max_digit_variants) if n > 0)
+            if spider.max_query_variants > 0 or spider.max_digit_variants > 0
+            else 0
+        )
         spider.checked: set[str] = set()
+        crawler.signals.connect(spider._release_held, signal=signals.spider_idle)
         return spider
 
     # -- scope ------------------------------------------------------------------------------
@@ -210,30 +328,52 @@ class LinkSpider(scrapy.Spider):
     def trap_reason(self, url: str) -> str | None:
         """Why ``url`` looks like a crawler trap and is not requested, or None.
 
-        Checked once per new URL (after the seen set), never per link occurrence.
+        Checked once per new URL (after the seen set), never per link occurrence. A URL
+        pattern (the same host and path with another query string, or the same URL but
+        for its digits) is suspected only once it has many variants
+        (``LINKCRAWL_MAX_QUERY_VARIANTS``, ``LINKCRAWL_MAX_DIGIT_VARIANTS``), and then
+        cut only if its pages fetched so far repeat each other (:class:`PatternEvidence`):
+        an endless calendar is cut, a shop with 100,000 numbered products is not. A URL
+        of a suspected pattern not judged yet is held, not refused: see ``_trap_check``.
         """
+        reason, held_under = self._trap_check(url)
+        return None if held_under is not None else reason
+
+    def _trap_check(self, url: str) -> tuple[str | None, str | None]:
+        """``(reason, None)`` to refuse ``url``, ``(reason, pattern)`` to hold it until that
+        pattern is judged, ``(None, None)`` to request it."""
         if self.max_url_length and len(url) > self.max_url_length:
-            return "url-too-long"
+            return "url-too-long", None
         rest = url.split("/", 3)[3] if url.count("/") >= 3 else ""
-        path, _, query = rest.partition("?")
+        path = rest.partition("?")[0]
         if self.max_segment_repeats:
-            segments = [s for s in path.split("/") if s]
+            # Numbers repeat in real paths (/2011/11/11/); relative-link loops repeat words.
+            segments = [s for s in path.split("/") if s and not s.isdigit()]
             if len(segments) >= self.max_segment_repeats and (
                 Counter(segments).most_common(1)[0][1] >= self.max_segment_repeats
             ):
-                return "repeated-segments"
-        host = host_of(url)
-        if query and self.max_query_variants:
-            key = f"{host}/{path}"
-            if self.query_variants[key] >= self.max_query_variants:
-                return "query-variants"
-            self.query_variants[key] += 1
-        if self.max_digit_variants and _DIGITS.search(rest):
-            key = f"{host}/{_DIGITS.sub('#', rest)}"
-            if self.digit_variants[key] >= self.max_digit_variants:
-                return "digit-variants"
-            self.digit_variants[key] += 1
-        return None
+                return "repeated-segments", None
+        query_key, digit_key = pattern_keys(url)
+        checks = (
+            (query_key, self.max_query_variants, self.query_variants, "query-variants"),
+            (digit_key, self.max_digit_variants, self.digit_variants, "digit-variants"),
+        )
+        for key, limit, counts, reason in checks:
+            if key is None or not limit:
+                continue
+            if counts[key] >= limit - 2 * _EVIDENCE_PAGES:
+                # Near the limit: from here the pattern's fetched pages are its evidence
+                # (a chain of months fetched one by one leaves 100 of them at the limit).
+                self.evidence.watch(key, limit)
+            if counts[key] >= limit:
+                trap = self.evidence.verdict(key)
+                if trap:
+                    return reason, None
+                if trap is None:
+                    counts[key] += 1
+                    return reason, key
+            counts[key] += 1
+        return None, None
 
     def _skip(self, reason: str) -> None:
         self.crawler.stats.inc_value(f"linkcrawl/skipped/{reason}")
@@ -267,12 +407,35 @@ class LinkSpider(scrapy.Spider):
         if self.max_pages and self.scheduled[domain] >= self.max_pages:
             self._skip("max-pages")
             return None
-        reason = self.trap_reason(url)
-        if reason is not None:
+        reason, held_under = self._trap_check(url)
+        if reason is not None and held_under is None:
             self._skip(reason)
             return None
         self.scheduled[domain] += 1
-        return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
+        request = scrapy.Request(
+            url, callback=self.parse, errback=self.failed, meta={"depth": depth}
+        )
+        if held_under is not None:
+            self.evidence.park(held_under, reason, domain, request)
+            return None
+        return request
+
+    def _judged(self, judged: list[tuple[bool, str, str, Any]]) -> Iterable[scrapy.Request]:
+        """The held requests of patterns just judged real; those of traps are skipped."""
+        for trap, reason, domain, request in judged:
+            if trap:
+                self._skip(reason)
+                self.scheduled[domain] -= 1
+            else:
+                yield request
+
+    def _release_held(self, spider: Any = None) -> None:
+        """On idle, request what is still held: its pattern could not be judged."""
+        held = self.evidence.release_all()
+        for request in held:
+            self.crawler.engine.crawl(request)
+        if held:
+            raise DontCloseSpider
 
     def follow_handed_over(self, url: str, depth: int) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
@@ -353,7 +516,9 @@ class LinkSpider(scrapy.Spider):
             item.kind = links.kind
             self._bound_links(item)
         item.target_domain = [registered_domain(host_of(t)) for t in item.target]
+        judged = self.evidence.observe(url, item)  # what the trap guard judges patterns by
         yield item
+        yield from self._judged(judged)
         next_depth = depth + 1
         hops = response.meta.get("redirect_hops", 0)
         for target, target_domain, kind in zip(
@@ -374,7 +539,8 @@ class LinkSpider(scrapy.Spider):
     def _bound_links(self, item: PageItem) -> None:
         """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
         and targets longer than ``LINKCRAWL_MAX_TARGET_LENGTH`` are skipped; both counted in
-        the stats (``linkcrawl/links_capped``, ``linkcrawl/skipped/target-too-long``) and
+        the stats (``linkcrawl/skipped/links-capped``, ``linkcrawl/skipped/target-too-long``,
+        both links, and ``linkcrawl/links_capped``, pages) and
         noted in the page's ``error`` column as ``links-capped:<found>``."""
         found = len(item.target)
         keep = None
@@ -382,8 +548,11 @@ class LinkSpider(scrapy.Spider):
             keep = [i for i, t in enumerate(item.target) if len(t) <= self.max_target_length]
             self.crawler.stats.inc_value("linkcrawl/skipped/target-too-long", found - len(keep))
         if self.max_links and len(keep if keep is not None else item.target) > self.max_links:
-            keep = (keep if keep is not None else list(range(found)))[: self.max_links]
+            kept = keep if keep is not None else list(range(found))
+            keep = kept[: self.max_links]
             self.crawler.stats.inc_value("linkcrawl/links_capped")
+            # The links dropped, with the other skips (the manifest's ``skipped``).
+            self.crawler.stats.inc_value("linkcrawl/skipped/links-capped", len(kept) - len(keep))
             item.error = f"links-capped:{found}"
         if keep is None:
             return
