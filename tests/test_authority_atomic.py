@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_an_analysis_killed_at_any_moment_leaves_one_generation_or_none(
 
     rng = random.Random(16)
     seen = []
-    for attempt in range(8):
+    for attempt in range(6):
         current = state(partition, generations)
         # each analysis replaces the tables with the other generation's
         use_rows(root, "old" if current == "new" else "new")
@@ -262,3 +263,60 @@ def test_analyze_refuses_a_crawl_that_is_still_running(demo_server, tmp_path):
         crawl.wait()
     # killed, it is interrupted: its rows so far can be analysed on purpose
     assert analysable_crawl(root, "live1") == "live1"
+
+
+def read_at(directory: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY, dir_fd=directory)
+    with os.fdopen(fd) as file:
+        return file.read()
+
+
+def test_directories_replaced_by_several_writers_at_once_are_seen_whole(tmp_path):
+    from linkcrawl.storage import replace_directory
+
+    target, staging = tmp_path / "authority" / "crawl_id=x", tmp_path / ".staging"
+    staging.mkdir()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write(writer: int) -> None:
+        try:
+            for n in range(60):
+                new = staging / f"new-{writer}-{n}"
+                new.mkdir()
+                for name in ("a", "b", "c"):
+                    (new / name).write_text(f"{writer}-{n}")
+                replace_directory(new, target, staging)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def read() -> None:
+        while not done.is_set():
+            # Files read through one open directory are of one generation; by path, two
+            # reads may straddle a swap.
+            try:
+                fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue  # between two renames
+            try:
+                seen = {name: read_at(fd, name) for name in os.listdir(fd)}
+            except FileNotFoundError:
+                continue  # removed, once replaced, while it was read
+            finally:
+                os.close(fd)
+            if seen and (sorted(seen) != ["a", "b", "c"] or len(set(seen.values())) != 1):
+                errors.append(AssertionError(f"a mix: {seen}"))
+                return
+
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(3)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    assert {p.read_text() for p in target.iterdir()} <= {f"{w}-59" for w in range(3)}
+    assert list(staging.iterdir()) == []
