@@ -4,7 +4,9 @@ Google disavow files. How each number and flag is defined: docs/audit.md."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from linkcrawl.storage import (
     DatasetError,
     LinkcrawlError,
     open_dataset,
+    staged_partition,
     write_table_atomic,
 )
 from linkcrawl.urls import registered_domain
@@ -541,9 +544,13 @@ def audit(
     new_inbound = new_inbound.cast(AUDITED_INBOUND_SCHEMA)
 
     staging = root / ".staging"
-    write_table_atomic(new_inbound, out / "inbound.parquet", staging)
-    # domains.parquet last, as analyze does: it carries the trusted list disavow reads.
-    write_table_atomic(new_domains, out / "domains.parquet", staging)
+    # The audited tables replace the analysis's together, pages.parquet with them (as a
+    # second link to the same file): never audited inbound beside unaudited domains.
+    with staged_partition(root, "authority", crawl_id) as tables:
+        if (out / "pages.parquet").is_file():
+            _link_or_copy(out / "pages.parquet", tables / "pages.parquet")
+        write_table_atomic(new_inbound, tables / "inbound.parquet", staging)
+        write_table_atomic(new_domains, tables / "domains.parquet", staging)
     return AuditResult(
         crawl_id=crawl_id,
         trusted=sorted(names[i] for i in seeds),
@@ -553,6 +560,13 @@ def audit(
         flagged_links=flagged,
         notes=notes,
     )
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
 
 
 def _crawled_pages(ds: object, crawl_id: str) -> dict[str, int]:

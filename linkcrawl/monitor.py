@@ -21,9 +21,10 @@ from linkcrawl.storage import (
     Dataset,
     DatasetError,
     Manifest,
+    clean_staging,
     crawl_lock_holder,
-    manifest_path,
     open_dataset,
+    write_manifest,
 )
 from linkcrawl.urls import host_of, registered_domain
 
@@ -527,9 +528,15 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
 
     A removed crawl loses its partitions in every table (``edges``, ``pages``,
     ``authority`` and any other ``<table>/crawl_id=<id>/``), its JOBDIR under ``.jobs/``,
-    then its manifest. Each partition is first moved into ``.staging/`` with one rename,
-    so a reader of all crawls sees a crawl whole or not at all. Interrupted crawls newer
-    than the oldest kept finished crawl stay, so that they can still be resumed.
+    then its manifest. Its manifest is first rewritten with status ``pruning`` (so that
+    no reader takes the crawl for a finished one while its rows go, and a prune killed
+    half-way is finished by the next, whatever ``keep``); each partition is then moved
+    into ``.staging/`` with one rename, so a reader of all crawls never sees part of a
+    table's partition. Interrupted crawls newer than the oldest kept finished crawl stay,
+    so that they can still be resumed. Staging files of writers that died go too.
+
+    A manifest whose ``crawl_id`` is not its file name is refused (DatasetError, nothing
+    removed): which crawl it names cannot be told.
 
     Parameters
     ----------
@@ -554,21 +561,29 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
         raise DatasetError(f"keep must be a whole number of at least 1, not {keep!r}")
     ds = open_dataset(data_dir)
     manifests = list(reversed(ds.manifests()))  # oldest first
+    for m in manifests:
+        if m.path.name != f"{m.crawl_id}.json":
+            raise DatasetError(
+                f"{m.path}: its crawl_id is {m.crawl_id!r}, not its file name; fix or move "
+                "it before pruning (nothing was removed)"
+            )
     finished = [m for m in manifests if m.status == "finished"]
-    if len(finished) <= keep:
-        return []
-    oldest_kept = manifests.index(finished[-keep])
-    protected = _lock_holder(ds.root)
-    doomed = [
-        m.crawl_id
-        for m in manifests[:oldest_kept]
-        if m.status != "running" and m.crawl_id != protected
-    ]
+    doomed = []
+    if len(finished) > keep:
+        oldest_kept = manifests.index(finished[-keep])
+        protected = _lock_holder(ds.root)
+        doomed = [
+            m for m in manifests[:oldest_kept] if m.status != "running" and m.crawl_id != protected
+        ]
+    # A prune killed half-way left these: finished now, whatever their age.
+    doomed += [m for m in manifests if m.fields.get("status") == "pruning" and m not in doomed]
+    doomed.sort(key=manifests.index)
     if dry_run:
-        return doomed
-    for crawl_id in doomed:
-        _remove_crawl(ds.root, crawl_id)
-    return doomed
+        return [m.crawl_id for m in doomed]
+    clean_staging(ds.root)
+    for manifest in doomed:
+        _remove_crawl(ds.root, manifest)
+    return [m.crawl_id for m in doomed]
 
 
 def _lock_holder(root: Path) -> str | None:
@@ -578,8 +593,12 @@ def _lock_holder(root: Path) -> str | None:
     return crawl_lock_holder(root)
 
 
-def _remove_crawl(root: Path, crawl_id: str) -> None:
-    manifest = manifest_path(root, crawl_id)
+def _remove_crawl(root: Path, manifest: Manifest) -> None:
+    crawl_id = manifest.crawl_id
+    if manifest.fields.get("status") != "pruning":
+        # First, so that a prune killed below never leaves "finished" over missing rows,
+        # and an analyze finishing meanwhile sees the crawl going (see staged_partition).
+        write_manifest(root, {**manifest.fields, "status": "pruning"})
     staging = root / ".staging"
     staging.mkdir(exist_ok=True)
     partitions = [
@@ -598,7 +617,10 @@ def _remove_crawl(root: Path, crawl_id: str) -> None:
             f"pruned-{partition.parent.name}-{crawl_id}~{socket.gethostname()}~"
             f"{os.getpid()}~{time.monotonic_ns()}"
         )
-        os.replace(partition, parked)
+        try:
+            os.replace(partition, parked)
+        except FileNotFoundError:
+            continue  # an analyze replacing its tables moved it aside meanwhile
         shutil.rmtree(parked, ignore_errors=True)
     # Last: with its partitions gone, a crash here leaves a manifest a rerun removes.
-    manifest.unlink(missing_ok=True)
+    manifest.path.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ through a :class:`RemotePath` (see docs/scaling.md, "Object stores").
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import itertools
 import json
@@ -68,7 +69,9 @@ __all__ = [
     "new_crawl_id",
     "open_dataset",
     "read_manifest",
+    "replace_directory",
     "root_path",
+    "staged_partition",
     "validate_crawl_id",
     "write_manifest",
     "write_table_atomic",
@@ -685,6 +688,111 @@ class PartWriter:
         self.rows_written += table.num_rows
         self.parts_written += 1
         return path
+
+
+def _park(path: Path, staging: Path) -> Path | None:
+    """Move directory ``path`` into ``staging`` with one rename (None if it is not there),
+    under a name that says its owner, so that clean_staging removes it if this process dies
+    before it does."""
+    parked = _staging_file(staging, f"replaced-{path.parent.name}-{path.name}")
+    try:
+        os.rename(path, parked)
+    except FileNotFoundError:
+        return None
+    return parked
+
+
+def replace_directory(new: Path, path: Path, staging: Path) -> None:
+    """Put the directory ``new`` (in ``staging``) at ``path``, in place of the directory
+    there: readers see all of the old one or all of the new one, never some of each.
+
+    POSIX cannot swap two directories in one step, so the old one is renamed aside, the new
+    one renamed in, and the old one removed: a crash between the two renames leaves nothing
+    at ``path`` (and the old directory in ``staging``, for clean_staging), never a mix.
+    When another writer puts its directory at ``path`` between the two renames, it is
+    renamed aside in turn: the last writer wins, whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _fsync_dir(new)
+    for _ in range(100):
+        old = _park(path, staging)
+        try:
+            os.rename(new, path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+                continue  # a concurrent writer's directory arrived between the renames
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.rename(old, path)  # put the old one back rather than leave none
+            raise
+        _fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    raise LinkcrawlError(f"{path}: other writers keep replacing it; try again")
+
+
+def _crawl_is_going(root: Path | RemotePath, crawl_id: str) -> bool:
+    """True when the crawl's manifest is gone or says prune is removing it."""
+    path = manifest_path(root, crawl_id)
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False  # damaged, but there: its readers say so
+    return isinstance(fields, dict) and fields.get("status") == "pruning"
+
+
+@contextlib.contextmanager
+def staged_partition(
+    root: Path | str | RemotePath, table: str, crawl_id: str
+) -> Iterator[Path | RemotePath]:
+    """A directory to write one generation of ``<table>/crawl_id=<id>/`` into (such as the
+    authority tables of one analysis), which replaces the partition whole when the block
+    ends without an error: readers see every table of the old generation or every table of
+    the new one, or, after a crash at the swap, none (see :func:`replace_directory`). On an
+    error the new tables are removed and the old ones stay.
+
+    Write files into it with the atomic writers, ``staging`` as usual. The directory is
+    under ``data/.staging/``, named for its owner, so that clean_staging removes it if this
+    process dies.
+
+    If the crawl's manifest is gone or says ``pruning`` once the new partition is in place
+    (a ``prune`` ran meanwhile), the partition is removed again and DatasetError raised:
+    no partition outlives its crawl's manifest. prune marks the manifest before it lists
+    partitions, so one of the two always sees the other.
+
+    On an object store there is no rename: the old generation's files are deleted first,
+    then the new ones written in place. A crash leaves some of the new tables or none,
+    never old beside new; ``domains.parquet``, written last, marks a whole generation.
+    Two writers at once are only kept apart on a local file system.
+    """
+    root = root_path(root)
+    partition = root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
+    if isinstance(partition, RemotePath):
+        for old in list(partition.glob("*")):
+            if old.is_file():
+                old.unlink(missing_ok=True)
+        yield partition
+        return
+    staging = Path(root) / ".staging"
+    new = _staging_file(staging, f"{table}-{crawl_id}")
+    new.mkdir()
+    try:
+        yield new
+        replace_directory(new, Path(partition), staging)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)  # only there if the swap did not happen
+    if _crawl_is_going(root, crawl_id):
+        gone = _park(Path(partition), staging)
+        if gone is not None:
+            shutil.rmtree(gone, ignore_errors=True)
+        raise DatasetError(
+            f"crawl {crawl_id} was pruned while its {table} tables were written: none kept"
+        )
 
 
 def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:

@@ -35,14 +35,24 @@ from linkcrawl.storage import (
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
+    Dataset,
     DatasetError,
     RemotePath,
+    clean_staging,
+    open_dataset,
     root_path,
+    staged_partition,
     write_parts_atomic,
     write_table_atomic,
 )
 
-__all__ = ["ANALYZE_ENGINES", "SCALE_OUT_ENGINES", "analyze", "authority_scale"]
+__all__ = [
+    "ANALYZE_ENGINES",
+    "SCALE_OUT_ENGINES",
+    "analysable_crawl",
+    "analyze",
+    "authority_scale",
+]
 
 # Engines that run the whole analysis themselves, outside this process's memory: each is a
 # module linkcrawl.analysis.<name>_engine with an ``analyze`` taking analyze's arguments.
@@ -146,7 +156,11 @@ def analyze(
     """Compute page and domain authority of one crawl and rank its inbound links.
 
     Writes ``authority/crawl_id=<id>/pages.parquet``, ``domains.parquet`` and
-    ``inbound.parquet`` under ``data_dir`` (each file atomically) and returns the crawl id.
+    ``inbound.parquet`` under ``data_dir`` and returns the crawl id. The three tables of
+    one analysis appear together: they are written into a directory under
+    ``data/.staging/`` that then replaces the crawl's authority directory whole (on an
+    object store the old tables are deleted first; see
+    :func:`linkcrawl.storage.staged_partition`).
 
     Parameters
     ----------
@@ -175,7 +189,8 @@ def analyze(
     Raises
     ------
     DatasetError
-        No such data directory or crawl, or an unknown engine.
+        No such data directory or crawl, a crawl that is still running or being pruned,
+        or an unknown engine.
 
     Examples
     --------
@@ -299,6 +314,25 @@ def _numpy_madvise_hugepage() -> Callable[[bool], bool] | None:
     return setter
 
 
+def analysable_crawl(data_dir: Path | str | Dataset, crawl_id: str | None) -> str:
+    """The crawl an analysis of ``crawl_id`` reads (by default the newest finished one),
+    after removing the staging leftovers of analyses that died; DatasetError if it is
+    still running (its tables would be of the part on disk so far, and read as the whole)
+    or being pruned."""
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    status = ds.manifest(crawl_id).status
+    if status == "running":
+        raise DatasetError(
+            f"crawl {crawl_id} is still running: analyze it once it has finished "
+            "(or stop it; an interrupted crawl can be analysed)"
+        )
+    if status == "pruning":
+        raise DatasetError(f"crawl {crawl_id} is being pruned: there is nothing to analyze")
+    clean_staging(ds.root)
+    return crawl_id
+
+
 def _analyze_in_memory(
     data_dir: Path | str,
     crawl_id: str | None,
@@ -311,6 +345,7 @@ def _analyze_in_memory(
     say: Callable[[str], None],
 ) -> str:
     """analyze with the sparse or networkx engine: the graph in this process's memory."""
+    crawl_id = analysable_crawl(data_dir, crawl_id)
 
     def domain_work(
         links: DomainLinks,
@@ -334,7 +369,6 @@ def _analyze_in_memory(
     )
 
     root = root_path(data_dir)  # a local Path, or a RemotePath in an object store
-    out = root / "authority" / f"crawl_id={graph.crawl_id}"
     staging = root / ".staging"
 
     # The pages' inbound counts and the PageRank-free part of the inbound table need no
@@ -370,20 +404,25 @@ def _analyze_in_memory(
         del source, target, weight
         say(f"analyze {graph.crawl_id}: page PageRank done")
 
-        inbound_done = pool.submit(
-            _write_inbound, graph, prep_done, page_pr, out_weight, page_authority,
-            domains_done, damping, out / "inbound.parquet", staging,
-        )  # fmt: skip
-        pages = _pages_table(graph, page_pr, page_authority, counts_done.result())
-        write_table_atomic(pages, out / "pages.parquet", staging)
-        del pages
-        pa.default_memory_pool().release_unused()
-        domains, _ = domains_done.result()
-        say(f"analyze {graph.crawl_id}: domain PageRank done")
-        inbound_done.result()
-    # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
-    write_table_atomic(domains, out / "domains.parquet", staging)
-    say(f"analyze {graph.crawl_id}: wrote {out}")
+        with staged_partition(root, "authority", graph.crawl_id) as out:
+            inbound_done = pool.submit(
+                _write_inbound, graph, prep_done, page_pr, out_weight, page_authority,
+                domains_done, damping, out / "inbound.parquet", staging,
+            )  # fmt: skip
+            try:
+                pages = _pages_table(graph, page_pr, page_authority, counts_done.result())
+                write_table_atomic(pages, out / "pages.parquet", staging)
+                del pages
+                pa.default_memory_pool().release_unused()
+                domains, _ = domains_done.result()
+                say(f"analyze {graph.crawl_id}: domain PageRank done")
+            finally:
+                # Its file is in the staging directory, removed when the block fails.
+                inbound_done.exception()
+            inbound_done.result()
+            # domains.parquet last: on an object store it marks a whole analysis.
+            write_table_atomic(domains, out / "domains.parquet", staging)
+    say(f"analyze {graph.crawl_id}: wrote {root / 'authority' / f'crawl_id={graph.crawl_id}'}")
     return graph.crawl_id
 
 

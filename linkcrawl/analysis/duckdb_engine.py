@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 # The same Parquet encoding choices as the sparse engine's inbound.parquet.
-from linkcrawl.analysis.authority import _INBOUND_DICTIONARY
+from linkcrawl.analysis.authority import _INBOUND_DICTIONARY, analysable_crawl
 from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
 from linkcrawl.storage import (
@@ -39,6 +39,7 @@ from linkcrawl.storage import (
     LinkcrawlError,
     _staging_file,
     open_dataset,
+    staged_partition,
     write_tables_atomic,
 )
 from linkcrawl.urls import registered_domain
@@ -71,9 +72,9 @@ def analyze(
 ) -> str:
     """Compute page and domain authority of one crawl in DuckDB, out of core.
 
-    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and, last,
-    ``domains.parquet`` under ``data_dir``, each atomically, with the same rows, schemas
-    and meaning as :func:`linkcrawl.analysis.analyze` with the default engine; returns the
+    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
+    ``domains.parquet`` under ``data_dir``, together, with the same rows, schemas and
+    meaning as :func:`linkcrawl.analysis.analyze` with the default engine; returns the
     crawl id.
 
     Parameters
@@ -121,7 +122,7 @@ def analyze(
     say = progress or (lambda line: None)
 
     ds = open_dataset(data_dir)
-    crawl_id = ds.resolve_crawl(crawl_id)
+    crawl_id = analysable_crawl(ds, crawl_id)
     edge_files = _files(ds, "edges", crawl_id)
     page_files = _files(ds, "pages", crawl_id)
     root = ds.root
@@ -135,9 +136,9 @@ def analyze(
     try:
         con = _connect(duckdb, memory_limit, threads, temp)
         try:
-            with con:
+            with con, staged_partition(root, "authority", crawl_id) as tables:
                 _Analysis(con, crawl_id, weights, nofollow_weight, damping, tol, say).run(
-                    edge_files, page_files, out, staging
+                    edge_files, page_files, tables, staging
                 )
         except duckdb.OutOfMemoryException as exc:
             raise DatasetError(
@@ -258,7 +259,6 @@ class _Analysis:
             staging,
             dictionary=_INBOUND_DICTIONARY,
         )
-        # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
         domains = out / "domains.parquet"
         _write_parquet(self.con, self.domains_queries(), DOMAINS_SCHEMA, domains, staging)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from linkcrawl.analysis.authority import analysable_crawl
 from linkcrawl.analysis.graph import FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
 from linkcrawl.storage import (
@@ -35,6 +36,7 @@ from linkcrawl.storage import (
     LinkcrawlError,
     _staging_file,
     open_dataset,
+    staged_partition,
     write_tables_atomic,
 )
 from linkcrawl.urls import registered_domain
@@ -87,8 +89,9 @@ def analyze(
     """Compute page and domain authority of one crawl with Spark and write the three
     authority tables, exactly as :func:`linkcrawl.analysis.analyze` does.
 
-    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and then
-    ``domains.parquet`` under ``data_dir`` (each file atomically) and returns the crawl id.
+    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
+    ``domains.parquet`` under ``data_dir`` (together, as the default engine does) and
+    returns the crawl id.
 
     Parameters
     ----------
@@ -129,7 +132,7 @@ def analyze(
     if not nofollow_weight >= 0 or nofollow_weight == float("inf"):
         raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
     ds = open_dataset(data_dir)
-    crawl_id = ds.resolve_crawl(crawl_id)
+    crawl_id = analysable_crawl(ds, crawl_id)
     edge_files = list(getattr(ds.arrow("edges", crawl_id), "files", []))
     page_files = list(getattr(ds.arrow("pages", crawl_id), "files", []))
     root = Path(ds.root)
@@ -276,18 +279,19 @@ class _Run:
             pages = self.pages_table(links, urls, page_pr)
             domains_table = self.domains_table(links, domains, domain_pr)
             inbound = self.inbound_table(links, pages, domains_table)
-            # domains.parquet last: top_domains() takes it as the sign of a finished analysis.
-            for name, df, schema in (
-                ("pages", pages.orderBy("rank"), PAGE_AUTHORITY_SCHEMA),
-                ("inbound", inbound, INBOUND_SCHEMA),
-                ("domains", domains_table.orderBy("rank"), DOMAINS_SCHEMA),
-            ):
-                part_dir = staging / name
-                df.select(*schema.names).write.parquet(str(part_dir))
-                _write_single_file(
-                    part_dir, schema, out / f"{name}.parquet", self.root / ".staging"
-                )
-                self.log(f"wrote {name}.parquet")
+            # The three tables replace the crawl's authority directory together.
+            with staged_partition(self.root, "authority", self.crawl_id) as tables:
+                for name, df, schema in (
+                    ("pages", pages.orderBy("rank"), PAGE_AUTHORITY_SCHEMA),
+                    ("inbound", inbound, INBOUND_SCHEMA),
+                    ("domains", domains_table.orderBy("rank"), DOMAINS_SCHEMA),
+                ):
+                    part_dir = staging / name
+                    df.select(*schema.names).write.parquet(str(part_dir))
+                    _write_single_file(
+                        part_dir, schema, tables / f"{name}.parquet", self.root / ".staging"
+                    )
+                    self.log(f"wrote {name}.parquet")
         finally:
             for df in self.cached:
                 _release(df)
