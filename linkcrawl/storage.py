@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.acero as acero
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
@@ -1104,21 +1105,62 @@ class Dataset:
         The spider decides which of them are in scope.
         """
         pages = self.arrow("pages", crawl_id).to_table(columns=["url", "depth"])
-        edges = self.arrow("edges", crawl_id).to_table(columns=["source", "target"])
-        done = pages["url"].combine_chunks()
-        pending = edges.filter(pc.invert(pc.is_in(edges["target"], value_set=done)))
+        fetched = pa.table({"url": pages["url"]})
         depth_of = pa.table(
-            {"source": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
+            {"url": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
         )
-        frontier = (
-            pending.join(depth_of, "source", join_type="left outer")
-            .group_by("target")
-            .aggregate([("depth", "min")])
-            .sort_by([("depth_min", "ascending"), ("target", "ascending")])
+        # The edges are most of the rows on disk and are streamed through one Acero plan,
+        # batch by batch: only the pages (the right, build side of both joins) and the
+        # unfetched targets (the groups) are held, never the edges themselves.
+        scan = acero.Declaration(
+            "scan",
+            acero.ScanNodeOptions(
+                self.arrow("edges", crawl_id),
+                columns=["source", "target"],
+                batch_readahead=2,
+                fragment_readahead=1,
+            ),
         )
+        links = acero.Declaration(
+            "project",
+            acero.ProjectNodeOptions(
+                [pc.field("source"), pc.field("target")], ["source", "target"]
+            ),
+            inputs=[scan],
+        )
+        pending = acero.Declaration(
+            "hashjoin",
+            acero.HashJoinNodeOptions("left anti", ["target"], ["url"]),
+            inputs=[
+                links,
+                acero.Declaration("table_source", acero.TableSourceNodeOptions(fetched)),
+            ],
+        )
+        with_depth = acero.Declaration(
+            "hashjoin",
+            acero.HashJoinNodeOptions(
+                "left outer", ["source"], ["url"], left_output=["target"], right_output=["depth"]
+            ),
+            inputs=[
+                pending,
+                acero.Declaration("table_source", acero.TableSourceNodeOptions(depth_of)),
+            ],
+        )
+        shallowest = acero.Declaration(
+            "aggregate",
+            acero.AggregateNodeOptions([("depth", "hash_min", None, "depth_min")], keys=["target"]),
+            inputs=[with_depth],
+        )
+        try:
+            frontier = shallowest.to_table()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._diagnose("edges", crawl_id, exc) from None
+        # A target linked only from pages without a pages row has no depth: it sorts last,
+        # at depth 1.
+        frontier = frontier.sort_by([("depth_min", "ascending"), ("target", "ascending")])
         depths = pc.add(pc.fill_null(frontier["depth_min"], 0), 1)
         return ResumeState(
-            done=set(done.to_pylist()),
+            done=set(pages["url"].to_pylist()),
             frontier=list(zip(frontier["target"].to_pylist(), depths.to_pylist(), strict=True)),
         )
 
