@@ -25,6 +25,7 @@ bench: $(BIN)/linkcrawl
 	$(BIN)/python bench/write_bench.py
 	test -d bench/results/web-1m/edges || $(BIN)/python bench/gen_web_graph.py
 	$(BIN)/python bench/analyze_bench.py
+	$(BIN)/python bench/resume_bench.py
 
 lint: $(BIN)/linkcrawl
 	$(BIN)/ruff check linkcrawl tests bench
