@@ -50,13 +50,18 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8", errors="replace")
     except FileNotFoundError:
         raise LinkcrawlError(f"seeds file {path} does not exist") from None
     except IsADirectoryError:
         raise LinkcrawlError(f"seeds file {path} is a directory") from None
     except OSError as exc:
         raise LinkcrawlError(f"seeds file {path} cannot be read: {exc.strerror}") from None
+    if b"\x00" in raw[:65536]:
+        # A binary file (an archive, an image given by mistake): one line, not one
+        # warning per line of noise.
+        raise LinkcrawlError(f"seeds file {path} is not a text file (it holds NUL bytes)")
     seeds: list[str] = []
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -213,6 +218,9 @@ def crawl(
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
         previous = manifest.fields
+        # The rows on disk are the resumed crawl's queue: a part file that cannot be read
+        # is refused here, in one line, not as a traceback from inside Scrapy.
+        open_dataset(data_dir).counts(crawl_id)
         seed_list = seed_list or parse_seeds(previous.get("seeds", []))
         # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
         workers = int(previous.get("workers") or workers)
