@@ -1095,8 +1095,8 @@ class Dataset:
         path = path / f"{table}.parquet"
         if not path.exists():
             raise DatasetError(
-                f"crawl {crawl_id} has no authority tables: run "
-                f"`linkcrawl analyze --crawl-id {crawl_id}` first"
+                f"crawl {crawl_id} has not been analysed: run `linkcrawl analyze` first "
+                f"(--crawl-id {crawl_id})"
             )
         problem = "a folder, not a Parquet file" if path.is_dir() else _part_problem(path, schema)
         if problem is not None:
