@@ -391,3 +391,31 @@ def test_a_binary_seeds_file(demo_server, tmp_path):
     problems = check_one_line("binary seeds", result.returncode, result.stderr, result.stdout)
     assert result.returncode in (1, 2) and not problems, "\n".join(problems) + result.stderr
     assert not (tmp_path / "d" / "edges").exists()
+
+
+def test_unreachable_hosts_under_check_external(tmp_path):
+    """Each external host that cannot be reached is one line on stderr, whatever the
+    number of its URLs, without a traceback; its URLs are pages rows with their error."""
+    from linkcrawl.localweb import LocalWeb, LocalWebServer
+
+    hosts = [f"down{i}-example.invalid" for i in range(3)]  # .invalid never resolves
+    web = LocalWeb()
+    web.add(
+        "http://home-example.com/",
+        "".join(f'<a href="https://{h}/p{j}">x</a>' for h in hosts for j in range(4)),
+    )
+    with LocalWebServer(web) as server:
+        result = run_linkcrawl(
+            ["crawl", "http://home-example.com/", "--check-external",
+             "--data", str(tmp_path), *FAST],
+            proxy=server.proxy_url,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    for host in hosts:
+        about = [line for line in lines if host in line]
+        assert len(about) == 1 and "4 URL(s) failed" in about[0], result.stderr
+    pages = pq.read_table(tmp_path / "pages").to_pandas()
+    failed = pages[pages["url"].str.contains(".invalid/", regex=False)]
+    assert len(failed) == 12 and failed["error"].notna().all()
