@@ -316,11 +316,10 @@ def read_only(path: Path) -> Iterator[None]:
 
 
 def test_a_read_only_data_directory(analysed, tmp_path):
-    """Commands that write into the data directory say so in one line when they cannot;
-    the read commands still answer."""
+    """Commands that write into the data directory say in one line that they cannot;
+    the others still answer."""
     data = tmp_path / "data"
     shutil.copytree(analysed, data)
-    shutil.rmtree(data / AUTHORITY)  # so that audit and report have a reason to write
     before = snapshot(data)
     problems: list[str] = []
     all_commands = commands(data, tmp_path)
@@ -334,8 +333,12 @@ def test_a_read_only_data_directory(analysed, tmp_path):
                 problems.append(f"{what}: raised {result.exception!r}")
                 continue
             problems += check_one_line(what, result.exit_code, result.stderr, result.stdout)
-            if result.exit_code == 0 and name in ("analyze", "prune"):
+            # analyze and audit write authority tables, prune removes the older crawl;
+            # report writes its page outside the data directory, domains only reads.
+            if result.exit_code == 0 and name in ("analyze", "audit", "prune"):
                 problems.append(f"{what}: exit 0")
+            if result.exit_code != 0 and name in ("report", "domains"):
+                problems.append(f"{what}: exit {result.exit_code}: {result.stderr}")
         result = invoke(["analyze", "--crawl-id", OLD, "--data", str(data)])
         problems += check_one_line("analyze OLD", result.exit_code, result.stderr, result.stdout)
     problems += check_kept("read-only", before, snapshot(data), False)
