@@ -326,8 +326,8 @@ def audit(
     crawl_id = ds.resolve_crawl(crawl_id)
     root = Path(ds.root)
     out = root / "authority" / f"crawl_id={crawl_id}"
-    domains_tbl = _read_authority(out / "domains.parquet", "domains")
-    inbound_tbl = _read_authority(out / "inbound.parquet", "inbound")
+    domains_tbl = _read_authority(ds.authority_path("domains", crawl_id), "domains")
+    inbound_tbl = _read_authority(ds.authority_path("inbound", crawl_id), "inbound")
 
     # -- the domain graph, as docs/authority.md section 3 defines it
     graph = load_graph(data_dir, crawl_id, inbound_columns=False)
@@ -617,6 +617,9 @@ def disavow(
     domain = _target_domain(target)
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
+    # Checked by the reader first: whole files of the columns analyze writes.
+    for table in ("domains", "inbound"):
+        ds.authority_path(table, crawl_id)
     out = Path(ds.root) / "authority" / f"crawl_id={crawl_id}"
     inbound, audited_trusted = _audited(out)
     if isinstance(trusted, (str, Path)):

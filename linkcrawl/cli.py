@@ -27,8 +27,9 @@ _escape_terminal = escape_terminal
 
 
 class _Group(click.Group):
-    """Turns a :class:`LinkcrawlError` anywhere below into one line and exit status 1, and
-    a usage error (an unknown option, a bad value) into one line and exit status 2."""
+    """Turns a :class:`LinkcrawlError` or an :class:`OSError` (a file system's refusal)
+    anywhere below into one line and exit status 1, and a usage error (an unknown option,
+    a bad value) into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,6 +38,10 @@ class _Group(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = getattr(exc, "exit_code", 1)
             raise error from None
+        except OSError as exc:
+            # The file system refused (read-only, full, a folder where a file goes, no
+            # permission): the user can act on it, and the path and reason say how.
+            raise click.ClickException(_os_error(exc)) from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
@@ -77,6 +82,14 @@ _columns_option = click.option(
     metavar="A,B,...",
     help="The columns to print, in this order (an unknown name lists the known ones).",
 )
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError as one line: the file(s) it names and the system's reason."""
+    text = str(exc).strip()
+    reason = exc.strerror or (text.splitlines()[0] if text else "") or type(exc).__name__
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return _escape_terminal(f"{where}: {reason}" if where else reason)
 
 
 def _prints_rows(command: Any) -> Any:
@@ -124,7 +137,36 @@ def _parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not name.strip():
             raise LinkcrawlError(f"bad setting {pair!r}: use -s NAME=VALUE")
         settings[name.strip()] = value
+    if settings:
+        _check_setting_types(settings)
     return settings
+
+
+def _check_setting_types(settings: dict[str, Any]) -> None:
+    """Refuse a -s value that cannot be the type of the setting's default (a number, a
+    boolean): Scrapy would raise it from inside the crawl, as a traceback."""
+    from linkcrawl.runner import project_settings
+
+    defaults = project_settings()
+    for name, value in settings.items():
+        default = defaults.get(name)
+        try:
+            if isinstance(default, bool):
+                _as_bool(value)
+            elif isinstance(default, int | float):
+                float(value)  # Scrapy reads some int defaults as floats (DOWNLOAD_DELAY)
+        except ValueError:
+            kind = "a boolean" if isinstance(default, bool) else "a number"
+            raise LinkcrawlError(
+                f"bad setting {name}={value!r}: {name} takes {kind} (default {default!r})"
+            ) from None
+
+
+def _as_bool(value: str) -> bool:
+    # Scrapy's Settings.getbool accepts these, and raises ValueError for anything else.
+    from scrapy.settings import BaseSettings
+
+    return BaseSettings({"v": value}).getbool("v")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -763,7 +805,13 @@ def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
     """
     from linkcrawl.report import report as run_report
 
-    run_report(data_dir, target, out, crawl_id)
+    run_report(
+        data_dir,
+        target,
+        out,
+        crawl_id,
+        warn=lambda line: click.echo(_escape_terminal(line), err=True),
+    )
     click.echo(f"wrote {out}", err=True)
 
 

@@ -42,6 +42,7 @@ from linkcrawl.storage import (
     PartWriter,
     clean_staging,
     drop_unpaired_parts,
+    format_time,
     manifest_path,
     read_manifest,
     utcnow,
@@ -261,7 +262,7 @@ class ParquetPipeline:
         # An edges part and its pages part share a number; pages-only parts skip one in edges.
         self.next_part = max(self.edge_writer.next_part, self.page_writer.next_part)
         self.budget = _page_budget(spider, self.settings)
-        now = utcnow().isoformat()
+        now = format_time(utcnow())
         self.manifest = {
             **previous,
             "crawl_id": self.crawl_id,
@@ -335,7 +336,7 @@ class ParquetPipeline:
         self.manifest.update(
             status="interrupted" if interrupted else "finished",
             finish_reason=reason,
-            finished_at=utcnow().isoformat(),
+            finished_at=format_time(utcnow()),
             counts=counts,
             skipped=skipped_counts(self.crawler.stats.get_stats()),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,11 +16,13 @@ import pyarrow.parquet as pq
 
 from linkcrawl.audit import _target_domain
 from linkcrawl.monitor import broken
-from linkcrawl.storage import DatasetError, LinkcrawlError, open_dataset
+from linkcrawl.storage import LinkcrawlError, open_dataset
 
 __all__ = ["REL_TYPES", "link_type", "render_report", "report"]
 
 # How each backlink is counted in the follow / nofollow split, most specific first.
+log = logging.getLogger(__name__)
+
 REL_TYPES = ("follow", "nofollow", "ugc", "sponsored", "page nofollow")
 _ANCHOR_LABEL = 40  # characters of an anchor shown on a chart axis
 _CSS = """
@@ -203,7 +206,22 @@ def _note(text: str) -> str:
     return f'<p class="note">{_e(text)}</p>'
 
 
-def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None) -> str:
+def _skipped(warn: Callable[[str], None] | None, section: str, exc: LinkcrawlError) -> None:
+    # The page says it too, but a scheduled job reads stderr, not the HTML.
+    line = f"report: skipped the {section} section: {exc}"
+    if warn is None:
+        log.warning("%s", line)
+    else:
+        warn(line)
+
+
+def render_report(
+    data_dir: Path | str,
+    target: str,
+    crawl_id: str | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> str:
     """The report of ``target``'s backlinks in one crawl, as an HTML document (a string).
 
     See :func:`report`.
@@ -211,14 +229,9 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
     domain = _target_domain(target)
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
-    out = Path(ds.root) / "authority" / f"crawl_id={crawl_id}"
-    if not (out / "domains.parquet").is_file() or not (out / "inbound.parquet").is_file():
-        raise DatasetError(
-            f"crawl {crawl_id} has no authority tables: run `linkcrawl analyze` first"
-        )
-    domains = pq.read_table(out / "domains.parquet").to_pandas()
+    domains = pq.read_table(ds.authority_path("domains", crawl_id)).to_pandas()
     inbound = pq.read_table(
-        out / "inbound.parquet", filters=[("target_domain", "==", domain)]
+        ds.authority_path("inbound", crawl_id), filters=[("target_domain", "==", domain)]
     ).to_pandas()
     audited = "flags" in inbound.columns
     parts: list[str] = []
@@ -262,6 +275,7 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
     except LinkcrawlError as exc:
         per_crawl = None
         parts.append(_note(f"No history: {exc}"))
+        _skipped(warn, "history", exc)
     if per_crawl is not None and not per_crawl.empty:
         parts.append(f'<div class="chart">{_history_chart(per_crawl)}</div>')
         parts.append(
@@ -378,6 +392,7 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
         changes = diff(ds, new_id=crawl_id, target=domain)
     except LinkcrawlError as exc:
         parts.append(_note(str(exc)))
+        _skipped(warn, "new and lost links", exc)
     else:
         new, lost = (changes.change == "new").sum(), (changes.change == "lost").sum()
         parts.append(
@@ -404,6 +419,7 @@ def render_report(data_dir: Path | str, target: str, crawl_id: str | None = None
         broken_links = broken(ds, crawl_id, target=domain)
     except LinkcrawlError as exc:
         parts.append(_note(f"Broken links could not be listed: {exc}"))
+        _skipped(warn, "broken links", exc)
     else:
         if broken_links.empty:
             parts.append(_note(f"No link to a broken page of {domain} in crawl {crawl_id}."))
@@ -478,6 +494,8 @@ def report(
     target: str = "",
     out: Path | str | None = None,
     crawl_id: str | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
 ) -> str:
     """Write the HTML report of a domain's backlinks; returns the HTML.
 
@@ -498,12 +516,15 @@ def report(
         Where to write the file (None: only return the HTML).
     crawl_id
         The crawl; default the newest finished one. It must have been analysed.
+    warn
+        Called with one line for each section left out (its data could not be read);
+        default: a logged warning.
 
     Examples
     --------
     >>> report("data", "example.com", "report.html")                # doctest: +SKIP
     """
-    text = render_report(data_dir, target, crawl_id)
+    text = render_report(data_dir, target, crawl_id, warn=warn)
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
     return text

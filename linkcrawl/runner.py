@@ -28,6 +28,7 @@ from linkcrawl.storage import (
     CrawlInterrupted,
     LinkcrawlError,
     RemotePath,
+    format_time,
     manifest_path,
     new_crawl_id,
     open_dataset,
@@ -68,13 +69,18 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8", errors="replace")
     except FileNotFoundError:
         raise LinkcrawlError(f"seeds file {path} does not exist") from None
     except IsADirectoryError:
         raise LinkcrawlError(f"seeds file {path} is a directory") from None
     except OSError as exc:
         raise LinkcrawlError(f"seeds file {path} cannot be read: {exc.strerror}") from None
+    if b"\x00" in raw[:65536]:
+        # A binary file (an archive, an image given by mistake): one line, not one
+        # warning per line of noise.
+        raise LinkcrawlError(f"seeds file {path} is not a text file (it holds NUL bytes)")
     seeds: list[str] = []
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -307,6 +313,9 @@ def crawl(
                 "start a new crawl"
             )
         previous = manifest.fields
+        # The rows on disk are the resumed crawl's queue: a part file that cannot be read
+        # is refused here, in one line, not as a traceback from inside Scrapy.
+        open_dataset(data_dir).counts(crawl_id)
         # The crawl's own seeds, bounds and settings, unless given again: then recorded.
         recorded, changed = _resumed_options(_recorded_options(previous), given)
         own_seeds = parse_seeds(previous.get("seeds", []))
@@ -316,7 +325,7 @@ def crawl(
         options = _run_options(recorded, per_run, progress_seconds)
         resumes = list(previous.get("resumes") or [])
         if changed:
-            resumes.append({"at": utcnow().isoformat(), "overrides": changed})
+            resumes.append({"at": format_time(utcnow()), "overrides": changed})
         manifest_fields = {"options": recorded, "resumes": resumes}
         # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
         workers = int(previous.get("workers") or workers)
@@ -709,7 +718,7 @@ def _run_workers(
 ) -> str:
     """Crawl with one process per shard; the parent keeps the manifest (``previous``: the
     manifest of the crawl resumed, if any; ``fields``: more fields for it)."""
-    now = utcnow().isoformat()
+    now = format_time(utcnow())
     manifest = {
         **previous,
         "crawl_id": crawl_id,
@@ -751,7 +760,7 @@ def _run_workers(
         finish_reason="finished"
         if finished
         else "worker-exit-codes " + ",".join(str(p.exitcode) for p in processes),
-        finished_at=utcnow().isoformat(),
+        finished_at=format_time(utcnow()),
         counts=count_rows(data_dir, crawl_id),
     )
     write_manifest(data_dir, manifest)

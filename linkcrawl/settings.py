@@ -80,7 +80,10 @@ DOWNLOADER_MIDDLEWARES = {
 # Names are checked on the address the connection will use (see AddressGuardMiddleware).
 TWISTED_DNS_RESOLVER = "linkcrawl.middlewares.GuardedResolver"
 # Hands URLs between the processes of `linkcrawl crawl --workers N` (off otherwise).
-EXTENSIONS = {"linkcrawl.exchange.WorkerExchange": 500}
+EXTENSIONS = {
+    "linkcrawl.exchange.WorkerExchange": 500,
+    "linkcrawl.external_log.ExternalCheckLog": 500,
+}
 
 # -- linkcrawl ------------------------------------------------------------------------------
 # Where the dataset is written (see README, "The dataset on disk").

@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.acero as acero
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
@@ -65,6 +66,7 @@ __all__ = [
     "ResumeState",
     "SkippedPart",
     "clean_staging",
+    "format_time",
     "manifest_path",
     "new_crawl_id",
     "open_dataset",
@@ -987,7 +989,74 @@ def read_manifest(path: Path | str) -> Manifest:
     if not isinstance(fields, dict) or "crawl_id" not in fields:
         raise DatasetError(f"{path}: not a linkcrawl crawl manifest (no crawl_id)")
     _check_version(path, fields.get("schema_version"))
+    crawl_id = fields["crawl_id"]
+    if not isinstance(crawl_id, str) or not _CRAWL_ID.match(crawl_id):
+        raise DatasetError(f"{path}: bad crawl_id {crawl_id!r} in the manifest")
+    if path.name.endswith(".json") and path.name[: -len(".json")] != crawl_id:
+        # Every command finds a crawl's files by its id: one manifest naming another
+        # crawl would have them read, or prune remove, that crawl's files.
+        raise DatasetError(
+            f"{path}: the manifest names crawl {crawl_id!r}, not the crawl of its file name"
+        )
+    for name, kind in _MANIFEST_TYPES.items():
+        value = fields.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise DatasetError(
+                f"{path}: bad {name} {_short(value)} in the manifest "
+                f"(expected {' or '.join(k.__name__ for k in _as_tuple(kind))})"
+            )
+    for name in _MANIFEST_TIMES:
+        if fields.get(name) is not None:
+            fields[name] = _utc_time(path, name, fields[name])
     return Manifest(path, fields)
+
+
+# Fields of a manifest that readers use, and the JSON types they must have.
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "seeds": list,
+    "counts": dict,
+    "settings": dict,
+    "pid": int,
+    "host": str,
+}
+_MANIFEST_TIMES = ("started_at", "finished_at")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def format_time(moment: datetime) -> str:
+    """The one form of a time in a manifest: UTC, microseconds, ``+00:00``, such as
+    ``2026-11-22T03:00:00.000000+00:00`` (it sorts as text in time order)."""
+    if moment.tzinfo is None:
+        raise ValueError("a manifest time must be aware (give tzinfo=UTC)")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _utc_time(path: Path, name: str, value: Any) -> str:
+    """A manifest time in the one form of :func:`format_time`, whichever ISO 8601 form
+    wrote it (``Z`` or an offset, with or without fractions); DatasetError if none."""
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        # ISO 8601's reduced forms (a year, a month) are a time too.
+        value = value + "-01-01" if re.fullmatch(r"\d{4}", value) else value
+        value = value + "-01" if re.fullmatch(r"\d{4}-\d{2}", value) else value
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise DatasetError(
+            f"{path}: bad {name} {_short(value)} in the manifest (expected an ISO 8601 time)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # linkcrawl writes UTC; an old naive one too
+    return format_time(moment)
 
 
 def _check_version(path: Path, version: Any) -> None:
@@ -1042,8 +1111,9 @@ def _footer_problem(path: Path) -> str | None:
     return None
 
 
-def _part_problem(path: Path) -> str | None:
-    """Why a part file cannot be read (bad footer, bad metadata, newer schema), or None."""
+def _part_problem(path: Path, expected: pa.Schema | None = None) -> str | None:
+    """Why a part file cannot be read (bad footer, bad metadata, newer schema version, a
+    column of ``expected`` missing or of another type), or None."""
     problem = _footer_problem(path)
     if problem:
         return problem
@@ -1053,9 +1123,20 @@ def _part_problem(path: Path) -> str | None:
         return f"unreadable Parquet metadata ({_first_line(exc)})"
     version = (schema.metadata or {}).get(b"linkcrawl.schema_version")
     try:
-        _check_version(path, version.decode() if version else None)
+        _check_version(path, version.decode(errors="replace") if version else None)
     except DatasetError as exc:
         return str(exc).partition(": ")[2]
+    for field in expected or ():
+        if field.name == "crawl_id":
+            continue
+        index = schema.get_field_index(field.name)
+        if index < 0:
+            return f"not a linkcrawl table of this kind (no column {field.name!r})"
+        if not schema.field(index).type.equals(field.type):
+            return (
+                f"column {field.name!r} is {schema.field(index).type}, "
+                f"not {field.type} as linkcrawl writes it"
+            )
     return None
 
 
@@ -1135,11 +1216,28 @@ class Dataset:
         else:
             dirs = sorted(base.glob("crawl_id=*"))
         files = sorted(p for d in dirs if d.is_dir() for p in d.glob("*.parquet"))
-        # A footer check is 8 bytes a file and turns pyarrow's error about one damaged part
-        # (which fails the whole read) into a line that names the file.
+        if crawl_id is not None and not files:
+            self._check_rows_expected(table, crawl_id)
+        elif crawl_id is None:
+            present = {p.parent.name.partition("=")[2] for p in files}
+            for m in self.manifests():
+                if m.crawl_id in present:
+                    continue
+                try:
+                    self._check_rows_expected(table, m.crawl_id)
+                except DatasetError as exc:
+                    if not self.skip_corrupt:
+                        raise
+                    self._skip(base / f"crawl_id={m.crawl_id}", str(exc))
+        # A footer and schema check per file turns pyarrow's error about one damaged part
+        # (which fails the whole read, or reads a column of another type as nulls) into a
+        # line that names the file; a newer schema version is refused, not guessed at.
         good = []
+        expected = CRAWL_TABLES.get(table)
         for path in files:
-            problem = _footer_problem(path)
+            problem = (
+                "a folder, not a Parquet file" if path.is_dir() else _part_problem(path, expected)
+            )
             if problem is None:
                 good.append(path)
             elif self.skip_corrupt:
@@ -1147,6 +1245,43 @@ class Dataset:
             else:
                 raise DatasetError(_corrupt_message(path, problem))
         return good
+
+    def _check_rows_expected(self, table: str, crawl_id: str) -> None:
+        """DatasetError when the manifest of ``crawl_id`` counts rows of ``table`` that no
+        part file holds: a finished crawl whose files were removed is not an empty one."""
+        path = manifest_path(self.root, crawl_id)
+        if not path.is_file():
+            return
+        counts = read_manifest(path).fields.get("counts") or {}
+        expected = counts.get(table)
+        if isinstance(expected, int) and expected > 0:
+            raise DatasetError(
+                f"crawl {crawl_id}: its manifest counts {expected} {table} rows, but "
+                f"{self.root / table / f'crawl_id={crawl_id}'} holds no part file"
+            )
+
+    def authority_path(self, table: str, crawl_id: str) -> Path:
+        """The file of one authority table (pages, domains or inbound) of ``crawl_id``,
+        checked: DatasetError if it is missing, not a whole Parquet file, from a newer
+        linkcrawl, or without the columns linkcrawl writes (audit columns may be added)."""
+        schema = AUTHORITY_SCHEMAS.get(table)
+        if schema is None:
+            raise DatasetError(
+                f"unknown authority table {table!r}: use one of {sorted(AUTHORITY_SCHEMAS)}"
+            )
+        path = self.root / "authority" / f"crawl_id={validate_crawl_id(crawl_id)}"
+        path = path / f"{table}.parquet"
+        if not path.exists():
+            raise DatasetError(
+                f"crawl {crawl_id} has not been analysed: run `linkcrawl analyze` first "
+                f"(--crawl-id {crawl_id})"
+            )
+        problem = "a folder, not a Parquet file" if path.is_dir() else _part_problem(path, schema)
+        if problem is not None:
+            raise DatasetError(
+                f"{path}: {problem}; run `linkcrawl analyze --crawl-id {crawl_id}` again"
+            )
+        return path
 
     def _skip(self, path: Path, reason: str) -> None:
         if all(s.path != path for s in self.skipped):
@@ -1282,21 +1417,62 @@ class Dataset:
         The spider decides which of them are in scope.
         """
         pages = self.arrow("pages", crawl_id).to_table(columns=["url", "depth"])
-        edges = self.arrow("edges", crawl_id).to_table(columns=["source", "target"])
-        done = pages["url"].combine_chunks()
-        pending = edges.filter(pc.invert(pc.is_in(edges["target"], value_set=done)))
+        fetched = pa.table({"url": pages["url"]})
         depth_of = pa.table(
-            {"source": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
+            {"url": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
         )
-        frontier = (
-            pending.join(depth_of, "source", join_type="left outer")
-            .group_by("target")
-            .aggregate([("depth", "min")])
-            .sort_by([("depth_min", "ascending"), ("target", "ascending")])
+        # The edges are most of the rows on disk and are streamed through one Acero plan,
+        # batch by batch: only the pages (the right, build side of both joins) and the
+        # unfetched targets (the groups) are held, never the edges themselves.
+        scan = acero.Declaration(
+            "scan",
+            acero.ScanNodeOptions(
+                self.arrow("edges", crawl_id),
+                columns=["source", "target"],
+                batch_readahead=2,
+                fragment_readahead=1,
+            ),
         )
+        links = acero.Declaration(
+            "project",
+            acero.ProjectNodeOptions(
+                [pc.field("source"), pc.field("target")], ["source", "target"]
+            ),
+            inputs=[scan],
+        )
+        pending = acero.Declaration(
+            "hashjoin",
+            acero.HashJoinNodeOptions("left anti", ["target"], ["url"]),
+            inputs=[
+                links,
+                acero.Declaration("table_source", acero.TableSourceNodeOptions(fetched)),
+            ],
+        )
+        with_depth = acero.Declaration(
+            "hashjoin",
+            acero.HashJoinNodeOptions(
+                "left outer", ["source"], ["url"], left_output=["target"], right_output=["depth"]
+            ),
+            inputs=[
+                pending,
+                acero.Declaration("table_source", acero.TableSourceNodeOptions(depth_of)),
+            ],
+        )
+        shallowest = acero.Declaration(
+            "aggregate",
+            acero.AggregateNodeOptions([("depth", "hash_min", None, "depth_min")], keys=["target"]),
+            inputs=[with_depth],
+        )
+        try:
+            frontier = shallowest.to_table()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._diagnose("edges", crawl_id, exc) from None
+        # A target linked only from pages without a pages row has no depth: it sorts last,
+        # at depth 1.
+        frontier = frontier.sort_by([("depth_min", "ascending"), ("target", "ascending")])
         depths = pc.add(pc.fill_null(frontier["depth_min"], 0), 1)
         return ResumeState(
-            done=set(done.to_pylist()),
+            done=set(pages["url"].to_pylist()),
             frontier=list(zip(frontier["target"].to_pylist(), depths.to_pylist(), strict=True)),
         )
 
@@ -1306,16 +1482,7 @@ class Dataset:
             raise DatasetError(
                 f"unknown authority table {table!r}: use one of {sorted(AUTHORITY_SCHEMAS)}"
             )
-        crawl_id = self.resolve_crawl(crawl_id)
-        path = self.root / "authority" / f"crawl_id={crawl_id}" / f"{table}.parquet"
-        if not path.is_file():
-            raise DatasetError(
-                f"crawl {crawl_id} has no authority tables: run "
-                f"`linkcrawl analyze --crawl-id {crawl_id}` first"
-            )
-        problem = _part_problem(path)
-        if problem is not None:
-            raise DatasetError(f"{path}: {problem}")
+        path = self.authority_path(table, self.resolve_crawl(crawl_id))
         try:
             if isinstance(path, RemotePath):
                 return pq.read_table(path.path, filesystem=path.fs).to_pandas()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -437,3 +437,73 @@ def test_documented_snippets_run(two_crawls, monkeypatch, capsys):
     assert namespace["top"].fetchall()[0][0] == "b.test"
     assert len(namespace["edges"]) == 4
     assert "4 edges; 1 between domains" in capsys.readouterr().out
+
+
+# -- manifest times ----------------------------------------------------------------------------
+
+
+def test_manifest_times_in_any_iso_form_read_as_one(tmp_path):
+    """A crawl's manifest (microseconds, +00:00), import_edges' (given another zone) and a
+    hand-written one (Z, no fractions) are read in one form, and sort in time order."""
+    from linkcrawl.analysis.importing import import_edges
+    from linkcrawl.monitor import history
+    from linkcrawl.storage import write_manifest
+
+    edges = pd.DataFrame({"source": ["http://a-example.com/"], "target": ["http://b-example.org/"]})
+    plus_two = datetime(2026, 11, 22, 5, 0, tzinfo=timezone(timedelta(hours=2)))
+    import_edges(tmp_path, edges, "imported", started_at=plus_two)  # 03:00 UTC
+    written = json.loads((tmp_path / "crawls" / "imported.json").read_text())
+    assert written["started_at"] == "2026-11-22T03:00:00.000000+00:00"
+    for crawl_id, started in (("zulu", "2026-11-22T04:00:00Z"),
+                              ("offset", "2026-11-22T04:30:00+02:00")):  # fmt: skip
+        import_edges(tmp_path, edges, crawl_id)
+        fields = json.loads((tmp_path / "crawls" / f"{crawl_id}.json").read_text())
+        write_manifest(tmp_path, {**fields, "started_at": started})
+    ds = open_dataset(tmp_path)
+    assert [m.crawl_id for m in ds.manifests()] == ["zulu", "imported", "offset"]
+    assert ds.manifest("offset").fields["started_at"] == "2026-11-22T02:30:00.000000+00:00"
+    _, per_crawl = history(tmp_path, "b-example.org")
+    assert list(per_crawl["crawl_id"]) == ["offset", "imported", "zulu"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"crawl_id": "c1", "schema_version": 2}, "newer linkcrawl"),
+        ({"crawl_id": "c1", "started_at": "yesterday"}, "bad started_at"),
+        ({"crawl_id": "c1", "started_at": 20261122}, "bad started_at"),
+        ({"crawl_id": "c1", "status": ["finished"]}, "bad status"),
+        ({"crawl_id": "../c1"}, "bad crawl_id"),
+        ({"crawl_id": "c2"}, "not the crawl of its file name"),
+    ],
+)
+def test_manifests_a_reader_cannot_trust_are_refused(tmp_path, fields, message):
+    from linkcrawl.storage import DatasetError
+
+    path = tmp_path / "crawls" / "c1.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(fields))
+    with pytest.raises(DatasetError, match=re.escape(message)) as err:
+        read_manifest(path)
+    assert "\n" not in str(err.value)
+
+
+def test_parts_of_a_newer_schema_or_other_types_are_refused(tmp_path):
+    from linkcrawl.storage import DatasetError, write_manifest
+
+    write_manifest(tmp_path, {"crawl_id": "c1", "status": "finished"})
+    table = pa.table(
+        {f.name: pa.array([], f.type) for f in PAGES_SCHEMA}, schema=PAGES_SCHEMA
+    ).append_column("extra", pa.array([], pa.int8()))
+    part = tmp_path / "pages" / "crawl_id=c1" / "part-00000.parquet"
+    part.parent.mkdir(parents=True)
+    newer = table.schema.with_metadata({b"linkcrawl.schema_version": b"2"})
+    pq.write_table(table.cast(newer), part)
+    with pytest.raises(DatasetError, match="newer linkcrawl"):
+        open_dataset(tmp_path).pages("c1")
+    other = table.set_column(1, "status", pa.array([], pa.string()))
+    pq.write_table(other, part)
+    with pytest.raises(DatasetError, match="column 'status' is string, not int16"):
+        open_dataset(tmp_path).pages("c1")
+    ds = open_dataset(tmp_path, skip_corrupt=True)
+    assert len(ds.pages("c1")) == 0 and [s.path.name for s in ds.skipped] == [part.name]

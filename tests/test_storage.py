@@ -508,6 +508,43 @@ def test_resume_state_from_rows_on_disk(tmp_path):
     assert open_dataset(tmp_path).resume_state("c1").frontier == []
 
 
+def test_resume_state_of_a_real_crawl_matches_pandas(demo_crawl, tmp_path):
+    """resume_state streams the edges; the answer is the one a plain pandas reading of the
+    whole tables gives, on a real crawl cut as an interruption leaves it (every other page
+    not fetched yet, so neither its row nor its links are on disk)."""
+    import pandas as pd
+
+    source, crawl_id = demo_crawl
+    data = tmp_path / "data"
+    shutil.copytree(source, data)
+    pages_dir = data / "pages" / f"crawl_id={crawl_id}"
+    edges_dir = data / "edges" / f"crawl_id={crawl_id}"
+    pages = pq.read_table(pages_dir)
+    kept = pages.filter(pa.array([i % 2 == 0 for i in range(pages.num_rows)]))
+    kept_urls = set(kept["url"].to_pylist())
+    edges = pq.read_table(edges_dir)
+    edges = edges.filter(pa.array([s in kept_urls for s in edges["source"].to_pylist()]))
+    for d in (pages_dir, edges_dir):
+        shutil.rmtree(d)
+    PartWriter(data, "pages", crawl_id, PAGES_SCHEMA).write(kept.select(PAGES_SCHEMA.names))
+    PartWriter(data, "edges", crawl_id, EDGES_SCHEMA).write(edges.select(EDGES_SCHEMA.names))
+
+    p = pd.read_parquet(pages_dir, columns=["url", "depth"])
+    e = pd.read_parquet(edges_dir, columns=["source", "target"])
+    depth_of = p.assign(depth=p["depth"].fillna(0)).groupby("url")["depth"].min()
+    pending = e[~e["target"].isin(set(p["url"]))]
+    shallowest = pending.assign(depth=pending["source"].map(depth_of)).groupby("target")["depth"]
+    rows = [(t, d) for t, d in shallowest.min().items()]
+    # Targets whose linking pages have no depth come last (at depth 1), then by URL.
+    rows.sort(key=lambda r: (pd.isna(r[1]), 0 if pd.isna(r[1]) else r[1], r[0]))
+    expected = [(t, 1 if pd.isna(d) else int(d) + 1) for t, d in rows]
+
+    state = open_dataset(data).resume_state(crawl_id)
+    assert state.done == set(p["url"]) and len(state.done) > 10
+    assert len(expected) > 20 and {d for _, d in expected} != {1}
+    assert state.frontier == expected
+
+
 def test_counts_from_disk(tmp_path):
     write_manifest(tmp_path, {"crawl_id": "c1", "status": "interrupted"})
     PartWriter(tmp_path, "edges", "c1", EDGES_SCHEMA).write(edge_table(4))

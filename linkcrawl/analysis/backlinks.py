@@ -39,10 +39,7 @@ class BacklinkReport:
 def _authority_path(data_dir: Path | str, crawl_id: str | None, table: str) -> tuple[str, Path]:
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
-    path = ds.root / "authority" / f"crawl_id={crawl_id}" / f"{table}.parquet"
-    if not path.is_file():
-        raise DatasetError(f"crawl {crawl_id} has not been analysed: run `linkcrawl analyze` first")
-    return crawl_id, path
+    return crawl_id, ds.authority_path(table, crawl_id)
 
 
 def _target_filter(target: str) -> tuple[str, pads.Expression]:

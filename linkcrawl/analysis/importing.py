@@ -18,6 +18,7 @@ from linkcrawl.storage import (
     PAGES_SCHEMA,
     ROW_GROUP_SIZE,
     PartWriter,
+    format_time,
     validate_crawl_id,
     write_manifest,
 )
@@ -87,6 +88,7 @@ def import_edges(
     )
     n = table.num_rows
     now = started_at or datetime.now(UTC)
+    now = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC)
     columns: dict[str, Any] = {}
     for name, value in _DEFAULTS.items():
         columns[name] = (
@@ -172,8 +174,11 @@ def import_edges(
         {
             "crawl_id": crawl_id,
             "status": "finished",
-            "started_at": now.isoformat(),
-            "finished_at": now.isoformat(),
+            # The crawl's own form (UTC, microseconds): a given start time in another
+            # zone, or without fractions, wrote a second ISO form that sorted wrongly
+            # among the crawls' and broke readers that parse them as one format.
+            "started_at": format_time(now),
+            "finished_at": format_time(now),
             "seeds": [],
             "imported": True,
             "counts": {"pages": len(page_urls), "edges": n},
