@@ -18,7 +18,8 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, JsonResponse, Response, TextResponse, XmlResponse
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -29,7 +30,8 @@ from twisted.internet.error import (
 from twisted.web._newclient import ResponseNeverReceived
 
 from linkcrawl.items import PageItem
-from linkcrawl.links import LinkExtractor, build_position_rules
+from linkcrawl.links import LinkExtractor, PageLinks, build_position_rules
+from linkcrawl.parsepool import PageJob, ParseFailed, ParsePool, extract_page
 from linkcrawl.storage import Dataset, new_crawl_id, validate_crawl_id
 from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
 
@@ -37,6 +39,8 @@ from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_doma
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
+# Scrapy's response classes, most specific first: a worker rebuilds a response as one.
+_TEXT_RESPONSES = (HtmlResponse, XmlResponse, JsonResponse, TextResponse)
 # Network failures by name; Scrapy >= 2.19 wraps Twisted's errors in its own.
 _ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((CannotResolveHostError, DNSLookupError), "dns-error"),
@@ -147,6 +151,7 @@ class LinkSpider(scrapy.Spider):
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
             user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
         )
+        spider.parse_pool = ParsePool.from_crawler(crawler, spider.extractor)
         hosts = [host_of(s) for s in spider.seeds]
         spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
         # In a multi-worker crawl every worker's scope is the whole crawl's; the domains it
@@ -277,7 +282,7 @@ class LinkSpider(scrapy.Spider):
 
     # -- callbacks --------------------------------------------------------------------------
 
-    def parse(self, response: Response) -> Iterable[Any]:
+    async def parse(self, response: Response) -> AsyncIterator[Any]:
         url = normalize_url(response.url) or response.url
         domain = registered_domain(host_of(url))
         headers = response.headers
@@ -306,23 +311,27 @@ class LinkSpider(scrapy.Spider):
                 item.follow.append(True)
                 item.position.append(None)
                 item.kind.append("redirect")
+                item.target_domain.append(registered_domain(host_of(target)))
         elif isinstance(response, TextResponse) and (
             content_type is None or content_type.encode("latin-1").lower().startswith(_HTML_TYPES)
         ):
-            links = self.extractor.extract(response.selector.root, url, x_robots)
-            item.title = links.title
-            item.canonical = links.canonical
-            item.meta_robots = links.meta_robots
-            item.noindex = links.noindex
-            item.nofollow = links.nofollow
-            item.target = links.target
-            item.anchor = links.anchor
-            item.rel = links.rel
-            item.follow = links.follow
-            item.position = links.position
-            item.kind = links.kind
-            self._bound_links(item)
-        item.target_domain = [registered_domain(host_of(t)) for t in item.target]
+            try:
+                links, item.target_domain = await self._extract(response, url, x_robots)
+            except ParseFailed as failed:
+                item.error = failed.error  # over its time budget: a row without links
+            else:
+                item.title = links.title
+                item.canonical = links.canonical
+                item.meta_robots = links.meta_robots
+                item.noindex = links.noindex
+                item.nofollow = links.nofollow
+                item.target = links.target
+                item.anchor = links.anchor
+                item.rel = links.rel
+                item.follow = links.follow
+                item.position = links.position
+                item.kind = links.kind
+                self._bound_links(item)
         yield item
         next_depth = depth + 1
         hops = response.meta.get("redirect_hops", 0)
@@ -341,6 +350,23 @@ class LinkSpider(scrapy.Spider):
                     request.meta["redirect_hops"] = hops + 1
                 yield request
 
+    async def _extract(
+        self, response: TextResponse, url: str, x_robots: list[str]
+    ) -> tuple[PageLinks, list[str]]:
+        """The page's links and their targets' domains: from the parse pool, within the
+        page's time budget, or here in the reactor's thread when the pool is off."""
+        if self.parse_pool is None:
+            return extract_page(self.extractor, response, url, x_robots)
+        job = PageJob(
+            response_class=next(c for c in _TEXT_RESPONSES if isinstance(response, c)),
+            url=response.url,
+            headers=dict(response.headers),
+            body=response.body,
+            page_url=url,
+            x_robots_tag=tuple(x_robots),
+        )
+        return await maybe_deferred_to_future(self.parse_pool.submit(job))
+
     def _bound_links(self, item: PageItem) -> None:
         """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
         and targets longer than ``LINKCRAWL_MAX_TARGET_LENGTH`` are skipped; both counted in
@@ -357,7 +383,7 @@ class LinkSpider(scrapy.Spider):
             item.error = f"links-capped:{found}"
         if keep is None:
             return
-        for name in ("target", "anchor", "rel", "follow", "position", "kind"):
+        for name in ("target", "anchor", "rel", "follow", "position", "kind", "target_domain"):
             column = getattr(item, name)
             setattr(item, name, [column[i] for i in keep])
 
