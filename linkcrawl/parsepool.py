@@ -36,6 +36,7 @@ __all__ = [
     "PARSE_CRASHED",
     "PARSE_TIMEOUT",
     "PageJob",
+    "ParseCancelled",
     "ParseFailed",
     "ParsePool",
     "extract_page",
@@ -59,6 +60,11 @@ _BOOT = (
     "from linkcrawl.parsepool import serve\n"
     "serve(sys.stdin.buffer, out)\n"
 )
+
+
+class ParseCancelled(Exception):
+    """The pool closed before the page was parsed (the crawl stopped uncleanly): the page
+    has no row, so that a resumed crawl fetches it again."""
 
 
 class ParseFailed(Exception):
@@ -234,6 +240,7 @@ class ParsePool:
         self._threads: list[threading.Thread] = []
         self._live: set[_Worker] = set()
         self._busy = 0
+        self._pending: set[Any] = set()  # Deferreds not fired yet; reactor thread only
         self._closed = False
         self._reactor: Any = None
         self._trigger: Any = None
@@ -281,8 +288,9 @@ class ParsePool:
         d: Deferred[Any] = Deferred()
         with self._lock:
             if self._closed:
-                d.errback(ParseFailed("parse-pool-closed"))
+                d.errback(ParseCancelled())
                 return d
+            self._pending.add(d)
             self._jobs.put((job, d))
             if self._busy + self._jobs.qsize() > len(self._threads):
                 self._grow()
@@ -349,6 +357,9 @@ class ParsePool:
             self._retire(worker)
 
     def _deliver(self, job: PageJob, d: Any, outcome: tuple[str, Any], started: float) -> None:
+        if d not in self._pending:
+            return  # cancelled by close()
+        self._pending.discard(d)
         status, value = outcome
         if status == "ok":
             d.callback(value)
@@ -370,8 +381,9 @@ class ParsePool:
         d.errback(value)
 
     def close(self, *_: Any, **__: Any) -> None:
-        """Stop the pool threads and kill the workers (idempotent; pending pages are
-        dropped, which happens only when the crawl stops uncleanly)."""
+        """Stop the pool threads and kill the workers (idempotent). Pages still waiting,
+        which happens only when the crawl stops uncleanly, fail with ParseCancelled: their
+        callbacks end rather than stay pending in a stopped reactor."""
         with self._lock:
             if self._closed:
                 return
@@ -386,6 +398,9 @@ class ParsePool:
         deadline = time.monotonic() + 5.0
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        pending, self._pending = self._pending, set()
+        for d in pending:
+            d.errback(ParseCancelled())
         if self._trigger is not None and self._reactor is not None:
             try:
                 self._reactor.removeSystemEventTrigger(self._trigger)

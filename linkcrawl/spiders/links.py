@@ -31,7 +31,7 @@ from twisted.web._newclient import ResponseNeverReceived
 
 from linkcrawl.items import PageItem
 from linkcrawl.links import LinkExtractor, PageLinks, build_position_rules
-from linkcrawl.parsepool import PageJob, ParseFailed, ParsePool, extract_page
+from linkcrawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.storage import Dataset, new_crawl_id, validate_crawl_id
 from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
 
@@ -319,6 +319,9 @@ class LinkSpider(scrapy.Spider):
                 links, item.target_domain = await self._extract(response, url, x_robots)
             except ParseFailed as failed:
                 item.error = failed.error  # over its time budget: a row without links
+            except ParseCancelled:
+                self.crawler.stats.inc_value("linkcrawl/parse_cancelled")
+                return  # the crawl stopped uncleanly: no row, so a resume fetches it again
             else:
                 item.title = links.title
                 item.canonical = links.canonical
