@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -82,7 +84,9 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z" and b"linkcrawl.parsepool" in cmdline
 
 
-def start_crawl(data: Path, proxy: str, *settings: str) -> subprocess.Popen:
+@contextmanager
+def crawling(data: Path, proxy: str, *settings: str) -> Iterator[subprocess.Popen]:
+    """A crawl of SITE running in a subprocess; killed on the way out if still running."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
     env["http_proxy"] = proxy
     args = ["crawl", f"{SITE}/", "--data", str(data), "--crawl-id", "b1", *FAST]
@@ -90,12 +94,18 @@ def start_crawl(data: Path, proxy: str, *settings: str) -> subprocess.Popen:
         args += ["-s", setting]
     # stderr to a file: a pipe nobody reads while the crawl runs could fill and block it
     with open(data.parent / "stderr.txt", "w") as stderr:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "linkcrawl.cli", *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 def watch(process: subprocess.Popen, timeout: float, data: Path) -> tuple[set[int], str]:
@@ -105,8 +115,6 @@ def watch(process: subprocess.Popen, timeout: float, data: Path) -> tuple[set[in
     while process.poll() is None:
         workers |= parse_workers(process.pid)
         if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
             stderr = (data.parent / "stderr.txt").read_text()
             pytest.fail(f"the crawl did not finish in {timeout:.0f} s: {stderr[-3000:]}")
         time.sleep(0.1)
@@ -124,15 +132,15 @@ def test_a_page_over_its_budget_is_a_row_and_the_crawl_goes_on(tmp_path):
     data = tmp_path / "data"
     with LocalWebServer(site()) as server:
         started = time.monotonic()
-        crawl = start_crawl(
+        with crawling(
             data,
             server.proxy_url,
             "LINKCRAWL_PARSE_TIMEOUT=2",
             # a reactor frozen for more than this would time the trickling pages out
             "DOWNLOAD_TIMEOUT=10",
             "RETRY_TIMES=0",
-        )
-        workers, stderr = watch(crawl, 120, data)
+        ) as crawl:
+            workers, stderr = watch(crawl, 120, data)
         elapsed = time.monotonic() - started
     assert crawl.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
@@ -164,13 +172,16 @@ def test_no_parse_worker_outlives_a_stopped_crawl(tmp_path, stop):
     web = site()
     # SIGTERM stops cleanly, finishing the page in hand: within its budget.
     budget = "3" if stop == "SIGTERM" else "600"
-    with LocalWebServer(web) as server:
-        crawl = start_crawl(data, server.proxy_url, f"LINKCRAWL_PARSE_TIMEOUT={budget}")
+    with (
+        LocalWebServer(web) as server,
+        crawling(data, server.proxy_url, f"LINKCRAWL_PARSE_TIMEOUT={budget}") as crawl,
+    ):
         workers: set[int] = set()
         deadline = time.monotonic() + 60
         # Stop while a worker is inside the bad page.
         while ("GET", "good-example.com", "/bad") not in web.requests or not workers:
-            assert crawl.poll() is None and time.monotonic() < deadline, "no bad page parsed"
+            assert crawl.poll() is None, "the crawl ended before its bad page"
+            assert time.monotonic() < deadline, "no parse worker took the bad page"
             workers |= parse_workers(crawl.pid)
             time.sleep(0.1)
         time.sleep(1.0)
