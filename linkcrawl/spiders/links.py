@@ -282,7 +282,9 @@ class LinkSpider(scrapy.Spider):
 
     # -- callbacks --------------------------------------------------------------------------
 
-    async def parse(self, response: Response) -> AsyncIterator[Any]:
+    async def parse(self, response: Response) -> list[Any]:
+        # A coroutine returning its output, not an async generator: Scrapy feeds an async
+        # generator that awaits to CONCURRENT_ITEMS waiting tasks, a hundred futures a page.
         url = normalize_url(response.url) or response.url
         domain = registered_domain(host_of(url))
         headers = response.headers
@@ -321,7 +323,7 @@ class LinkSpider(scrapy.Spider):
                 item.error = failed.error  # over its time budget: a row without links
             except ParseCancelled:
                 self.crawler.stats.inc_value("linkcrawl/parse_cancelled")
-                return  # the crawl stopped uncleanly: no row, so a resume fetches it again
+                return []  # the crawl stopped uncleanly: no row, so a resume fetches it again
             else:
                 item.title = links.title
                 item.canonical = links.canonical
@@ -335,7 +337,7 @@ class LinkSpider(scrapy.Spider):
                 item.position = links.position
                 item.kind = links.kind
                 self._bound_links(item)
-        yield item
+        out: list[Any] = [item]
         next_depth = depth + 1
         hops = response.meta.get("redirect_hops", 0)
         for target, target_domain, kind in zip(
@@ -351,7 +353,8 @@ class LinkSpider(scrapy.Spider):
             if request is not None:
                 if is_redirect:
                     request.meta["redirect_hops"] = hops + 1
-                yield request
+                out.append(request)
+        return out
 
     async def _extract(
         self, response: TextResponse, url: str, x_robots: list[str]
