@@ -51,12 +51,16 @@ PARSE_CRASHED = "parse-crashed"
 _START_TIMEOUT = 120.0
 # The worker's side: the caller's sys.path first (scrapyd runs a crawl from an egg that
 # is on sys.path only), then the loop. Anything the worker prints goes to stderr, so that
-# stdout carries nothing but the replies.
+# stdout carries nothing but the replies. The package's __init__ is not run: it imports the
+# dataset layer (pandas, pyarrow), which would triple a worker's memory (to about 200 MB)
+# and its start-up time, and extraction needs none of it.
 _BOOT = (
-    "import os, pickle, sys\n"
+    "import importlib.util, os, pickle, sys\n"
     "out = os.fdopen(os.dup(1), 'wb')\n"
     "os.dup2(2, 1)\n"
     "sys.path[:] = pickle.load(sys.stdin.buffer)\n"
+    "spec = importlib.util.find_spec('linkcrawl')\n"
+    "sys.modules['linkcrawl'] = importlib.util.module_from_spec(spec)\n"
     "from linkcrawl.parsepool import serve\n"
     "serve(sys.stdin.buffer, out)\n"
 )
