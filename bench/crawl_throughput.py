@@ -10,6 +10,10 @@ and stores nothing; linkcrawl extracts every column and writes Parquet.
     python bench/crawl_throughput.py [--pages 2000] [--repeat 3] [--concurrency 16]
     python bench/crawl_throughput.py --workers 2     # N worker processes vs one
     python bench/crawl_throughput.py --parse-workers 0,1,2   # extraction in-process vs pool
+
+With --parse-workers each value is one linkcrawl crawl of the same site per repeat, in
+turn, so that a change in the machine's load falls on every value alike; the ratios are
+to the first value.
 """
 
 from __future__ import annotations
