@@ -9,6 +9,11 @@ and stores nothing; linkcrawl extracts every column and writes Parquet.
 
     python bench/crawl_throughput.py [--pages 2000] [--repeat 3] [--concurrency 16]
     python bench/crawl_throughput.py --workers 2     # N worker processes vs one
+    python bench/crawl_throughput.py --parse-workers 0,1,2   # extraction in-process vs pool
+
+With --parse-workers each value is one linkcrawl crawl of the same site per repeat, in
+turn, so that a change in the machine's load falls on every value alike; the ratios are
+to the first value.
 """
 
 from __future__ import annotations
@@ -184,7 +189,16 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="also run linkcrawl --workers N (0: skip)"
     )
+    parser.add_argument(
+        "--parse-workers",
+        default="",
+        help="compare LINKCRAWL_PARSE_WORKERS values, e.g. 0,2 (0: extraction in the "
+        "crawl's own thread), on the same site in this script",
+    )
     args = parser.parse_args()
+    if args.parse_workers:
+        args.pages = args.pages or 2000
+        return bench_parse_workers(args)
     if args.workers:
         args.pages = args.pages or 8000
         return bench_workers(args)
@@ -227,6 +241,45 @@ def main() -> None:
         f"median of {args.repeat}: bare scrapy {bare:.1f} pages/s, linkcrawl {ours:.1f} "
         f"pages/s, ratio linkcrawl/bare = {ours / bare:.2f}"
     )
+
+
+def bench_parse_workers(args: argparse.Namespace) -> None:
+    """linkcrawl with extraction in the crawl's thread vs in a pool of worker processes."""
+    counts = [int(n) for n in args.parse_workers.split(",")]
+    web = build_site(args.pages)
+    seed = f"http://{HOST}/"
+    fast = politeness_off(args.concurrency)
+    results: dict[int, list[float]] = {n: [] for n in counts}
+    server = PrebuiltServer(web)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            for n in counts:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "linkcrawl.cli",
+                    "crawl",
+                    seed,
+                    "--data",
+                    f"{tmp}/{n}-{i}",
+                    "--concurrency",
+                    str(args.concurrency),
+                    *fast,
+                    "-s",
+                    f"LINKCRAWL_PARSE_WORKERS={n}",
+                ]
+                requests, rate = run(cmd, server)
+                results[n].append(rate)
+                print(
+                    f"run {i + 1}: parse workers {n}  {requests} requests  {rate:7.1f} pages/s",
+                    flush=True,
+                )
+    base = statistics.median(results[counts[0]])
+    line = ", ".join(
+        f"{n} workers {statistics.median(r):.1f} pages/s ({statistics.median(r) / base:.2f}x)"
+        for n, r in results.items()
+    )
+    print(f"median of {args.repeat}: {line}")
 
 
 CPU_BOUND = "x = 0\nfor i in range(20_000_000):\n    x += i * i\n"

@@ -115,6 +115,12 @@ LINKCRAWL_MAX_SEGMENT_REPEATS = 3
 # links-capped:<found>), and skip link targets longer than this many characters.
 LINKCRAWL_MAX_LINKS_PER_PAGE = 10_000
 LINKCRAWL_MAX_TARGET_LENGTH = 8192
+# Parse and extract each page's links in this many worker processes, off the reactor, so
+# that one page cannot stall the fetching; a page still parsing after LINKCRAWL_PARSE_TIMEOUT
+# seconds has its worker killed and is recorded with error "parse-timeout" (0: no limit).
+# 0 workers: extract in the crawl's own thread, with no time limit.
+LINKCRAWL_PARSE_WORKERS = 2
+LINKCRAWL_PARSE_TIMEOUT = 20.0
 # Follow at most this many redirects (3xx or meta refresh) in a row; every hop is an edge.
 LINKCRAWL_MAX_REDIRECTS = 10
 # Fetch each link target outside the crawl's scope once (HEAD, then GET if HEAD is refused)

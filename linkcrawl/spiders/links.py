@@ -21,7 +21,8 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, JsonResponse, Response, TextResponse, XmlResponse
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -32,7 +33,8 @@ from twisted.internet.error import (
 from twisted.web._newclient import ResponseNeverReceived
 
 from linkcrawl.items import PageItem
-from linkcrawl.links import LinkExtractor, build_position_rules
+from linkcrawl.links import LinkExtractor, PageLinks, build_position_rules
+from linkcrawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.storage import Dataset, new_crawl_id, validate_crawl_id
 from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
 
@@ -42,6 +44,8 @@ _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
 # A URL pattern over its variant limit is judged by this many of its fetched pages.
 _EVIDENCE_PAGES = 50
+# Scrapy's response classes, most specific first: a worker rebuilds a response as one.
+_TEXT_RESPONSES = (HtmlResponse, XmlResponse, JsonResponse, TextResponse)
 # Network failures by name; Scrapy >= 2.19 wraps Twisted's errors in its own.
 _ERRORS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((CannotResolveHostError, DNSLookupError), "dns-error"),
@@ -289,6 +293,7 @@ class LinkSpider(scrapy.Spider):
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
             user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
         )
+        spider.parse_pool = ParsePool.from_crawler(crawler, spider.extractor)
         hosts = [host_of(s) for s in spider.seeds]
         spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
         # In a multi-worker crawl every worker's scope is the whole crawl's; the domains it
@@ -470,7 +475,9 @@ class LinkSpider(scrapy.Spider):
 
     # -- callbacks --------------------------------------------------------------------------
 
-    def parse(self, response: Response) -> Iterable[Any]:
+    async def parse(self, response: Response) -> list[Any]:
+        # A coroutine returning its output, not an async generator: Scrapy feeds an async
+        # generator that awaits to CONCURRENT_ITEMS waiting tasks, a hundred futures a page.
         url = normalize_url(response.url) or response.url
         domain = registered_domain(host_of(url))
         headers = response.headers
@@ -499,26 +506,32 @@ class LinkSpider(scrapy.Spider):
                 item.follow.append(True)
                 item.position.append(None)
                 item.kind.append("redirect")
+                item.target_domain.append(registered_domain(host_of(target)))
         elif isinstance(response, TextResponse) and (
             content_type is None or content_type.encode("latin-1").lower().startswith(_HTML_TYPES)
         ):
-            links = self.extractor.extract(response.selector.root, url, x_robots)
-            item.title = links.title
-            item.canonical = links.canonical
-            item.meta_robots = links.meta_robots
-            item.noindex = links.noindex
-            item.nofollow = links.nofollow
-            item.target = links.target
-            item.anchor = links.anchor
-            item.rel = links.rel
-            item.follow = links.follow
-            item.position = links.position
-            item.kind = links.kind
-            self._bound_links(item)
-        item.target_domain = [registered_domain(host_of(t)) for t in item.target]
+            try:
+                links, item.target_domain = await self._extract(response, url, x_robots)
+            except ParseFailed as failed:
+                item.error = failed.error  # over its time budget: a row without links
+            except ParseCancelled:
+                self.crawler.stats.inc_value("linkcrawl/parse_cancelled")
+                return []  # the crawl stopped uncleanly: no row, so a resume fetches it again
+            else:
+                item.title = links.title
+                item.canonical = links.canonical
+                item.meta_robots = links.meta_robots
+                item.noindex = links.noindex
+                item.nofollow = links.nofollow
+                item.target = links.target
+                item.anchor = links.anchor
+                item.rel = links.rel
+                item.follow = links.follow
+                item.position = links.position
+                item.kind = links.kind
+                self._bound_links(item)
         judged = self.evidence.observe(url, item)  # what the trap guard judges patterns by
-        yield item
-        yield from self._judged(judged)
+        out: list[Any] = [item, *self._judged(judged)]
         next_depth = depth + 1
         hops = response.meta.get("redirect_hops", 0)
         for target, target_domain, kind in zip(
@@ -534,7 +547,25 @@ class LinkSpider(scrapy.Spider):
             if request is not None:
                 if is_redirect:
                     request.meta["redirect_hops"] = hops + 1
-                yield request
+                out.append(request)
+        return out
+
+    async def _extract(
+        self, response: TextResponse, url: str, x_robots: list[str]
+    ) -> tuple[PageLinks, list[str]]:
+        """The page's links and their targets' domains: from the parse pool, within the
+        page's time budget, or here in the reactor's thread when the pool is off."""
+        if self.parse_pool is None:
+            return extract_page(self.extractor, response, url, x_robots)
+        job = PageJob(
+            response_class=next(c for c in _TEXT_RESPONSES if isinstance(response, c)),
+            url=response.url,
+            headers=dict(response.headers),
+            body=response.body,
+            page_url=url,
+            x_robots_tag=tuple(x_robots),
+        )
+        return await maybe_deferred_to_future(self.parse_pool.submit(job))
 
     def _bound_links(self, item: PageItem) -> None:
         """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
@@ -556,7 +587,7 @@ class LinkSpider(scrapy.Spider):
             item.error = f"links-capped:{found}"
         if keep is None:
             return
-        for name in ("target", "anchor", "rel", "follow", "position", "kind"):
+        for name in ("target", "anchor", "rel", "follow", "position", "kind", "target_domain"):
             column = getattr(item, name)
             setattr(item, name, [column[i] for i in keep])
 
