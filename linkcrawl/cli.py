@@ -379,7 +379,7 @@ def crawl(
     )
     click.echo(done)
     record = open_dataset(data_dir).manifest(done)
-    if "skipped" in record.fields:  # not recorded by a --workers crawl's parent yet
+    if "skipped" in record.fields:  # absent from manifests of older linkcrawl versions
         # Every URL a bound or a trap guard kept out, by reason: a cut is never silent.
         skipped = record.fields["skipped"] or {}
         click.echo(

@@ -18,12 +18,14 @@ edges part whose pages part failed is removed, so that parts stay paired.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -338,8 +340,13 @@ class ParquetPipeline:
             finish_reason=reason,
             finished_at=format_time(utcnow()),
             counts=counts,
-            skipped=skipped_counts(self.crawler.stats.get_stats()),
+            # A resumed crawl's skips add to those of its earlier runs.
+            skipped=add_skipped(
+                self.manifest.get("skipped"), skipped_counts(self.crawler.stats.get_stats())
+            ),
         )
+        if not self.owns_manifest and self.frontier is None:
+            self._hand_over_skipped()
         try:
             self._write_manifest()
         except OSError as exc:
@@ -536,6 +543,21 @@ class ParquetPipeline:
         self.manifest["counts"] = counts
         self._write_manifest()
 
+    def _hand_over_skipped(self) -> None:
+        """A worker of a ``--workers`` crawl writes no manifest: its parent adds up the
+        workers' skips from this file in each worker's JOBDIR."""
+        jobdir = self.settings.get("JOBDIR")
+        if not jobdir:
+            return
+        path = Path(jobdir) / SKIPPED_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.manifest["skipped"]), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._say(f"crawl {self.crawl_id}: cannot record its skips ({_one_line(exc)})")
+
     def _write_manifest(self) -> None:
         if self.frontier is not None:
             self.frontier.write_manifest(self.manifest)
@@ -635,6 +657,19 @@ def skipped_counts(stats: dict[str, Any]) -> dict[str, int]:
         for key, value in sorted(stats.items())
         if key.startswith(prefix) and value
     }
+
+
+def add_skipped(*counts: dict[str, int] | None) -> dict[str, int]:
+    """Skip counts by reason, added up (``None`` counts as none)."""
+    total: dict[str, int] = {}
+    for each in counts:
+        for reason, n in (each or {}).items():
+            total[reason] = total.get(reason, 0) + int(n)
+    return dict(sorted(total.items()))
+
+
+# A --workers worker leaves its skips here, in its own JOBDIR, for the parent's manifest.
+SKIPPED_FILE = "skipped.json"
 
 
 def _versions() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -21,7 +22,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from linkcrawl.pipelines import REDIS_LOST
+from linkcrawl.pipelines import REDIS_LOST, SKIPPED_FILE, add_skipped
 from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
 from linkcrawl.storage import (
     LOCK_FILE,
@@ -755,6 +756,10 @@ def _run_workers(
     failure = crawl_failure(data_dir, crawl_id, seeds) if finished else None
     if failure is not None:
         manifest["failure"] = failure
+    manifest["skipped"] = add_skipped(
+        previous.get("skipped"),
+        *(_worker_skipped(data_dir / ".jobs" / crawl_id / f"w{i:02d}") for i in range(len(shards))),
+    )
     manifest.update(
         status="failed" if failure else "finished" if finished else "interrupted",
         finish_reason="finished"
@@ -765,6 +770,15 @@ def _run_workers(
     )
     write_manifest(data_dir, manifest)
     return manifest["status"]
+
+
+def _worker_skipped(jobdir: Path) -> dict[str, int]:
+    """The skips one worker left in its JOBDIR (none if it died before writing them)."""
+    try:
+        counts = json.loads((jobdir / SKIPPED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return counts if isinstance(counts, dict) else {}
 
 
 def _supervise(processes: list[Any], states: list[Any]) -> None:

@@ -294,3 +294,22 @@ def test_ctrl_c_while_the_workers_start_stops_them_once_without_a_traceback(tmp_
     assert proc.returncode == 3, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert json.loads(manifest.read_text())["status"] == "interrupted"
+
+
+def test_two_workers_record_the_skips_one_process_records(demo_server, tmp_path):
+    """The parent's manifest adds up its workers' skips: the same counts, by reason, as one
+    process crawling the same seeds with the same bound (each page's links are judged once
+    either way), and the crawl's last lines say them."""
+    results = {}
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        result = run_linkcrawl(
+            ["crawl", *demo_seeds(), "--data", str(tmp_path / name), "--crawl-id", name]
+            + ["--max-depth", "1", *extra, *FAST],
+            proxy=demo_server.proxy_url,
+        )
+        assert result.returncode == 0, result.stderr
+        manifest = json.loads((tmp_path / name / "crawls" / f"{name}.json").read_text())
+        results[name] = manifest["skipped"]
+        assert f"crawl {name} skipped: max-depth" in result.stderr
+    assert results["one"]["max-depth"] > 0
+    assert results["two"] == results["one"]
