@@ -128,6 +128,13 @@ def test_a_failed_crawl_cannot_be_resumed(tmp_path):
             ["crawl", "--resume-interrupted", "down-example.com", "--data", str(data), *FAST],
             proxy=server.proxy_url,
         )
+        analyzed = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "d"])
+    assert analyzed.returncode == 1
+    assert analyzed.stderr.strip().splitlines()[-1] == (
+        "Error: crawl d failed (its seed failed (HTTP 503)): there is nothing to analyze"
+    )
+    assert "Traceback" not in analyzed.stderr
+    assert not (data / "authority").exists()
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
         "Error: cannot resume d: it failed (its seed failed (HTTP 503)); start a new crawl"
@@ -166,3 +173,29 @@ def free_port_url():
     from tests.conftest import free_port
 
     return f"http://127.0.0.1:{free_port()}/"
+
+
+def test_a_crawl_stopped_before_its_first_page_is_not_analysed(tmp_path):
+    """An interrupted crawl with no rows on disk (stopped during start-up): one line, not a
+    division by zero from the empty graph's scale."""
+    data = tmp_path / "data"
+    (data / "crawls").mkdir(parents=True)
+    (data / "crawls" / "e.json").write_text(
+        json.dumps(
+            {
+                "crawl_id": "e",
+                "status": "interrupted",
+                "seeds": ["http://ok-example.com/"],
+                "started_at": "2026-12-01T03:00:00.000000+00:00",
+                "finished_at": "2026-12-01T03:00:01.000000+00:00",
+                "counts": {"pages": 0, "edges": 0, "errors": 0},
+                "schema_version": 1,
+            }
+        )
+    )
+    analyzed = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "e"])
+    assert analyzed.returncode == 1, analyzed.stderr
+    assert analyzed.stderr.strip().splitlines()[-1] == (
+        "Error: crawl e has no pages on disk: there is nothing to analyze"
+    )
+    assert not (data / "authority").exists()

@@ -277,6 +277,8 @@ def test_progress_in_a_journal_is_one_line_every_interval(slow_site, tmp_path):
     finally:
         crawl.stop()
     lines = [line for _, line in crawl.lines if line.startswith("crawl ")]
+    # After the progress, the crawl's last line: what its bounds kept out.
+    assert re.fullmatch(r"crawl loud skipped: max-pages [\d,]+", lines.pop()), crawl.stderr
     assert all("\r" not in line for line in lines)
     matches = [PROGRESS.match(line) for line in lines]
     assert all(matches), crawl.stderr
@@ -291,7 +293,8 @@ def test_progress_in_a_journal_is_one_line_every_interval(slow_site, tmp_path):
     finally:
         crawl.stop()
     lines = [line for _, line in crawl.lines if line.startswith("crawl ")]
-    assert len(lines) == 1 and lines[0].endswith(" (done)"), crawl.stderr
+    assert len(lines) == 2 and lines[0].endswith(" (done)"), crawl.stderr
+    assert re.fullmatch(r"crawl quiet skipped: max-pages [\d,]+", lines[1]), crawl.stderr
 
 
 def test_progress_on_a_terminal_updates_in_place(slow_site, tmp_path):
@@ -316,6 +319,10 @@ def test_progress_on_a_terminal_updates_in_place(slow_site, tmp_path):
         os.close(master)
         crawl.stop()
     text = out.decode(errors="replace").replace("\r\n", "\n")  # the terminal's ONLCR
+    # The crawl's last line, after the progress: what its bounds kept out.
+    text, skipped = text.rstrip("\n").rsplit("\n", 1)
+    assert re.fullmatch(r"crawl \w+ skipped: max-pages [\d,]+", skipped), skipped
+    text += "\n"
     updates = text.split("\r")
     # Several updates of one line, each clearing what is left of the previous one.
     assert len(updates) >= 3, text

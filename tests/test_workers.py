@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from linkcrawl.runner import DataDirLock, shard_seeds
 from tests.conftest import FAST, demo_seeds, run_linkcrawl
 
@@ -296,20 +297,37 @@ def test_ctrl_c_while_the_workers_start_stops_them_once_without_a_traceback(tmp_
     assert json.loads(manifest.read_text())["status"] == "interrupted"
 
 
-def test_two_workers_record_the_skips_one_process_records(demo_server, tmp_path):
-    """The parent's manifest adds up its workers' skips: the same counts, by reason, as one
-    process crawling the same seeds with the same bound (each page's links are judged once
-    either way), and the crawl's last lines say them."""
-    results = {}
-    for name, extra in (("one", []), ("two", ["--workers", "2"])):
-        result = run_linkcrawl(
-            ["crawl", *demo_seeds(), "--data", str(tmp_path / name), "--crawl-id", name]
-            + ["--max-depth", "1", *extra, *FAST],
-            proxy=demo_server.proxy_url,
-        )
-        assert result.returncode == 0, result.stderr
-        manifest = json.loads((tmp_path / name / "crawls" / f"{name}.json").read_text())
-        results[name] = manifest["skipped"]
-        assert f"crawl {name} skipped: max-depth" in result.stderr
-    assert results["one"]["max-depth"] > 0
-    assert results["two"] == results["one"]
+def _fan(request: WebRequest) -> Resource | None:
+    """a-example.com and b-example.com: the home page links to ten pages that link nowhere."""
+    if request.host not in ("a-example.com", "b-example.com"):
+        return None
+    if request.path == "/":
+        links = "".join(f'<a href="/p{i}">{i}</a>' for i in range(10))
+        return Resource(200, {"Content-Type": "text/html"}, links.encode())
+    if request.path.startswith("/p"):
+        return Resource(200, {"Content-Type": "text/html"}, b"<p>leaf</p>")
+    return None
+
+
+def test_two_workers_record_the_skips_of_every_worker(tmp_path):
+    """The parent's manifest adds up its workers' skips. By hand: with --max-pages 4 each
+    domain's home page and three of its ten leaves are fetched, so seven leaves of each
+    domain are skipped for the page budget, 14 in all, one worker per domain."""
+    with LocalWebServer(LocalWeb(handler=_fan)) as server:
+        for name, extra in (("one", []), ("two", ["--workers", "2"])):
+            result = run_linkcrawl(
+                [
+                    "crawl",
+                    "http://a-example.com/",
+                    "http://b-example.com/",
+                    *("--data", str(tmp_path / name), "--crawl-id", name, "--max-pages", "4"),
+                    *extra,
+                    *FAST,
+                ],
+                proxy=server.proxy_url,
+            )
+            assert result.returncode == 0, result.stderr
+            manifest = json.loads((tmp_path / name / "crawls" / f"{name}.json").read_text())
+            assert manifest["counts"]["pages"] == 8
+            assert manifest["skipped"] == {"max-pages": 14}, name
+            assert f"crawl {name} skipped: max-pages 14" in result.stderr

@@ -329,6 +329,12 @@ def analysable_crawl(data_dir: Path | str | Dataset, crawl_id: str | None) -> st
         )
     if status == "pruning":
         raise DatasetError(f"crawl {crawl_id} is being pruned: there is nothing to analyze")
+    if status == "failed":
+        failure = ds.manifest(crawl_id).fields.get("failure") or "every seed failed"
+        raise DatasetError(f"crawl {crawl_id} failed ({failure}): there is nothing to analyze")
+    if ds.arrow("pages", crawl_id).count_rows() == 0:
+        # A crawl stopped before its first page: an empty graph has no authority to scale.
+        raise DatasetError(f"crawl {crawl_id} has no pages on disk: there is nothing to analyze")
     clean_staging(ds.root)
     return crawl_id
 
