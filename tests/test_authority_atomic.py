@@ -244,7 +244,8 @@ def test_analyze_refuses_a_crawl_that_is_still_running(demo_server, tmp_path):
     try:
         manifest = root / "crawls" / "live1.json"
         deadline = time.monotonic() + 60
-        while not (root / "pages" / "crawl_id=live1").is_dir() or not manifest.is_file():
+        # Until its first part file, the crawl has nothing to analyse even once it stops.
+        while not list(root.glob("pages/crawl_id=live1/*.parquet")) or not manifest.is_file():
             assert crawl.poll() is None and time.monotonic() < deadline, "the crawl did not start"
             time.sleep(0.1)
         assert json.loads(manifest.read_text())["status"] == "running"
