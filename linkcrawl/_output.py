@@ -348,7 +348,7 @@ class Output:
             return
         self.write(render_table(shown, self.width) + "\n")
         if len(shown) < total:
-            self.write(f"{len(shown):,} of {total:,} rows; --limit 0 for all, or --format csv\n")
+            self.write(f"{len(shown):,} of {total:,} rows; {self.see_all}\n")
 
     def csv(self, frame: pd.DataFrame) -> str:
         """``frame`` as CSV text: exact values, formulas neutralised, lists as ``a, b``;

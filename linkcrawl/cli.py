@@ -38,6 +38,13 @@ class _Group(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = getattr(exc, "exit_code", 1)
             raise error from None
+        except BrokenPipeError:
+            # The reader of a pipe stopped (`linkcrawl domains --format csv | head`): not
+            # an error to report. Python's own advice: point stdout at devnull, so that the
+            # flush at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except OSError as exc:
             # The file system refused (read-only, full, a folder where a file goes, no
             # permission): the user can act on it, and the path and reason say how.

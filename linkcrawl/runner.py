@@ -308,6 +308,11 @@ def crawl(
             )
         if manifest.status == "finished":
             raise LinkcrawlError(f"cannot resume {crawl_id}: it already finished")
+        if manifest.status == "pruning":
+            # Resumed, its manifest would say running, then finished, over missing rows.
+            raise LinkcrawlError(
+                f"cannot resume {crawl_id}: it is being pruned (`linkcrawl prune` finishes that)"
+            )
         if manifest.status == "failed":
             raise LinkcrawlError(
                 f"cannot resume {crawl_id}: it failed ({manifest.fields.get('failure')}); "
@@ -509,8 +514,11 @@ def _crawl_shared(
                 f"crawl {crawl_id} already exists in {data_dir} and is not shared through "
                 "Redis: choose another --crawl-id"
             )
-        if manifest.status == "finished":
-            raise LinkcrawlError(f"crawl {crawl_id} already finished: choose another --crawl-id")
+        if manifest.status in ("finished", "failed", "pruning"):
+            state = {"finished": "already finished", "pruning": "is being pruned"}.get(
+                manifest.status, manifest.status
+            )
+            raise LinkcrawlError(f"crawl {crawl_id} {state}: choose another --crawl-id")
         seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
     if not seeds:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")

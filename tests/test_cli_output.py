@@ -353,3 +353,17 @@ def test_exported_timestamps_are_iso_8601_to_the_microsecond():
         {"at": None},
         {"at": "2026-11-22T04:00:00Z"},
     ]
+
+
+def test_a_reader_that_stops_reading_is_not_an_error(hostile_data):
+    """`linkcrawl ... | head`: the pipe's reader is gone before the rows are written. That
+    is no error of the command's to report (no 'Broken pipe' line, no traceback)."""
+    command = ["broken", "--format", "csv", "--data", str(hostile_data)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkcrawl.cli", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the command has written anything: its write gets EPIPE
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == ""

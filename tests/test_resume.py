@@ -129,3 +129,29 @@ def test_resume_keeps_the_bounds_and_settings_and_records_an_override(tmp_path):
     assert manifest["options"]["settings"]["USER_AGENT"] == AGENT
     assert [r["overrides"] for r in manifest["resumes"]] == [{"max_pages": 45}]
     assert manifest["settings"]["LINKCRAWL_MAX_PAGES_PER_DOMAIN"] == 45
+
+
+def test_a_crawl_being_pruned_is_not_resumed(tmp_path):
+    """A prune killed half-way leaves the crawl `pruning`, some partitions gone: resumed, its
+    manifest would say running and then finished over missing rows."""
+    data = tmp_path / "data"
+    (data / "crawls").mkdir(parents=True)
+    (data / "crawls" / "p.json").write_text(
+        json.dumps(
+            {
+                "crawl_id": "p",
+                "status": "pruning",
+                "seeds": ["http://example.com/"],
+                "started_at": "2026-12-01T03:00:00.000000+00:00",
+                "finished_at": "2026-12-01T03:00:01.000000+00:00",
+                "counts": {"pages": 0, "edges": 0, "errors": 0},
+                "schema_version": 1,
+            }
+        )
+    )
+    resumed = run_linkcrawl(["crawl", "--resume", "p", "--data", str(data)])
+    assert resumed.returncode == 1
+    assert resumed.stderr.strip().splitlines() == [
+        "Error: cannot resume p: it is being pruned (`linkcrawl prune` finishes that)"
+    ]
+    assert json.loads((data / "crawls" / "p.json").read_text())["status"] == "pruning"
