@@ -687,3 +687,29 @@ def test_analyze_allocation_settings_are_kept_to_it_unless_the_user_chose(tmp_pa
     seen.clear()
     analyze(tmp_path, progress=progress)
     assert set(seen) == {(pool, madvise, mapped)}
+
+
+def test_page_graph_counts_links_right_beyond_46341_pages(tmp_path):
+    """``links`` on each page_graph edge is how many links its source has to its target:
+    checked against a pandas count of the edges, on a crawl of 50,000 pages, past the
+    46,341 pages where a pair key ``source * n_pages + target`` overflows int32."""
+    n = 50_000
+    url = [f"http://www.ring-example.com/p{i}" for i in range(n)]
+    links = []
+    for i in range(n):
+        plain = {"anchor": "", "rel": "", "follow": True, "position": "content"}
+        links.append({"source": url[i], "target": url[(i + 1) % n], "kind": "anchor", **plain})
+        for _ in range(i % 3 + 1):  # 1, 2 or 3 links to the page after next
+            links.append({"source": url[i], "target": url[(i + 2) % n], "kind": "anchor", **plain})
+    write_crawl(tmp_path, links)
+    G = page_graph(tmp_path)
+    expected = (
+        pd.DataFrame(links).groupby(["source", "target"]).size().rename("links").reset_index()
+    )
+    got = pd.DataFrame(
+        [(u, v, d["links"]) for u, v, d in G.edges(data=True)],
+        columns=["source", "target", "links"],
+    )
+    merged = expected.merge(got, on=["source", "target"], how="outer", suffixes=("", "_got"))
+    assert len(merged) == len(expected) == 2 * n
+    assert (merged["links"] == merged["links_got"]).all()

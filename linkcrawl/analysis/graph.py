@@ -810,7 +810,8 @@ def to_networkx(graph: CrawlGraph) -> Any:
     import networkx as nx
 
     keep = graph.source != graph.target
-    key = graph.source[keep] * graph.n_pages + graph.target[keep]
+    # int64: ids are int32, and source * n_pages overflows int32 beyond 46,341 pages.
+    key = graph.source[keep].astype(np.int64) * graph.n_pages + graph.target[keep]
     _, links = np.unique(key, return_counts=True)
     source, target, weight = graph.collapsed()  # sorted by (source, target), as np.unique
     order = slice(None)
