@@ -31,7 +31,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from linkcrawl.localweb import LocalWeb, Resource
+from linkcrawl.demo.localweb import LocalWeb, Resource
 
 HOST = "www.bench-example.com"
 

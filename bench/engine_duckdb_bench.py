@@ -32,7 +32,7 @@ analyze(DIR, engine="sparse", progress=say)
 """
 
 DUCKDB = """
-from linkcrawl.analysis.duckdb_engine import analyze
+from linkcrawl.analysis.engines.duckdb import analyze
 analyze(DIR, progress=say, memory_limit=MEMORY_LIMIT, threads=THREADS)
 """
 

@@ -49,7 +49,7 @@ spark = (SparkSession.builder.master(MASTER).config("spark.ui.enabled", "false")
          .config("spark.sql.shuffle.partitions", "4").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 session = time.perf_counter() - started
-from linkcrawl.analysis.spark_engine import analyze
+from linkcrawl.analysis.engines.spark import analyze
 lines = []
 analyze(DIR, progress=lines.append)
 seconds = time.perf_counter() - started

@@ -29,8 +29,8 @@ from scrapy.http import HtmlResponse
 from scrapy.linkextractors import LinkExtractor as ScrapyLinkExtractor
 from w3lib.url import safe_url_string
 
-from linkcrawl.links import LinkExtractor
-from linkcrawl.urls import absolute_url, normalize_url
+from linkcrawl.extract.links import LinkExtractor
+from linkcrawl.extract.urls import absolute_url, normalize_url
 
 BENCHMARK = (
     Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkcrawl.analysis.importing import import_edges
+from linkcrawl.sources.edgelist import import_edges
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "results" / "web-1m"
 CRAWL_ID = "synthetic1M"

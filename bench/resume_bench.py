@@ -76,8 +76,10 @@ def generate(root: Path, n_pages: int, n_edges: int) -> None:
     sys.path.insert(0, str(HERE))
     from gen_web_graph import generate as web_graph
 
-    from linkcrawl.analysis.importing import import_edges
-    from linkcrawl.storage import PAGES_SCHEMA, PartWriter, write_manifest
+    from linkcrawl.dataset.manifest import write_manifest
+    from linkcrawl.dataset.schemas import PAGES_SCHEMA
+    from linkcrawl.dataset.write import PartWriter
+    from linkcrawl.sources.edgelist import import_edges
 
     started = time.perf_counter()
     edges, fetched = web_graph(n_pages, n_edges, seed=1)

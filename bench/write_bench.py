@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scrapy.utils.test import get_crawler
 
-from linkcrawl.items import PageItem
-from linkcrawl.pipelines import ColumnBuffer, ParquetPipeline
+from linkcrawl.crawl.items import PageItem
+from linkcrawl.crawl.pipeline import ColumnBuffer, ParquetPipeline
 
 LINKS_PER_PAGE = 50
 SECTIONS = ["news", "sport", "business", "culture", "opinion", "travel", "tech", "science"]
@@ -245,8 +245,9 @@ def main() -> None:
 def part_writer_from_batches(items: list, repeat: int) -> None:
     """PartWriter alone, fed Arrow batches already in memory (the pipeline's column buffer
     built them): staging, zstd, fsync and rename of each part, no Python rows."""
-    from linkcrawl.pipelines import ColumnBuffer
-    from linkcrawl.storage import EDGES_SCHEMA, PartWriter
+    from linkcrawl.crawl.pipeline import ColumnBuffer
+    from linkcrawl.dataset.schemas import EDGES_SCHEMA
+    from linkcrawl.dataset.write import PartWriter
 
     buffer, batches = ColumnBuffer(), []
     for i, item in enumerate(items, 1):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from linkcrawl.storage import Dataset, DatasetError, open_dataset
+from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.errors import DatasetError
 
 __version__ = "0.1.0"
 __all__ = ["Dataset", "DatasetError", "__version__", "open_dataset"]

@@ -14,13 +14,15 @@ from typing import Any
 import click
 
 from linkcrawl import __version__
-from linkcrawl._output import (
+from linkcrawl.dataset.layout import root_path
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.errors import LinkcrawlError
+from linkcrawl.reports.output import (
     TABLE_LIMIT,
     Output,
     UnknownColumn,
     escape_terminal,
 )
-from linkcrawl.storage import LinkcrawlError, open_dataset, root_path
 
 # The terminal-safety escape is the output module's, under the name the commands use.
 _escape_terminal = escape_terminal
@@ -101,7 +103,7 @@ def _os_error(exc: OSError) -> str:
 
 def _prints_rows(command: Any) -> Any:
     """Give a command that prints rows --format, --limit and --columns, handed to it as one
-    :class:`~linkcrawl._output.Output` ``out``."""
+    :class:`~linkcrawl.reports.output.Output` ``out``."""
 
     @functools.wraps(command)
     def run(*args: Any, fmt: str, limit: int | None, columns: str | None, **kwargs: Any) -> Any:
@@ -152,7 +154,7 @@ def _parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
 def _check_setting_types(settings: dict[str, Any]) -> None:
     """Refuse a -s value that cannot be the type of the setting's default (a number, a
     boolean): Scrapy would raise it from inside the crawl, as a traceback."""
-    from linkcrawl.runner import project_settings
+    from linkcrawl.crawl.runner import project_settings
 
     defaults = project_settings()
     for name, value in settings.items():
@@ -352,8 +354,8 @@ def crawl(
       linkcrawl crawl --seeds seeds.txt --data /mnt/shared --redis redis://10.0.0.5:6379/0 \\
           --crawl-id weekly48        # the same command on every machine
     """
-    from linkcrawl.runner import crawl as run_crawl
-    from linkcrawl.runner import read_seeds_file
+    from linkcrawl.crawl.runner import crawl as run_crawl
+    from linkcrawl.crawl.runner import read_seeds_file
 
     seeds = list(urls)
     if seeds_file:
@@ -485,7 +487,7 @@ def analyze(
       linkcrawl analyze --engine duckdb --memory-limit 2GB
     """
     from linkcrawl.analysis import analyze as run_analyze
-    from linkcrawl.runner import project_settings
+    from linkcrawl.crawl.runner import project_settings
 
     settings = project_settings()
     weights: dict[str, float] = {
@@ -621,7 +623,7 @@ def diff(
       linkcrawl diff
       linkcrawl diff c20261115T030000Z c20261122T030000Z --target example.com --format csv
     """
-    from linkcrawl.monitor import diff as run_diff
+    from linkcrawl.reports.monitor import diff as run_diff
 
     changes = run_diff(data_dir, old_id, new_id, target=target)
     a = changes.attrs
@@ -649,7 +651,7 @@ def history(target: str, data_dir: str, out: Output) -> None:
       linkcrawl history example.com
       linkcrawl history https://example.com/blog/ --format json
     """
-    from linkcrawl.monitor import history as run_history
+    from linkcrawl.reports.monitor import history as run_history
 
     links, per_crawl = run_history(data_dir, target)
     _hint(links.attrs.get("hint"))
@@ -683,7 +685,7 @@ def broken(data_dir: str, crawl_id: str | None, target: str | None, out: Output)
       linkcrawl broken --target example.com
       linkcrawl broken --format csv > broken.csv
     """
-    from linkcrawl.monitor import broken as run_broken
+    from linkcrawl.reports.monitor import broken as run_broken
 
     links = run_broken(data_dir, crawl_id, target=target)
     _hint(links.attrs.get("hint"))
@@ -721,8 +723,8 @@ def audit(
       linkcrawl audit --trusted trusted.txt
       linkcrawl disavow example.com --out disavow.txt
     """
-    from linkcrawl.audit import GOOD_SHARE
-    from linkcrawl.audit import audit as run_audit
+    from linkcrawl.reports.audit import GOOD_SHARE
+    from linkcrawl.reports.audit import audit as run_audit
 
     result = run_audit(
         data_dir,
@@ -775,7 +777,7 @@ def disavow(
     Example:
       linkcrawl disavow example.com --min-flags 2 --out disavow.txt
     """
-    from linkcrawl.audit import disavow as run_disavow
+    from linkcrawl.reports.audit import disavow as run_disavow
 
     text = run_disavow(data_dir, target, crawl_id, min_flags=min_flags, trusted=trusted)
     if out is None:
@@ -810,7 +812,7 @@ def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
     Example:
       linkcrawl report example.com --out report.html
     """
-    from linkcrawl.report import report as run_report
+    from linkcrawl.reports.html import report as run_report
 
     run_report(
         data_dir,
@@ -837,7 +839,7 @@ def prune(data_dir: str, keep: int, dry_run: bool) -> None:
       linkcrawl prune --keep 30
       linkcrawl prune --keep 7 --dry-run
     """
-    from linkcrawl.monitor import prune as run_prune
+    from linkcrawl.reports.monitor import prune as run_prune
 
     removed = run_prune(data_dir, keep, dry_run=dry_run)
     for crawl_id in removed:
@@ -871,9 +873,9 @@ def demo(data_dir: str, web_dir: str | None, target: str) -> None:
     from linkcrawl.analysis import analyze as run_analyze
     from linkcrawl.analysis import backlinks as run_backlinks
     from linkcrawl.analysis import top_domains
+    from linkcrawl.crawl.runner import crawl as run_crawl
     from linkcrawl.demo import web_root
-    from linkcrawl.localweb import LocalWeb, LocalWebServer
-    from linkcrawl.runner import crawl as run_crawl
+    from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 
     if web_dir is None:
         web_dir = str(web_root())

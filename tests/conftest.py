@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from linkcrawl.demo import web_root
-from linkcrawl.localweb import LocalWeb, LocalWebServer
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_WEB = web_root()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer
-from linkcrawl.middlewares import is_public_address
+from linkcrawl.crawl.middlewares import is_public_address
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from tests.conftest import FAST, run_linkcrawl
 
 

@@ -17,18 +17,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze, backlinks, page_graph, pagerank, top_domains
-from linkcrawl.storage import (
+from linkcrawl.dataset.manifest import write_manifest
+from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     EDGES_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     PAGES_SCHEMA,
-    DatasetError,
-    LinkcrawlError,
-    PartWriter,
-    write_manifest,
 )
-from linkcrawl.urls import host_of, registered_domain
+from linkcrawl.dataset.write import PartWriter
+from linkcrawl.errors import DatasetError, LinkcrawlError
+from linkcrawl.extract.urls import host_of, registered_domain
 
 WHEN = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
-from linkcrawl.audit import (
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
+from linkcrawl.errors import DatasetError
+from linkcrawl.reports.audit import (
     AUDITED_DOMAINS_SCHEMA,
     AUDITED_INBOUND_SCHEMA,
     audit,
@@ -18,8 +20,6 @@ from linkcrawl.audit import (
     disavow,
     trustrank,
 )
-from linkcrawl.localweb import LocalWeb, LocalWebServer
-from linkcrawl.storage import DatasetError
 from tests.conftest import FAST, run_linkcrawl
 
 # -- a hand graph: 0, 1, 2 trusted core linking each other and to 3, a good site; a farm

@@ -22,8 +22,10 @@ import pytest
 
 from linkcrawl.analysis import analyze
 from linkcrawl.analysis.authority import analysable_crawl
-from linkcrawl.audit import audit
-from linkcrawl.storage import DatasetError, open_dataset, write_table_atomic
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.dataset.write import write_table_atomic
+from linkcrawl.errors import DatasetError
+from linkcrawl.reports.audit import audit
 from tests.conftest import FAST, demo_seeds, run_linkcrawl
 
 TABLES = ("domains", "inbound", "pages")
@@ -273,7 +275,7 @@ def read_at(directory: int, name: str) -> str:
 
 
 def test_directories_replaced_by_several_writers_at_once_are_seen_whole(tmp_path):
-    from linkcrawl.storage import replace_directory
+    from linkcrawl.dataset.write import replace_directory
 
     target, staging = tmp_path / "authority" / "crawl_id=x", tmp_path / ".staging"
     staging.mkdir()

@@ -399,7 +399,7 @@ def test_a_binary_seeds_file(demo_server, tmp_path):
 def test_unreachable_hosts_under_check_external(tmp_path):
     """Each external host that cannot be reached is one line on stderr, whatever the
     number of its URLs, without a traceback; its URLs are pages rows with their error."""
-    from linkcrawl.localweb import LocalWeb, LocalWebServer
+    from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 
     hosts = [f"down{i}-example.invalid" for i in range(3)]  # .invalid never resolves
     web = LocalWeb()

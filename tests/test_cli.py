@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from linkcrawl.cli import main
-from linkcrawl.storage import DatasetError
+from linkcrawl.errors import DatasetError
 from tests.conftest import FAST, ROOT, run_linkcrawl
 
 

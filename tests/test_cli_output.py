@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 from linkcrawl.analysis import analyze
 from linkcrawl.cli import main
-from linkcrawl.storage import PAGES_SCHEMA, PartWriter
+from linkcrawl.dataset.schemas import PAGES_SCHEMA
+from linkcrawl.dataset.write import PartWriter
 from tests.test_analysis import WHEN, link, write_crawl
 
 VICTIM = "http://alpha-example.com/"
@@ -316,7 +317,7 @@ def test_a_right_target_and_an_unknown_one_get_no_hint(hostile_data):
     ],
 )
 def test_numbers_for_people(value, shown):
-    from linkcrawl._output import _human
+    from linkcrawl.reports.output import _human
 
     assert _human(value) == shown
 
@@ -324,7 +325,7 @@ def test_numbers_for_people(value, shown):
 def test_wide_characters_are_counted_as_two_columns():
     import pandas as pd
 
-    from linkcrawl._output import render_table
+    from linkcrawl.reports.output import render_table
 
     table = render_table(pd.DataFrame({"anchor": ["日本語のリンク" * 4], "n": [1]}), 30)
     lines = table.splitlines()
@@ -337,7 +338,7 @@ def test_wide_characters_are_counted_as_two_columns():
 def test_exported_timestamps_are_iso_8601_to_the_microsecond():
     import pandas as pd
 
-    from linkcrawl._output import Output
+    from linkcrawl.reports.output import Output
 
     frame = pd.DataFrame(
         {

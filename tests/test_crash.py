@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl import open_dataset
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 
 HOSTS = [f"www.{name}-crash.example" for name in ("alpha", "bravo", "charlie", "delta")]
 PAGES_PER_HOST = 75

@@ -8,7 +8,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

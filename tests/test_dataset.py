@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from scrapy.utils.test import get_crawler
 
 from linkcrawl import open_dataset
-from linkcrawl.items import PageItem
-from linkcrawl.pipelines import ColumnBuffer, ParquetPipeline
-from linkcrawl.storage import EDGES_SCHEMA, PAGES_SCHEMA, PartWriter, read_manifest
+from linkcrawl.crawl.items import PageItem
+from linkcrawl.crawl.pipeline import ColumnBuffer, ParquetPipeline
+from linkcrawl.dataset.manifest import read_manifest
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA
+from linkcrawl.dataset.write import PartWriter
 
 # Text as pages carry it: any unicode (surrogates cannot be UTF-8), empty strings included.
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
@@ -445,9 +447,9 @@ def test_documented_snippets_run(two_crawls, monkeypatch, capsys):
 def test_manifest_times_in_any_iso_form_read_as_one(tmp_path):
     """A crawl's manifest (microseconds, +00:00), import_edges' (given another zone) and a
     hand-written one (Z, no fractions) are read in one form, and sort in time order."""
-    from linkcrawl.analysis.importing import import_edges
-    from linkcrawl.monitor import history
-    from linkcrawl.storage import write_manifest
+    from linkcrawl.dataset.manifest import write_manifest
+    from linkcrawl.reports.monitor import history
+    from linkcrawl.sources.edgelist import import_edges
 
     edges = pd.DataFrame({"source": ["http://a-example.com/"], "target": ["http://b-example.org/"]})
     plus_two = datetime(2026, 11, 22, 5, 0, tzinfo=timezone(timedelta(hours=2)))
@@ -478,7 +480,7 @@ def test_manifest_times_in_any_iso_form_read_as_one(tmp_path):
     ],
 )
 def test_manifests_a_reader_cannot_trust_are_refused(tmp_path, fields, message):
-    from linkcrawl.storage import DatasetError
+    from linkcrawl.errors import DatasetError
 
     path = tmp_path / "crawls" / "c1.json"
     path.parent.mkdir()
@@ -489,7 +491,8 @@ def test_manifests_a_reader_cannot_trust_are_refused(tmp_path, fields, message):
 
 
 def test_parts_of_a_newer_schema_or_other_types_are_refused(tmp_path):
-    from linkcrawl.storage import DatasetError, write_manifest
+    from linkcrawl.dataset.manifest import write_manifest
+    from linkcrawl.errors import DatasetError
 
     write_manifest(tmp_path, {"crawl_id": "c1", "status": "finished"})
     table = pa.table(

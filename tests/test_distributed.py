@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import redis
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
-from linkcrawl.runner import DataDirLock
+from linkcrawl.crawl.runner import DataDirLock
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
 SITES = 4

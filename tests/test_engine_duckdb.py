@@ -18,13 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from linkcrawl.analysis import analyze, duckdb_engine
-from linkcrawl.analysis.importing import import_edges
-from linkcrawl.storage import (
-    AUTHORITY_SCHEMAS,
-    LinkcrawlError,
-    open_dataset,
-)
+from linkcrawl.analysis import analyze
+from linkcrawl.analysis.engines import duckdb as duckdb_engine
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS
+from linkcrawl.errors import LinkcrawlError
+from linkcrawl.sources.edgelist import import_edges
 from tests.conftest import run_linkcrawl
 from tests.test_analysis import link, write_crawl
 from tests.test_pagerank import polblogs
@@ -312,7 +311,7 @@ def test_without_duckdb_installed_says_what_to_install(awkward_crawl):
     # A fresh interpreter where `import duckdb` fails, as it does when it is not installed.
     code = (
         "import sys; sys.modules['duckdb'] = None\n"
-        "from linkcrawl.analysis.duckdb_engine import analyze\n"
+        "from linkcrawl.analysis.engines.duckdb import analyze\n"
         "from linkcrawl.storage import LinkcrawlError\n"
         "try:\n"
         f"    analyze({str(awkward_crawl)!r})\n"

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
-from linkcrawl.analysis.importing import import_edges
+from linkcrawl.sources.edgelist import import_edges
 
 pytest.importorskip("pyspark")
 
-from linkcrawl.analysis import spark_engine
+from linkcrawl.analysis.engines import spark as spark_engine
 
 pytestmark = pytest.mark.slow
 
@@ -219,7 +219,7 @@ def test_hand_graph(spark, tmp_path):
 
 
 def test_missing_crawl_is_one_line(tmp_path):
-    from linkcrawl.storage import DatasetError
+    from linkcrawl.errors import DatasetError
 
     hand_graph(tmp_path)
     with pytest.raises(DatasetError, match="no crawl 'nope'"):
@@ -234,7 +234,7 @@ def test_no_java_is_one_line(tmp_path):
     hand_graph(tmp_path)
     env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path)}
     code = (
-        "from linkcrawl.analysis.spark_engine import analyze\n"
+        "from linkcrawl.analysis.engines.spark import analyze\n"
         "from linkcrawl.storage import LinkcrawlError\n"
         f"try:\n    analyze({str(tmp_path)!r})\n"
         "except LinkcrawlError as exc:\n    print(exc)\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from scrapy.http import HtmlResponse
 
-from linkcrawl.links import LinkExtractor
-from linkcrawl.urls import absolute_url
+from linkcrawl.extract.links import LinkExtractor
+from linkcrawl.extract.urls import absolute_url
 from tests.conftest import need_shared_data
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

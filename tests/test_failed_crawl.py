@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
-from linkcrawl.runner import read_seeds_file
+from linkcrawl.crawl.runner import read_seeds_file
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from linkcrawl.spiders.links import parse_seeds
 from tests.conftest import FAST, run_linkcrawl
 

@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from tests.conftest import FAST
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import brotli
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

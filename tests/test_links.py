@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scrapy.http import HtmlResponse
 
-from linkcrawl.links import (
+from linkcrawl.extract.links import (
     ANCHOR_MAX_CHARS,
     DEFAULT_POSITION_RULES,
     LinkExtractor,

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrapy.http import HtmlResponse
 
-from linkcrawl.links import ANCHOR_MAX_CHARS, KINDS, POSITIONS, LinkExtractor
-from linkcrawl.urls import normalize_url
+from linkcrawl.extract.links import ANCHOR_MAX_CHARS, KINDS, POSITIONS, LinkExtractor
+from linkcrawl.extract.urls import normalize_url
 
 EXTRACTOR = LinkExtractor()
 

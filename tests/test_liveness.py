@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
-from linkcrawl.storage import open_dataset, read_manifest
+from linkcrawl.dataset.manifest import read_manifest
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ import json
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
-from linkcrawl.monitor import DIFF_COLUMNS, broken, diff, history
-from linkcrawl.storage import DatasetError
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.errors import DatasetError
+from linkcrawl.reports.monitor import DIFF_COLUMNS, broken, diff, history
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

@@ -10,14 +10,10 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from linkcrawl.monitor import DIFF_COLUMNS, diff
-from linkcrawl.storage import (
-    EDGES_SCHEMA,
-    PAGES_SCHEMA,
-    PartWriter,
-    table_from_columns,
-    write_manifest,
-)
+from linkcrawl.dataset.manifest import write_manifest
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.write import PartWriter
+from linkcrawl.reports.monitor import DIFF_COLUMNS, diff
 
 SOURCES = [f"http://{host}/{path}" for host in ("a-example.com", "b-example.org") for path in "xy"]
 # pages no link is taken from: fetched or not, found or not

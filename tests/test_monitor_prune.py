@@ -15,16 +15,11 @@ import time
 import pandas as pd
 import pytest
 
-from linkcrawl.monitor import prune
-from linkcrawl.storage import (
-    EDGES_SCHEMA,
-    PAGES_SCHEMA,
-    DatasetError,
-    PartWriter,
-    table_from_columns,
-    write_manifest,
-    write_table_atomic,
-)
+from linkcrawl.dataset.manifest import write_manifest
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.write import PartWriter, write_table_atomic
+from linkcrawl.errors import DatasetError
+from linkcrawl.reports.monitor import prune
 from tests.conftest import run_linkcrawl
 
 
@@ -119,7 +114,7 @@ def test_prune_never_removes_a_running_crawl(crawls):
 
 
 def test_prune_spares_the_crawl_holding_the_lock(crawls):
-    from linkcrawl.runner import DataDirLock
+    from linkcrawl.crawl.runner import DataDirLock
 
     # a crawl being resumed holds the lock before its manifest says running again
     with DataDirLock(crawls, "a2"):
@@ -140,7 +135,7 @@ def test_prune_bad_input(crawls, tmp_path_factory):
 
 
 def test_broken_on_a_crawl_where_nothing_failed(tmp_path):
-    from linkcrawl.monitor import broken
+    from linkcrawl.reports.monitor import broken
 
     add_crawl(tmp_path, "ok1", 1, "finished")
     assert broken(tmp_path, "ok1").empty

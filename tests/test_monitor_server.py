@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from tests.conftest import ROOT
 
 CONTRIB = ROOT / "contrib"

@@ -16,17 +16,11 @@ import pyarrow as pa
 import pytest
 
 from linkcrawl.analysis import analyze
-from linkcrawl.storage import (
-    EDGES_SCHEMA,
-    PAGES_SCHEMA,
-    PartWriter,
-    RemotePath,
-    drop_unpaired_parts,
-    open_dataset,
-    root_path,
-    table_from_columns,
-    write_manifest,
-)
+from linkcrawl.dataset.layout import RemotePath, root_path
+from linkcrawl.dataset.manifest import write_manifest
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.write import PartWriter, drop_unpaired_parts
 from tests.conftest import FAST, demo_seeds, free_port, run_linkcrawl, start_server
 
 KEY = ["source", "target", "ordinal"]
@@ -128,7 +122,7 @@ def test_crawl_into_an_object_store(demo_server, demo_crawl, tmp_path):
     script = textwrap.dedent(
         f"""
         import json, sys
-        from linkcrawl.runner import crawl
+        from linkcrawl.crawl.runner import crawl
         from linkcrawl.storage import open_dataset
         seeds = {demo_seeds()!r}
         done = crawl(seeds, data_dir="mock:///bucket/data", crawl_id="obj1",
@@ -272,7 +266,8 @@ def test_a_table_stream_that_fails_midway_leaves_no_file(kind, tmp_path):
     """write_tables_atomic: a failure while the tables are made leaves no file, neither
     on disk (the staged file is dropped) nor in an object store (where closing the stream
     completes the upload, so the object is removed), and no staged leftovers."""
-    from linkcrawl.storage import INBOUND_SCHEMA, write_tables_atomic
+    from linkcrawl.dataset.schemas import INBOUND_SCHEMA
+    from linkcrawl.dataset.write import write_tables_atomic
 
     root = root_path(str(tmp_path) if kind == "local" else f"mock:///{tmp_path.name}/data")
     path = root / "authority" / "inbound.parquet"

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from linkcrawl.analysis import analyze, pagerank, pagerank_arrays
 from linkcrawl.analysis.graph import collapse_links
-from linkcrawl.analysis.importing import import_edges
-from linkcrawl.urls import normalize_url
+from linkcrawl.extract.urls import normalize_url
+from linkcrawl.sources.edgelist import import_edges
 from tests.conftest import need_shared_data
 
 # The module (the package exports its function pagerank under the same name).

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from tests.conftest import DEMO_WEB, FAST, SHARED_DATA, run_linkcrawl
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def parse_workers(crawl_pid: int) -> set[int]:
         except OSError:
             continue
         ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == crawl_pid and b"linkcrawl.parsepool" in cmdline:
+        if ppid == crawl_pid and b"linkcrawl.crawl.parsepool" in cmdline:
             found.add(int(entry.name))
     return found
 
@@ -81,7 +81,7 @@ def alive(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return stat.rpartition(")")[2].split()[0] != "Z" and b"linkcrawl.parsepool" in cmdline
+    return stat.rpartition(")")[2].split()[0] != "Z" and b"linkcrawl.crawl.parsepool" in cmdline
 
 
 @contextmanager

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from linkcrawl.analysis import analyze
-from linkcrawl.audit import audit
-from linkcrawl.localweb import LocalWebServer
-from linkcrawl.report import link_type, report
+from linkcrawl.demo.localweb import LocalWebServer
+from linkcrawl.reports.audit import audit
+from linkcrawl.reports.html import link_type, report
 from tests.conftest import FAST, run_linkcrawl
 from tests.test_audit import EVIL, SEEDS, SHOP, TRUSTED, audit_web, page
 

@@ -13,7 +13,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

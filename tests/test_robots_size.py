@@ -9,7 +9,7 @@ import gzip
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow

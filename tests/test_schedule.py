@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, WebRequest
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, WebRequest
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def slow_site(request: WebRequest):
 
 
 def _page(n: int):
-    from linkcrawl.localweb import Resource
+    from linkcrawl.demo.localweb import Resource
 
     links = "".join(f'<a href="/{n * 3 + k}">{k}</a>' for k in (1, 2, 3))
     return Resource(200, {"Content-Type": "text/html"}, links.encode())

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.slow

@@ -19,17 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkcrawl import DatasetError, open_dataset
-from linkcrawl.storage import (
-    EDGES_SCHEMA,
-    PAGES_SCHEMA,
+from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
+from linkcrawl.dataset.manifest import read_manifest, write_manifest
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.write import (
     PartWriter,
     clean_staging,
     drop_unpaired_parts,
-    new_crawl_id,
-    read_manifest,
-    table_from_columns,
-    validate_crawl_id,
-    write_manifest,
     write_parts_atomic,
     write_table_atomic,
     write_tables_atomic,
@@ -228,7 +224,7 @@ def _footer_bytes(path):
 def test_the_footer_codec_writes_back_the_bytes_it_read(tmp_path):
     # Footers as pyarrow writes them with every option that adds fields: statistics of
     # every type, key-value metadata, sorting columns, page indexes, bloom filters.
-    from linkcrawl.parquet_join import _Reader, _write_struct
+    from linkcrawl.dataset.parquet_join import _Reader, _write_struct
 
     table = _varied_table(70_000)
     options = [
@@ -247,7 +243,7 @@ def test_the_footer_codec_writes_back_the_bytes_it_read(tmp_path):
 
 
 def test_files_that_cannot_be_joined_are_refused_untouched(tmp_path):
-    from linkcrawl.parquet_join import JoinError, join_parquet_files
+    from linkcrawl.dataset.parquet_join import JoinError, join_parquet_files
 
     table = _varied_table(1_000)
     first, page_index, other_schema = (tmp_path / f"{n}.parquet" for n in "abc")
@@ -269,8 +265,8 @@ def test_files_that_cannot_be_joined_are_refused_untouched(tmp_path):
 def test_parts_that_cannot_be_joined_are_written_again_by_one_writer(tmp_path, monkeypatch):
     # A pyarrow whose footers hold fields the join does not know: the rows are still
     # written, by one writer, from the part files.
-    import linkcrawl.storage as storage
-    from linkcrawl.parquet_join import JoinError
+    import linkcrawl.dataset.write as storage
+    from linkcrawl.dataset.parquet_join import JoinError
 
     def refuse(first, others):
         raise JoinError("row group field 8 is not known to the join")

@@ -14,8 +14,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from linkcrawl.items import PageItem
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.crawl.items import PageItem
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from linkcrawl.spiders.links import LinkSpider, PatternEvidence, pattern_keys
 from tests.conftest import FAST, run_linkcrawl
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
+from linkcrawl.extract.urls import absolute_url, host_of, normalize_url, registered_domain
 from tests.conftest import need_shared_data
 
 URLTESTDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "url" / "urltestdata.json"

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
-from linkcrawl.runner import DataDirLock, shard_seeds
+from linkcrawl.crawl.runner import DataDirLock, shard_seeds
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from tests.conftest import FAST, demo_seeds, run_linkcrawl
 
 
@@ -86,7 +86,7 @@ def test_sigint_stops_all_workers_cleanly_and_resume_completes(tmp_path):
     import sys
     import time
 
-    from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+    from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 
     def slow(request):
         if request.path == "/robots.txt":
@@ -159,7 +159,7 @@ def _many_host_site(served: list[str]):
     answered is appended to ``served`` once its response is ready."""
     import time
 
-    from linkcrawl.localweb import Resource
+    from linkcrawl.demo.localweb import Resource
 
     def handler(request):
         if request.path == "/robots.txt" or not request.host.endswith("-example.com"):
@@ -190,7 +190,7 @@ def test_one_stop_signal_to_the_parent_stops_every_worker_and_loses_no_page(tmp_
 
     import pyarrow.parquet as pq
 
-    from linkcrawl.localweb import LocalWeb, LocalWebServer
+    from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 
     served: list[str] = []
     seeds = [f"http://h{i}-example.com/" for i in range(8)]
@@ -255,7 +255,7 @@ def test_ctrl_c_while_the_workers_start_stops_them_once_without_a_traceback(tmp_
     import sys
     import time
 
-    from linkcrawl.localweb import LocalWeb, LocalWebServer
+    from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 
     served: list[str] = []
     seeds = [f"http://h{i}-example.com/" for i in range(4)]

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from linkcrawl.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 
 pytestmark = pytest.mark.slow  # each test runs a crawl of its own
 

@@ -8,7 +8,6 @@ notebooks. How the numbers are computed: docs/authority.md.
 from __future__ import annotations
 
 from linkcrawl.analysis.authority import analyze, authority_scale
-from linkcrawl.analysis.backlinks import BacklinkReport, backlinks, top_domains
 from linkcrawl.analysis.graph import DEFAULT_POSITION_WEIGHTS, load_graph, page_graph
 from linkcrawl.analysis.pagerank import ENGINES, pagerank, pagerank_arrays
 
@@ -25,3 +24,13 @@ __all__ = [
     "pagerank_arrays",
     "top_domains",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The backlink reports moved to linkcrawl.reports (they read the tables this package
+    # writes); their names stay importable from here for one release.
+    if name in ("BacklinkReport", "backlinks", "top_domains"):
+        from linkcrawl.reports import backlinks as reports
+
+        return getattr(reports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,22 +29,22 @@ from linkcrawl.analysis.graph import (
     load_graph_alongside,
 )
 from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
-from linkcrawl.storage import (
+from linkcrawl.dataset.layout import RemotePath, root_path
+from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.dataset.schemas import (
     DICTIONARY_COLUMNS,
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
-    Dataset,
-    DatasetError,
-    RemotePath,
+)
+from linkcrawl.dataset.write import (
     clean_staging,
-    open_dataset,
-    root_path,
     staged_partition,
     write_parts_atomic,
     write_table_atomic,
 )
+from linkcrawl.errors import DatasetError
 
 __all__ = [
     "ANALYZE_ENGINES",
@@ -204,7 +204,7 @@ def analyze(
                 f"{data_dir}: the {engine} engine needs a local data directory "
                 "(the sparse engine reads and writes object stores)"
             )
-        module = importlib.import_module(f"linkcrawl.analysis.{engine}_engine")
+        module = importlib.import_module(f"linkcrawl.analysis.engines.{engine}")
         takes = inspect.signature(module.analyze).parameters
         unknown = [k for k in engine_options or {} if k not in takes or k == "data_dir"]
         if unknown:

@@ -21,8 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from linkcrawl.storage import DatasetError, LinkcrawlError, open_dataset
-from linkcrawl.urls import registered_domain
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.errors import DatasetError, LinkcrawlError
+from linkcrawl.extract.urls import registered_domain
 
 __all__ = [
     "DEFAULT_POSITION_WEIGHTS",

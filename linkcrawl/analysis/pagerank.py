@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from linkcrawl.analysis.graph import collapse_links, load_graph
-from linkcrawl.storage import DatasetError
+from linkcrawl.errors import DatasetError
 
 __all__ = ["DAMPING", "ENGINES", "MAX_ITER", "TOL", "pagerank", "pagerank_arrays"]
 

@@ -14,7 +14,7 @@ def web_root() -> Path:
     It is found through the installed package, not the working directory, so that
     ``linkcrawl demo`` works from any folder and from a wheel as from a checkout.
 
-    >>> from linkcrawl.localweb import LocalWeb
+    >>> from linkcrawl.demo.localweb import LocalWeb
     >>> "www.alpha-example.com" in LocalWeb(web_root()).hosts()
     True
     """

@@ -32,11 +32,12 @@ from twisted.internet.error import (
 )
 from twisted.web._newclient import ResponseNeverReceived
 
-from linkcrawl.items import PageItem
-from linkcrawl.links import LinkExtractor, PageLinks, build_position_rules
-from linkcrawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
-from linkcrawl.storage import Dataset, new_crawl_id, validate_crawl_id
-from linkcrawl.urls import absolute_url, host_of, normalize_url, registered_domain
+from linkcrawl.crawl.items import PageItem
+from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
+from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
+from linkcrawl.dataset.reader import Dataset
+from linkcrawl.extract.links import LinkExtractor, PageLinks, build_position_rules
+from linkcrawl.extract.urls import absolute_url, host_of, normalize_url, registered_domain
 
 # Kinds of edge whose target is a page worth fetching when it is in scope.
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
@@ -259,7 +260,7 @@ class LinkSpider(scrapy.Spider):
         if url:
             # `scrapy crawl links -s LINKCRAWL_REDIS_URL=...` (scrapyd) gets the shared
             # frontier as `linkcrawl crawl --redis` does; settings given already win.
-            from linkcrawl.distributed import default_worker_id, distributed_settings
+            from linkcrawl.crawl.frontier.redis import default_worker_id, distributed_settings
 
             worker = settings.get("LINKCRAWL_WORKER") or default_worker_id()
             for name, value in distributed_settings(url, worker).items():
@@ -280,10 +281,11 @@ class LinkSpider(scrapy.Spider):
         spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
         spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
         if settings.get("LINKCRAWL_REDIS_URL"):
-            from linkcrawl.distributed import stopped_by_lost_redis
+            from linkcrawl.crawl.frontier.redis import stopped_by_lost_redis
 
             # A crawl shared through Redis caps pages per domain across all its workers,
-            # in the scheduler (linkcrawl.distributed); a count here would be this worker's.
+            # in the scheduler (linkcrawl.crawl.frontier.redis); a count here would be this
+            # worker's.
             spider.max_pages = 0
             root = settings.get("LINKCRAWL_DATA_DIR") or "data"
             if stopped_by_lost_redis(root, spider.crawl_id):

@@ -23,7 +23,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
-from linkcrawl.storage import _pid_alive
+from linkcrawl.dataset.layout import _pid_alive
 
 
 class WorkerExchange:

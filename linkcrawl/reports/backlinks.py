@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from linkcrawl.storage import DatasetError, open_dataset
-from linkcrawl.urls import host_of, normalize_url, registered_domain
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.errors import DatasetError
+from linkcrawl.extract.urls import host_of, normalize_url, registered_domain
 
 __all__ = ["BacklinkReport", "backlinks", "target_hint", "top_domains"]
 

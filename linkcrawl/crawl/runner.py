@@ -22,24 +22,20 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from linkcrawl.pipelines import REDIS_LOST, SKIPPED_FILE, add_skipped
-from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
-from linkcrawl.storage import (
-    LOCK_FILE,
-    CrawlInterrupted,
-    LinkcrawlError,
+from linkcrawl.crawl.pipeline import REDIS_LOST, SKIPPED_FILE, add_skipped
+from linkcrawl.dataset.layout import (
     RemotePath,
-    format_time,
     manifest_path,
     new_crawl_id,
-    open_dataset,
-    read_manifest,
     root_path,
     utcnow,
     validate_crawl_id,
-    write_manifest,
 )
-from linkcrawl.urls import host_of, registered_domain
+from linkcrawl.dataset.manifest import LOCK_FILE, format_time, read_manifest, write_manifest
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.errors import CrawlInterrupted, LinkcrawlError
+from linkcrawl.extract.urls import host_of, registered_domain
+from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -237,7 +233,8 @@ def crawl(
 
     ``redis`` (a ``redis://HOST:PORT/DB`` URL, or the ``LINKCRAWL_REDIS_URL`` setting) makes
     this process one worker of a crawl whose frontier is shared through Redis: start the
-    same command, with the same ``crawl_id``, on every machine (:mod:`linkcrawl.distributed`).
+    same command, with the same ``crawl_id``, on every machine
+    (:mod:`linkcrawl.crawl.frontier.redis`).
 
     ``resume_interrupted`` resumes the newest crawl instead when it was interrupted, so a
     scheduled crawl that was killed continues rather than silently starting over.
@@ -499,7 +496,7 @@ def _crawl_shared(
     options: dict[str, Any],
 ) -> str:
     """Run this process as one worker of a crawl shared through Redis; see :func:`crawl`."""
-    from linkcrawl import distributed  # scrapy-redis is an optional extra
+    from linkcrawl.crawl.frontier import redis as distributed  # scrapy-redis is an optional extra
 
     if not crawl_id:
         raise LinkcrawlError(
@@ -556,7 +553,7 @@ def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | Non
     far, marks the crawl interrupted and stops the process without waiting (Scrapy's own
     second-signal handler would stop the reactor with the buffered rows unwritten).
     """
-    from linkcrawl.pipelines import stop_now, stop_requested
+    from linkcrawl.crawl.pipeline import stop_now, stop_requested
 
     # A signal during the seconds of start-up, before the reactor runs, would raise
     # KeyboardInterrupt in the middle of an import (or kill the process): it is held, and

@@ -29,20 +29,16 @@ import pyarrow as pa
 from linkcrawl.analysis.authority import _INBOUND_DICTIONARY, analysable_crawl
 from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
-from linkcrawl.storage import (
+from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
-    Dataset,
-    DatasetError,
-    LinkcrawlError,
-    _staging_file,
-    open_dataset,
-    staged_partition,
-    write_tables_atomic,
 )
-from linkcrawl.urls import registered_domain
+from linkcrawl.dataset.write import _staging_file, staged_partition, write_tables_atomic
+from linkcrawl.errors import DatasetError, LinkcrawlError
+from linkcrawl.extract.urls import registered_domain
 
 __all__ = ["analyze"]
 
@@ -107,7 +103,7 @@ def analyze(
 
     Examples
     --------
-    >>> from linkcrawl.analysis.duckdb_engine import analyze             # doctest: +SKIP
+    >>> from linkcrawl.analysis.engines.duckdb import analyze             # doctest: +SKIP
     >>> analyze("data", memory_limit="2GB", threads=2)                   # doctest: +SKIP
     """
     duckdb = _import_duckdb()

@@ -13,7 +13,7 @@ included) to responses that take precedence over files::
      "/gone": {"status": 410, "body": "gone"}}
 
 Sites can also be given in memory (``LocalWeb(pages={url: Resource(...)})``), which is how
-tests and benchmarks build webs of their own. Run ``python -m linkcrawl.localweb DIR`` to
+tests and benchmarks build webs of their own. Run ``python -m linkcrawl.demo.localweb DIR`` to
 serve a folder by hand.
 """
 

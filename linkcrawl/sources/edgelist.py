@@ -13,16 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkcrawl.analysis.graph import url_hosts
-from linkcrawl.storage import (
-    EDGES_SCHEMA,
-    PAGES_SCHEMA,
-    ROW_GROUP_SIZE,
-    PartWriter,
-    format_time,
-    validate_crawl_id,
-    write_manifest,
-)
-from linkcrawl.urls import registered_domain
+from linkcrawl.dataset.layout import validate_crawl_id
+from linkcrawl.dataset.manifest import format_time, write_manifest
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, ROW_GROUP_SIZE
+from linkcrawl.dataset.write import PartWriter
+from linkcrawl.extract.urls import registered_domain
 
 __all__ = ["import_edges"]
 
@@ -64,7 +59,7 @@ def import_edges(
         The linkcrawl data directory (created if missing).
     edges
         A pyarrow Table or pandas DataFrame with ``source`` and ``target`` URL columns
-        (normalised, as :func:`linkcrawl.urls.normalize_url` returns them), and optionally
+        (normalised, as :func:`linkcrawl.extract.urls.normalize_url` returns them), and optionally
         any other column of the edges table. Missing ones default to a followed anchor
         link in the content without anchor text or rel; ``ordinal`` to the row's index
         among its source's rows; domains to the URLs' registered domains.

@@ -45,19 +45,14 @@ from urllib.parse import urlsplit, urlunsplit
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 
-from linkcrawl.pipelines import REDIS_LOST
-from linkcrawl.storage import (
-    PAGES_SCHEMA,
-    Dataset,
-    LinkcrawlError,
-    PartWriter,
-    manifest_path,
-    read_manifest,
-    root_path,
-    utcnow,
-    write_manifest,
-)
-from linkcrawl.urls import host_of, normalize_url, registered_domain
+from linkcrawl.crawl.pipeline import REDIS_LOST
+from linkcrawl.dataset.layout import manifest_path, root_path, utcnow
+from linkcrawl.dataset.manifest import read_manifest, write_manifest
+from linkcrawl.dataset.reader import Dataset
+from linkcrawl.dataset.schemas import PAGES_SCHEMA
+from linkcrawl.dataset.write import PartWriter
+from linkcrawl.errors import LinkcrawlError
+from linkcrawl.extract.urls import host_of, normalize_url, registered_domain
 
 try:  # an optional extra: the message below says how to install it
     import redis
@@ -234,12 +229,12 @@ def distributed_settings(url: str, worker: str) -> dict[str, Any]:
     return {
         "LINKCRAWL_REDIS_URL": url,
         "LINKCRAWL_WORKER": worker,
-        "SCHEDULER": "linkcrawl.distributed.RedisFrontier",
+        "SCHEDULER": "linkcrawl.crawl.frontier.redis.RedisFrontier",
         # scrapy-redis's own names, for anyone reading the settings; RedisFrontier sets the
         # keys from the crawl id itself.
         "SCHEDULER_PERSIST": True,
-        "SCHEDULER_QUEUE_CLASS": "linkcrawl.distributed.FrontierQueue",
-        "DUPEFILTER_CLASS": "linkcrawl.distributed.RedisDupeFilter",
+        "SCHEDULER_QUEUE_CLASS": "linkcrawl.crawl.frontier.redis.FrontierQueue",
+        "DUPEFILTER_CLASS": "linkcrawl.crawl.frontier.redis.RedisDupeFilter",
         "REDIS_URL": url,
         # The queue and the duplicate filter live in Redis, not in a JOBDIR.
         "JOBDIR": None,
@@ -374,7 +369,7 @@ class RedisFrontier(Scheduler):
             crawler,
             persist=True,
             queue_key=f"{p}requests",
-            queue_cls="linkcrawl.distributed.FrontierQueue",
+            queue_cls="linkcrawl.crawl.frontier.redis.FrontierQueue",
             dupefilter=RedisDupeFilter(
                 server,
                 f"{p}dupefilter",

@@ -27,19 +27,16 @@ import pyarrow.parquet as pq
 from linkcrawl.analysis.authority import analysable_crawl
 from linkcrawl.analysis.graph import FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
-from linkcrawl.storage import (
+from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
-    DatasetError,
-    LinkcrawlError,
-    _staging_file,
-    open_dataset,
-    staged_partition,
-    write_tables_atomic,
 )
-from linkcrawl.urls import registered_domain
+from linkcrawl.dataset.write import _staging_file, staged_partition, write_tables_atomic
+from linkcrawl.errors import DatasetError, LinkcrawlError
+from linkcrawl.extract.urls import registered_domain
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -122,7 +119,7 @@ def analyze(
 
     Examples
     --------
-    >>> from linkcrawl.analysis.spark_engine import analyze            # doctest: +SKIP
+    >>> from linkcrawl.analysis.engines.spark import analyze            # doctest: +SKIP
     >>> conf = {"spark.driver.memory": "8g"}                          # doctest: +SKIP
     >>> analyze("data", master="local[4]", spark_conf=conf)            # doctest: +SKIP
     """

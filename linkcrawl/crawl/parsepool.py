@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from linkcrawl.links import LinkExtractor, PageLinks, PositionRule
-from linkcrawl.urls import host_of, registered_domain
+from linkcrawl.extract.links import LinkExtractor, PageLinks, PositionRule
+from linkcrawl.extract.urls import host_of, registered_domain
 
 __all__ = [
     "PARSE_CRASHED",
@@ -61,7 +61,7 @@ _BOOT = (
     "sys.path[:] = pickle.load(sys.stdin.buffer)\n"
     "spec = importlib.util.find_spec('linkcrawl')\n"
     "sys.modules['linkcrawl'] = importlib.util.module_from_spec(spec)\n"
-    "from linkcrawl.parsepool import serve\n"
+    "from linkcrawl.crawl.parsepool import serve\n"
     "serve(sys.stdin.buffer, out)\n"
 )
 

@@ -1,0 +1,1 @@
+"""The engines that compute the authority tables, behind one contract."""

@@ -1,0 +1,214 @@
+"""Crawl manifests (data/crawls/<id>.json) and the lock that says a crawl is still running."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from linkcrawl.dataset.layout import _CRAWL_ID, _pid_alive, is_local, manifest_path, root_path
+from linkcrawl.dataset.schemas import SCHEMA_VERSION
+from linkcrawl.dataset.write import atomic_write_bytes
+from linkcrawl.errors import DatasetError, _first_line
+
+# The data directory's crawl lock (linkcrawl.crawl.runner.DataDirLock), and what its file says:
+# "pid N, crawl ID" for a crawl, "shared crawl ID" for the workers of a Redis crawl.
+LOCK_FILE = ".crawl.lock"
+
+
+_LOCK_TEXT = re.compile(r"(?:pid \d+, crawl|shared crawl) (?P<crawl_id>\S+)")
+
+
+def crawl_lock(root: Path | str) -> tuple[bool, str | None] | None:
+    """Whether a live process holds the crawl lock of data directory ``root``, and the
+    crawl its lock file names (the holder's, or the last holder's); None when that cannot
+    be told (an object store, or a file system without ``flock``).
+
+    The kernel releases an ``flock`` when its holder dies, wherever its pid was recorded
+    (pid 1 in a container) and on whichever host it ran, where the file system shares
+    locks between hosts (NFSv4 does). The probe takes the lock for an instant, without
+    waiting: a crawl starting at that instant tries again (:class:`DataDirLock`).
+    """
+    if not is_local(root):
+        return None
+    path = root_path(root) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False, None
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            held = True
+        except OSError:
+            return None
+        match = _LOCK_TEXT.search(os.pread(fd, 200, 0).decode(errors="replace"))
+    finally:
+        os.close(fd)
+    return held, match["crawl_id"] if match else None
+
+
+def crawl_lock_holder(root: Path | str) -> str | None:
+    """The id of the crawl that holds the crawl lock of ``root`` now, if any."""
+    lock = crawl_lock(root)
+    return lock[1] if lock is not None and lock[0] else None
+
+
+@dataclass
+class Manifest:
+    """The record of one crawl: ``data/crawls/<crawl_id>.json``."""
+
+    path: Path
+    fields: dict[str, Any]
+
+    @property
+    def crawl_id(self) -> str:
+        return self.fields["crawl_id"]
+
+    @property
+    def status(self) -> str:
+        """running, finished, failed (it ran to its end, but every seed failed: see
+        ``failure``) or interrupted; a running crawl whose process is gone is reported as
+        interrupted.
+
+        In a local data directory, whether a crawl run by ``linkcrawl crawl`` still runs
+        is told by the data directory's lock (:func:`crawl_lock`): the crawl holds it while
+        it runs, and the kernel lets it go when the process dies, so a crawl killed in a
+        container (where it recorded pid 1) or on another host reads interrupted. Crawls
+        that ran without the lock (scrapyd, ``scrapy crawl``), a crawl shared through
+        Redis (its workers may run where this host's locks do not reach) and any crawl in
+        an object store (nothing is locked there) are judged as before, by the pid and
+        host they recorded: another host's crawl is trusted to run.
+        """
+        status = self.fields.get("status", "unknown")
+        if status == "running" and not self._alive():
+            return "interrupted"
+        return status
+
+    def _alive(self) -> bool:
+        fields = self.fields
+        if "distributed" not in fields:
+            lock = crawl_lock(self.path.parent.parent)
+            if lock is not None:
+                held, holder = lock
+                if holder == self.crawl_id:
+                    return held
+                if fields.get("locked"):
+                    return False  # it ran under the lock, and no longer holds it
+        return _pid_alive(fields.get("pid"), fields.get("host"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.fields, "status": self.status}
+
+
+def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
+    """Write (replace) a crawl manifest atomically; ``fields`` must hold ``crawl_id``."""
+    root = root_path(root)
+    path = manifest_path(root, fields["crawl_id"])
+    payload = json.dumps(fields, indent=2, sort_keys=True, default=str).encode() + b"\n"
+    atomic_write_bytes(path, payload, root / ".staging")
+    return path
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    """Read one manifest; DatasetError if it is unreadable or from a newer linkcrawl."""
+    path = root_path(path)
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: unreadable crawl manifest ({_first_line(exc)})") from None
+    if not isinstance(fields, dict) or "crawl_id" not in fields:
+        raise DatasetError(f"{path}: not a linkcrawl crawl manifest (no crawl_id)")
+    _check_version(path, fields.get("schema_version"))
+    crawl_id = fields["crawl_id"]
+    if not isinstance(crawl_id, str) or not _CRAWL_ID.match(crawl_id):
+        raise DatasetError(f"{path}: bad crawl_id {crawl_id!r} in the manifest")
+    if path.name.endswith(".json") and path.name[: -len(".json")] != crawl_id:
+        # Every command finds a crawl's files by its id: one manifest naming another
+        # crawl would have them read, or prune remove, that crawl's files.
+        raise DatasetError(
+            f"{path}: the manifest names crawl {crawl_id!r}, not the crawl of its file name"
+        )
+    for name, kind in _MANIFEST_TYPES.items():
+        value = fields.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise DatasetError(
+                f"{path}: bad {name} {_short(value)} in the manifest "
+                f"(expected {' or '.join(k.__name__ for k in _as_tuple(kind))})"
+            )
+    for name in _MANIFEST_TIMES:
+        if fields.get(name) is not None:
+            fields[name] = _utc_time(path, name, fields[name])
+    return Manifest(path, fields)
+
+
+# Fields of a manifest that readers use, and the JSON types they must have.
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "seeds": list,
+    "counts": dict,
+    "settings": dict,
+    "pid": int,
+    "host": str,
+}
+
+
+_MANIFEST_TIMES = ("started_at", "finished_at")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def format_time(moment: datetime) -> str:
+    """The one form of a time in a manifest: UTC, microseconds, ``+00:00``, such as
+    ``2026-11-22T03:00:00.000000+00:00`` (it sorts as text in time order)."""
+    if moment.tzinfo is None:
+        raise ValueError("a manifest time must be aware (give tzinfo=UTC)")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _utc_time(path: Path, name: str, value: Any) -> str:
+    """A manifest time in the one form of :func:`format_time`, whichever ISO 8601 form
+    wrote it (``Z`` or an offset, with or without fractions); DatasetError if none."""
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        # ISO 8601's reduced forms (a year, a month) are a time too.
+        value = value + "-01-01" if re.fullmatch(r"\d{4}", value) else value
+        value = value + "-01" if re.fullmatch(r"\d{4}-\d{2}", value) else value
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise DatasetError(
+            f"{path}: bad {name} {_short(value)} in the manifest (expected an ISO 8601 time)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # linkcrawl writes UTC; an old naive one too
+    return format_time(moment)
+
+
+def _check_version(path: Path, version: Any) -> None:
+    try:
+        number = int(version) if version is not None else SCHEMA_VERSION
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: unknown schema version {version!r}") from None
+    if number > SCHEMA_VERSION:
+        raise DatasetError(
+            f"{path}: written by a newer linkcrawl (schema version {number}; this one reads "
+            f"up to {SCHEMA_VERSION}): upgrade linkcrawl"
+        )

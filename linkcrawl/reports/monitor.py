@@ -1,0 +1,621 @@
+"""Monitoring across crawls: new and lost links with reasons, backlink history, broken links,
+and pruning old crawls."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkcrawl.dataset.manifest import Manifest, crawl_lock_holder, write_manifest
+from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.dataset.write import clean_staging
+from linkcrawl.errors import DatasetError
+from linkcrawl.extract.urls import host_of, registered_domain
+from linkcrawl.reports.backlinks import _target_filter, target_hint
+
+__all__ = [
+    "DIFF_COLUMNS",
+    "LOST_REASONS",
+    "NEW_REASONS",
+    "History",
+    "broken",
+    "diff",
+    "history",
+    "prune",
+]
+
+DIFF_COLUMNS = ["change", "source", "target", "anchor", "follow", "reason"]
+# Why a link of the old crawl is not in the new one as it was, most specific first.
+LOST_REASONS = (
+    "source-not-crawled",
+    "source-gone",
+    "target-redirects",
+    "link-removed",
+    "now-nofollow",
+)
+NEW_REASONS = ("", "source-new", "now-follow")
+# A request robots.txt forbade was never sent: the target is not broken, only unvisited.
+_NOT_BROKEN_ERRORS = ("robots-disallowed",)
+
+
+# -- shared readers --------------------------------------------------------------------------
+
+
+def _finished(ds: Dataset) -> list[Manifest]:
+    """The finished crawls, oldest first."""
+    return [m for m in reversed(ds.manifests()) if m.status == "finished"]
+
+
+def _backlink_filter(target: str | None) -> Any:
+    """Links to ``target`` (a registered domain, a host or a URL prefix) from other
+    registered domains; None selects every link."""
+    if target is None:
+        return None
+    _, expression = _target_filter(target)
+    return expression & _EXTERNAL
+
+
+_EXTERNAL = pc.field("internal") == False  # noqa: E712 (an Arrow expression)
+
+
+def _hint(
+    ds: Dataset, crawl_ids: list[str], target: str, what: str, *, backlinks: bool = True
+) -> str | None:
+    """The hint for an empty answer about ``target`` in these crawls (another scheme or
+    ``www.``: see :func:`~linkcrawl.reports.backlinks.target_hint`)."""
+
+    def has_rows(expression: Any) -> bool:
+        if backlinks:
+            expression = expression & _EXTERNAL
+        expression = expression & pc.field("crawl_id").isin(crawl_ids)
+        return not ds.edges(None, columns=["target"], filters=expression).empty
+
+    return target_hint(target, has_rows, what)
+
+
+def _link_pairs(edges: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per (source, target): a link is the same link across crawls when it joins
+    the same two URLs, wherever it sits on the page. Its ``follow`` is true when any
+    occurrence is followed, and its anchor is that of the first followed occurrence (the
+    first occurrence if none is followed)."""
+    if edges.empty:
+        return edges.drop(columns="ordinal").reset_index(drop=True)
+    # Integer codes and one lexsort: three times faster than sorting the URL strings.
+    codes = _pair_codes(edges, [*by, "source", "target"])
+    rank = np.where(edges["follow"].to_numpy(bool), 0, 1 << 31)
+    rank = rank + edges["ordinal"].to_numpy(np.int64)
+    order = np.lexsort((rank, codes))
+    ordered = codes[order]
+    first = order[np.r_[True, ordered[1:] != ordered[:-1]]]
+    return edges.iloc[np.sort(first)].drop(columns="ordinal").reset_index(drop=True)
+
+
+def _pair_codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """An integer per distinct combination of ``keys``, by hashing (no string sort)."""
+    return frame.groupby(keys, sort=False).ngroup().to_numpy()
+
+
+def _page_status(ds: Dataset, crawl_id: str, urls: Iterable[str]) -> pd.DataFrame:
+    """url, status, error of the given URLs in one crawl, one row per URL (the last fetch)."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return pd.DataFrame({"url": [], "status": [], "error": []}).set_index("url")
+    pages = ds.pages(
+        crawl_id,
+        columns=["url", "status", "error", "fetched_at"],
+        filters=pc.field("url").isin(wanted),
+    )
+    pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
+    return pages.set_index("url")[["status", "error"]]
+
+
+def _ok(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
+    """Whether each URL was fetched in ``pages`` with a 2xx status (False if not in it)."""
+    if not len(pages):
+        return pd.Series(False, index=urls.index)
+    status = pd.to_numeric(urls.map(pages["status"]), errors="coerce")
+    ok = (status >= 200) & (status < 300) & urls.map(pages["error"]).isna()
+    return ok.fillna(False).astype(bool)
+
+
+def _redirects(pages: pd.DataFrame, urls: pd.Series) -> pd.Series:
+    """Whether each URL answered with a 3xx status in ``pages``."""
+    if not len(pages):
+        return pd.Series(False, index=urls.index)
+    status = pd.to_numeric(urls.map(pages["status"]), errors="coerce")
+    return ((status >= 300) & (status < 400)).fillna(False).astype(bool)
+
+
+def _in_scope(manifest: Manifest, urls: pd.Series) -> pd.Series:
+    """Whether each URL was inside the crawl's scope (pages outside it are only checked with
+    --check-external, never parsed); true everywhere when the manifest does not say."""
+    scope = set(manifest.fields.get("scope") or ())
+    if not scope:
+        return pd.Series(True, index=urls.index)
+    hosts = {u: host_of(u) for u in urls.unique()}
+    inside = {u: h in scope or registered_domain(h) in scope for u, h in hosts.items()}
+    return urls.map(inside).astype(bool)
+
+
+# -- diff ------------------------------------------------------------------------------------
+
+
+def diff(
+    data_dir: Path | str = "data",
+    old_id: str | None = None,
+    new_id: str | None = None,
+    target: str | None = None,
+) -> pd.DataFrame:
+    """New and lost links between two crawls, each with the reason.
+
+    A link is identified by its source and target URLs: several occurrences on one page
+    are one link (followed if any occurrence is), and a link that moved on its page is
+    unchanged. Changes of anchor text alone are not reported.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    old_id, new_id
+        The two crawls. By default ``new_id`` is the newest finished crawl and ``old_id``
+        the finished crawl before it.
+    target
+        Only the backlinks of this target: links from other registered domains to a
+        registered domain (``example.com``), a host (``www.example.com``) or a URL prefix
+        (``https://example.com/blog/``), as in ``linkcrawl backlinks``. By default every
+        link, internal ones included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``change, source, target, anchor, follow, reason``; ``change`` is ``lost``
+        or ``new``, lost rows first, then by target and source. ``df.attrs`` holds
+        ``old_id`` and ``new_id``, and ``hint`` when neither crawl has a link to
+        ``target`` but has one to another spelling of it (another scheme, ``www.``).
+
+        A lost link's reason is the first that holds of:
+
+        - ``source-not-crawled``: the source page was not fetched by the new crawl (not
+          reached, out of its scope, or over a page cap); the link may still be there.
+        - ``source-gone``: the source page now fails: 4xx, 5xx, a network error, or a
+          redirect (the page no longer exists at that URL).
+        - ``target-redirects``: the page was fetched and the link is gone, and its target
+          now redirects (the source probably links to the new location instead).
+        - ``link-removed``: the page was fetched and the link is gone.
+        - ``now-nofollow``: the link is still there but no longer followed (rel nofollow,
+          ugc or sponsored, or a page-wide nofollow). One row, not new plus lost; its
+          anchor and follow are those of the new crawl.
+
+        A new link's reason is empty when it was added to a page the old crawl fetched,
+        ``source-new`` when the old crawl did not fetch its page (a new page, or one not
+        reached then), and ``now-follow`` when a nofollow link became followed (one row).
+        Anchor and follow of a lost link are those of the old crawl.
+
+    Raises
+    ------
+    DatasetError
+        Fewer than two finished crawls, an unknown crawl id, a bad target.
+
+    Examples
+    --------
+    >>> changes = diff("data", target="example.com")                 # doctest: +SKIP
+    >>> changes[changes.change == "lost"].reason.value_counts()      # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    old_id, new_id = _diff_ids(ds, old_id, new_id)
+    expression = _backlink_filter(target)
+    columns = ["source", "target", "anchor", "follow", "ordinal"]
+    old = _link_pairs(ds.edges(old_id, columns=columns, filters=expression))
+    new = _link_pairs(ds.edges(new_id, columns=columns, filters=expression))
+    codes = _pair_codes(pd.concat([old, new], ignore_index=True), ["source", "target"])
+    old_codes, new_codes = codes[: len(old)], codes[len(old) :]
+    # follow of each link in each crawl: -1 absent, 0 nofollow, 1 followed
+    follow_old = np.full(codes.max() + 1 if len(codes) else 0, -1, np.int8)
+    follow_new = follow_old.copy()
+    follow_old[old_codes] = old["follow"].to_numpy(bool)
+    follow_new[new_codes] = new["follow"].to_numpy(bool)
+
+    gone = old[follow_new[old_codes] == -1]
+    new_pages = _page_status(ds, new_id, [*gone["source"], *gone["target"]])
+    old_pages = _page_status(ds, old_id, [*gone["target"]])
+    reason = pd.Series("link-removed", index=gone.index, dtype=object)
+    reason[_redirects(new_pages, gone["target"]) & ~_redirects(old_pages, gone["target"])] = (
+        "target-redirects"
+    )
+    fetched = gone["source"].isin(new_pages.index) & _in_scope(ds.manifest(new_id), gone["source"])
+    reason[fetched & ~_ok(new_pages, gone["source"])] = "source-gone"
+    reason[~fetched] = "source-not-crawled"
+    lost = _rows(gone, "lost", reason)
+
+    before = follow_old[new_codes]
+    added = new[before == -1]
+    old_sources = _page_status(ds, old_id, added["source"])
+    reason = pd.Series("", index=added.index, dtype=object)
+    reason[~_ok(old_sources, added["source"])] = "source-new"
+    found = _rows(added, "new", reason)
+
+    now_follow = new["follow"].to_numpy(bool)
+    nofollow = new[(before == 1) & ~now_follow]
+    refollow = new[(before == 0) & now_follow]
+    changes = pd.concat(
+        [
+            lost,
+            _rows(nofollow, "lost", pd.Series("now-nofollow", index=nofollow.index)),
+            found,
+            _rows(refollow, "new", pd.Series("now-follow", index=refollow.index)),
+        ],
+        ignore_index=True,
+    )
+    changes = changes.sort_values(["change", "target", "source"], kind="stable")
+    changes = changes.reset_index(drop=True).astype({"follow": bool})
+    changes.attrs.update(old_id=old_id, new_id=new_id, target=target)
+    if target is not None and old.empty and new.empty:
+        changes.attrs["hint"] = _hint(ds, [old_id, new_id], target, "no backlinks to")
+    return changes
+
+
+def _diff_ids(ds: Dataset, old_id: str | None, new_id: str | None) -> tuple[str, str]:
+    finished = [m.crawl_id for m in _finished(ds)]
+    if new_id is None:
+        if not finished:
+            raise DatasetError(_too_few(ds, finished))
+        new_id = finished[-1]
+    else:
+        new_id = ds.manifest(new_id).crawl_id
+    if old_id is None:
+        # The finished crawl that started before the new one.
+        order = {m.crawl_id: i for i, m in enumerate(reversed(ds.manifests()))}
+        earlier = [c for c in finished if order[c] < order[new_id]]
+        if not earlier:
+            raise DatasetError(_too_few(ds, finished))
+        old_id = earlier[-1]
+    else:
+        old_id = ds.manifest(old_id).crawl_id
+    if old_id == new_id:
+        raise DatasetError(f"cannot diff crawl {old_id} with itself: give two different crawls")
+    return old_id, new_id
+
+
+def _too_few(ds: Dataset, finished: list[str]) -> str:
+    return (
+        f"diff needs two finished crawls in {ds.root} ({len(finished)} found): run "
+        "`linkcrawl crawl` again, or name two crawls"
+    )
+
+
+def _rows(links: pd.DataFrame, change: str, reason: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "change": change,
+            "source": links["source"],
+            "target": links["target"],
+            "anchor": links["anchor"],
+            "follow": links["follow"].astype(bool),
+            "reason": reason.astype(object),
+        },
+        columns=DIFF_COLUMNS,
+    )
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+class History(NamedTuple):
+    """The backlinks of a target across crawls: ``links`` and ``referring_domains``."""
+
+    links: pd.DataFrame
+    referring_domains: pd.DataFrame
+
+
+def history(data_dir: Path | str = "data", target: str = "") -> History:
+    """Every backlink of a target across all finished crawls: when first and last seen.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    target
+        A registered domain (``example.com``), a host (``www.example.com``) or a URL
+        prefix (``https://example.com/blog/``). Backlinks are links from other registered
+        domains, as in ``linkcrawl backlinks``.
+
+    Returns
+    -------
+    History
+        A named tuple ``(links, referring_domains)``:
+
+        - ``links``: one row per backlink (source, target), with source_domain, anchor and
+          follow as last seen, first_seen and last_seen (crawl ids), first_seen_at and
+          last_seen_at (those crawls' start times, UTC), crawls (in how many crawls it
+          was seen) and live (seen in the newest finished crawl). Newest first_seen first.
+        - ``referring_domains``: one row per finished crawl, oldest first: crawl_id,
+          started_at, referring_domains, followed_referring_domains (domains with at
+          least one followed link to the target) and links.
+
+        Interrupted and running crawls are left out: a link missing from a partial crawl
+        says nothing about the link. When there is no backlink, ``links.attrs["hint"]``
+        names another spelling of the target that has some (another scheme, ``www.``).
+
+    Examples
+    --------
+    >>> links, per_crawl = history("data", "example.com")            # doctest: +SKIP
+    >>> links[~links.live]  # the lost backlinks                     # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    crawls = _finished(ds)
+    if not crawls:
+        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    ids = [m.crawl_id for m in crawls]
+    started = pd.Series(
+        pd.to_datetime([m.fields.get("started_at") for m in crawls], utc=True), index=ids
+    )
+    order = pd.Series(range(len(ids)), index=ids)
+    edges = ds.edges(
+        None,
+        columns=["crawl_id", "source", "target", "source_domain", "anchor", "follow", "ordinal"],
+        filters=_backlink_filter(target) & pc.field("crawl_id").isin(ids),
+    )
+    edges["crawl_id"] = edges["crawl_id"].astype(str)
+    pairs = _link_pairs(edges, by=["crawl_id"])
+    pairs["order"] = pairs["crawl_id"].map(order)
+    pairs = pairs.sort_values(["source", "target", "order"], kind="stable")
+    grouped = pairs.groupby(["source", "target"], sort=False)
+    last = grouped.tail(1).set_index(["source", "target"])
+    links = pd.DataFrame(
+        {
+            "source_domain": last["source_domain"],
+            "anchor": last["anchor"],
+            "follow": last["follow"].astype(bool),
+            "first_seen": grouped["crawl_id"].first(),
+            "last_seen": last["crawl_id"],
+            "crawls": grouped.size(),
+        }
+    ).reset_index()
+    links["first_seen_at"] = links["first_seen"].map(started)
+    links["last_seen_at"] = links["last_seen"].map(started)
+    links["live"] = links["last_seen"] == ids[-1]
+    links = links[
+        [
+            "source",
+            "target",
+            "source_domain",
+            "anchor",
+            "follow",
+            "first_seen",
+            "first_seen_at",
+            "last_seen",
+            "last_seen_at",
+            "crawls",
+            "live",
+        ]
+    ]
+    links = links.sort_values(
+        ["first_seen_at", "target", "source"], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
+
+    per_crawl = pairs.groupby("crawl_id")
+    followed = pairs[pairs["follow"]].groupby("crawl_id")["source_domain"].nunique()
+    domains = pd.DataFrame({"crawl_id": ids, "started_at": started.to_numpy()})
+    domains["referring_domains"] = domains["crawl_id"].map(per_crawl["source_domain"].nunique())
+    domains["followed_referring_domains"] = domains["crawl_id"].map(followed)
+    domains["links"] = domains["crawl_id"].map(per_crawl.size())
+    counts = ["referring_domains", "followed_referring_domains", "links"]
+    domains[counts] = domains[counts].fillna(0).astype("int64")
+    if edges.empty:
+        links.attrs["hint"] = _hint(ds, ids, target, "no backlinks to")
+    return History(links, domains)
+
+
+# -- broken ----------------------------------------------------------------------------------
+
+
+def broken(
+    data_dir: Path | str = "data", crawl_id: str | None = None, target: str | None = None
+) -> pd.DataFrame:
+    """Links whose target is broken: it answered 4xx or 5xx, or failed (DNS, timeout,
+    refused connection), with the pages that link to it.
+
+    A target's status is known when the crawl fetched it: a page of the crawled domains,
+    or a link to another domain checked with ``linkcrawl crawl --check-external``. A
+    request robots.txt forbade is not broken. Redirects are not broken either: a redirect
+    to a broken page shows up as a ``redirect`` link whose target is broken.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    crawl_id
+        The crawl; by default the newest finished one.
+    target
+        Only broken targets under a registered domain (``example.com``), a host or a URL
+        prefix; all linking pages are listed, internal ones too. By default every
+        broken target.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (broken target, linking page): target, status (null for a network
+        error), error, referring_domains (distinct domains linking to the target), source,
+        source_domain, internal, anchor, follow, kind. Targets with the most referring
+        domains first: the best prospects for broken-link building. When the crawl has
+        no link at all to ``target``, ``attrs["hint"]`` names another spelling of it
+        that has some (another scheme, ``www.``).
+
+    Examples
+    --------
+    >>> links = broken("data", target="example.com")                 # doctest: +SKIP
+    >>> links.groupby("target").source.count()                       # doctest: +SKIP
+    """
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    failed = pc.field("status") >= 400
+    errored = pc.field("error").is_valid() & ~pc.field("error").isin(list(_NOT_BROKEN_ERRORS))
+    pages = ds.pages(
+        crawl_id,
+        columns=["url", "status", "error", "fetched_at"],
+        filters=failed | errored,
+    )
+    pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
+    # typed: an empty Python list would be a null-typed value set, which pyarrow refuses
+    expression = pc.field("target").isin(pa.array(pages["url"].tolist(), pa.string()))
+    if target is not None:
+        expression = expression & _target_filter(target)[1]
+    columns = [
+        "source",
+        "target",
+        "source_domain",
+        "internal",
+        "anchor",
+        "follow",
+        "kind",
+        "ordinal",
+    ]
+    links = _link_pairs(ds.edges(crawl_id, columns=columns, filters=expression))
+    links = links.merge(
+        pages[["url", "status", "error"]].rename(columns={"url": "target"}), on="target"
+    )
+    links["referring_domains"] = links.groupby("target")["source_domain"].transform("nunique")
+    links = links.sort_values(
+        ["referring_domains", "target", "internal", "source"],
+        ascending=[False, True, True, True],
+        kind="stable",
+    ).reset_index(drop=True)
+    links["status"] = links["status"].astype("Int16")
+    links.attrs.update(crawl_id=crawl_id, target=target)
+    if target is not None and links.empty:
+        has_links = not ds.edges(
+            crawl_id, columns=["target"], filters=_target_filter(target)[1]
+        ).empty
+        if not has_links:
+            links.attrs["hint"] = _hint(ds, [crawl_id], target, "no links to", backlinks=False)
+    return links[
+        [
+            "target",
+            "status",
+            "error",
+            "referring_domains",
+            "source",
+            "source_domain",
+            "internal",
+            "anchor",
+            "follow",
+            "kind",
+        ]
+    ]
+
+
+# -- prune -----------------------------------------------------------------------------------
+
+
+def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = False) -> list[str]:
+    """Remove old crawls: keep the ``keep`` newest finished crawls and every crawl newer
+    than the oldest of them; remove the rest, never a running crawl.
+
+    A removed crawl loses its partitions in every table (``edges``, ``pages``,
+    ``authority`` and any other ``<table>/crawl_id=<id>/``), its JOBDIR under ``.jobs/``,
+    then its manifest. Its manifest is first rewritten with status ``pruning`` (so that
+    no reader takes the crawl for a finished one while its rows go, and a prune killed
+    half-way is finished by the next, whatever ``keep``); each partition is then moved
+    into ``.staging/`` with one rename, so a reader of all crawls never sees part of a
+    table's partition. Interrupted crawls newer than the oldest kept finished crawl stay,
+    so that they can still be resumed. Staging files of writers that died go too.
+
+    A manifest whose ``crawl_id`` is not its file name is refused (DatasetError, nothing
+    removed): which crawl it names cannot be told.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory.
+    keep
+        How many finished crawls to keep; at least 1.
+    dry_run
+        Only say which crawls would be removed.
+
+    Returns
+    -------
+    list of str
+        The removed crawl ids (or those that would be), oldest first.
+
+    Examples
+    --------
+    >>> prune("data", keep=7)                                        # doctest: +SKIP
+    ['c20261101T030000Z', 'c20261102T030000Z']
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise DatasetError(f"keep must be a whole number of at least 1, not {keep!r}")
+    ds = open_dataset(data_dir)
+    manifests = list(reversed(ds.manifests()))  # oldest first
+    for m in manifests:
+        if m.path.name != f"{m.crawl_id}.json":
+            raise DatasetError(
+                f"{m.path}: its crawl_id is {m.crawl_id!r}, not its file name; fix or move "
+                "it before pruning (nothing was removed)"
+            )
+    finished = [m for m in manifests if m.status == "finished"]
+    doomed = []
+    if len(finished) > keep:
+        oldest_kept = manifests.index(finished[-keep])
+        protected = _lock_holder(ds.root)
+        doomed = [
+            m for m in manifests[:oldest_kept] if m.status != "running" and m.crawl_id != protected
+        ]
+    # A prune killed half-way left these: finished now, whatever their age.
+    doomed += [m for m in manifests if m.fields.get("status") == "pruning" and m not in doomed]
+    doomed.sort(key=manifests.index)
+    if dry_run:
+        return [m.crawl_id for m in doomed]
+    clean_staging(ds.root)
+    for manifest in doomed:
+        _remove_crawl(ds.root, manifest)
+    return [m.crawl_id for m in doomed]
+
+
+def _lock_holder(root: Path) -> str | None:
+    """The crawl id that holds the data directory's crawl lock (``.crawl.lock``, held by
+    ``linkcrawl crawl``) now: between taking the lock and writing its manifest, a resumed
+    crawl still reads as interrupted."""
+    return crawl_lock_holder(root)
+
+
+def _remove_crawl(root: Path, manifest: Manifest) -> None:
+    crawl_id = manifest.crawl_id
+    if manifest.fields.get("status") != "pruning":
+        # First, so that a prune killed below never leaves "finished" over missing rows,
+        # and an analyze finishing meanwhile sees the crawl going (see staged_partition).
+        write_manifest(root, {**manifest.fields, "status": "pruning"})
+    staging = root / ".staging"
+    staging.mkdir(exist_ok=True)
+    partitions = [
+        p
+        for table in sorted(root.iterdir())
+        if table.is_dir() and not table.name.startswith((".", "_")) and table.name != "crawls"
+        for p in [table / f"crawl_id={crawl_id}"]
+        if p.is_dir()
+    ]
+    jobdir = root / ".jobs" / crawl_id
+    if jobdir.is_dir():
+        partitions.append(jobdir)
+    for partition in partitions:
+        # The owner suffix lets a later clean-up tell whose leftover this is.
+        parked = staging / (
+            f"pruned-{partition.parent.name}-{crawl_id}~{socket.gethostname()}~"
+            f"{os.getpid()}~{time.monotonic_ns()}"
+        )
+        try:
+            os.replace(partition, parked)
+        except FileNotFoundError:
+            continue  # an analyze replacing its tables moved it aside meanwhile
+        shutil.rmtree(parked, ignore_errors=True)
+    # Last: with its partitions gone, a crash here leaves a manifest a rerun removes.
+    manifest.path.unlink(missing_ok=True)
