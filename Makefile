@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check linkcrawl tests bench
 	$(BIN)/ruff format --check linkcrawl tests bench
+	$(BIN)/mypy
 
 # The wheel to install on a server: `pip install dist/linkcrawl-*.whl` (docs/server.md).
 # pip builds it in an isolated environment of its own, so no venv is needed here; it builds

@@ -29,7 +29,7 @@ from linkcrawl.analysis.graph import (
     load_graph_alongside,
 )
 from linkcrawl.analysis.pagerank import DAMPING, ENGINES, TOL, check_engine, run_engine
-from linkcrawl.dataset.layout import RemotePath, root_path
+from linkcrawl.dataset.layout import RemotePath, authority_path, root_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.schemas import (
     DICTIONARY_COLUMNS,
@@ -428,7 +428,7 @@ def _analyze_in_memory(
             inbound_done.result()
             # domains.parquet last: on an object store it marks a whole analysis.
             write_table_atomic(domains, out / "domains.parquet", staging)
-    say(f"analyze {graph.crawl_id}: wrote {root / 'authority' / f'crawl_id={graph.crawl_id}'}")
+    say(f"analyze {graph.crawl_id}: wrote {authority_path(root, graph.crawl_id)}")
     return graph.crawl_id
 
 

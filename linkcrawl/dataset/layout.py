@@ -240,3 +240,14 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
 def manifest_path(root: Path | str, crawl_id: str) -> Path:
     """Where the manifest of ``crawl_id`` lives: ``<root>/crawls/<crawl_id>.json``."""
     return root_path(root) / "crawls" / f"{validate_crawl_id(crawl_id)}.json"
+
+
+def partition_path(root: Path | RemotePath, table: str, crawl_id: str) -> Path | RemotePath:
+    """The Hive partition of one crawl in a table: ``<root>/<table>/crawl_id=<id>``, with
+    ``table`` ``edges``, ``pages`` or ``authority`` (which holds three files)."""
+    return root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
+
+
+def authority_path(root: Path | RemotePath, crawl_id: str) -> Path | RemotePath:
+    """The folder of one crawl's authority tables: ``<root>/authority/crawl_id=<id>``."""
+    return partition_path(root, "authority", crawl_id)

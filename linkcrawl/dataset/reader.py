@@ -14,7 +14,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from linkcrawl.dataset.layout import RemotePath, manifest_path, root_path, validate_crawl_id
+from linkcrawl.dataset.layout import (
+    RemotePath,
+    authority_path,
+    manifest_path,
+    root_path,
+    validate_crawl_id,
+)
 from linkcrawl.dataset.manifest import Manifest, _check_version, read_manifest
 from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS, CRAWL_TABLES
 from linkcrawl.errors import DatasetError, _first_line
@@ -217,7 +223,7 @@ class Dataset:
             raise DatasetError(
                 f"unknown authority table {table!r}: use one of {sorted(AUTHORITY_SCHEMAS)}"
             )
-        path = self.root / "authority" / f"crawl_id={validate_crawl_id(crawl_id)}"
+        path = authority_path(self.root, crawl_id)
         path = path / f"{table}.parquet"
         if not path.exists():
             raise DatasetError(

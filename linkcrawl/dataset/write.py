@@ -27,8 +27,8 @@ from linkcrawl.dataset.layout import (
     _pid_alive,
     is_local,
     manifest_path,
+    partition_path,
     root_path,
-    validate_crawl_id,
 )
 from linkcrawl.dataset.parquet_join import JoinError, join_parquet_files
 from linkcrawl.dataset.schemas import (
@@ -267,7 +267,7 @@ class PartWriter:
             raise LinkcrawlError(f"bad worker name {worker!r}: use letters and digits")
         self.root = root_path(root)
         self.schema = schema
-        self.partition = self.root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
+        self.partition = partition_path(self.root, table, crawl_id)
         self.staging = self.root / ".staging"
         self.worker = worker
         self.partition.mkdir(parents=True, exist_ok=True)
@@ -384,7 +384,7 @@ def staged_partition(
     Two writers at once are only kept apart on a local file system.
     """
     root = root_path(root)
-    partition = root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
+    partition = partition_path(root, table, crawl_id)
     if isinstance(partition, RemotePath):
         for old in list(partition.glob("*")):
             if old.is_file():

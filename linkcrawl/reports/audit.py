@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from linkcrawl.analysis.authority import _unique_sorted
 from linkcrawl.analysis.graph import load_graph
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL, pagerank_arrays
+from linkcrawl.dataset.layout import authority_path
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import DOMAINS_SCHEMA, INBOUND_SCHEMA
 from linkcrawl.dataset.write import staged_partition, write_table_atomic
@@ -320,7 +321,7 @@ def audit(
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     root = Path(ds.root)
-    out = root / "authority" / f"crawl_id={crawl_id}"
+    out = authority_path(root, crawl_id)
     domains_tbl = _read_authority(ds.authority_path("domains", crawl_id), "domains")
     inbound_tbl = _read_authority(ds.authority_path("inbound", crawl_id), "inbound")
 
@@ -615,7 +616,7 @@ def disavow(
     # Checked by the reader first: whole files of the columns analyze writes.
     for table in ("domains", "inbound"):
         ds.authority_path(table, crawl_id)
-    out = Path(ds.root) / "authority" / f"crawl_id={crawl_id}"
+    out = authority_path(Path(ds.root), crawl_id)
     inbound, audited_trusted = _audited(out)
     if isinstance(trusted, (str, Path)):
         never = set(read_trusted(trusted))

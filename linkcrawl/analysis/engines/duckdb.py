@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-# The same Parquet encoding choices as the sparse engine's inbound.parquet.
 from linkcrawl.analysis.authority import _INBOUND_DICTIONARY, analysable_crawl
 from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
+
+# The same Parquet encoding choices as the sparse engine's inbound.parquet.
+from linkcrawl.dataset.layout import authority_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
@@ -122,7 +124,7 @@ def analyze(
     edge_files = _files(ds, "edges", crawl_id)
     page_files = _files(ds, "pages", crawl_id)
     root = ds.root
-    out = root / "authority" / f"crawl_id={crawl_id}"
+    out = authority_path(root, crawl_id)
     staging = root / ".staging"
 
     own_temp = temp_directory is None

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from linkcrawl.analysis.authority import analysable_crawl
 from linkcrawl.analysis.graph import FULL_WEIGHT_KINDS, position_weight_table
 from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
+from linkcrawl.dataset.layout import authority_path
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
@@ -268,7 +269,7 @@ class _Run:
         return df
 
     def run(self, edge_files: list[Path], page_files: list[Path]) -> None:
-        out = self.root / "authority" / f"crawl_id={self.crawl_id}"
+        out = authority_path(self.root, self.crawl_id)
         staging = _staging_file(self.root / ".staging", "spark")
         try:
             links, urls, domains = self.graph(edge_files, page_files)

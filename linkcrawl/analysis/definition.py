@@ -1,0 +1,203 @@
+"""The analysis, declared once: what a link weighs, how links collapse, how PageRank
+iterates and stops, how it becomes a 0-100 authority, how ties are ordered.
+
+Every engine (sparse and networkx in memory, duckdb out of core, spark on a cluster) and
+the audit read these rules from here rather than restating them; docs/authority.md is the
+specification they implement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linkcrawl.errors import LinkcrawlError
+
+__all__ = [
+    "DAMPING",
+    "DEFAULT_POSITION_WEIGHTS",
+    "FULL_WEIGHT_KINDS",
+    "MAX_ITER",
+    "TOL",
+    "Definition",
+    "authority_scale",
+    "floor",
+    "position_weight_table",
+]
+
+# The probability of following a link rather than jumping to a random page.
+DAMPING = 0.85
+# Absolute L1 change between iterates at which the iteration stops. The distance to the
+# fixed point is then at most TOL * DAMPING / (1 - DAMPING), under 6e-8.
+TOL = 1e-8
+MAX_ITER = 1000
+
+# Where a link sits on its page says how much the page vouches for it: a link in the body
+# text is an editorial choice, one in a sitewide footer is boilerplate repeated on every page.
+DEFAULT_POSITION_WEIGHTS: dict[str, float] = {
+    "content": 1.0,
+    "header": 0.5,
+    "navigation": 0.5,
+    "sidebar": 0.4,
+    "footer": 0.25,
+    # Only refresh and canonical links sit in <head>, and they pass full weight by kind.
+    "head": 1.0,
+}
+# A redirect, meta refresh or canonical says "this page is now that one": it passes full
+# weight whatever its position (redirect edges have none).
+FULL_WEIGHT_KINDS = ("redirect", "refresh", "canonical")
+
+
+def position_weight_table(position_weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The default position weights updated with ``position_weights``.
+
+    Raises :class:`~linkcrawl.errors.LinkcrawlError` for an unknown position or a weight
+    that is negative or not finite.
+    """
+    table = dict(DEFAULT_POSITION_WEIGHTS)
+    for position, weight in (position_weights or {}).items():
+        if position not in table:
+            raise LinkcrawlError(
+                f"unknown link position {position!r} in position weights; "
+                f"use {', '.join(sorted(table))}"
+            )
+        weight = float(weight)
+        if not math.isfinite(weight) or weight < 0:
+            raise LinkcrawlError(f"position weight for {position} must be >= 0, not {weight}")
+        table[position] = weight
+    return table
+
+
+def _check_fraction(name: str, value: float, low: float, high: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise LinkcrawlError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One analysis: the link weights and the PageRank parameters. Built once from the
+    user's options (validated here), then handed to the engine.
+
+    The rules it stands for, in the order an engine applies them:
+
+    1. **Weight of a link** (:meth:`weight`): follow weight (1, or ``nofollow_weight`` for
+       a nofollow, ugc or sponsored link) x position weight (``position_weights``; a null
+       position and a position without a weight count as content), except that a
+       redirect, refresh or canonical passes full position weight.
+    2. **Collapse**: self-links are dropped; several links from one page to another count
+       once, at their highest weight; pairs of weight 0 pass nothing (their page may
+       then be dangling). Pages are nodes whether or not a link names them.
+    3. **Iteration** (:func:`linkcrawl.analysis.iteration.power_iteration`):
+       x' = d · (Pᵀx + (Σ_dangling x) / N) + (1 − d) / N from x = 1/N, P[u, v] = w(u, v) /
+       Σ_v w(u, v); stop when ‖x' − x‖₁ < ``tol`` (absolute), fail after ``max_iter``.
+    4. **Scale** (:func:`floor`, :func:`authority_scale`): 100 · ln(pr / floor) /
+       ln(max / floor), floor the PageRank of a page no counted link points to; pages
+       without counted inlinks score exactly 0.
+    5. **Domains**: the same, on the domain graph (one edge per pair of domains with at
+       least one followed cross-domain link, weight the number of distinct linking
+       pages; docs/authority.md).
+    6. **Ties**: ranks order by score descending, then by id ascending, ids numbered in
+       the order the crawl first met each URL or domain.
+
+    The output columns and their Parquet encodings are the schemas of
+    :mod:`linkcrawl.dataset.schemas` (``AUTHORITY_SCHEMAS``, ``DICTIONARY_COLUMNS``).
+    """
+
+    position_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_POSITION_WEIGHTS)
+    )
+    nofollow_weight: float = 0.0
+    damping: float = DAMPING
+    tol: float = TOL
+    max_iter: int = MAX_ITER
+
+    @classmethod
+    def make(
+        cls,
+        position_weights: Mapping[str, float] | None = None,
+        nofollow_weight: float = 0.0,
+        damping: float = DAMPING,
+        tol: float = TOL,
+        max_iter: int = MAX_ITER,
+    ) -> Definition:
+        """A definition from user options, each checked: one clear error, never a
+        silently odd analysis."""
+        tol, nofollow_weight = float(tol), float(nofollow_weight)
+        if not (math.isfinite(tol) and tol > 0):
+            raise LinkcrawlError(f"tolerance must be > 0, not {tol}")
+        if not (math.isfinite(nofollow_weight) and nofollow_weight >= 0):
+            raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
+        return cls(
+            position_weights=position_weight_table(position_weights),
+            nofollow_weight=nofollow_weight,
+            damping=_check_fraction("damping", damping, 0.0, 1.0 - 1e-9),
+            tol=tol,
+            max_iter=int(max_iter),
+        )
+
+    def weight(self, follow: bool, kind: str | None, position: str | None) -> float:
+        """The weight of one link (rule 1)."""
+        by_follow = 1.0 if follow else self.nofollow_weight
+        if kind in FULL_WEIGHT_KINDS:
+            return by_follow
+        return by_follow * self.position_weights.get(position or "content", 1.0)
+
+    def weight_cases(self) -> list[tuple[bool, str | None, float]]:
+        """Rule 1 as (follow, position, weight) cases for links of a kind that does not
+        pass full weight, the last case per follow being any other position (``None``):
+        what the SQL and Spark engines turn into a CASE expression."""
+        cases: list[tuple[bool, str | None, float]] = []
+        for follow in (True, False):
+            for position in sorted(self.position_weights):
+                cases.append((follow, position, self.weight(follow, "link", position)))
+            cases.append((follow, None, self.weight(follow, "link", None)))
+        return cases
+
+    def weight_sql(self, follow: str, kind: str, position: str) -> str:
+        """Rule 1 as one SQL expression over the named columns (DuckDB and Spark SQL)."""
+
+        def num(value: float) -> str:
+            return repr(float(value))
+
+        full = ", ".join(f"'{k}'" for k in FULL_WEIGHT_KINDS)
+        by_follow = f"(CASE WHEN {follow} THEN 1.0 ELSE {num(self.nofollow_weight)} END)"
+        by_position = " ".join(
+            f"WHEN '{p}' THEN {num(w)}" for p, w in sorted(self.position_weights.items())
+        )
+        return (
+            f"({by_follow} * (CASE WHEN {kind} IN ({full}) THEN 1.0 "
+            f"ELSE (CASE {position} {by_position} ELSE 1.0 END) END))"
+        )
+
+
+def floor(dangling_mass: float, n: int, damping: float) -> float:
+    """The PageRank of a node with no counted inlinks: what the random jump and the
+    dangling nodes' spread give every node, ((1 − d) + d · Σ_dangling pr) / N."""
+    return ((1.0 - damping) + damping * float(dangling_mass)) / n
+
+
+def authority_scale(
+    pagerank: np.ndarray, floor: float, linked: np.ndarray | None = None
+) -> np.ndarray:
+    """Authority 0-100 on a log scale: 100 · ln(pr / floor) / ln(max / floor).
+
+    ``floor`` is the PageRank of a node that no counted link points to, so such a node
+    scores 0 and the strongest scores 100; each step of 100 / ln(max / floor) points is a
+    factor e in PageRank. All zeros when no node rises above the floor. ``linked`` (bool)
+    marks the nodes with counted inlinks; the others score exactly 0, whatever rounding
+    left in their PageRank.
+    """
+    if len(pagerank) == 0:
+        return np.zeros(0)
+    top = float(pagerank.max())
+    if not top > floor * (1 + 1e-9):
+        return np.zeros(len(pagerank))
+    scores = np.log(np.maximum(pagerank, floor) / floor) * (100.0 / np.log(top / floor))
+    if linked is not None:
+        scores[~linked] = 0.0
+    return np.clip(scores, 0.0, 100.0, out=scores)
