@@ -98,9 +98,8 @@ class Definition:
     4. **Scale** (:func:`floor`, :func:`authority_scale`): 100 · ln(pr / floor) /
        ln(max / floor), floor the PageRank of a page no counted link points to; pages
        without counted inlinks score exactly 0.
-    5. **Domains**: the same, on the domain graph (one edge per pair of domains with at
-       least one followed cross-domain link, weight the number of distinct linking
-       pages; docs/authority.md).
+    5. **Domains**: the same iteration on the domain graph: one unweighted edge A -> B
+       when any followed link goes from a page on A to a page on B, A != B.
     6. **Ties**: ranks order by score descending, then by id ascending, ids numbered in
        the order the crawl first met each URL or domain.
 
