@@ -214,6 +214,12 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         with fs.open_input_stream(path) as stream:
             (there / f"{table}.parquet").write_bytes(stream.read())
     assert_same_analysis(local / "authority" / f"crawl_id={crawl_id}", there)
+    # The reader gives the authority tables in the bucket as it gives local ones.
+    ds = open_dataset(uri)
+    inbound = ds.authority_arrow("inbound", "s3a").to_table().to_pandas()
+    pd.testing.assert_frame_equal(inbound, pd.read_parquet(there / "inbound.parquet"))
+    domains = ds.authority("domains", "s3a")
+    pd.testing.assert_frame_equal(domains, pd.read_parquet(there / "domains.parquet"))
     # and every other command that LOCAL_ONLY says works on an object store reads it there
     # as it reads the local copy
     # (a second crawl, for diff: the first one's rows under another id)
