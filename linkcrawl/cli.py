@@ -16,13 +16,8 @@ import click
 from linkcrawl import __version__
 from linkcrawl.dataset.layout import root_path
 from linkcrawl.dataset.reader import open_dataset
-from linkcrawl.errors import LinkcrawlError
-from linkcrawl.reports.output import (
-    TABLE_LIMIT,
-    Output,
-    UnknownColumn,
-    escape_terminal,
-)
+from linkcrawl.errors import LinkcrawlError, UnknownColumn
+from linkcrawl.reports.output import TABLE_LIMIT, Output, escape_terminal
 
 # The terminal-safety escape is the output module's, under the name the commands use.
 _escape_terminal = escape_terminal
@@ -37,9 +32,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LinkcrawlError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = getattr(exc, "exit_code", 1)
-            raise error from None
+            raise _failure(exc.exit_code)(str(exc)) from None
         except BrokenPipeError:
             # The reader of a pipe stopped (`linkcrawl domains --format csv | head`): not
             # an error to report. Python's own advice: point stdout at devnull, so that the
@@ -52,11 +45,18 @@ class _Group(click.Group):
             # permission): the user can act on it, and the path and reason say how.
             raise click.ClickException(_os_error(exc)) from None
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            super().main(*args, standalone_mode=False, **kwargs)
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "linkcrawl"
             click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
@@ -70,6 +70,14 @@ class _Group(click.Group):
         sys.exit(0)
 
 
+@functools.cache
+def _failure(exit_code: int) -> type[click.ClickException]:
+    """The ClickException that exits with ``exit_code`` (a LinkcrawlError's: 1, or 3 for an
+    interrupted crawl); click declares the status on the class."""
+    return type(f"Failure{exit_code}", (click.ClickException,), {"exit_code": exit_code})
+
+
+# The one --format of every command that prints rows (given by _prints_rows).
 _format_option = click.option(
     "--format",
     "fmt",
@@ -187,25 +195,44 @@ def main() -> None:
     """
 
 
-# Commands that read or write the dataset only through linkcrawl.storage, and so work on
-# an object store too; the others write files beside it with local renames.
-_OBJECT_STORE_COMMANDS = frozenset(
-    {"crawl", "analyze", "backlinks", "domains", "diff", "history", "broken"}
-)
+# The one place that says which commands work on a data directory in an object store
+# (s3://, gs://, ...): None, or why the command needs a local one. Every command that
+# takes --data is listed (tests/test_object_store.py checks), so a new one says which it
+# is before it meets an object store.
+_AUTHORITY_BY_PATH = "it reads the authority tables by local path only, for now"
+LOCAL_ONLY: dict[str, str | None] = {
+    "crawl": None,  # --workers N hands URLs over through local files: refused by crawl()
+    "analyze": None,  # an engine that needs a local directory says so (its registration)
+    "diff": None,
+    "history": None,
+    "broken": None,
+    # These read the authority tables by a local path (pyarrow's read_table): through
+    # Dataset.authority_arrow() they would work on an object store too.
+    "backlinks": _AUTHORITY_BY_PATH,
+    "domains": _AUTHORITY_BY_PATH,
+    "report": _AUTHORITY_BY_PATH,
+    "demo": _AUTHORITY_BY_PATH,
+    "audit": "it rewrites the authority tables with local renames",
+    "disavow": "it reads the columns `linkcrawl audit` adds, which audit writes only locally",
+    "prune": "it removes a crawl's partitions by renaming them aside, which object stores "
+    "cannot do",
+}
 
 
 def _data_location(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """``--data``: a local path, a ``file://`` URI (made a path), or an object store URI."""
+    """``--data``: a local path, a ``file://`` URI (made a path), or an object store URI,
+    refused for a command that needs a local directory (:data:`LOCAL_ONLY`)."""
     try:
         root = root_path(value)
     except LinkcrawlError as exc:
         raise click.BadParameter(str(exc)) from None
-    name = ctx.command.name if ctx.command else None
-    if not isinstance(root, Path) and name not in _OBJECT_STORE_COMMANDS:
-        raise click.BadParameter(
-            f"{value}: `linkcrawl {name}` needs a local data directory (object stores: "
-            f"{', '.join(sorted(_OBJECT_STORE_COMMANDS))})"
-        )
+    name = ctx.command.name or ""
+    if not isinstance(root, Path):
+        reason = LOCAL_ONLY.get(name, "it does not say that it works on an object store")
+        if reason is not None:
+            raise click.BadParameter(
+                f"{value}: `linkcrawl {name}` needs a local data directory: {reason}"
+            )
     return str(root)
 
 
@@ -365,7 +392,7 @@ def crawl(
         if not from_file and not seeds:
             raise LinkcrawlError(f"seeds file {seeds_file} has no URL in it")
         seeds += from_file
-    overrides = {"LOG_LEVEL": "INFO" if verbose else "WARNING"}
+    overrides: dict[str, Any] = {"LOG_LEVEL": "INFO" if verbose else "WARNING"}
     if check_external:
         overrides["LINKCRAWL_CHECK_EXTERNAL"] = True
     if allow_private:
@@ -486,7 +513,7 @@ def analyze(
       linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
       linkcrawl analyze --engine duckdb --memory-limit 2GB
     """
-    from linkcrawl.analysis import analyze as run_analyze
+    from linkcrawl.analysis.authority import analyze as run_analyze
     from linkcrawl.crawl.runner import project_settings
 
     settings = project_settings()
@@ -504,18 +531,19 @@ def analyze(
         if not sep:
             raise LinkcrawlError(f"bad --position-weight {pair!r}: use POSITION=WEIGHT")
     engine_options: dict[str, object] = {}
-    for option, value, engines in (
+    option_engines: tuple[tuple[str, object, tuple[str, ...]], ...] = (
         ("memory_limit", memory_limit, ("duckdb",)),
         ("threads", threads, ("duckdb",)),
         ("temp_directory", temp_directory, ("duckdb",)),
         ("master", master, ("spark",)),
-    ):
-        if value is None:
+    )
+    for option, given, engines in option_engines:
+        if given is None:
             continue
         if engine not in engines:
             flag = "--" + option.replace("_", "-")
             raise LinkcrawlError(f"{flag} applies to --engine {engines[0]}, not {engine}")
-        engine_options[option] = value
+        engine_options[option] = given
     done = run_analyze(
         data_dir,
         crawl_id=crawl_id,
@@ -542,7 +570,7 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> 
       linkcrawl backlinks example.com --limit 50
       linkcrawl backlinks https://example.com/blog/ --format csv > backlinks.csv
     """
-    from linkcrawl.analysis import backlinks as run_backlinks
+    from linkcrawl.reports.backlinks import backlinks as run_backlinks
 
     report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=None)
     s = report.summary
@@ -597,7 +625,7 @@ def domains(data_dir: str, crawl_id: str | None, out: Output) -> None:
       linkcrawl domains --limit 10
       linkcrawl domains --format csv > domains.csv        # every domain
     """
-    from linkcrawl.analysis import top_domains
+    from linkcrawl.reports.backlinks import top_domains
 
     out.rows(top_domains(data_dir, crawl_id=crawl_id, limit=None))
 
@@ -870,12 +898,12 @@ def demo(data_dir: str, web_dir: str | None, target: str) -> None:
     The demo web's sites are served by a local server that Scrapy uses as its HTTP proxy,
     so the pages keep their real-looking URLs and nothing leaves this machine.
     """
-    from linkcrawl.analysis import analyze as run_analyze
-    from linkcrawl.analysis import backlinks as run_backlinks
-    from linkcrawl.analysis import top_domains
+    from linkcrawl.analysis.authority import analyze as run_analyze
     from linkcrawl.crawl.runner import crawl as run_crawl
     from linkcrawl.demo import web_root
     from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
+    from linkcrawl.reports.backlinks import backlinks as run_backlinks
+    from linkcrawl.reports.backlinks import top_domains
 
     if web_dir is None:
         web_dir = str(web_root())

@@ -1,10 +1,29 @@
-"""The exceptions every layer of linkcrawl raises, with the one line the CLI prints."""
+"""The exceptions every layer of linkcrawl raises, with the one line the CLI prints.
+
+Every linkcrawl exception a caller may catch is declared here, except
+:class:`linkcrawl.crawl.runner.CrawlFailed` (a :class:`LinkcrawlError`, declared beside the
+runner that raises it) and the parse pool's internal ParseCancelled/ParseFailed, which
+never leave the crawl.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+__all__ = [
+    "CrawlInterrupted",
+    "DatasetError",
+    "LinkcrawlError",
+    "UnknownColumn",
+    "first_line",
+]
+
 
 class LinkcrawlError(Exception):
-    """A problem a user can act on; its message is one line. The CLI prints it and exits 1."""
+    """A problem a user can act on; its message is one line. The CLI prints it and exits
+    with :attr:`exit_code`."""
+
+    exit_code: ClassVar[int] = 1
 
 
 class CrawlInterrupted(LinkcrawlError):
@@ -18,6 +37,20 @@ class DatasetError(LinkcrawlError):
     """A problem with the data directory: missing, not a dataset, unknown crawl, bad file."""
 
 
-def _first_line(exc: BaseException) -> str:
+class UnknownColumn(LinkcrawlError, ValueError):
+    """A column list (``--columns``) names a column the table does not have; the message
+    lists the known ones. The CLI reports it as a usage error (exit 2)."""
+
+    exit_code = 2
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none): how an
+    error from a dependency (pyarrow, DuckDB) becomes part of a one-line LinkcrawlError."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+# The name this function had while it was private; kept for the modules not yet moved to
+# first_line.
+_first_line = first_line

@@ -368,3 +368,21 @@ def test_a_reader_that_stops_reading_is_not_an_error(hostile_data):
     proc.stdout.close()  # before the command has written anything: its write gets EPIPE
     _, err = proc.communicate(timeout=120)
     assert err.decode() == ""
+
+
+def test_every_command_that_prints_rows_has_the_one_format_option():
+    """--format is declared once: every command that has it offers the same choices, the
+    same default and the same help, together with --limit and --columns."""
+    formats = {
+        name: next(p for p in command.params if p.name == "fmt")
+        for name, command in main.commands.items()
+        if any(p.name == "fmt" for p in command.params)
+    }
+    assert {"backlinks", "domains", "diff", "history", "broken", "audit"} <= set(formats)
+    described = {
+        (tuple(o.opts), tuple(o.type.choices), o.default, o.help) for o in formats.values()
+    }
+    assert len(described) == 1
+    assert described.pop()[:3] == (("--format",), ("table", "csv", "json"), "table")
+    for name in formats:
+        assert {"limit", "columns"} <= {p.name for p in main.commands[name].params}, name

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from linkcrawl.analysis import analyze
+from linkcrawl.cli import LOCAL_ONLY, main
 from linkcrawl.dataset.layout import RemotePath, root_path
 from linkcrawl.dataset.manifest import write_manifest
 from linkcrawl.dataset.reader import open_dataset
@@ -24,6 +25,12 @@ from linkcrawl.dataset.write import PartWriter, drop_unpaired_parts
 from tests.conftest import FAST, demo_seeds, free_port, run_linkcrawl, start_server
 
 KEY = ["source", "target", "ordinal"]
+# moto's S3 takes any keys; no request may reach an instance metadata service
+S3_KEYS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 def _edge_set(frame: pd.DataFrame) -> set[tuple]:
@@ -169,9 +176,7 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
     """`linkcrawl crawl --data s3://...` against an S3 API, then `linkcrawl broken` and
     pandas read it there."""
     reference, crawl_id = demo_crawl
-    keys = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    keys["AWS_EC2_METADATA_DISABLED"] = "true"
-    for name, value in keys.items():
+    for name, value in S3_KEYS.items():
         monkeypatch.setenv(name, value)
     options = f"endpoint_override=127.0.0.1:{s3_server}&scheme=http&region=us-east-1"
     uri = f"s3://linkcrawl-test/data?{options}&allow_bucket_creation=true"
@@ -209,6 +214,30 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         with fs.open_input_stream(path) as stream:
             (there / f"{table}.parquet").write_bytes(stream.read())
     assert_same_analysis(local / "authority" / f"crawl_id={crawl_id}", there)
+    # The reader gives the authority tables in the bucket as it gives local ones.
+    ds = open_dataset(uri)
+    inbound = ds.authority_arrow("inbound", "s3a").to_table().to_pandas()
+    pd.testing.assert_frame_equal(inbound, pd.read_parquet(there / "inbound.parquet"))
+    domains = ds.authority("domains", "s3a")
+    pd.testing.assert_frame_equal(domains, pd.read_parquet(there / "domains.parquet"))
+    # and every other command that LOCAL_ONLY says works on an object store reads it there
+    # as it reads the local copy
+    # (a second crawl, for diff: the first one's rows under another id)
+    for table in ("edges", "pages"):
+        for info in fs.get_file_info(
+            pafs.FileSelector(f"linkcrawl-test/data/{table}/crawl_id=s3a")
+        ):
+            fs.copy_file(info.path, info.path.replace("crawl_id=s3a", "crawl_id=s3b"))
+    with fs.open_output_stream("linkcrawl-test/data/crawls/s3b.json") as stream:
+        stream.write(json.dumps({**manifest, "crawl_id": "s3b"}).encode())
+    target = ["alpha-example.com"]
+    arguments = {"backlinks": target, "history": target, "report": target, "diff": ["s3a", "s3b"]}
+    for command in sorted(LOCAL_ONLY.keys() - {"crawl", "analyze", "demo"}):
+        if LOCAL_ONLY[command] is not None:
+            continue
+        extra = ["--out", str(tmp_path / "report.html")] if command == "report" else []
+        here = run_linkcrawl([command, *arguments.get(command, []), *extra, "--data", uri])
+        assert here.returncode == 0, (command, here.stderr)
 
 
 def assert_same_analysis(here, there):
@@ -250,11 +279,48 @@ def assert_same_analysis(here, there):
         assert (untied["rank"] == untied["rank_s3"]).all(), table
 
 
-def test_commands_that_write_beside_the_dataset_refuse_an_object_store():
-    result = run_linkcrawl(["audit", "--data", "mock:///bucket/data"])
-    assert result.returncode == 2
+def test_every_command_with_data_says_whether_it_works_on_an_object_store():
+    takes_data = {
+        name
+        for name, command in main.commands.items()
+        if any(p.name == "data_dir" for p in command.params)
+    }
+    assert takes_data == set(LOCAL_ONLY)
+
+
+# Arguments a command needs before it reaches --data.
+_ARGUMENTS = {
+    "backlinks": ["example.com"],
+    "history": ["example.com"],
+    "report": ["example.com"],
+    "disavow": ["example.com"],
+    "prune": ["--keep", "1"],
+}
+_REFUSING = sorted(name for name, reason in LOCAL_ONLY.items() if reason is not None)
+
+
+@pytest.mark.parametrize("command", _REFUSING)
+def test_a_command_that_needs_a_local_directory_refuses_s3_in_one_line(
+    command, s3_server, monkeypatch
+):
+    """Each command that needs a local data directory says why, in the one line of
+    LOCAL_ONLY, exits non-zero, and writes nothing to the object store."""
+    for name, value in S3_KEYS.items():
+        monkeypatch.setenv(name, value)
+    options = f"endpoint_override=127.0.0.1:{s3_server}&scheme=http&region=us-east-1"
+    uri = f"s3://linkcrawl-refused/data?{options}&allow_bucket_creation=true"
+    result = run_linkcrawl([command, *_ARGUMENTS.get(command, []), "--data", uri])
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "`linkcrawl audit` needs a local data directory" in lines[0]
+    assert len(lines) == 1, result.stderr
+    assert f"`linkcrawl {command}` needs a local data directory: {LOCAL_ONLY[command]}" in lines[0]
+    import pyarrow.fs as pafs
+
+    fs = pafs.FileSystem.from_uri(f"s3://linkcrawl-refused?{options}")[0]
+    assert fs.get_file_info("linkcrawl-refused").type == pafs.FileType.NotFound
+
+
+def test_an_engine_that_needs_a_local_directory_says_so():
     result = run_linkcrawl(["analyze", "--engine", "duckdb", "--data", "mock:///bucket/data"])
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from linkcrawl.analysis import analyze
 from tests.conftest import ROOT
@@ -59,3 +60,14 @@ def test_readme_snippets_count_one_crawl_of_several(demo_crawl, tmp_path):
     for snippet in readers:
         alone = run_snippet(snippet, one)
         assert sorted(run_snippet(snippet, two).splitlines()) == sorted(alone.splitlines())
+
+
+def test_readme_tree_shows_every_package_folder():
+    """ "How it is built" names each subpackage of linkcrawl/ (by its folder), so the tree
+    a newcomer reads is the one on disk."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## How it is built\n", 1)[1].split("\n## ", 1)[0]
+    package = ROOT / "linkcrawl"
+    folders = {p.parent.relative_to(package) for p in package.rglob("__init__.py")}
+    for folder in sorted(folders - {Path(".")}):
+        assert f"  {folder.name}/" in section, folder

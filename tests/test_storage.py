@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -441,6 +442,38 @@ def test_skip_corrupt_reads_around_and_reports(dataset_with_truncated_part):
     assert [(s.path, s.reason) for s in ds.skipped] == [(bad, "truncated Parquet file (no footer)")]
     # per call, too
     assert len(open_dataset(root).edges(skip_corrupt=True)) == 16
+
+
+def test_threads_share_a_dataset_each_with_its_own_skip_corrupt(dataset_with_truncated_part):
+    """One Dataset read by two threads at once, one reading around the damaged part and one
+    refusing it: each call gets what its own skip_corrupt asks for, every time, and the
+    dataset's own setting stays as it was made (a call used to swap it while it listed the
+    files, so a call in another thread read with the wrong setting)."""
+    root, bad = dataset_with_truncated_part
+    ds = open_dataset(root)
+    rounds = 60
+    start = threading.Barrier(2)
+    got: dict[bool, list[object]] = {True: [], False: []}
+
+    def read(skip: bool) -> None:
+        start.wait()
+        for _ in range(rounds):
+            try:
+                got[skip].append(ds.arrow("edges", "c1", skip_corrupt=skip).count_rows())
+            except DatasetError as exc:
+                got[skip].append(str(exc).partition(":")[0])
+
+    threads = [threading.Thread(target=read, args=(skip,)) for skip in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got[True] == [5 + 11] * rounds  # the two whole parts, by hand
+    assert got[False] == [str(bad)] * rounds  # refused, naming the damaged part
+    assert ds.skip_corrupt is False
+    with pytest.raises(DatasetError):
+        ds.edges("c1")
+    assert [s.path for s in ds.skipped] == [bad]
 
 
 def test_part_from_a_newer_version_is_named(tmp_path):

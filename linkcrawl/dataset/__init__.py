@@ -4,11 +4,14 @@ and the reader (docs/dataset.md)."""
 from __future__ import annotations
 
 from linkcrawl.dataset.layout import (
+    DataLocation,
+    DataRoot,
     RemotePath,
     is_local,
     manifest_path,
     new_crawl_id,
     root_path,
+    sorted_paths,
     utcnow,
     validate_crawl_id,
 )
@@ -65,6 +68,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "TIMESTAMP",
     "CrawlInterrupted",
+    "DataLocation",
+    "DataRoot",
     "Dataset",
     "DatasetError",
     "LinkcrawlError",
@@ -86,6 +91,7 @@ __all__ = [
     "read_manifest",
     "replace_directory",
     "root_path",
+    "sorted_paths",
     "staged_partition",
     "table_from_columns",
     "utcnow",

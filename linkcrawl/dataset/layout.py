@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from linkcrawl.errors import DatasetError, LinkcrawlError, _first_line
+from linkcrawl.errors import DatasetError, LinkcrawlError, first_line
 
 _CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -185,12 +185,31 @@ class RemotePath:
         return self.fs.open_input_file(self.path)
 
 
+DataRoot: TypeAlias = Path | RemotePath
+"""A data directory, or a file or folder in one: a local :class:`~pathlib.Path` or a
+:class:`RemotePath` in an object store. Code typed with it uses only what both have (``/``,
+``name``, ``parent``, ``exists``, ``is_file``, ``is_dir``, ``iterdir``, ``glob`` of one
+level, ``mkdir``, ``read_bytes``, ``read_text``, ``write_bytes``, ``unlink``) and tells
+them apart with ``isinstance`` where an object store differs (no rename, no fsync); code
+that needs a local file system takes :class:`~pathlib.Path`."""
+
+DataLocation: TypeAlias = str | os.PathLike[str] | RemotePath
+"""What a user may name a data directory with: a path, a URI (``file://``, ``s3://``), a
+:class:`DataRoot`, or an open :class:`~linkcrawl.dataset.reader.Dataset` (a path-like).
+:func:`root_path` makes it a :data:`DataRoot`."""
+
+
+def sorted_paths(paths: Iterable[DataRoot]) -> list[DataRoot]:
+    """``paths`` in pathlib's order (by their parts), local or remote alike."""
+    return sorted(paths, key=lambda p: p.path.split("/") if isinstance(p, RemotePath) else p.parts)
+
+
 # File systems by scheme, host and options, made once: an S3 file system resolves its
 # bucket's region when made, and a test's in-memory one keeps its files only while it lives.
 _FILESYSTEMS: dict[tuple[str, str, str], pafs.FileSystem] = {}
 
 
-def root_path(root: Path | str | RemotePath | os.PathLike[str]) -> Path | RemotePath:
+def root_path(root: DataLocation) -> DataRoot:
     """The data directory ``root`` as a local :class:`~pathlib.Path` (a plain path, or a
     ``file://`` URI) or a :class:`RemotePath` (any other URI pyarrow's file systems know,
     such as ``s3://bucket/prefix?region=eu-west-1``); LinkcrawlError if it is neither."""
@@ -210,14 +229,14 @@ def root_path(root: Path | str | RemotePath | os.PathLike[str]) -> Path | Remote
         fs, path = pafs.FileSystem.from_uri(text)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise LinkcrawlError(
-            f"{text}: cannot open this data location ({_first_line(exc)})"
+            f"{text}: cannot open this data location ({first_line(exc)})"
         ) from None
     fs = _FILESYSTEMS.setdefault(key, fs)
     uri = text.split("?", 1)[0].rstrip("/")
     return RemotePath(fs, path, (uri, path.rstrip("/"), parts.query))
 
 
-def is_local(root: Path | str | RemotePath) -> bool:
+def is_local(root: DataLocation) -> bool:
     """True when ``root`` is on the local file system (a path or a ``file://`` URI)."""
     return isinstance(root_path(root), Path)
 
@@ -237,17 +256,17 @@ def _pid_alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
-def manifest_path(root: Path | str, crawl_id: str) -> Path:
+def manifest_path(root: DataLocation, crawl_id: str) -> DataRoot:
     """Where the manifest of ``crawl_id`` lives: ``<root>/crawls/<crawl_id>.json``."""
     return root_path(root) / "crawls" / f"{validate_crawl_id(crawl_id)}.json"
 
 
-def partition_path(root: Path | RemotePath, table: str, crawl_id: str) -> Path | RemotePath:
+def partition_path(root: DataLocation, table: str, crawl_id: str) -> DataRoot:
     """The Hive partition of one crawl in a table: ``<root>/<table>/crawl_id=<id>``, with
     ``table`` ``edges``, ``pages`` or ``authority`` (which holds three files)."""
-    return root / table / f"crawl_id={validate_crawl_id(crawl_id)}"
+    return root_path(root) / table / f"crawl_id={validate_crawl_id(crawl_id)}"
 
 
-def authority_path(root: Path | RemotePath, crawl_id: str) -> Path | RemotePath:
+def authority_path(root: DataLocation, crawl_id: str) -> DataRoot:
     """The folder of one crawl's authority tables: ``<root>/authority/crawl_id=<id>``."""
     return partition_path(root, "authority", crawl_id)

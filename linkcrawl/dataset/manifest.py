@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from linkcrawl.dataset.layout import _CRAWL_ID, _pid_alive, is_local, manifest_path, root_path
+from linkcrawl.dataset.layout import (
+    _CRAWL_ID,
+    DataLocation,
+    DataRoot,
+    _pid_alive,
+    manifest_path,
+    root_path,
+)
 from linkcrawl.dataset.schemas import SCHEMA_VERSION
 from linkcrawl.dataset.write import atomic_write_bytes
 from linkcrawl.errors import DatasetError, _first_line
@@ -24,7 +31,7 @@ LOCK_FILE = ".crawl.lock"
 _LOCK_TEXT = re.compile(r"(?:pid \d+, crawl|shared crawl) (?P<crawl_id>\S+)")
 
 
-def crawl_lock(root: Path | str) -> tuple[bool, str | None] | None:
+def crawl_lock(root: DataLocation) -> tuple[bool, str | None] | None:
     """Whether a live process holds the crawl lock of data directory ``root``, and the
     crawl its lock file names (the holder's, or the last holder's); None when that cannot
     be told (an object store, or a file system without ``flock``).
@@ -34,9 +41,10 @@ def crawl_lock(root: Path | str) -> tuple[bool, str | None] | None:
     locks between hosts (NFSv4 does). The probe takes the lock for an instant, without
     waiting: a crawl starting at that instant tries again (:class:`DataDirLock`).
     """
-    if not is_local(root):
-        return None
-    path = root_path(root) / LOCK_FILE
+    local = root_path(root)
+    if not isinstance(local, Path):
+        return None  # nothing is locked in an object store
+    path = local / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -58,7 +66,7 @@ def crawl_lock(root: Path | str) -> tuple[bool, str | None] | None:
     return held, match["crawl_id"] if match else None
 
 
-def crawl_lock_holder(root: Path | str) -> str | None:
+def crawl_lock_holder(root: DataLocation) -> str | None:
     """The id of the crawl that holds the crawl lock of ``root`` now, if any."""
     lock = crawl_lock(root)
     return lock[1] if lock is not None and lock[0] else None
@@ -68,7 +76,7 @@ def crawl_lock_holder(root: Path | str) -> str | None:
 class Manifest:
     """The record of one crawl: ``data/crawls/<crawl_id>.json``."""
 
-    path: Path
+    path: DataRoot
     fields: dict[str, Any]
 
     @property
@@ -111,7 +119,7 @@ class Manifest:
         return {**self.fields, "status": self.status}
 
 
-def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
+def write_manifest(root: DataLocation, fields: dict[str, Any]) -> DataRoot:
     """Write (replace) a crawl manifest atomically; ``fields`` must hold ``crawl_id``."""
     root = root_path(root)
     path = manifest_path(root, fields["crawl_id"])
@@ -120,7 +128,7 @@ def write_manifest(root: Path | str, fields: dict[str, Any]) -> Path:
     return path
 
 
-def read_manifest(path: Path | str) -> Manifest:
+def read_manifest(path: DataLocation) -> Manifest:
     """Read one manifest; DatasetError if it is unreadable or from a newer linkcrawl."""
     path = root_path(path)
     try:
@@ -183,7 +191,7 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _utc_time(path: Path, name: str, value: Any) -> str:
+def _utc_time(path: DataRoot, name: str, value: Any) -> str:
     """A manifest time in the one form of :func:`format_time`, whichever ISO 8601 form
     wrote it (``Z`` or an offset, with or without fractions); DatasetError if none."""
     try:
@@ -202,7 +210,7 @@ def _utc_time(path: Path, name: str, value: Any) -> str:
     return format_time(moment)
 
 
-def _check_version(path: Path, version: Any) -> None:
+def _check_version(path: DataRoot, version: Any) -> None:
     try:
         number = int(version) if version is not None else SCHEMA_VERSION
     except (TypeError, ValueError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -15,15 +15,18 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from linkcrawl.dataset.layout import (
+    DataLocation,
+    DataRoot,
     RemotePath,
     authority_path,
     manifest_path,
     root_path,
+    sorted_paths,
     validate_crawl_id,
 )
 from linkcrawl.dataset.manifest import Manifest, _check_version, read_manifest
 from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS, CRAWL_TABLES
-from linkcrawl.errors import DatasetError, _first_line
+from linkcrawl.errors import DatasetError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 class SkippedPart(NamedTuple):
     """A part file a ``skip_corrupt`` reader left out, and why."""
 
-    path: Path
+    path: DataRoot
     reason: str
 
 
@@ -45,7 +48,7 @@ class ResumeState(NamedTuple):
 _MAGIC = b"PAR1"
 
 
-def _footer_problem(path: Path) -> str | None:
+def _footer_problem(path: DataRoot) -> str | None:
     """Why ``path`` is not a whole Parquet file (no footer magic), or None; reads 8 bytes."""
     try:
         with path.open_input_file() if isinstance(path, RemotePath) else open(path, "rb") as fh:
@@ -65,7 +68,7 @@ def _footer_problem(path: Path) -> str | None:
     return None
 
 
-def _part_problem(path: Path, expected: pa.Schema | None = None) -> str | None:
+def _part_problem(path: DataRoot, expected: pa.Schema | None = None) -> str | None:
     """Why a part file cannot be read (bad footer, bad metadata, newer schema version, a
     column of ``expected`` missing or of another type), or None."""
     problem = _footer_problem(path)
@@ -74,7 +77,7 @@ def _part_problem(path: Path, expected: pa.Schema | None = None) -> str | None:
     try:
         schema = pq.read_schema(path.open_input_file() if isinstance(path, RemotePath) else path)
     except (pa.ArrowException, OSError) as exc:
-        return f"unreadable Parquet metadata ({_first_line(exc)})"
+        return f"unreadable Parquet metadata ({first_line(exc)})"
     version = (schema.metadata or {}).get(b"linkcrawl.schema_version")
     try:
         _check_version(path, version.decode(errors="replace") if version else None)
@@ -99,7 +102,11 @@ class Dataset:
 
     ``skip_corrupt=True`` leaves out part files that cannot be read (truncated, damaged,
     from a newer linkcrawl) instead of raising; each reader call then lists what it left
-    out in :attr:`skipped` and logs a warning.
+    out in :attr:`skipped` and logs a warning. Each reader call can choose otherwise with
+    its own ``skip_corrupt`` argument.
+
+    A Dataset does not change after it is made (:attr:`skipped` only grows), so threads
+    may share one, each call with its own ``skip_corrupt``.
 
     >>> ds = open_dataset("data")                         # doctest: +SKIP
     >>> edges = ds.edges(columns=["source", "target"])    # doctest: +SKIP
@@ -110,10 +117,27 @@ class Dataset:
         # opened with skip_corrupt=True can be handed to analysis and monitor functions.
         return str(self.root)
 
-    def __init__(self, root: Path | str, *, skip_corrupt: bool = False) -> None:
-        self.root = root_path(root)
-        self.skip_corrupt = skip_corrupt
-        self.skipped: list[SkippedPart] = []
+    def __init__(self, root: DataLocation, *, skip_corrupt: bool = False) -> None:
+        self._root = root_path(root)
+        self._skip_corrupt = skip_corrupt
+        self._skipped: list[SkippedPart] = []
+        self._skipped_lock = threading.Lock()
+
+    @property
+    def root(self) -> DataRoot:
+        """The data directory: a local path, or a folder in an object store."""
+        return self._root
+
+    @property
+    def skip_corrupt(self) -> bool:
+        """The reader calls' default: read around unreadable part files (True) or raise."""
+        return self._skip_corrupt
+
+    @property
+    def skipped(self) -> list[SkippedPart]:
+        """The part files reader calls with ``skip_corrupt`` left out so far, and why."""
+        with self._skipped_lock:
+            return list(self._skipped)
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r})"
@@ -122,7 +146,7 @@ class Dataset:
 
     def manifests(self) -> list[Manifest]:
         """Every crawl's manifest, newest first (by start time, then id)."""
-        found = [read_manifest(p) for p in sorted((self.root / "crawls").glob("*.json"))]
+        found = [read_manifest(p) for p in sorted_paths((self.root / "crawls").glob("*.json"))]
         found.sort(key=lambda m: (m.fields.get("started_at") or "", m.crawl_id), reverse=True)
         return found
 
@@ -159,7 +183,10 @@ class Dataset:
 
     # tables
 
-    def _partition_files(self, table: str, crawl_id: str | None) -> list[Path]:
+    def _partition_files(self, table: str, crawl_id: str | None, skip: bool) -> list[DataRoot]:
+        """The readable part files of one table (one crawl, or all), checked one by one;
+        ``skip``: an unreadable one is left out and listed in :attr:`skipped`, else it
+        raises DatasetError."""
         base = self.root / table
         if crawl_id is not None:
             validate_crawl_id(crawl_id)
@@ -168,8 +195,8 @@ class Dataset:
                 raise DatasetError(f"no crawl {crawl_id!r} in {self.root} ({self._known()})")
             dirs = [partition]
         else:
-            dirs = sorted(base.glob("crawl_id=*"))
-        files = sorted(p for d in dirs if d.is_dir() for p in d.glob("*.parquet"))
+            dirs = sorted_paths(base.glob("crawl_id=*"))
+        files = sorted_paths(p for d in dirs if d.is_dir() for p in d.glob("*.parquet"))
         if crawl_id is not None and not files:
             self._check_rows_expected(table, crawl_id)
         elif crawl_id is None:
@@ -180,7 +207,7 @@ class Dataset:
                 try:
                     self._check_rows_expected(table, m.crawl_id)
                 except DatasetError as exc:
-                    if not self.skip_corrupt:
+                    if not skip:
                         raise
                     self._skip(base / f"crawl_id={m.crawl_id}", str(exc))
         # A footer and schema check per file turns pyarrow's error about one damaged part
@@ -194,7 +221,7 @@ class Dataset:
             )
             if problem is None:
                 good.append(path)
-            elif self.skip_corrupt:
+            elif skip:
                 self._skip(path, problem)
             else:
                 raise DatasetError(_corrupt_message(path, problem))
@@ -214,7 +241,7 @@ class Dataset:
                 f"{self.root / table / f'crawl_id={crawl_id}'} holds no part file"
             )
 
-    def authority_path(self, table: str, crawl_id: str) -> Path:
+    def authority_path(self, table: str, crawl_id: str) -> DataRoot:
         """The file of one authority table (pages, domains or inbound) of ``crawl_id``,
         checked: DatasetError if it is missing, not a whole Parquet file, from a newer
         linkcrawl, or without the columns linkcrawl writes (audit columns may be added)."""
@@ -237,10 +264,12 @@ class Dataset:
             )
         return path
 
-    def _skip(self, path: Path, reason: str) -> None:
-        if all(s.path != path for s in self.skipped):
-            self.skipped.append(SkippedPart(path, reason))
-            log.warning("skipped %s: %s", path, reason)
+    def _skip(self, path: DataRoot, reason: str) -> None:
+        with self._skipped_lock:
+            if any(s.path == path for s in self._skipped):
+                return
+            self._skipped.append(SkippedPart(path, reason))
+        log.warning("skipped %s: %s", path, reason)
 
     def arrow(
         self, table: str = "edges", crawl_id: str | None = None, *, skip_corrupt: bool | None = None
@@ -258,33 +287,32 @@ class Dataset:
         schema = CRAWL_TABLES.get(table)
         if schema is None:
             raise DatasetError(f"unknown table {table!r}: use one of {sorted(CRAWL_TABLES)}")
-        skip = self.skip_corrupt if skip_corrupt is None else skip_corrupt
-        previous, self.skip_corrupt = self.skip_corrupt, skip
-        try:
-            files = self._partition_files(table, crawl_id)
-            if skip:
-                files = [p for p in files if not self._skipped_for(p)]
-        finally:
-            self.skip_corrupt = previous
+        files = self._partition_files(table, crawl_id, self._skips(skip_corrupt))
         full = schema.append(pa.field("crawl_id", pa.string()))
         if not files:
             return pads.dataset(full.empty_table())
         base = self.root / table
-        remote = isinstance(base, RemotePath)
+        partitioning = pads.partitioning(pa.schema([("crawl_id", pa.string())]), flavor="hive")
+        if isinstance(base, RemotePath):
+            return pads.dataset(
+                [p.path for p in files if isinstance(p, RemotePath)],
+                schema=full,
+                format="parquet",
+                filesystem=base.fs,
+                partitioning=partitioning,
+                partition_base_dir=base.path,
+            )
         return pads.dataset(
-            [p.path if remote else str(p) for p in files],
+            [str(p) for p in files],
             schema=full,
             format="parquet",
-            filesystem=base.fs if remote else None,
-            partitioning=pads.partitioning(pa.schema([("crawl_id", pa.string())]), flavor="hive"),
-            partition_base_dir=base.path if remote else str(base),
+            partitioning=partitioning,
+            partition_base_dir=str(base),
         )
 
-    def _skipped_for(self, path: Path) -> bool:
-        problem = _part_problem(path)
-        if problem is not None:
-            self._skip(path, problem)
-        return problem is not None
+    def _skips(self, skip_corrupt: bool | None) -> bool:
+        """A call's ``skip_corrupt``, or the dataset's own when the call gives None."""
+        return self._skip_corrupt if skip_corrupt is None else skip_corrupt
 
     def _read(
         self,
@@ -312,16 +340,22 @@ class Dataset:
                 columns=list(columns) if columns else None, filter=_as_expression(filters)
             )
         except (pa.ArrowException, OSError) as exc:
-            raise self._diagnose(table, crawl_id, exc) from None
+            raise self._diagnose(table, crawl_id, exc, skip_corrupt) from None
         return result.to_pandas()
 
-    def _diagnose(self, table: str, crawl_id: str | None, exc: BaseException) -> DatasetError:
+    def _diagnose(
+        self,
+        table: str,
+        crawl_id: str | None,
+        exc: BaseException,
+        skip_corrupt: bool | None = None,
+    ) -> DatasetError:
         """The one-line error for a failed read: the first bad part file if there is one."""
-        for path in self._partition_files(table, crawl_id):
+        for path in self._partition_files(table, crawl_id, self._skips(skip_corrupt)):
             problem = _part_problem(path)
             if problem is not None:
                 return DatasetError(_corrupt_message(path, problem))
-        return DatasetError(f"{self.root / table}: {_first_line(exc)}")
+        return DatasetError(f"{self.root / table}: {first_line(exc)}")
 
     def edges(
         self,
@@ -430,6 +464,19 @@ class Dataset:
             frontier=list(zip(frontier["target"].to_pylist(), depths.to_pylist(), strict=True)),
         )
 
+    def authority_arrow(self, table: str = "inbound", crawl_id: str | None = None) -> pads.Dataset:
+        """One authority table (pages, domains or inbound) of a crawl (default: the newest
+        finished one) as a ``pyarrow.dataset.Dataset``, checked as :meth:`authority_path`
+        checks it; in a local directory or an object store alike (``pyarrow`` reads the
+        path of an object store only with its file system, which this passes)."""
+        path = self.authority_path(table, self.resolve_crawl(crawl_id))
+        try:
+            if isinstance(path, RemotePath):
+                return pads.dataset(path.path, format="parquet", filesystem=path.fs)
+            return pads.dataset(str(path), format="parquet")
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{path}: {first_line(exc)}") from None
+
     def authority(self, table: str = "domains", crawl_id: str | None = None) -> Any:
         """One authority table (pages, domains or inbound) of a crawl, as pandas."""
         if table not in AUTHORITY_SCHEMAS:
@@ -442,10 +489,10 @@ class Dataset:
                 return pq.read_table(path.path, filesystem=path.fs).to_pandas()
             return pq.read_table(path).to_pandas()
         except (pa.ArrowException, OSError) as exc:
-            raise DatasetError(f"{path}: {_first_line(exc)}") from None
+            raise DatasetError(f"{path}: {first_line(exc)}") from None
 
 
-def _corrupt_message(path: Path, problem: str) -> str:
+def _corrupt_message(path: DataRoot, problem: str) -> str:
     return f"{path}: {problem}; move it away, or read around it with --skip-corrupt"
 
 
@@ -456,7 +503,7 @@ def _as_expression(filters: Any) -> Any:
 
 
 def open_dataset(
-    path: Path | str | Dataset = "data", *, create: bool = False, skip_corrupt: bool = False
+    path: DataLocation = "data", *, create: bool = False, skip_corrupt: bool = False
 ) -> Dataset:
     """Open a linkcrawl data directory.
 

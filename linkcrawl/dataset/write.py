@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 from linkcrawl.dataset.layout import (
     _HOST,
     _PART,
+    DataLocation,
+    DataRoot,
     RemotePath,
     _pid_alive,
-    is_local,
     manifest_path,
     partition_path,
     root_path,
@@ -50,6 +51,14 @@ def _staging_file(staging: Path, name: str) -> Path:
     return staging / f"{name}~{_HOST}~{os.getpid()}~{time.monotonic_ns()}.tmp"
 
 
+def _local_staging(staging: DataRoot) -> Path:
+    """``staging`` for a write to a local file, which is renamed from it into place: it
+    must be local too (an object store's writes are one PUT, and stage nothing)."""
+    if isinstance(staging, RemotePath):
+        raise TypeError(f"{staging}: a local file is staged on the local file system")
+    return staging
+
+
 def _fsync_dir(path: Path) -> None:
     # A rename is durable only once the directory holding it is synced.
     try:
@@ -70,12 +79,14 @@ def _move_into_place(tmp: Path, path: Path) -> None:
     _fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old file or the new, never part."""
+def atomic_write_bytes(path: DataRoot, payload: bytes, staging: DataRoot) -> None:
+    """Write ``payload`` to ``path`` so that readers see the old file or the new, never part.
+
+    ``staging``: the data directory's ``.staging`` (unused in an object store)."""
     if isinstance(path, RemotePath):
         path.write_bytes(payload)  # one PUT: whole or not at all
         return
-    tmp = _staging_file(staging, path.name)
+    tmp = _staging_file(_local_staging(staging), path.name)
     try:
         with open(tmp, "wb") as fh:
             fh.write(payload)
@@ -87,7 +98,7 @@ def atomic_write_bytes(path: Path, payload: bytes, staging: Path) -> None:
         raise
 
 
-def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
+def write_table_atomic(table: pa.Table, path: DataRoot, staging: DataRoot) -> None:
     """Write one Parquet file (zstd, dictionary encoding, ~64k-row groups) atomically.
 
     Dictionary encoding covers every column, or for edges and pages the columns of
@@ -104,8 +115,8 @@ def write_table_atomic(table: pa.Table, path: Path, staging: Path) -> None:
 def write_tables_atomic(
     tables: Iterable[pa.Table | pa.RecordBatch],
     schema: pa.Schema,
-    path: Path | RemotePath,
-    staging: Path,
+    path: DataRoot,
+    staging: DataRoot,
     use_dictionary: bool | list[str] = True,
 ) -> None:
     """Write a stream of tables (or record batches) of ``schema`` as one Parquet file, with
@@ -125,8 +136,8 @@ def write_tables_atomic(
 def write_parts_atomic(
     parts: Sequence[Iterable[pa.Table | pa.RecordBatch]],
     schema: pa.Schema,
-    path: Path | RemotePath,
-    staging: Path,
+    path: DataRoot,
+    staging: DataRoot,
     use_dictionary: bool | list[str] = True,
 ) -> None:
     """:func:`write_tables_atomic` for a table given as consecutive parts, each a stream of
@@ -177,7 +188,7 @@ def write_parts_atomic(
             raise
         return
     name = Path(path).name
-    files = [_staging_file(Path(staging), name if len(parts) == 1 else f"{name}.{i}")
+    files = [_staging_file(_local_staging(staging), name if len(parts) == 1 else f"{name}.{i}")
              for i in range(len(parts))]  # fmt: skip
     try:
         if len(parts) == 1:
@@ -195,7 +206,7 @@ def write_parts_atomic(
                         done.exception()  # every writer finished before the files go
                 for done in others:
                     done.result()
-            _join_parts(files, schema, write, Path(staging), name)
+            _join_parts(files, schema, write, _local_staging(staging), name)
         fd = os.open(files[0], os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -257,7 +268,7 @@ class PartWriter:
 
     def __init__(
         self,
-        root: Path | str,
+        root: DataLocation,
         table: str,
         crawl_id: str,
         schema: pa.Schema,
@@ -283,11 +294,11 @@ class PartWriter:
             if (m := _PART.match(p.name)) and m.group("worker") == self.worker
         )
 
-    def part_path(self, part: int) -> Path:
+    def part_path(self, part: int) -> DataRoot:
         prefix = f"part-{self.worker}-" if self.worker else "part-"
         return self.partition / f"{prefix}{part:05d}.parquet"
 
-    def write(self, table: pa.Table, part: int | None = None) -> Path | None:
+    def write(self, table: pa.Table, part: int | None = None) -> DataRoot | None:
         """Write ``table`` (cast to the schema) as the next part file; None if empty."""
         if part is not None:
             self.next_part = part
@@ -347,7 +358,7 @@ def replace_directory(new: Path, path: Path, staging: Path) -> None:
     raise LinkcrawlError(f"{path}: other writers keep replacing it; try again")
 
 
-def _crawl_is_going(root: Path | RemotePath, crawl_id: str) -> bool:
+def _crawl_is_going(root: DataRoot, crawl_id: str) -> bool:
     """True when the crawl's manifest is gone or says prune is removing it."""
     path = manifest_path(root, crawl_id)
     try:
@@ -360,9 +371,7 @@ def _crawl_is_going(root: Path | RemotePath, crawl_id: str) -> bool:
 
 
 @contextlib.contextmanager
-def staged_partition(
-    root: Path | str | RemotePath, table: str, crawl_id: str
-) -> Iterator[Path | RemotePath]:
+def staged_partition(root: DataLocation, table: str, crawl_id: str) -> Iterator[DataRoot]:
     """A directory to write one generation of ``<table>/crawl_id=<id>/`` into (such as the
     authority tables of one analysis), which replaces the partition whole when the block
     ends without an error: readers see every table of the old generation or every table of
@@ -391,16 +400,16 @@ def staged_partition(
                 old.unlink(missing_ok=True)
         yield partition
         return
-    staging = Path(root) / ".staging"
+    staging = _local_staging(root / ".staging")
     new = _staging_file(staging, f"{table}-{crawl_id}")
     new.mkdir()
     try:
         yield new
-        replace_directory(new, Path(partition), staging)
+        replace_directory(new, partition, staging)
     finally:
         shutil.rmtree(new, ignore_errors=True)  # only there if the swap did not happen
     if _crawl_is_going(root, crawl_id):
-        gone = _park(Path(partition), staging)
+        gone = _park(partition, staging)
         if gone is not None:
             shutil.rmtree(gone, ignore_errors=True)
         raise DatasetError(
@@ -408,7 +417,7 @@ def staged_partition(
         )
 
 
-def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
+def clean_staging(root: DataLocation, max_age_s: float = 86_400.0) -> int:
     """Remove files left in ``data/.staging/`` by writers that died; returns how many.
 
     Several processes may share a data directory (the workers of one crawl, a crawl and an
@@ -416,9 +425,10 @@ def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
     no longer runs, or when it is older than ``max_age_s`` (any owner: a write never takes
     that long). ``max_age_s=0`` removes every file not owned by a live process.
     """
-    if not is_local(root):
+    local = root_path(root)
+    if not isinstance(local, Path):
         return 0  # nothing is staged in an object store
-    staging = root_path(root) / ".staging"
+    staging = local / ".staging"
     if not staging.is_dir():
         return 0
     cutoff = time.time() - max_age_s
@@ -446,7 +456,9 @@ def clean_staging(root: Path | str, max_age_s: float = 86_400.0) -> int:
     return removed
 
 
-def drop_unpaired_parts(root: Path | str, crawl_id: str, worker: str | None = None) -> list[Path]:
+def drop_unpaired_parts(
+    root: DataLocation, crawl_id: str, worker: str | None = None
+) -> list[DataRoot]:
     """Remove this worker's edges parts that have no pages part of the same number.
 
     The pipeline writes edges part N, then pages part N: a crash between the two leaves

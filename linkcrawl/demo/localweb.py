@@ -78,7 +78,7 @@ class LocalWeb:
         self,
         root: Path | str | None = None,
         pages: Mapping[str, Resource] | None = None,
-        handler: Callable[[str, str, Any], Resource | None] | None = None,
+        handler: Callable[[WebRequest], Resource | None] | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else None
         self.pages: dict[tuple[str, str], Resource] = {}

@@ -18,6 +18,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from linkcrawl.errors import UnknownColumn
+
 __all__ = [
     "TABLE_LIMIT",
     "Output",
@@ -44,10 +46,6 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MIN_WIDTH = 5  # a column is never cut narrower than this when the table must shrink
 _GAP = "  "
-
-
-class UnknownColumn(ValueError):
-    """--columns names a column the command does not have."""
 
 
 def _escape_char(match: re.Match[str]) -> str:
