@@ -21,3 +21,12 @@ class DatasetError(LinkcrawlError):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class CrawlFailed(LinkcrawlError):
+    """A crawl ran to its end, but fetched nothing: every seed failed. Its manifest says
+    ``failed``, with the cause in ``failure``; ``crawl_id`` names it."""
+
+    def __init__(self, message: str, crawl_id: str) -> None:
+        super().__init__(message)
+        self.crawl_id = crawl_id

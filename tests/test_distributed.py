@@ -251,6 +251,21 @@ def test_max_pages_is_a_cap_on_the_whole_crawl(web, redis_url, tmp_path):
     per_site = pages["url"].str.extract(r"//([^/]+)/")[0].value_counts()
     assert per_site.to_dict() == {f"s{k}-example.com": 10 for k in range(SITES)}
 
+    # Every URL found is fetched or refused for the cap once, crawl-wide (Redis's
+    # duplicate filter comes first): the manifest adds up the skips of both workers.
+    edges = pd.read_parquet(data / "edges")
+    found = set(edges["target"]) | set(SEEDS)
+    manifest = json.loads((data / "crawls" / "capped.json").read_text())
+    assert manifest["skipped"]["max-pages"] == len(found - set(pages["url"]))
+    sections = manifest["distributed"]["workers"]
+    assert sum(w["skipped"].get("max-pages", 0) for w in sections.values()) == len(
+        found - set(pages["url"])
+    )
+    # The fields of every other manifest (tests/test_manifest.py).
+    from tests.test_manifest import FIELDS
+
+    assert set(manifest) == FIELDS
+
 
 def test_redis_unreachable_is_one_line(tmp_path):
     port = free_port()  # nothing listens there
