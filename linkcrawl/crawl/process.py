@@ -14,7 +14,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from linkcrawl.dataset.layout import manifest_path, root_path
+from linkcrawl.dataset.layout import RemotePath, manifest_path, root_path
 from linkcrawl.errors import LinkcrawlError
 from linkcrawl.spiders.links import LinkSpider
 
@@ -38,7 +38,7 @@ def project_settings() -> Settings:
 
 
 def crawl_settings(
-    data_dir: Path | str,
+    data_dir: Path | str | RemotePath,
     crawl_id: str,
     *,
     max_depth: int | None = None,

@@ -179,7 +179,7 @@ def crawl(
     >>> crawl(["http://example.com/"], data_dir="data", max_pages=50)   # doctest: +SKIP
     'c20261122T030000Z'
     """
-    data_dir = root_path(data_dir)
+    root = root_path(data_dir)
     problems: list[str] = []
     seed_list = parse_seeds(list(seeds), problems)
     if problems:
@@ -210,11 +210,11 @@ def crawl(
         # Here: scrapy-redis is an optional extra, and slow to import.
         from linkcrawl.crawl.frontier.redis import SharedRedis
 
-        plan = _shared_plan(seed_list, data_dir, crawl_id, options, {"options": given})
+        plan = _shared_plan(seed_list, root, crawl_id, options, {"options": given})
         return _run(SharedRedis(plan, str(redis)))
     plan = _local_plan(
         seed_list,
-        data_dir,
+        root,
         crawl_id,
         resume,
         resume_interrupted,
@@ -393,7 +393,7 @@ _CAUSES = {
 }
 
 
-def crawl_failure(data_dir: Path | str, crawl_id: str, seeds: list[str]) -> str | None:
+def crawl_failure(data_dir: Path | str | RemotePath, crawl_id: str, seeds: list[str]) -> str | None:
     """Why a crawl that ran to its end failed, or None if it did not: it failed when no
     page was fetched (every pages row has an error or a status of 400 or more), which
     happens when every seed fails. Says how each seed failed, such as ``all 3 seeds

@@ -62,8 +62,9 @@ try:  # an optional extra: the message below says how to install it
     from scrapy_redis.queue import PriorityQueue
     from scrapy_redis.scheduler import Scheduler
 except ImportError:  # pragma: no cover - exercised only without the extra
-    redis = None
-    RFPDupeFilter = PriorityQueue = Scheduler = object  # type: ignore[assignment,misc]
+    # No module, then: connect() says how to install it.
+    redis = None  # type: ignore[assignment]
+    RFPDupeFilter = PriorityQueue = Scheduler = object
 
 logger = logging.getLogger(__name__)
 
