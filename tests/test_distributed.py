@@ -377,3 +377,30 @@ def test_redis_going_away_stops_the_worker_and_a_rejoin_finishes(web, single, tm
     manifest = json.loads((data / "crawls" / "gone.json").read_text())
     assert manifest["status"] == "finished"
     assert manifest["counts"]["pages"] == len(pages)
+
+
+def _down(request) -> Resource | None:
+    """Every page answers 503 (robots.txt is not there: a 503 there disallows all)."""
+    if request.path == "/robots.txt":
+        return None
+    return Resource(503, {"Content-Type": "text/html"}, b"<h1>maintenance</h1>")
+
+
+@pytest.mark.slow
+def test_a_shared_crawl_whose_seeds_all_fail_is_failed(redis_url, tmp_path):
+    """As a crawl of one process or of --workers: ran to its end, fetched nothing."""
+    data = tmp_path / "data"
+    with LocalWebServer(LocalWeb(handler=_down)) as down:
+        worker = _worker(
+            ["http://s0-example.com/", "--data", str(data), "--crawl-id", "down"],
+            down,
+            redis_url,
+            "wa",
+        )
+        _out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 1, err
+    assert err.strip().splitlines()[-1] == "Error: crawl down failed: its seed failed (HTTP 503)"
+    manifest = json.loads((data / "crawls" / "down.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["failure"] == "its seed failed (HTTP 503)"
+    assert manifest["distributed"]["workers"]["wa"]["status"] == "finished"
