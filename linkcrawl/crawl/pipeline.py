@@ -237,7 +237,10 @@ class ParquetPipeline:
         if self.frontier is not None:
             self.frontier.pipeline = self
         path = manifest_path(self.root, self.crawl_id)
-        previous = read_manifest(path).fields if path.is_file() and not self.frontier else {}
+        # "is None", not "not": scrapy-redis's Scheduler has a __len__, so a worker joining
+        # while the shared queue was empty read the crawl's manifest as its own, resumed.
+        resuming = path.is_file() and self.frontier is None
+        previous = read_manifest(path).fields if resuming else {}
         if previous:
             # Resuming: what is on disk is the truth, not the counts of the last manifest.
             drop_unpaired_parts(self.root, self.crawl_id, self.worker)

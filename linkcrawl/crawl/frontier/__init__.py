@@ -101,6 +101,8 @@ class Frontier(ABC):
         frontier whose manifest other processes write too does it under their lock."""
         root = self.plan.data_dir
         current = read_manifest(manifest_path(root, self.plan.crawl_id)).fields
+        if all(current.get(name) == value for name, value in fields.items()):
+            return current  # nothing new: no write (the disk may be full)
         manifest = build_manifest(self.plan.crawl_id, base=current, **fields)
         write_manifest(root, manifest)
         return manifest

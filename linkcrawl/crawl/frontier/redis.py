@@ -775,7 +775,9 @@ class SharedRedis(Frontier):
         return dict(self._manifest().get("skipped") or {})
 
     def update_manifest(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Under the workers' Redis lock; without it if Redis is gone meanwhile."""
+        """Under the workers' Redis lock; without it if Redis is gone meanwhile. The skips
+        are the workers' sections' sum, always: a worker still closing merges its own."""
+        fields = {k: v for k, v in fields.items() if k != "skipped"}
         try:
             server = connect(self.url)
         except LinkcrawlError:
