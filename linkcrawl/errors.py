@@ -1,9 +1,7 @@
 """The exceptions every layer of linkcrawl raises, with the one line the CLI prints.
 
-Every linkcrawl exception a caller may catch is declared here, except
-:class:`linkcrawl.crawl.runner.CrawlFailed` (a :class:`LinkcrawlError`, declared beside the
-runner that raises it) and the parse pool's internal ParseCancelled/ParseFailed, which
-never leave the crawl.
+Every linkcrawl exception a caller may catch is declared here, except the parse pool's
+internal ParseCancelled/ParseFailed, which never leave the crawl.
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "CrawlFailed",
     "CrawlInterrupted",
     "DatasetError",
     "LinkcrawlError",
@@ -54,3 +53,12 @@ def first_line(exc: BaseException) -> str:
 # The name this function had while it was private; kept for the modules not yet moved to
 # first_line.
 _first_line = first_line
+
+
+class CrawlFailed(LinkcrawlError):
+    """A crawl ran to its end, but fetched nothing: every seed failed. Its manifest says
+    ``failed``, with the cause in ``failure``; ``crawl_id`` names it."""
+
+    def __init__(self, message: str, crawl_id: str) -> None:
+        super().__init__(message)
+        self.crawl_id = crawl_id

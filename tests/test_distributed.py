@@ -251,6 +251,20 @@ def test_max_pages_is_a_cap_on_the_whole_crawl(web, redis_url, tmp_path):
     per_site = pages["url"].str.extract(r"//([^/]+)/")[0].value_counts()
     assert per_site.to_dict() == {f"s{k}-example.com": 10 for k in range(SITES)}
 
+    # Every URL found is fetched or refused for the cap once, crawl-wide (Redis's
+    # duplicate filter comes first): the manifest adds up the skips of both workers.
+    edges = pd.read_parquet(data / "edges")
+    found = set(edges["target"]) | set(SEEDS)
+    manifest = json.loads((data / "crawls" / "capped.json").read_text())
+    sections = manifest["distributed"]["workers"]
+    by_worker = {name: w["skipped"].get("max-pages", 0) for name, w in sections.items()}
+    assert manifest["skipped"]["max-pages"] == len(found - set(pages["url"])), by_worker
+    assert sum(by_worker.values()) == len(found - set(pages["url"]))
+    # The fields of every other manifest (tests/test_manifest.py).
+    from tests.test_manifest import FIELDS
+
+    assert set(manifest) == FIELDS
+
 
 def test_redis_unreachable_is_one_line(tmp_path):
     port = free_port()  # nothing listens there
@@ -362,3 +376,63 @@ def test_redis_going_away_stops_the_worker_and_a_rejoin_finishes(web, single, tm
     manifest = json.loads((data / "crawls" / "gone.json").read_text())
     assert manifest["status"] == "finished"
     assert manifest["counts"]["pages"] == len(pages)
+
+
+def _down(request) -> Resource | None:
+    """Every page answers 503 (robots.txt is not there: a 503 there disallows all)."""
+    if request.path == "/robots.txt":
+        return None
+    return Resource(503, {"Content-Type": "text/html"}, b"<h1>maintenance</h1>")
+
+
+@pytest.mark.slow
+def test_a_shared_crawl_whose_seeds_all_fail_is_failed(redis_url, tmp_path):
+    """As a crawl of one process or of --workers: ran to its end, fetched nothing."""
+    data = tmp_path / "data"
+    with LocalWebServer(LocalWeb(handler=_down)) as down:
+        worker = _worker(
+            ["http://s0-example.com/", "--data", str(data), "--crawl-id", "down"],
+            down,
+            redis_url,
+            "wa",
+        )
+        _out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 1, err
+    assert err.strip().splitlines()[-1] == "Error: crawl down failed: its seed failed (HTTP 503)"
+    manifest = json.loads((data / "crawls" / "down.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["failure"] == "its seed failed (HTTP 503)"
+    assert manifest["distributed"]["workers"]["wa"]["status"] == "finished"
+
+
+def _slow_seed(request) -> Resource | None:
+    """One page, answered after 5 s, with no links."""
+    if request.path == "/robots.txt":
+        return None
+    time.sleep(5)
+    return Resource(200, {"Content-Type": "text/html"}, b"<title>slow</title><p>slow</p>")
+
+
+@pytest.mark.slow
+def test_a_worker_joining_while_the_queue_is_empty_is_not_a_resume(redis_url, tmp_path):
+    """wb starts while wa holds the only request in flight: the shared queue is empty
+    then. Its manifest section is its own (its start), and the crawl was never resumed
+    (scrapy-redis's Scheduler has a __len__: an empty queue once read as no frontier)."""
+    data = tmp_path / "data"
+    args = ["http://s0-example.com/", "--data", str(data), "--crawl-id", "join"]
+    with LocalWebServer(LocalWeb(handler=_slow_seed)) as web:
+        first = _worker(args, web, redis_url, "wa")
+        deadline = time.monotonic() + 60
+        while not any(path == "/" for _m, _h, path in web.web.requests):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        second = _worker(args, web, redis_url, "wb")
+        for worker in (first, second):
+            _out, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    manifest = json.loads((data / "crawls" / "join.json").read_text())
+    sections = manifest["distributed"]["workers"]
+    assert manifest["status"] == "finished"
+    assert manifest["resumed_at"] == []
+    assert sections["wb"]["started_at"] > sections["wa"]["started_at"]
+    assert sections["wb"]["counts"]["pages"] == 0  # it fetched nothing: wa had the page

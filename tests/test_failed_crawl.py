@@ -199,3 +199,11 @@ def test_a_crawl_stopped_before_its_first_page_is_not_analysed(tmp_path):
         "Error: crawl e has no pages on disk: there is nothing to analyze"
     )
     assert not (data / "authority").exists()
+
+
+def test_crawl_failed_is_importable_from_the_runner_for_one_release():
+    from linkcrawl.crawl.runner import CrawlFailed as old
+    from linkcrawl.errors import CrawlFailed, LinkcrawlError
+
+    assert old is CrawlFailed and issubclass(CrawlFailed, LinkcrawlError)
+    assert CrawlFailed("crawl c1 failed: its seed failed", "c1").crawl_id == "c1"

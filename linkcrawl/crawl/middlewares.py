@@ -391,7 +391,9 @@ class AddressGuardMiddleware:
         else:
             # Another TWISTED_DNS_RESOLVER hands out any address: look the name up here
             # (the response's peer address is checked too, should the answer change).
-            lookup = reactor.resolve(host)
+            # (zope.interface methods have no self: mypy without the mypy-zope plugin
+            # reads twisted's reactor interfaces one argument off.)
+            lookup = reactor.resolve(host)  # type: ignore[arg-type]
         try:
             address = await maybe_deferred_to_future(lookup)
         except DNSLookupError:

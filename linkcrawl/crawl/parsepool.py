@@ -280,7 +280,13 @@ class ParsePool:
                 return
             self._reactor = reactor
             # An unclean stop (a second Ctrl-C) stops the reactor without closing the spider.
-            self._trigger = reactor.addSystemEventTrigger("before", "shutdown", self.close)
+            # zope.interface methods have no self: without the mypy-zope plugin, mypy reads
+            # twisted's reactor interfaces one argument off.
+            self._trigger = reactor.addSystemEventTrigger(
+                "before",
+                "shutdown",  # type: ignore[arg-type]
+                self.close,
+            )
             self._grow()
 
     def submit(self, job: PageJob) -> Any:
@@ -384,7 +390,7 @@ class ParsePool:
             value = ParseFailed(value)
         d.errback(value)
 
-    def close(self, *_: Any, **__: Any) -> None:
+    def close(self, *_args: Any, **_kwargs: Any) -> None:
         """Stop the pool threads and kill the workers (idempotent). Pages still waiting,
         which happens only when the crawl stops uncleanly, fail with ParseCancelled: their
         callbacks end rather than stay pending in a stopped reactor."""

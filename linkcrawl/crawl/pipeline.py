@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,12 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scrapy import signals
 
-from linkcrawl import __version__
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.dataset.layout import manifest_path, utcnow
-from linkcrawl.dataset.manifest import format_time, read_manifest, write_manifest
+from linkcrawl.dataset.manifest import build_manifest, read_manifest, write_manifest
 from linkcrawl.dataset.reader import Dataset
-from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, SCHEMA_VERSION, TIMESTAMP
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, TIMESTAMP
 from linkcrawl.dataset.write import PartWriter, clean_staging, drop_unpaired_parts
 from linkcrawl.extract.urls import registered_domain
 
@@ -240,7 +237,10 @@ class ParquetPipeline:
         if self.frontier is not None:
             self.frontier.pipeline = self
         path = manifest_path(self.root, self.crawl_id)
-        previous = read_manifest(path).fields if path.is_file() and not self.frontier else {}
+        # "is None", not "not": scrapy-redis's Scheduler has a __len__, so a worker joining
+        # while the shared queue was empty read the crawl's manifest as its own, resumed.
+        resuming = path.is_file() and self.frontier is None
+        previous = read_manifest(path).fields if resuming else {}
         if previous:
             # Resuming: what is on disk is the truth, not the counts of the last manifest.
             drop_unpaired_parts(self.root, self.crawl_id, self.worker)
@@ -254,26 +254,20 @@ class ParquetPipeline:
         # An edges part and its pages part share a number; pages-only parts skip one in edges.
         self.next_part = max(self.edge_writer.next_part, self.page_writer.next_part)
         self.budget = _page_budget(spider, self.settings)
-        now = format_time(utcnow())
-        self.manifest = {
-            **previous,
-            "crawl_id": self.crawl_id,
-            "status": "running",
-            "seeds": list(spider.seeds),
-            "scope": sorted(getattr(spider, "scope", ())),
-            "settings": {k: self.settings.get(k) for k in _RECORDED_SETTINGS},
-            "versions": _versions(),
-            "started_at": previous.get("started_at") or now,
-            "resumed_at": [*previous.get("resumed_at", []), now] if previous else [],
-            "finished_at": None,
-            "finish_reason": None,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "counts": dict(self.previous_counts),
-            "schema_version": SCHEMA_VERSION,
+        self.manifest = build_manifest(
+            self.crawl_id,
+            base=previous,
+            opened_at=utcnow(),
+            status="running",
+            seeds=list(spider.seeds),
+            scope=sorted(getattr(spider, "scope", ())),
+            settings=recorded_settings(self.settings),
+            finished_at=None,
+            finish_reason=None,
+            counts=dict(self.previous_counts),
             # The crawl's options as linkcrawl.crawl.runner recorded them (a resume restores them).
             **self.settings.getdict("LINKCRAWL_MANIFEST_FIELDS"),
-        }
+        )
         try:
             self._write_manifest()
         except OSError as exc:
@@ -325,10 +319,12 @@ class ParquetPipeline:
         elif self.lost_pages:
             counts = dict(self.on_disk)
         interrupted = reason in _INTERRUPTED_REASONS or reason.startswith(("error", REDIS_LOST))
-        self.manifest.update(
+        self.manifest = build_manifest(
+            self.crawl_id,
+            base=self.manifest,
             status="interrupted" if interrupted else "finished",
             finish_reason=reason,
-            finished_at=format_time(utcnow()),
+            finished_at=utcnow(),
             counts=counts,
             # A resumed crawl's skips add to those of its earlier runs.
             skipped=add_skipped(
@@ -662,12 +658,6 @@ def add_skipped(*counts: dict[str, int] | None) -> dict[str, int]:
 SKIPPED_FILE = "skipped.json"
 
 
-def _versions() -> dict[str, str]:
-    import scrapy  # only for the record
-
-    return {
-        "linkcrawl": __version__,
-        "scrapy": scrapy.__version__,
-        "pyarrow": pa.__version__,
-        "python": platform.python_version(),
-    }
+def recorded_settings(settings: Any) -> dict[str, Any]:
+    """The settings a manifest records of a crawl (``settings``): enough to tell how it ran."""
+    return {name: settings.get(name) for name in _RECORDED_SETTINGS}

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
-import multiprocessing
-import multiprocessing.connection
 import os
 import re
-import shutil
-import signal
-import socket
-import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
-
-from linkcrawl.crawl.pipeline import REDIS_LOST, SKIPPED_FILE, add_skipped
+from linkcrawl.crawl.frontier import CrawlPlan, Frontier
+from linkcrawl.crawl.frontier.local import SingleProcess
+from linkcrawl.crawl.frontier.workers import LocalWorkers, shard_seeds
+from linkcrawl.crawl.process import crawl_settings, project_settings, run_scrapy
 from linkcrawl.dataset.layout import (
     RemotePath,
     manifest_path,
@@ -31,27 +22,25 @@ from linkcrawl.dataset.layout import (
     utcnow,
     validate_crawl_id,
 )
-from linkcrawl.dataset.manifest import LOCK_FILE, format_time, read_manifest, write_manifest
+from linkcrawl.dataset.manifest import LOCK_FILE, format_time, read_manifest
 from linkcrawl.dataset.reader import open_dataset
-from linkcrawl.errors import CrawlInterrupted, LinkcrawlError
-from linkcrawl.extract.urls import host_of, registered_domain
-from linkcrawl.spiders.links import LinkSpider, parse_seeds, seed_url
+from linkcrawl.errors import CrawlFailed, LinkcrawlError
+from linkcrawl.spiders.links import parse_seeds, seed_url
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Settings that change how one run logs, not what the crawl is: not kept for a resume.
 _PER_RUN_SETTINGS = frozenset({"LOG_LEVEL", "LOG_ENABLED", "LOG_FILE", "LOG_STDOUT"})
-# A worker's start-up state, shared with its parent (see _supervise).
-_STARTING, _READY, _STOPPED_STARTING = 0, 1, 2
 
 __all__ = [
-    "CrawlFailed",
+    "CrawlFailed",  # linkcrawl.errors.CrawlFailed; importable from here for one release
     "DataDirLock",
     "crawl",
     "crawl_failure",
     "crawl_options",
     "crawl_settings",
+    "project_settings",
     "read_seeds_file",
+    "run_scrapy",
     "shard_seeds",
 ]
 
@@ -91,64 +80,6 @@ def read_seeds_file(path: Path | str) -> tuple[list[str], list[str]]:
             shown = line if len(line) <= 80 else line[:77] + "..."
             problems.append(f"{path}:{number}: not an http(s) URL: {shown!r}")
     return seeds, problems
-
-
-def project_settings() -> Settings:
-    """linkcrawl's settings module, overlaid with the module that ``SCRAPY_SETTINGS_MODULE``
-    names, if any: a server keeps its own defaults there (politeness, link weights)."""
-    settings = Settings()
-    settings.setmodule("linkcrawl.settings", priority="project")
-    own = os.environ.get("SCRAPY_SETTINGS_MODULE")
-    if own and own != "linkcrawl.settings":
-        try:
-            settings.setmodule(own, priority="project")
-        except ImportError as exc:
-            raise LinkcrawlError(
-                f"SCRAPY_SETTINGS_MODULE={own}: cannot import it ({exc})"
-            ) from None
-    return settings
-
-
-def crawl_settings(
-    data_dir: Path | str,
-    crawl_id: str,
-    *,
-    max_depth: int | None = None,
-    max_pages: int | None = None,
-    concurrency: int | None = None,
-    same_host: bool = False,
-    progress_seconds: float = 0.0,
-    overrides: Mapping[str, Any] | None = None,
-    manifest_fields: Mapping[str, Any] | None = None,
-) -> Settings:
-    """The Scrapy settings of one crawl: linkcrawl's defaults (and the user's settings
-    module, see :func:`project_settings`), then the options, then ``overrides``
-    (``-s NAME=VALUE``) last. ``manifest_fields`` go into the crawl's manifest as they are
-    (``LINKCRAWL_MANIFEST_FIELDS``: the options of :func:`crawl_options`)."""
-    settings = project_settings()
-    settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
-    settings.set("LINKCRAWL_CRAWL_ID", crawl_id, priority="cmdline")
-    root = root_path(data_dir)
-    # Scrapy's JOBDIR is a local folder: none for an object store (--resume rebuilds the
-    # queue from the rows written there).
-    jobdir = str(root / ".jobs" / crawl_id) if isinstance(root, Path) else None
-    settings.set("JOBDIR", jobdir, priority="cmdline")
-    if max_depth is not None:
-        # Not Scrapy's DEPTH_LIMIT, where 0 means no limit: here 0 means the seeds only.
-        settings.set("LINKCRAWL_MAX_DEPTH", max_depth, priority="cmdline")
-    if max_pages is not None:
-        settings.set("LINKCRAWL_MAX_PAGES_PER_DOMAIN", max_pages, priority="cmdline")
-    if concurrency is not None:
-        settings.set("CONCURRENT_REQUESTS", concurrency, priority="cmdline")
-    if same_host:
-        settings.set("LINKCRAWL_SAME_HOST", True, priority="cmdline")
-    if progress_seconds:
-        settings.set("LINKCRAWL_PROGRESS_SECONDS", progress_seconds, priority="cmdline")
-    for name, value in (overrides or {}).items():
-        settings.set(name, value, priority="cmdline")
-    if manifest_fields:
-        settings.set("LINKCRAWL_MANIFEST_FIELDS", dict(manifest_fields), priority="cmdline")
-    return settings
 
 
 def crawl_options(
@@ -248,7 +179,7 @@ def crawl(
     >>> crawl(["http://example.com/"], data_dir="data", max_pages=50)   # doctest: +SKIP
     'c20261122T030000Z'
     """
-    data_dir = root_path(data_dir)
+    root = root_path(data_dir)
     problems: list[str] = []
     seed_list = parse_seeds(list(seeds), problems)
     if problems:
@@ -276,13 +207,83 @@ def crawl(
                 "a crawl shared through Redis is rejoined, not resumed: run the same "
                 "`linkcrawl crawl --redis URL --crawl-id ID` again"
             )
-        return _crawl_shared(
-            seed_list,
-            data_dir=data_dir,
-            crawl_id=crawl_id,
-            redis_url=str(redis),
-            options={**options, "manifest_fields": {"options": given}},
+        # Here: scrapy-redis is an optional extra, and slow to import.
+        from linkcrawl.crawl.frontier.redis import SharedRedis
+
+        plan = _shared_plan(seed_list, root, crawl_id, options, {"options": given})
+        return _run(SharedRedis(plan, str(redis)))
+    plan = _local_plan(
+        seed_list,
+        root,
+        crawl_id,
+        resume,
+        resume_interrupted,
+        given,
+        per_run,
+        progress_seconds,
+    )
+    if plan.previous:
+        # Resume with the same sharding as the crawl's first run.
+        recorded = int(plan.previous.get("workers") or 1)
+        workers = recorded if recorded > 1 else workers
+    if workers < 1:
+        raise LinkcrawlError(f"--workers must be at least 1, not {workers}")
+    if workers > 1 and plan.local_root is None:
+        raise LinkcrawlError(
+            "--workers hands URLs over through local files: with an object store as --data, "
+            "run workers with --redis instead"
         )
+    shards = shard_seeds(plan.seeds, workers, plan.options["same_host"])
+    return _run(LocalWorkers(plan, shards) if len(shards) > 1 else SingleProcess(plan))
+
+
+def _run(frontier: Frontier) -> str:
+    """Run a planned crawl through its frontier and record its end; returns its id."""
+    plan = frontier.plan
+    frontier.check()
+    _writable_data_dir(plan.data_dir)
+    with DataDirLock(plan.data_dir, plan.crawl_id, shared=frontier.shared):
+        if plan.previous:
+            # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
+            # which survive a SIGKILL; the old job state may have lost requests in flight.
+            frontier.clear_jobdir()
+        frontier.run()
+        status = _record_end(frontier)
+    if status in ("finished", "failed"):
+        # The queue is empty and every page is on disk: the job state is no longer needed.
+        frontier.clear_jobdir()
+    if status == "failed":
+        failure = read_manifest(manifest_path(plan.data_dir, plan.crawl_id)).fields.get("failure")
+        raise CrawlFailed(f"crawl {plan.crawl_id} failed: {failure}", plan.crawl_id)
+    return plan.crawl_id
+
+
+def _record_end(frontier: Frontier) -> str:
+    """Record in the crawl's manifest what its workers skipped, and whether it failed: it
+    ran to its end and fetched nothing (:func:`crawl_failure`). Returns its status."""
+    plan = frontier.plan
+    fields: dict[str, Any] = {"skipped": frontier.skipped()}
+    if frontier.all_done():
+        seeds = read_manifest(manifest_path(plan.data_dir, plan.crawl_id)).fields.get("seeds")
+        failure = crawl_failure(plan.data_dir, plan.crawl_id, list(seeds or plan.seeds))
+        if failure is not None:
+            fields.update(status="failed", failure=failure)
+    return str(frontier.update_manifest(fields)["status"])
+
+
+def _local_plan(
+    seed_list: list[str],
+    data_dir: Path | RemotePath,
+    crawl_id: str | None,
+    resume: str | None,
+    resume_interrupted: bool,
+    given: dict[str, Any],
+    per_run: dict[str, Any],
+    progress_seconds: float,
+) -> CrawlPlan:
+    """A new crawl, or the resume of an interrupted one (its seeds, bounds and settings
+    from its manifest, unless given again)."""
+    options = _run_options(given, per_run, progress_seconds)
     previous: dict[str, Any] = {}
     if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
         newest = open_dataset(data_dir).manifests()
@@ -294,7 +295,7 @@ def crawl(
         if not path.is_file():
             raise LinkcrawlError(f"cannot resume: no crawl {crawl_id!r} in {data_dir}")
         manifest = read_manifest(path)
-        if "distributed" in manifest.fields:
+        if manifest.fields.get("distributed"):
             raise LinkcrawlError(
                 f"crawl {crawl_id} is shared through Redis: rejoin it with "
                 f"`linkcrawl crawl --redis URL --crawl-id {crawl_id}`"
@@ -326,12 +327,11 @@ def crawl(
             changed["seeds"] = seed_list
         seed_list = seed_list or own_seeds
         options = _run_options(recorded, per_run, progress_seconds)
+        options["overrides"]["LINKCRAWL_RESUME"] = True
         resumes = list(previous.get("resumes") or [])
         if changed:
             resumes.append({"at": format_time(utcnow()), "overrides": changed})
-        manifest_fields = {"options": recorded, "resumes": resumes}
-        # Each worker's queue lives in its own JOBDIR: resume with the same sharding.
-        workers = int(previous.get("workers") or workers)
+        manifest_fields: dict[str, Any] = {"options": recorded, "resumes": resumes}
     else:
         manifest_fields = {"options": given}
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
@@ -342,53 +342,43 @@ def crawl(
             )
     if not seed_list:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
-    if workers < 1:
-        raise LinkcrawlError(f"--workers must be at least 1, not {workers}")
-    if workers > 1 and isinstance(data_dir, RemotePath):
-        raise LinkcrawlError(
-            "--workers hands URLs over through local files: with an object store as --data, "
-            "run workers with --redis instead"
-        )
-    _writable_data_dir(data_dir)
     if isinstance(data_dir, Path):
         # Whether it still runs is then told by the lock it holds (Manifest.status).
         manifest_fields["locked"] = True
-    if previous:
-        options["overrides"]["LINKCRAWL_RESUME"] = True
-    with DataDirLock(data_dir, crawl_id):
-        if previous and isinstance(data_dir, Path):
-            # A resume rebuilds its queue from the rows on disk (Dataset.resume_state),
-            # which survive a SIGKILL; the old job state may have lost requests in flight.
-            shutil.rmtree(data_dir / ".jobs" / crawl_id, ignore_errors=True)
-        shards = shard_seeds(seed_list, workers, options["same_host"])
-        if len(shards) == 1:
-            scrapy_settings = crawl_settings(
-                data_dir, crawl_id, manifest_fields=manifest_fields, **options
+    return CrawlPlan(data_dir, crawl_id, seed_list, options, previous, manifest_fields)
+
+
+def _shared_plan(
+    seeds: list[str],
+    data_dir: Path | RemotePath,
+    crawl_id: str | None,
+    options: dict[str, Any],
+    manifest_fields: dict[str, Any],
+) -> CrawlPlan:
+    """This process's part of a crawl shared through Redis: joined (its seeds from its
+    manifest, if not given) or started, never resumed."""
+    if not crawl_id:
+        raise LinkcrawlError(
+            "--redis needs --crawl-id: start every worker of one crawl with the same id"
+        )
+    crawl_id = validate_crawl_id(crawl_id)
+    path = manifest_path(data_dir, crawl_id)
+    if path.is_file():
+        manifest = read_manifest(path)
+        if not manifest.fields.get("distributed"):
+            raise LinkcrawlError(
+                f"crawl {crawl_id} already exists in {data_dir} and is not shared through "
+                "Redis: choose another --crawl-id"
             )
-            run_scrapy(scrapy_settings, seed_list, crawl_id)
-            status = _mark_failed(data_dir, read_manifest(manifest_path(data_dir, crawl_id)))
-            jobdir = scrapy_settings["JOBDIR"]
-        else:
-            status = _run_workers(
-                data_dir, crawl_id, seed_list, shards, options, previous, manifest_fields
+        if manifest.status in ("finished", "failed", "pruning"):
+            state = {"finished": "already finished", "pruning": "is being pruned"}.get(
+                manifest.status, manifest.status
             )
-            jobdir = str(data_dir / ".jobs" / crawl_id)
-    if status in ("finished", "failed") and jobdir:
-        # The queue is empty and every page is on disk: the job state is no longer needed.
-        shutil.rmtree(jobdir, ignore_errors=True)
-    if status == "failed":
-        failure = read_manifest(manifest_path(data_dir, crawl_id)).fields.get("failure")
-        raise CrawlFailed(f"crawl {crawl_id} failed: {failure}", crawl_id)
-    return crawl_id
-
-
-class CrawlFailed(LinkcrawlError):
-    """A crawl ran to its end, but fetched nothing: every seed failed. Its manifest says
-    ``failed``, with the cause in ``failure``; ``crawl_id`` names it."""
-
-    def __init__(self, message: str, crawl_id: str) -> None:
-        super().__init__(message)
-        self.crawl_id = crawl_id
+            raise LinkcrawlError(f"crawl {crawl_id} {state}: choose another --crawl-id")
+        seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
+    if not seeds:
+        raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
+    return CrawlPlan(data_dir, crawl_id, seeds, options, {}, manifest_fields)
 
 
 # How the pages table's error names read in a failure line.
@@ -403,7 +393,7 @@ _CAUSES = {
 }
 
 
-def crawl_failure(data_dir: Path | str, crawl_id: str, seeds: list[str]) -> str | None:
+def crawl_failure(data_dir: Path | str | RemotePath, crawl_id: str, seeds: list[str]) -> str | None:
     """Why a crawl that ran to its end failed, or None if it did not: it failed when no
     page was fetched (every pages row has an error or a status of 400 or more), which
     happens when every seed fails. Says how each seed failed, such as ``all 3 seeds
@@ -445,19 +435,6 @@ def crawl_failure(data_dir: Path | str, crawl_id: str, seeds: list[str]) -> str 
     return f"all {len(seeds)} seeds failed ({listed})"
 
 
-def _mark_failed(data_dir: Path | RemotePath, manifest: Any) -> str:
-    """The crawl's status, ``failed`` (and so marked in its manifest) when it finished
-    with every seed failed."""
-    status = manifest.fields.get("status")
-    if status != "finished":
-        return manifest.status
-    failure = crawl_failure(data_dir, manifest.crawl_id, list(manifest.fields.get("seeds", [])))
-    if failure is None:
-        return status
-    write_manifest(data_dir, {**manifest.fields, "status": "failed", "failure": failure})
-    return "failed"
-
-
 def _run_options(
     options: dict[str, Any], per_run: dict[str, Any], progress_seconds: float
 ) -> dict[str, Any]:
@@ -485,365 +462,6 @@ def _writable_data_dir(data_dir: Path | RemotePath) -> None:
         raise LinkcrawlError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise LinkcrawlError(f"cannot write to data directory {data_dir}: permission denied")
-
-
-def _crawl_shared(
-    seeds: list[str],
-    *,
-    data_dir: Path | RemotePath,
-    crawl_id: str | None,
-    redis_url: str,
-    options: dict[str, Any],
-) -> str:
-    """Run this process as one worker of a crawl shared through Redis; see :func:`crawl`."""
-    from linkcrawl.crawl.frontier import redis as distributed  # scrapy-redis is an optional extra
-
-    if not crawl_id:
-        raise LinkcrawlError(
-            "--redis needs --crawl-id: start every worker of one crawl with the same id"
-        )
-    crawl_id = validate_crawl_id(crawl_id)
-    path = manifest_path(data_dir, crawl_id)
-    if path.is_file():
-        manifest = read_manifest(path)
-        if "distributed" not in manifest.fields:
-            raise LinkcrawlError(
-                f"crawl {crawl_id} already exists in {data_dir} and is not shared through "
-                "Redis: choose another --crawl-id"
-            )
-        if manifest.status in ("finished", "failed", "pruning"):
-            state = {"finished": "already finished", "pruning": "is being pruned"}.get(
-                manifest.status, manifest.status
-            )
-            raise LinkcrawlError(f"crawl {crawl_id} {state}: choose another --crawl-id")
-        seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
-    if not seeds:
-        raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
-    _writable_data_dir(data_dir)
-    overrides = options.pop("overrides")
-    worker = overrides.get("LINKCRAWL_WORKER") or distributed.default_worker_id()
-    if not re.fullmatch(r"[A-Za-z0-9]+", str(worker)):
-        raise LinkcrawlError(f"bad worker id {worker!r}: use letters and digits")
-    client = distributed.connect(redis_url)
-    try:
-        distributed.check_worker_id(client, crawl_id, str(worker))
-    finally:
-        client.close()
-    overrides.update(distributed.distributed_settings(redis_url, str(worker)))
-    with DataDirLock(data_dir, crawl_id, shared=True):
-        reason = run_scrapy(
-            crawl_settings(data_dir, crawl_id, overrides=overrides, **options), seeds, crawl_id
-        )
-    if reason and reason.startswith(REDIS_LOST):
-        raise CrawlInterrupted(
-            f"lost Redis at {distributed.public_url(redis_url)} "
-            f"({reason.removeprefix(REDIS_LOST).lstrip(': ')}): worker {worker} stopped with "
-            f"its pages on disk; once Redis is back, start it again with the same --redis "
-            f"and --crawl-id {crawl_id} to rejoin"
-        )
-    return crawl_id
-
-
-def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | None:
-    """Run the link spider in this process; returns Scrapy's finish reason.
-
-    SIGINT and SIGTERM are handled here, not by Scrapy: the first stops the crawl
-    gracefully (the requests in flight finish, every row is written) and is acknowledged at
-    once on stderr with what is still to be written; the second writes the rows fetched so
-    far, marks the crawl interrupted and stops the process without waiting (Scrapy's own
-    second-signal handler would stop the reactor with the buffered rows unwritten).
-    """
-    from linkcrawl.crawl.pipeline import stop_now, stop_requested
-
-    # A signal during the seconds of start-up, before the reactor runs, would raise
-    # KeyboardInterrupt in the middle of an import (or kill the process): it is held, and
-    # acted on once the reactor runs.
-    held: list[int] = []
-    received: list[int] = []
-    forced: list[str] = []
-    reactor: Any = None
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        # Only reactor.callFromThread here: the interrupted code may be anywhere.
-        if reactor is None or not reactor.running:
-            held.append(signum)
-        else:
-            reactor.callFromThread(act, signum)
-
-    def act(signum: int) -> None:
-        received.append(signum)
-        name = signal.Signals(signum).name
-        if len(received) == 1:
-            answers = crawler.signals.send_catch_log(signal=stop_requested, signame=name)
-            if not any(answer for _, answer in answers):
-                again = "Ctrl-C" if signum == signal.SIGINT else name
-                line = f"stopping: finishing the requests in flight ({again} again to stop now)"
-                print(line, file=sys.stderr, flush=True)
-            stopping = process.stop()
-            stopping.addBoth(lambda _: stop_reactor())
-        elif len(received) == 2:
-            crawler.signals.send_catch_log(signal=stop_now)
-            forced.append("forced-shutdown")
-            stop_reactor()
-
-    def stop_reactor() -> None:
-        with contextlib.suppress(RuntimeError):  # already stopping
-            reactor.stop()
-
-    stop_signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
-    try:
-        process = CrawlerProcess(settings)
-        crawler = process.create_crawler(LinkSpider)
-        process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
-        from twisted.internet import reactor as installed  # the one CrawlerProcess installed
-
-        reactor = installed
-
-        def act_on_held() -> None:
-            try:
-                started = crawler.engine.running
-            except RuntimeError:  # Scrapy's "not set yet"
-                started = False
-            if held and not started and crawler.crawling:
-                # A graceful stop before the engine runs would not stop it: wait for it.
-                reactor.callLater(0.05, act_on_held)
-                return
-            for signum in held:
-                act(signum)
-            held.clear()
-
-        reactor.callWhenRunning(act_on_held)
-        process.start(install_signal_handlers=False)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if forced:
-        return forced[0]
-    if not crawler.stats:
-        return None
-    error = crawler.stats.get_value("linkcrawl/write_error")
-    root = settings.get("LINKCRAWL_DATA_DIR") or "data"
-    if error and not manifest_path(root, crawl_id).is_file():
-        raise LinkcrawlError(
-            f"cannot write to {root} ({error}): nothing of crawl {crawl_id} written"
-        )
-    return crawler.stats.get_value("finish_reason")
-
-
-def shard_seeds(seeds: list[str], workers: int, same_host: bool = False) -> list[list[str]]:
-    """Split seeds between workers by registered domain, so that each domain is crawled by
-    exactly one worker (its politeness and duplicate filter stay in one process).
-
-    Domains are dealt out largest first to the worker with the fewest seeds; the result
-    depends only on the seeds, so a resumed crawl shards the same way.
-    """
-    by_domain: dict[str, list[str]] = {}
-    for seed in seeds:
-        host = host_of(seed)
-        by_domain.setdefault(host if same_host else registered_domain(host), []).append(seed)
-    shards: list[list[str]] = [[] for _ in range(min(workers, len(by_domain)))]
-    for _, group in sorted(by_domain.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        min(shards, key=len).extend(group)
-    order = {seed: i for i, seed in enumerate(seeds)}
-    return [sorted(shard, key=order.__getitem__) for shard in shards]
-
-
-def _worker_main(
-    data_dir: str,
-    crawl_id: str,
-    worker: str,
-    seeds: list[str],
-    options: dict[str, Any],
-    state: Any = None,
-) -> None:
-    """Entry point of one worker process (spawned): crawl one shard of the seeds.
-
-    ``state`` (a shared integer, see :func:`_supervise`) tells the parent when this worker
-    can take a stop signal, and this worker whether a stop came before that.
-    """
-    # A stop reaches a worker once, from its parent. The parent started this process with
-    # SIGINT and SIGTERM ignored, so a Ctrl-C sent to the terminal's process group during
-    # start-up does not reach it too; in a group of its own from here on, none does.
-    os.setpgrp()
-    _stop_with_parent(signal.SIGINT)
-    stopped: list[int] = []
-
-    def stop(signum: int, _frame: Any) -> None:
-        stopped.append(signum)
-        if len(stopped) == 1:
-            # Arrived after the check below, before run_scrapy's own handlers: pass it on.
-            timer = threading.Timer(0.2, os.kill, (os.getpid(), signum))
-            timer.daemon = True
-            timer.start()
-
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, stop)
-    # Whether a blocked signal mask survives the spawn depends on how Python starts the
-    # process: the parent's is not wanted here either way.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    if state is not None:
-        with state.get_lock():
-            stopped_early = state.value == _STOPPED_STARTING
-            state.value = _READY
-        if stopped_early:
-            sys.exit(3)  # stopped while starting: nothing fetched, nothing to write
-    overrides = {
-        **options.pop("overrides"),
-        "LINKCRAWL_WORKER": worker,
-        # The parent process owns the crawl's manifest; a worker writes only part files.
-        "LINKCRAWL_WRITE_MANIFEST": False,
-    }
-    settings = crawl_settings(data_dir, crawl_id, overrides=overrides, **options)
-    settings.set("JOBDIR", str(Path(data_dir) / ".jobs" / crawl_id / worker), priority="cmdline")
-    if stopped:
-        sys.exit(3)
-    reason = run_scrapy(settings, seeds, crawl_id)
-    sys.exit(0 if reason == "finished" else 3)
-
-
-def _stop_with_parent(signum: int) -> None:
-    """Ask Linux to send ``signum`` to this process when its parent dies (elsewhere, nothing)."""
-    try:
-        import ctypes  # here: Linux only, and only in worker processes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signum)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _run_workers(
-    data_dir: Path,
-    crawl_id: str,
-    seeds: list[str],
-    shards: list[list[str]],
-    options: dict[str, Any],
-    previous: dict[str, Any],
-    fields: dict[str, Any],
-) -> str:
-    """Crawl with one process per shard; the parent keeps the manifest (``previous``: the
-    manifest of the crawl resumed, if any; ``fields``: more fields for it)."""
-    now = format_time(utcnow())
-    manifest = {
-        **previous,
-        "crawl_id": crawl_id,
-        "status": "running",
-        "seeds": seeds,
-        "workers": len(shards),
-        "started_at": previous.get("started_at") or now,
-        "resumed_at": [*previous.get("resumed_at", []), now] if previous else [],
-        "finished_at": None,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "settings": dict(options["overrides"]),
-        **fields,
-    }
-    write_manifest(data_dir, manifest)
-    owners = {}
-    for i, shard in enumerate(shards):
-        for seed in shard:
-            host = host_of(seed)
-            owners[host if options["same_host"] else registered_domain(host)] = f"w{i:02d}"
-    options = {**options, "overrides": {**options["overrides"], "LINKCRAWL_DOMAIN_OWNERS": owners}}
-    context = multiprocessing.get_context("spawn")
-    states = [context.Value("i", _STARTING) for _ in shards]
-    processes = [
-        context.Process(
-            target=_worker_main,
-            args=(str(data_dir), crawl_id, f"w{i:02d}", shard, dict(options), states[i]),
-            name=f"linkcrawl-worker-{i:02d}",
-        )
-        for i, shard in enumerate(shards)
-    ]
-    _supervise(processes, states)
-    finished = all(p.exitcode == 0 for p in processes)
-    failure = crawl_failure(data_dir, crawl_id, seeds) if finished else None
-    if failure is not None:
-        manifest["failure"] = failure
-    manifest["skipped"] = add_skipped(
-        previous.get("skipped"),
-        *(_worker_skipped(data_dir / ".jobs" / crawl_id / f"w{i:02d}") for i in range(len(shards))),
-    )
-    manifest.update(
-        status="failed" if failure else "finished" if finished else "interrupted",
-        finish_reason="finished"
-        if finished
-        else "worker-exit-codes " + ",".join(str(p.exitcode) for p in processes),
-        finished_at=format_time(utcnow()),
-        counts=count_rows(data_dir, crawl_id),
-    )
-    write_manifest(data_dir, manifest)
-    return manifest["status"]
-
-
-def _worker_skipped(jobdir: Path) -> dict[str, int]:
-    """The skips one worker left in its JOBDIR (none if it died before writing them)."""
-    try:
-        counts = json.loads((jobdir / SKIPPED_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return counts if isinstance(counts, dict) else {}
-
-
-def _supervise(processes: list[Any], states: list[Any]) -> None:
-    """Start the worker processes and wait for them, passing stops on exactly once each.
-
-    A stop signal to this process (a Ctrl-C, or the SIGTERM a service manager sends the
-    main process only) is forwarded once to every worker still running; a second one is
-    forwarded once more (Scrapy's "stop now"). A worker that fails stops the others with one
-    SIGINT: they close only when all are idle and would wait for it forever. Never more
-    than that: a worker still stopping that gets another signal stops uncleanly.
-
-    A worker still starting (``states[i]`` not yet ready) ignores signals; its stop is
-    left in its state instead, and it exits as soon as it reads it.
-    """
-    received: list[int] = []
-    # Blocked, this process keeps a signal that arrives meanwhile; ignored, the workers
-    # inherit that across exec (a signal mask they would not).
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
-    try:
-        try:
-            for process in processes:
-                process.start()
-        finally:
-            for sig in _STOP_SIGNALS:
-                signal.signal(sig, lambda signum, _f: received.append(signum))
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        stops: list[int] = []
-        sent = [0] * len(processes)
-        while True:
-            if len(stops) < 2 and len(received) > len(stops):
-                stops.append(received[len(stops)])
-            if not stops and any(p.exitcode not in (None, 0) for p in processes):
-                stops.append(signal.SIGINT)
-            for i, process in enumerate(processes):
-                while sent[i] < len(stops) and process.exitcode is None:
-                    with states[i].get_lock():
-                        if states[i].value == _READY:
-                            os.kill(process.pid, stops[sent[i]])
-                        else:
-                            states[i].value = _STOPPED_STARTING
-                    sent[i] += 1
-            running = [p.sentinel for p in processes if p.exitcode is None]
-            if not running:
-                break
-            multiprocessing.connection.wait(running, timeout=0.1)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-def count_rows(data_dir: Path, crawl_id: str) -> dict[str, int]:
-    """Pages, edges and errors of a crawl, counted from its part files."""
-    ds = open_dataset(data_dir)
-    edges = ds.arrow("edges", crawl_id).count_rows()
-    pages = ds.arrow("pages", crawl_id).to_table(columns=["status", "error"])
-    status = pages.column("status").to_numpy(zero_copy_only=False)
-    errors = pages.column("error").is_valid().to_numpy(zero_copy_only=False)
-    failed = int((errors | (status >= 400)).sum())
-    return {"pages": pages.num_rows, "edges": edges, "errors": failed}
 
 
 class DataDirLock:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
+import platform
 import re
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +110,7 @@ class Manifest:
 
     def _alive(self) -> bool:
         fields = self.fields
-        if "distributed" not in fields:
+        if not fields.get("distributed"):
             lock = crawl_lock(self.path.parent.parent)
             if lock is not None:
                 held, holder = lock
@@ -220,3 +225,97 @@ def _check_version(path: DataRoot, version: Any) -> None:
             f"{path}: written by a newer linkcrawl (schema version {number}; this one reads "
             f"up to {SCHEMA_VERSION}): upgrade linkcrawl"
         )
+
+
+# Every field of a manifest, with its value until something sets it; build_manifest writes
+# them all, so a crawl, a --workers crawl, a --redis crawl and an import read alike.
+MANIFEST_DEFAULTS: dict[str, Any] = {
+    "crawl_id": None,
+    "schema_version": SCHEMA_VERSION,
+    # running, finished, interrupted or failed (see Manifest.status); pruning while pruned
+    "status": "running",
+    "finish_reason": None,
+    # why a crawl that ran to its end failed (every seed failed), else None
+    "failure": None,
+    "seeds": [],
+    # the registered domains (or hosts, with --same-host) the crawl stays in
+    "scope": [],
+    # the options a resume restores (linkcrawl.crawl.runner.crawl_options)
+    "options": {},
+    # the effective Scrapy settings that tell how the crawl ran
+    "settings": {},
+    "versions": {},
+    "started_at": None,
+    "resumed_at": [],
+    # the overrides each resume gave
+    "resumes": [],
+    "finished_at": None,
+    # the process that runs the crawl (None for one shared through Redis)
+    "pid": None,
+    "host": None,
+    # ran under the data directory's lock (its liveness is told by the lock)
+    "locked": False,
+    "workers": 1,
+    # a crawl shared through Redis: the server and each worker's section
+    "distributed": None,
+    "counts": {"pages": 0, "edges": 0, "errors": 0},
+    # what the crawl did not request, by reason
+    "skipped": {},
+    # loaded from an edge list (linkcrawl.sources), not crawled
+    "imported": False,
+}
+_MANIFEST_TIME_LISTS = ("resumed_at",)
+
+
+def build_manifest(
+    crawl_id: str,
+    *,
+    base: Mapping[str, Any] | None = None,
+    opened_at: datetime | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The manifest of crawl ``crawl_id``, every field of :data:`MANIFEST_DEFAULTS` in it.
+
+    ``base`` is the manifest it replaces (the crawl resumed, or the one being updated): its
+    fields are kept unless ``fields`` set them. ``opened_at``, the time a run opens the
+    crawl, becomes ``started_at`` for a new crawl, and is added to ``resumed_at`` of one
+    that already started; with it, ``pid`` and ``host`` are this process's. Times may be
+    given as aware datetimes (written with :func:`format_time`) or as written already.
+    ``versions`` and ``schema_version`` are always those of this linkcrawl, which writes
+    the file. An unknown field name raises TypeError: a new field is declared above.
+    """
+    unknown = sorted(set(fields) - MANIFEST_DEFAULTS.keys())
+    if unknown:
+        raise TypeError(f"unknown manifest field {', '.join(unknown)}: declare it first")
+    manifest = copy.deepcopy(MANIFEST_DEFAULTS)
+    manifest.update(base or {})
+    if opened_at is not None:
+        if manifest.get("started_at"):
+            manifest["resumed_at"] = [*(manifest.get("resumed_at") or []), opened_at]
+        else:
+            manifest["started_at"], manifest["resumed_at"] = opened_at, []
+        manifest.update(pid=os.getpid(), host=socket.gethostname())
+    manifest.update(fields)
+    manifest.update(crawl_id=crawl_id, schema_version=SCHEMA_VERSION, versions=versions())
+    for name in _MANIFEST_TIMES:
+        manifest[name] = _written_time(manifest[name])
+    for name in _MANIFEST_TIME_LISTS:
+        manifest[name] = [_written_time(t) for t in manifest[name] or []]
+    return manifest
+
+
+def _written_time(value: Any) -> Any:
+    return format_time(value) if isinstance(value, datetime) else value
+
+
+def versions() -> dict[str, str]:
+    """The versions of what writes a manifest: linkcrawl, Scrapy, pyarrow and Python."""
+    from linkcrawl import __version__  # the package imports this module first
+
+    found = {"linkcrawl": __version__, "python": platform.python_version()}
+    for name in ("scrapy", "pyarrow"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return dict(sorted(found.items()))

@@ -120,13 +120,13 @@ def _normalize(url: str) -> str | None:
         close = hostport.find("]")
         if close < 0:
             return None
-        host, port_text = hostport[: close + 1], hostport[close + 1 :]
+        written, port_text = hostport[: close + 1], hostport[close + 1 :]
         if port_text and not port_text.startswith(":"):
             return None
         port_text = port_text[1:]
     else:
-        host, _, port_text = hostport.partition(":")
-    host = _host(host)
+        written, _, port_text = hostport.partition(":")
+    host = _host(written)
     if host is None:
         return None
     if port_text:

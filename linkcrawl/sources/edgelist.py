@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from linkcrawl.analysis.graph import url_hosts
 from linkcrawl.dataset.layout import validate_crawl_id
-from linkcrawl.dataset.manifest import format_time, write_manifest
+from linkcrawl.dataset.manifest import build_manifest, write_manifest
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, ROW_GROUP_SIZE
 from linkcrawl.dataset.write import PartWriter
 from linkcrawl.extract.urls import registered_domain
@@ -164,19 +164,18 @@ def import_edges(
     page_writer = PartWriter(root, "pages", crawl_id, PAGES_SCHEMA)
     for start in range(0, len(page_urls), part_rows):
         page_writer.write(page_table.slice(start, part_rows))
+    # Times in the crawl's own form (UTC, microseconds): a given start time in another
+    # zone, or without fractions, wrote a second ISO form that sorted wrongly among the
+    # crawls' and broke readers that parse them as one format.
     write_manifest(
         root,
-        {
-            "crawl_id": crawl_id,
-            "status": "finished",
-            # The crawl's own form (UTC, microseconds): a given start time in another
-            # zone, or without fractions, wrote a second ISO form that sorted wrongly
-            # among the crawls' and broke readers that parse them as one format.
-            "started_at": format_time(now),
-            "finished_at": format_time(now),
-            "seeds": [],
-            "imported": True,
-            "counts": {"pages": len(page_urls), "edges": n},
-        },
+        build_manifest(
+            crawl_id,
+            status="finished",
+            started_at=now,
+            finished_at=now,
+            imported=True,
+            counts={"pages": len(page_urls), "edges": n, "errors": 0},
+        ),
     )
     return crawl_id

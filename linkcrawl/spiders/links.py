@@ -7,7 +7,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 from scrapy import signals
@@ -30,7 +30,7 @@ from twisted.internet.error import (
     TCPTimedOutError,
     TimeoutError,
 )
-from twisted.web._newclient import ResponseNeverReceived
+from twisted.web.client import ResponseNeverReceived
 
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
@@ -38,6 +38,9 @@ from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
 from linkcrawl.extract.links import LinkExtractor, PageLinks, build_position_rules
 from linkcrawl.extract.urls import absolute_url, host_of, normalize_url, registered_domain
+
+if TYPE_CHECKING:
+    from linkcrawl.crawl.frontier.workers import WorkerExchange
 
 # Kinds of edge whose target is a page worth fetching when it is in scope.
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
@@ -249,7 +252,7 @@ class LinkSpider(scrapy.Spider):
     ) -> None:
         super().__init__(**kwargs)
         self.seeds = parse_seeds(seeds)
-        self.crawl_id = crawl_id
+        self.crawl_id = crawl_id or ""  # "" until _configure gives it the crawl's
         self.data_dir = data_dir
         self._same_host_arg = same_host
 
@@ -269,59 +272,64 @@ class LinkSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._configure(crawler)
+        return spider
+
+    def _configure(self, crawler: Any) -> None:
+        """Read the crawl's bounds and guards from its settings (Scrapy's settings reach
+        a spider with its crawler, after ``__init__``)."""
         settings = crawler.settings
-        if spider.data_dir:
-            settings.set("LINKCRAWL_DATA_DIR", spider.data_dir, priority="spider")
-        spider.crawl_id = validate_crawl_id(
-            spider.crawl_id or settings.get("LINKCRAWL_CRAWL_ID") or new_crawl_id()
+        if self.data_dir:
+            settings.set("LINKCRAWL_DATA_DIR", self.data_dir, priority="spider")
+        self.crawl_id = validate_crawl_id(
+            self.crawl_id or settings.get("LINKCRAWL_CRAWL_ID") or new_crawl_id()
         )
-        same_host = spider._same_host_arg
+        same_host = self._same_host_arg
         if isinstance(same_host, str):
             same_host = same_host.lower() in ("1", "true", "yes")
-        spider.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
-        spider.max_pages = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
+        self.same_host = bool(same_host) or settings.getbool("LINKCRAWL_SAME_HOST")
+        self.max_pages: int = settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN")
         if settings.get("LINKCRAWL_REDIS_URL"):
             from linkcrawl.crawl.frontier.redis import stopped_by_lost_redis
 
             # A crawl shared through Redis caps pages per domain across all its workers,
             # in the scheduler (linkcrawl.crawl.frontier.redis); a count here would be this
             # worker's.
-            spider.max_pages = 0
+            self.max_pages = 0
             root = settings.get("LINKCRAWL_DATA_DIR") or "data"
-            if stopped_by_lost_redis(root, spider.crawl_id):
+            if stopped_by_lost_redis(root, self.crawl_id):
                 settings.set("LINKCRAWL_RESUME", True, priority="spider")
-        spider.max_depth = settings.getint("LINKCRAWL_MAX_DEPTH", -1)
-        spider.extractor = LinkExtractor(
+        self.max_depth: int = settings.getint("LINKCRAWL_MAX_DEPTH", -1)
+        self.extractor = LinkExtractor(
             build_position_rules(settings.getlist("LINKCRAWL_POSITION_RULES")),
             user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
         )
-        spider.parse_pool = ParsePool.from_crawler(crawler, spider.extractor)
-        hosts = [host_of(s) for s in spider.seeds]
-        spider.scope = frozenset(hosts if spider.same_host else map(registered_domain, hosts))
+        self.parse_pool: ParsePool | None = ParsePool.from_crawler(crawler, self.extractor)
+        hosts = [host_of(s) for s in self.seeds]
+        self.scope: frozenset[str] = frozenset(
+            hosts if self.same_host else map(registered_domain, hosts)
+        )
         # In a multi-worker crawl every worker's scope is the whole crawl's; the domains it
         # does not own are handed to their owners by the WorkerExchange extension.
-        spider.scope |= frozenset(settings.getdict("LINKCRAWL_DOMAIN_OWNERS"))
-        spider.exchange = None
-        spider.seen: set[str] = set(spider.seeds)
-        spider.scheduled: Counter[str] = Counter()
-        spider.max_url_length = settings.getint("URLLENGTH_LIMIT")
-        spider.max_query_variants = settings.getint("LINKCRAWL_MAX_QUERY_VARIANTS")
-        spider.max_digit_variants = settings.getint("LINKCRAWL_MAX_DIGIT_VARIANTS")
-        spider.max_segment_repeats = settings.getint("LINKCRAWL_MAX_SEGMENT_REPEATS")
-        spider.check_external = settings.getbool("LINKCRAWL_CHECK_EXTERNAL")
-        spider.max_links = settings.getint("LINKCRAWL_MAX_LINKS_PER_PAGE")
-        spider.max_target_length = settings.getint("LINKCRAWL_MAX_TARGET_LENGTH")
-        spider.max_redirects = settings.getint("LINKCRAWL_MAX_REDIRECTS")
-        spider.query_variants: Counter[str] = Counter()
-        spider.digit_variants: Counter[str] = Counter()
-        spider.evidence = PatternEvidence(
-            min(n for n in (spider.max_query_variants, spider.max_digit_variants) if n > 0)
-            if spider.max_query_variants > 0 or spider.max_digit_variants > 0
-            else 0
-        )
-        spider.checked: set[str] = set()
-        crawler.signals.connect(spider._release_held, signal=signals.spider_idle)
-        return spider
+        self.scope |= frozenset(settings.getdict("LINKCRAWL_DOMAIN_OWNERS"))
+        # Set by the WorkerExchange extension when the spider opens, in a --workers worker.
+        self.exchange: WorkerExchange | None = None
+        self.seen: set[str] = set(self.seeds)
+        self.scheduled: Counter[str] = Counter()
+        self.max_url_length: int = settings.getint("URLLENGTH_LIMIT")
+        self.max_query_variants: int = settings.getint("LINKCRAWL_MAX_QUERY_VARIANTS")
+        self.max_digit_variants: int = settings.getint("LINKCRAWL_MAX_DIGIT_VARIANTS")
+        self.max_segment_repeats: int = settings.getint("LINKCRAWL_MAX_SEGMENT_REPEATS")
+        self.check_external: bool = settings.getbool("LINKCRAWL_CHECK_EXTERNAL")
+        self.max_links: int = settings.getint("LINKCRAWL_MAX_LINKS_PER_PAGE")
+        self.max_target_length: int = settings.getint("LINKCRAWL_MAX_TARGET_LENGTH")
+        self.max_redirects: int = settings.getint("LINKCRAWL_MAX_REDIRECTS")
+        self.query_variants: Counter[str] = Counter()
+        self.digit_variants: Counter[str] = Counter()
+        limits = [n for n in (self.max_query_variants, self.max_digit_variants) if n > 0]
+        self.evidence = PatternEvidence(min(limits) if limits else 0)
+        self.checked: set[str] = set()
+        crawler.signals.connect(self._release_held, signal=signals.spider_idle)
 
     # -- scope ------------------------------------------------------------------------------
 
@@ -423,6 +431,7 @@ class LinkSpider(scrapy.Spider):
             url, callback=self.parse, errback=self.failed, meta={"depth": depth}
         )
         if held_under is not None:
+            assert reason is not None  # _trap_check holds a URL only with a reason
             self.evidence.park(held_under, reason, domain, request)
             return None
         return request
@@ -483,7 +492,7 @@ class LinkSpider(scrapy.Spider):
         url = normalize_url(response.url) or response.url
         domain = registered_domain(host_of(url))
         headers = response.headers
-        content_type = headers.get(b"Content-Type", b"").decode("latin-1") or None
+        content_type = (headers.get(b"Content-Type") or b"").decode("latin-1") or None
         x_robots = [v.decode("latin-1") for v in headers.getlist(b"X-Robots-Tag")]
         latency = response.meta.get("download_latency")
         depth = response.meta.get("depth", 0)
@@ -499,7 +508,7 @@ class LinkSpider(scrapy.Spider):
             elapsed_ms=int(latency * 1000) if latency is not None else None,
         )
         if 300 <= response.status < 400 and b"Location" in headers:
-            location = headers[b"Location"].decode("latin-1")
+            location = (headers[b"Location"] or b"").decode("latin-1")
             target = absolute_url(location, url)
             if target:
                 item.target.append(target)
@@ -596,13 +605,14 @@ class LinkSpider(scrapy.Spider):
     def parse_external(self, response: Response) -> Iterable[Any]:
         """Record the status of a link target outside the crawl's scope; not parsed."""
         request = response.request
+        assert request is not None  # a callback's response carries its request
         if request.method == "HEAD" and response.status in (400, 403, 405, 501):
             # Some servers refuse HEAD; ask again with GET before calling the link broken.
             yield request.replace(method="GET", dont_filter=True)
             return
         url = normalize_url(response.url) or response.url
         latency = response.meta.get("download_latency")
-        ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
         yield PageItem(
             url=url,
             fetched_at=int(time.time() * 1000),

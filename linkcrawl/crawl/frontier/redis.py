@@ -45,13 +45,15 @@ from urllib.parse import urlsplit, urlunsplit
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 
-from linkcrawl.crawl.pipeline import REDIS_LOST
+from linkcrawl.crawl.frontier import CrawlPlan, Frontier
+from linkcrawl.crawl.pipeline import REDIS_LOST, add_skipped
+from linkcrawl.crawl.process import crawl_settings, run_scrapy
 from linkcrawl.dataset.layout import manifest_path, root_path, utcnow
-from linkcrawl.dataset.manifest import read_manifest, write_manifest
+from linkcrawl.dataset.manifest import build_manifest, read_manifest, write_manifest
 from linkcrawl.dataset.reader import Dataset
 from linkcrawl.dataset.schemas import PAGES_SCHEMA
 from linkcrawl.dataset.write import PartWriter
-from linkcrawl.errors import LinkcrawlError
+from linkcrawl.errors import CrawlInterrupted, LinkcrawlError
 from linkcrawl.extract.urls import host_of, normalize_url, registered_domain
 
 try:  # an optional extra: the message below says how to install it
@@ -60,15 +62,17 @@ try:  # an optional extra: the message below says how to install it
     from scrapy_redis.queue import PriorityQueue
     from scrapy_redis.scheduler import Scheduler
 except ImportError:  # pragma: no cover - exercised only without the extra
-    redis = None
-    RFPDupeFilter = PriorityQueue = Scheduler = object  # type: ignore[assignment,misc]
+    # No module, then: connect() says how to install it.
+    redis = None  # type: ignore[assignment]
+    RFPDupeFilter = PriorityQueue = Scheduler = object
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FrontierQueue",
     "RedisDupeFilter",
-    "RedisFrontier",
+    "RedisScheduler",
+    "SharedRedis",
     "check_worker_id",
     "connect",
     "default_worker_id",
@@ -84,7 +88,19 @@ _TICK_SECONDS = 0.5
 _FINISHED_KEYS_TTL = 3600
 
 # What the manifest keeps of each worker.
-_SECTION_FIELDS = ("status", "finish_reason", "host", "pid", "started_at", "finished_at", "counts")
+_SECTION_FIELDS = (
+    "status",
+    "finish_reason",
+    "host",
+    "pid",
+    "started_at",
+    "finished_at",
+    "counts",
+    "skipped",
+)
+# Fields of a worker's manifest that are the worker's, not the crawl's: the crawl's are
+# made from every worker's section (or, for failure, by the runner once the crawl ended).
+_WORKER_FIELDS = ("pid", "host", "counts", "skipped", "status", "finish_reason", "failure")
 # Queue a request unless its fingerprint was seen; count it against its domain's cap. The
 # score is -priority, then the order of arrival: first in, first out within a priority, as
 # in Scrapy's own queues (members of one score would come out sorted by their bytes,
@@ -229,8 +245,8 @@ def distributed_settings(url: str, worker: str) -> dict[str, Any]:
     return {
         "LINKCRAWL_REDIS_URL": url,
         "LINKCRAWL_WORKER": worker,
-        "SCHEDULER": "linkcrawl.crawl.frontier.redis.RedisFrontier",
-        # scrapy-redis's own names, for anyone reading the settings; RedisFrontier sets the
+        "SCHEDULER": "linkcrawl.crawl.frontier.redis.RedisScheduler",
+        # scrapy-redis's own names, for anyone reading the settings; RedisScheduler sets the
         # keys from the crawl id itself.
         "SCHEDULER_PERSIST": True,
         "SCHEDULER_QUEUE_CLASS": "linkcrawl.crawl.frontier.redis.FrontierQueue",
@@ -247,13 +263,13 @@ def _redis_down(exc: BaseException) -> bool:
 
 
 def _survives_redis_loss(default: Any = None) -> Callable[[Any], Any]:
-    """A RedisFrontier method that, once Redis is gone (or when its call finds it gone),
+    """A RedisScheduler method that, once Redis is gone (or when its call finds it gone),
     returns ``default`` instead of raising: the worker is stopping (see
-    :meth:`RedisFrontier.lost_redis`), and a traceback per request helps no one."""
+    :meth:`RedisScheduler.lost_redis`), and a traceback per request helps no one."""
 
     def wrap(method: Any) -> Any:
         @functools.wraps(method)
-        def guarded(self: RedisFrontier, *args: Any, **kwargs: Any) -> Any:
+        def guarded(self: RedisScheduler, *args: Any, **kwargs: Any) -> Any:
             if self.lost is not None:
                 return default
             try:
@@ -289,7 +305,7 @@ class FrontierQueue(PriorityQueue):
     """scrapy-redis's sorted-set queue (by -priority, so with ``DEPTH_PRIORITY = 1``
     shallower pages first: breadth-first across all workers; then first in, first out),
     whose pop also records the request in the worker's in-flight set, in one step.
-    Requests are pushed by :meth:`RedisFrontier.enqueue_request`."""
+    Requests are pushed by :meth:`RedisScheduler.enqueue_request`."""
 
     def __init__(
         self, server: Any, spider: Any, key: str, serializer: Any = None, frontier: Any = None
@@ -317,7 +333,7 @@ def _page_key(url: str) -> str:
     return normalize_url(url) or url
 
 
-class RedisFrontier(Scheduler):
+class RedisScheduler(Scheduler):
     """The scheduler of one worker of a distributed crawl (``SCHEDULER``).
 
     scrapy-redis's Scheduler with linkcrawl's keys, queue and duplicate filter, plus the
@@ -356,7 +372,7 @@ class RedisFrontier(Scheduler):
         self.lost: str | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> RedisFrontier:
+    def from_crawler(cls, crawler: Any) -> RedisScheduler:
         settings = crawler.settings
         # The spider's crawl id: `scrapy crawl links -a crawl_id=...` gives it there.
         crawl_id = getattr(crawler.spider, "crawl_id", None) or settings.get("LINKCRAWL_CRAWL_ID")
@@ -618,12 +634,7 @@ class RedisFrontier(Scheduler):
 
     @_survives_redis_loss(False)
     def _merge_manifest_locked(self, section: dict[str, Any]) -> bool:
-        # The lock expires like a heartbeat: a worker killed while holding it is lost.
-        expiry = max(5.0, self.ttl_ms / 1000)
-        lock = self.server.lock(
-            f"{self.prefix}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
-        )
-        with lock:
+        with manifest_lock(self.server, self.crawl_id, self.ttl_ms):
             lost = {
                 k.decode(): v.decode() for k, v in self.server.hgetall(f"{self.prefix}lost").items()
             }
@@ -641,9 +652,8 @@ class RedisFrontier(Scheduler):
         for name, entry in workers.items():
             if name in lost and entry.get("status") == "running":
                 entry.update(status="lost", finished_at=lost[name])
-        fields = {
-            **current,
-            **{k: v for k, v in section.items() if k not in ("pid", "host", "counts")},
+        entries = workers.values()
+        fields: dict[str, Any] = {
             "seeds": _union(current.get("seeds", []), section.get("seeds", [])),
             "scope": sorted(set(current.get("scope", [])) | set(section.get("scope", []))),
             "started_at": min(
@@ -654,15 +664,20 @@ class RedisFrontier(Scheduler):
             "host": None,
             "workers": len(workers),
             "distributed": {"redis": public_url(self.url), "workers": workers},
+            # Every worker's skips (a worker rejoining under its id replaces its own).
+            "skipped": add_skipped(*(e.get("skipped") for e in entries)),
         }
-        entries = workers.values()
-        if current.get("status") == "finished" or any(
-            e.get("finish_reason") == "finished" for e in entries
-        ):
+        ended = current.get("status") in ("finished", "failed")
+        if ended or any(e.get("finish_reason") == "finished" for e in entries):
             finished_at = current.get("finished_at") or section.get("finished_at")
-            fields.update(status="finished", finish_reason="finished", finished_at=finished_at)
-            fields["counts"] = Dataset(self.root).counts(self.crawl_id)
-            if current.get("status") != "finished" and self.lost is None:
+            fields.update(
+                # failed: the crawl ended and every seed failed (the runner's verdict)
+                status="failed" if current.get("status") == "failed" else "finished",
+                finish_reason="finished",
+                finished_at=finished_at,
+                counts=Dataset(self.root).counts(self.crawl_id),
+            )
+            if not ended and self.lost is None:
                 self._expire_keys()
         elif any(e.get("status") == "running" for e in entries):
             fields.update(status="running", finish_reason=None, finished_at=None)
@@ -675,13 +690,107 @@ class RedisFrontier(Scheduler):
                 finished_at=section.get("finished_at"),
                 counts=Dataset(self.root).counts(self.crawl_id),
             )
-        write_manifest(self.root, fields)
+        # The crawl-wide fields of the worker's manifest (options, settings, versions).
+        crawl = {k: v for k, v in section.items() if k not in _WORKER_FIELDS}
+        write_manifest(
+            self.root, build_manifest(self.crawl_id, base={**current, **crawl}, **fields)
+        )
 
     def _expire_keys(self) -> None:
         # Workers still closing read some of them; nothing needs them an hour later.
         for key in self.server.scan_iter(match=f"{self.prefix}*", count=1000):
             if not key.endswith(b"manifest-lock"):
                 self.server.expire(key, _FINISHED_KEYS_TTL)
+
+
+def manifest_lock(server: Any, crawl_id: str, ttl_ms: int) -> Any:
+    """The Redis lock under which the workers of a crawl write its manifest. It expires
+    like a heartbeat: a worker killed while holding it is lost."""
+    expiry = max(5.0, ttl_ms / 1000)
+    return server.lock(
+        f"{key_prefix(crawl_id)}manifest-lock", timeout=expiry, blocking_timeout=4 * expiry
+    )
+
+
+class SharedRedis(Frontier):
+    """``--redis URL``: this process is one worker of a crawl whose frontier is shared
+    through Redis (:class:`RedisScheduler`); the other workers, on this machine or others,
+    were started the same way. Their manifest is one, merged under a Redis lock."""
+
+    shared = True
+
+    def __init__(self, plan: CrawlPlan, url: str) -> None:
+        super().__init__(plan)
+        self.url = url
+        self.worker = str(plan.options["overrides"].get("LINKCRAWL_WORKER") or default_worker_id())
+        settings = plan.options["overrides"]
+        self.ttl_ms = int(1000 * float(settings.get("LINKCRAWL_REDIS_WORKER_TIMEOUT", 60.0)))
+
+    @property
+    def jobdir(self) -> None:
+        return None  # the queue and the duplicate filter live in Redis
+
+    def check(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9]+", self.worker):
+            raise LinkcrawlError(f"bad worker id {self.worker!r}: use letters and digits")
+        client = connect(self.url)
+        try:
+            check_worker_id(client, self.plan.crawl_id, self.worker)
+        finally:
+            client.close()
+
+    def worker_settings(self, worker: str) -> dict[str, Any]:
+        return distributed_settings(self.url, worker)
+
+    def run(self) -> str | None:
+        plan = self.plan
+        options = dict(plan.options)
+        overrides = {**options.pop("overrides"), **self.worker_settings(self.worker)}
+        settings = crawl_settings(
+            plan.data_dir,
+            plan.crawl_id,
+            overrides=overrides,
+            manifest_fields=plan.manifest_fields,
+            **options,
+        )
+        reason = run_scrapy(settings, plan.seeds, plan.crawl_id)
+        if reason and reason.startswith(REDIS_LOST):
+            raise CrawlInterrupted(
+                f"lost Redis at {public_url(self.url)} "
+                f"({reason.removeprefix(REDIS_LOST).lstrip(': ')}): worker {self.worker} "
+                f"stopped with its pages on disk; once Redis is back, start it again with "
+                f"the same --redis and --crawl-id {plan.crawl_id} to rejoin"
+            )
+        return reason
+
+    def _manifest(self) -> dict[str, Any]:
+        return read_manifest(manifest_path(self.plan.data_dir, self.plan.crawl_id)).fields
+
+    def all_done(self) -> bool:
+        """A worker saw the crawl done everywhere (and marked its manifest finished)."""
+        return self._manifest().get("status") in ("finished", "failed")
+
+    def skipped(self) -> dict[str, int]:
+        """The sum of the workers' sections, as their merges left it."""
+        return dict(self._manifest().get("skipped") or {})
+
+    def update_manifest(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Under the workers' Redis lock; without it if Redis is gone meanwhile. The skips
+        are the workers' sections' sum, always: a worker still closing merges its own."""
+        fields = {k: v for k, v in fields.items() if k != "skipped"}
+        try:
+            server = connect(self.url)
+        except LinkcrawlError:
+            return super().update_manifest(fields)
+        try:
+            with manifest_lock(server, self.plan.crawl_id, self.ttl_ms):
+                return super().update_manifest(fields)
+        except Exception as exc:
+            if not _redis_down(exc):
+                raise
+            return super().update_manifest(fields)
+        finally:
+            server.close()
 
 
 def _union(first: list[str], second: list[str]) -> list[str]:
