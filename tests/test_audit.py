@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
+from linkcrawl.analysis.definition import Definition
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from linkcrawl.errors import DatasetError
 from linkcrawl.reports.audit import (
@@ -70,7 +71,7 @@ def test_spam_mass_on_a_farm_pushed_target():
         tol=1e-14,
         max_iter=10_000,
     )
-    p_core = core_pagerank(source, target, N, CORE, tol=1e-13)
+    p_core = core_pagerank(source, target, N, CORE, Definition(tol=1e-13))
     assert p_core.sum() == pytest.approx(len(CORE) / N)
     for i in range(N):
         assert p_core[i] == pytest.approx(len(CORE) / N * core_nx[i], abs=1e-11)
