@@ -229,15 +229,17 @@ def _read_schema(path: Path | RemotePath) -> pa.Schema:
 
 
 def _read_table(
-    source: pa.Table | Path | RemotePath, columns: Sequence[str] | None = None
+    source: pa.Table | Path | RemotePath,
+    columns: Sequence[str] | None = None,
+    dictionary: Sequence[str] | None = None,
 ) -> pa.Table:
     if isinstance(source, pa.Table):
         return source.select(list(columns)) if columns else source
     try:
         if isinstance(source, RemotePath):
             with source.open_input_file() as fh:
-                return pq.read_table(fh, columns=columns)
-        return pq.read_table(source, columns=columns)
+                return pq.read_table(fh, columns=columns, read_dictionary=dictionary)
+        return pq.read_table(source, columns=columns, read_dictionary=dictionary)
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{source}: {str(exc).splitlines()[0]}") from None
 
@@ -295,12 +297,20 @@ def _audit(
     domains_tbl = _read_table(sources["domains"], DOMAINS_SCHEMA.names)
     names = domains_tbl.column("domain").combine_chunks()
     n = len(names)
-    links = _Links.read(sources["inbound"], names)
+    # The columns the flags group by are read as dictionaries: the file's own encoding,
+    # codes without hashing every row.
+    inbound = _read_table(sources["inbound"], INBOUND_SCHEMA.names, dictionary=_CODED)
+    links = _Links.read(inbound, names)
+    inbound = _as_strings(inbound)
     say(f"audit {crawl_id}: {n} domains, {len(links.s)} links between domains")
 
-    # -- the domain graph of docs/authority.md section 3, from the links between domains
-    row_key = links.s * n + links.t
-    pairs = np.unique(row_key[links.follow])
+    # -- the domain graph of docs/authority.md section 3, from the links between domains:
+    # each pair of domains once, an edge when any of its links is followed.
+    link_pairs, pair_of, counts = np.unique(
+        links.s * n + links.t, return_inverse=True, return_counts=True
+    )
+    followed = np.bincount(pair_of, weights=links.follow, minlength=len(link_pairs)) > 0
+    pairs = link_pairs[followed]
     dom_source, dom_target = pairs // n, pairs % n
     out_domains = np.bincount(dom_source, minlength=n)
     pagerank = _iterate(dom_source, dom_target, n, definition, "domain PageRank", None, None)
@@ -349,9 +359,8 @@ def _audit(
         spam_domain = (spam_mass >= SPAM_MASS_THRESHOLD) & (scaled_pr >= SPAM_MASS_MIN_PAGERANK)
     crawled = _crawled_pages(dataset, crawl_id, sources["pages"], names)
     ext_links = np.bincount(links.s, minlength=n)
-    # Links (not pages) per pair of domains; the target domain each source domain links to
-    # most, of equal counts the higher-ranked one (the lower row of domains.parquet).
-    link_pairs, counts = np.unique(row_key, return_counts=True)
+    # The target domain each source domain links to most (links, not pages), of equal
+    # counts the higher-ranked one (the lower row of domains.parquet).
     top_target = np.zeros(n, dtype=np.int64)
     top_links = np.zeros(n, dtype=np.int64)
     if len(link_pairs):
@@ -415,8 +424,9 @@ def _audit(
 
     # -- the links' flags and reasons
     s, t = links.s, links.t
-    reciprocal = _member(row_key, pairs) & _member(t * n + s, pairs) & ~trusted_ids[s]
-    n_pages = _distinct_per_group([s, t], links.page)
+    reverse = (link_pairs % n) * n + link_pairs // n
+    reciprocal = (followed & _member(reverse, pairs))[pair_of] & ~trusted_ids[s]
+    n_pages = _distinct_per_group([pair_of], links.page)
     sitewide = (
         (crawled[s] >= SITEWIDE_MIN_PAGES)
         & (n_pages >= SITEWIDE_SHARE * crawled[s])
@@ -434,7 +444,6 @@ def _audit(
     say(f"audit {crawl_id}: {flagged} flagged links")
 
     source_name = pl.Series(names).gather(pl.Series(s))  # per row, once
-    del row_key
     reasons = [
         _strings(domain_text["spam"]).take(pa.array(s[spam_domain[s]])),
         _strings(domain_text["farm"]).take(pa.array(s[farm[s]])),
@@ -454,11 +463,11 @@ def _audit(
     source_trust = _float_column(trust).take(pa.array(s))
     source_mass = _float_column(spam_mass).take(pa.array(s))
     added = [source_trust, source_mass, flags, flag_reasons]
-    del links, s, t, bits, reasons
+    del links, s, t, bits, reasons, pair_of
 
     staging = dataset.root / ".staging"
     write_parts_atomic(
-        _with_columns(sources["inbound"], added),
+        _with_columns(inbound, added),
         AUDITED_INBOUND_SCHEMA,
         out / "inbound.parquet",
         staging,  # type: ignore[arg-type]
@@ -506,12 +515,7 @@ class _Links:
     follow: np.ndarray
 
     @classmethod
-    def read(cls, source: pa.Table | Path | RemotePath, names: pa.Array) -> _Links:
-        columns = ["source_domain", "target_domain", "source", "anchor", "follow"]
-        if isinstance(source, Path):
-            table = pq.read_table(source, columns=columns, read_dictionary=columns[:4])
-        else:
-            table = _read_table(source, columns)
+    def read(cls, table: pa.Table, names: pa.Array) -> _Links:
         ids = {}
         for column in ("source_domain", "target_domain"):
             codes, values = _codes(table.column(column))
@@ -538,6 +542,17 @@ class _Links:
             anchors=anchors,
             follow=table.column("follow").to_numpy(),
         )
+
+
+_CODED = ["source_domain", "target_domain", "source", "anchor"]
+
+
+def _as_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary columns as plain strings, as the schema has them."""
+    for i, column in enumerate(table.columns):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(i, table.field(i).name, column.cast(pa.string()))
+    return table
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -688,44 +703,16 @@ def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
 _PARTS_MIN = 8 * ROW_GROUP_SIZE
 
 
-def _with_columns(
-    source: pa.Table | Path | RemotePath, added: list[pa.Array]
-) -> list[Iterator[pa.Table]]:
-    """The base columns of inbound.parquet with the audit columns ``added``, as parts of
-    whole row groups, each read as it is written."""
-    names = INBOUND_SCHEMA.names
-    rows = len(added[0])
+def _with_columns(inbound: pa.Table, added: list[pa.Array]) -> list[list[pa.Table]]:
+    """The base columns of inbound.parquet with the audit columns ``added``, in one part or
+    two of whole row groups."""
+    rows = inbound.num_rows
     cut = rows // 2 // ROW_GROUP_SIZE * ROW_GROUP_SIZE if rows >= _PARTS_MIN else rows
 
-    def part(lo: int, hi: int) -> Iterator[pa.Table]:
-        batches: Iterable[pa.RecordBatch | pa.Table]
-        if isinstance(source, pa.Table):
-            batches = source.select(names).slice(lo, hi - lo).to_batches(ROW_GROUP_SIZE)
-        else:
-            batches = _read_rows(source, lo, hi, names)
-        at = lo
-        for batch in batches:
-            n = batch.num_rows
-            yield pa.Table.from_arrays(
-                [*batch.columns, *(column.slice(at, n) for column in added)],
-                schema=AUDITED_INBOUND_SCHEMA,
-            )
-            at += n
+    def part(lo: int, hi: int) -> list[pa.Table]:
+        columns = [*inbound.slice(lo, hi - lo).columns, *(c.slice(lo, hi - lo) for c in added)]
+        return [pa.Table.from_arrays(columns, schema=AUDITED_INBOUND_SCHEMA)]
 
     if cut in (0, rows):
         return [part(0, rows)]
     return [part(0, cut), part(cut, rows)]
-
-
-def _read_rows(path: Path | RemotePath, lo: int, hi: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """Rows lo:hi of a Parquet file, a batch at a time, ``lo`` and ``hi`` at row group
-    boundaries or the end."""
-    file = pq.ParquetFile(path if isinstance(path, Path) else path.open_input_file())
-    groups, start = [], 0
-    for i in range(file.metadata.num_row_groups):
-        if lo <= start < hi:
-            groups.append(i)
-        start += file.metadata.row_group(i).num_rows
-    if not groups:
-        return iter(())
-    return file.iter_batches(ROW_GROUP_SIZE, row_groups=groups, columns=columns)
