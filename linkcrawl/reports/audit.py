@@ -163,11 +163,8 @@ def audit(
     definition = Definition.make(damping=damping, tol=tol)
     ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
-    try:
-        # Whole files with the columns analyze writes, checked by the reader.
-        current = {name: ds.authority_path(name, crawl_id) for name in _TABLES}
-    except DatasetError as exc:
-        raise DatasetError(f"{exc} (the audit reads the authority tables)") from None
+    # Whole files with the columns analyze writes, checked by the reader.
+    current = {name: ds.authority_path(name, crawl_id) for name in _TABLES}
     say = progress or (lambda line: None)
     root = ds.root
     if isinstance(root, RemotePath):
