@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
-from linkcrawl.analysis.definition import Definition
 from linkcrawl.analysis.audit import audit_into, previous_trusted
+from linkcrawl.analysis.definition import Definition
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer
 from linkcrawl.errors import DatasetError

@@ -9,10 +9,10 @@ link between two domains, which is all the domain graph and the flags need.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from linkcrawl.dataset.schemas import (
     INBOUND_SCHEMA,
     ROW_GROUP_SIZE,
 )
-from linkcrawl.dataset.write import write_parts_atomic, write_table_atomic
+from linkcrawl.dataset.write import write_parts_atomic, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 
 if TYPE_CHECKING:
@@ -73,11 +73,29 @@ ANCHOR_MIN_DOMAINS = 3
 # optimisation (a brand name or bare URL is excluded separately).
 GENERIC_ANCHORS = frozenset(
     {
-        "", "here", "click here", "this", "link", "website", "site", "web site", "home",
-        "homepage", "read more", "more", "visit", "visit site", "source", "via", "this site",
-        "learn more", "more info", "go", "url",
+        "",
+        "here",
+        "click here",
+        "this",
+        "link",
+        "website",
+        "site",
+        "web site",
+        "home",
+        "homepage",
+        "read more",
+        "more",
+        "visit",
+        "visit site",
+        "source",
+        "via",
+        "this site",
+        "learn more",
+        "more info",
+        "go",
+        "url",
     }
-)  # fmt: skip
+)
 
 # The flags, in the order they are listed.
 FLAGS = ("spam-mass", "link-farm", "sitewide", "reciprocal", "anchor-overuse")
@@ -271,9 +289,16 @@ def audit_into(
         # An object is rewritten under its own name: read it whole before.
         sources["inbound"] = _read_table(sources["inbound"], INBOUND_SCHEMA.names)
     return _audit(
-        dataset, crawl_id, sources, out, list(trusted), definition, say or (lambda line: None),
-        good_share=good_share, candidates=candidates,
-    )  # fmt: skip
+        dataset,
+        crawl_id,
+        sources,
+        out,
+        list(trusted),
+        definition,
+        say or (lambda line: None),
+        good_share=good_share,
+        candidates=candidates,
+    )
 
 
 def _audit(
@@ -396,16 +421,24 @@ def _audit(
         }
     ).select(
         pl.concat_str(
-            pl.col("name"), pl.lit(" spam mass "), pl.col("mass"),
-            pl.lit(f" (>= {SPAM_MASS_THRESHOLD}), PageRank "), pl.col("scaled"),
+            pl.col("name"),
+            pl.lit(" spam mass "),
+            pl.col("mass"),
+            pl.lit(f" (>= {SPAM_MASS_THRESHOLD}), PageRank "),
+            pl.col("scaled"),
             pl.lit(" times that of an unlinked domain"),
-        ).alias("spam"),  # fmt: skip
+        ).alias("spam"),
         pl.concat_str(
-            pl.col("name"), pl.lit(" has "), pl.col("crawled"),
-            pl.lit(" crawled pages linking to "), pl.col("out_domains"),
-            pl.lit(" domain(s), "), pl.col("share"),
-            pl.lit(" of its external links to "), pl.col("top_name"),
-        ).alias("farm"),  # fmt: skip
+            pl.col("name"),
+            pl.lit(" has "),
+            pl.col("crawled"),
+            pl.lit(" crawled pages linking to "),
+            pl.col("out_domains"),
+            pl.lit(" domain(s), "),
+            pl.col("share"),
+            pl.lit(" of its external links to "),
+            pl.col("top_name"),
+        ).alias("farm"),
     )
     domain_bits = spam_domain.astype(np.int64) | (farm.astype(np.int64) << 1)
 
@@ -433,9 +466,7 @@ def _audit(
         & ~trusted_ids[s]
     )
     n_anchor = _distinct_per_group([t, links.anchor], s)
-    overuse = (
-        (n_anchor >= ANCHOR_MIN_DOMAINS) & (n_anchor >= ANCHOR_SHARE * referring[t])
-    )
+    overuse = (n_anchor >= ANCHOR_MIN_DOMAINS) & (n_anchor >= ANCHOR_SHARE * referring[t])
     overuse &= ~_branded(t[overuse], links.anchor[overuse], names, links.anchors, overuse)
     bits = domain_bits[s]
     for k, on in ((2, sitewide), (3, reciprocal), (4, overuse)):
@@ -448,14 +479,28 @@ def _audit(
         _strings(domain_text["spam"]).take(pa.array(s[spam_domain[s]])),
         _strings(domain_text["farm"]).take(pa.array(s[farm[s]])),
         _text(
-            sitewide, source_name, " links to ", ("t", names, t), " from ", n_pages,
-            " of its ", crawled[s], " crawled pages",
-        ),  # fmt: skip
+            sitewide,
+            source_name,
+            " links to ",
+            ("t", names, t),
+            " from ",
+            n_pages,
+            " of its ",
+            crawled[s],
+            " crawled pages",
+        ),
         _text(reciprocal, source_name, " and ", ("t", names, t), " link to each other"),
         _text(
-            overuse, 'anchor "', ("a", _quoted(links.anchors), links.anchor), '" used by ',
-            n_anchor, " of the ", referring[t], " referring domains of ", ("t", names, t),
-        ),  # fmt: skip
+            overuse,
+            'anchor "',
+            ("a", _quoted(links.anchors), links.anchor),
+            '" used by ',
+            n_anchor,
+            " of the ",
+            referring[t],
+            " referring domains of ",
+            ("t", names, t),
+        ),
     ]
     del source_name
     flags = _FLAG_SETS.take(pa.array(bits))
@@ -465,15 +510,21 @@ def _audit(
     added = [source_trust, source_mass, flags, flag_reasons]
     del links, s, t, bits, reasons, pair_of
 
-    staging = dataset.root / ".staging"
+    staging = cast(Path, dataset.root / ".staging")  # not used in an object store
     write_parts_atomic(
         _with_columns(inbound, added),
         AUDITED_INBOUND_SCHEMA,
         out / "inbound.parquet",
-        staging,  # type: ignore[arg-type]
+        staging,
         [*DICTIONARY_COLUMNS["authority/inbound"], "flags", "flag_reasons"],
     )
-    write_table_atomic(new_domains, out / "domains.parquet", staging)  # type: ignore[arg-type]
+    write_tables_atomic(
+        [new_domains],
+        new_domains.schema,
+        out / "domains.parquet",
+        staging,
+        DICTIONARY_COLUMNS["authority/domains"],
+    )
     return AuditResult(
         crawl_id=crawl_id,
         trusted=present,
@@ -491,6 +542,12 @@ _FLAG_SETS = pa.array(
     [[f for k, f in enumerate(FLAGS) if bits >> k & 1] for bits in range(1 << len(FLAGS))],
     _FLAG_LIST,
 )
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _strings(values: pl.Series) -> pa.Array:
@@ -670,22 +727,18 @@ def _crawled_pages(
     fetched = dataset.arrow("pages", crawl_id).to_table(
         columns=["url"],
         filter=(
-            pc.field("error").is_null()
-            & (pc.field("status") >= 200)
-            & (pc.field("status") < 400)
+            pc.field("error").is_null() & (pc.field("status") >= 200) & (pc.field("status") < 400)
         ),
     )
-    urls = pl.from_arrow(fetched).unique("url")  # type: ignore[union-attr]
-    page_domains = pl.from_arrow(_read_table(pages, ["url", "domain"]))
-    counts = (
-        urls.join(page_domains, on="url", how="inner")  # type: ignore[arg-type]
-        .group_by("domain")
-        .len()
-    )
+    urls = _frame(fetched).unique("url")
+    page_domains = _frame(_read_table(pages, ["url", "domain"]))
+    counts = urls.join(page_domains, on="url", how="inner").group_by("domain").len()
     ids = pc.index_in(counts["domain"].to_arrow().cast(pa.string()), value_set=names)
     keep = ids.is_valid()
     crawled = np.zeros(len(names), dtype=np.int64)
-    crawled[ids.filter(keep).to_numpy()] = counts["len"].to_numpy()[keep.to_numpy(zero_copy_only=False)]
+    crawled[ids.filter(keep).to_numpy()] = counts["len"].to_numpy()[
+        keep.to_numpy(zero_copy_only=False)
+    ]
     return crawled
 
 

@@ -9,8 +9,10 @@ import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkcrawl.analysis.audit import (
@@ -39,8 +41,8 @@ from linkcrawl.analysis.audit import (
 from linkcrawl.analysis.definition import DAMPING, TOL, Definition
 from linkcrawl.dataset.layout import RemotePath, authority_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
-from linkcrawl.dataset.schemas import PAGE_AUTHORITY_SCHEMA
-from linkcrawl.dataset.write import staged_partition, write_table_atomic
+from linkcrawl.dataset.schemas import DICTIONARY_COLUMNS, PAGE_AUTHORITY_SCHEMA
+from linkcrawl.dataset.write import staged_partition, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
 
@@ -172,22 +174,39 @@ def audit(
         # generation is written, so the tables are read first.
         tables = {name: _read_table(path) for name, path in current.items()}
         with staged_partition(root, "authority", crawl_id) as out:
-            write_table_atomic(
-                tables["pages"].cast(PAGE_AUTHORITY_SCHEMA), out / "pages.parquet", root / ".staging"
-            )  # type: ignore[arg-type]
+            write_tables_atomic(
+                [tables["pages"].cast(PAGE_AUTHORITY_SCHEMA)],
+                PAGE_AUTHORITY_SCHEMA,
+                out / "pages.parquet",
+                cast(Path, root / ".staging"),  # not used in an object store
+                DICTIONARY_COLUMNS["authority/pages"],
+            )
             return _audit(
-                ds, crawl_id, dict(tables), out, trusted_list, definition, say,
-                good_share=good_share, candidates=candidates,
-            )  # fmt: skip
+                ds,
+                crawl_id,
+                dict(tables),
+                out,
+                trusted_list,
+                definition,
+                say,
+                good_share=good_share,
+                candidates=candidates,
+            )
     # The new generation starts as second links to the current files; the audit replaces
     # two of them by new files, so the current generation stays whole until the swap.
     with staged_partition(root, "authority", crawl_id) as out:
         for name, path in current.items():
-            _link_or_copy(Path(path), Path(out) / f"{name}.parquet")
+            _link_or_copy(path, cast(Path, out) / f"{name}.parquet")
         return audit_into(
-            ds, crawl_id, out, trusted_list, definition, say,
-            good_share=good_share, candidates=candidates,
-        )  # fmt: skip
+            ds,
+            crawl_id,
+            out,
+            trusted_list,
+            definition,
+            say,
+            good_share=good_share,
+            candidates=candidates,
+        )
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -248,9 +267,7 @@ def disavow(
             f"{out}: not audited since the last analysis: run `linkcrawl audit` first"
         )
     never = set(_trusted_list(trusted)) | set(audited[0])
-    rows = pl.from_arrow(
-        _read_inbound_of(inbound_path, domain)
-    )
+    rows = pl.from_arrow(_read_inbound_of(inbound_path, domain))
     assert isinstance(rows, pl.DataFrame)
     # One reason per flag and domain: the first link's, in the table's order (by value).
     reasons = (
@@ -289,7 +306,7 @@ def _read_schema_names(path: Path | RemotePath) -> list[str]:
     return pq.read_schema(path).names
 
 
-def _read_inbound_of(path: Path | RemotePath, domain: str):  # type: ignore[no-untyped-def]
+def _read_inbound_of(path: Path | RemotePath, domain: str) -> pa.Table:
     """The flags of the links to ``domain``: row groups of other target domains are
     skipped by their statistics."""
     columns = ["source_domain", "flags", "flag_reasons"]
