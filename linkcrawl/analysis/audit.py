@@ -472,7 +472,6 @@ def _audit(
     for k, on in ((2, sitewide), (3, reciprocal), (4, overuse)):
         bits |= on.astype(np.int64) << k
     flagged = int(np.count_nonzero(bits))
-    say(f"audit {crawl_id}: {flagged} flagged links")
 
     source_name = pl.Series(names).gather(pl.Series(s))  # per row, once
     reasons = [
