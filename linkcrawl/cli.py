@@ -759,6 +759,7 @@ def audit(
         crawl_id,
         trusted=trusted,
         good_share=GOOD_SHARE if good_share is None else good_share,
+        progress=lambda line: click.echo(line, err=True),
     )
     for note in result.notes:
         click.echo(_escape_terminal(note), err=True)
