@@ -212,8 +212,8 @@ LOCAL_ONLY: dict[str, str | None] = {
     "domains": _AUTHORITY_BY_PATH,
     "report": _AUTHORITY_BY_PATH,
     "demo": _AUTHORITY_BY_PATH,
-    "audit": "it rewrites the authority tables with local renames",
-    "disavow": "it reads the columns `linkcrawl audit` adds, which audit writes only locally",
+    "audit": None,  # a new generation of the authority folder, staged as analyze's is
+    "disavow": None,
     "prune": "it removes a crawl's partitions by renaming them aside, which object stores "
     "cannot do",
 }

@@ -231,7 +231,11 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
     with fs.open_output_stream("linkcrawl-test/data/crawls/s3b.json") as stream:
         stream.write(json.dumps({**manifest, "crawl_id": "s3b"}).encode())
     target = ["alpha-example.com"]
-    arguments = {"backlinks": target, "history": target, "report": target, "diff": ["s3a", "s3b"]}
+    arguments = {
+        "backlinks": target, "history": target, "report": target, "diff": ["s3a", "s3b"],
+        # s3b (the newest) has no authority tables: audit the analysed crawl
+        "audit": ["--crawl-id", "s3a"], "disavow": [*target, "--crawl-id", "s3a"],
+    }  # fmt: skip
     for command in sorted(LOCAL_ONLY.keys() - {"crawl", "analyze", "demo"}):
         if LOCAL_ONLY[command] is not None:
             continue
