@@ -119,6 +119,32 @@ def test_demo_web_crawl_matches_the_sparse_engine(demo_crawl, tmp_path):
     assert domains["rank"].to_list() == list(range(1, len(domains) + 1))
 
 
+def column_encodings(path: Path) -> list[tuple[str, tuple[str, ...], bool]]:
+    """Each column chunk of a Parquet file as (column, its encodings, whether it has a
+    dictionary page), row group by row group, read from the file's metadata."""
+    meta = pq.ParquetFile(path).metadata
+    return [
+        (
+            meta.schema.column(j).path,
+            tuple(sorted(meta.row_group(i).column(j).encodings)),
+            meta.row_group(i).column(j).dictionary_page_offset is not None,
+        )
+        for i in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+    ]
+
+
+def test_demo_web_crawl_has_the_sparse_engines_encodings(demo_crawl, tmp_path):
+    root, crawl_id = demo_crawl
+    expected, got = both_engines(root, tmp_path, crawl_id)
+    for name in TABLES:
+        ours = column_encodings(got / f"{name}.parquet")
+        assert ours == column_encodings(expected / f"{name}.parquet"), name
+        # As dataset.schemas declares them: pages dictionary-encode their domain only.
+        if name == "pages":
+            assert {c for c, _, dictionary in ours if dictionary} == {"domain"}
+
+
 @pytest.fixture(scope="module")
 def polblogs_data(tmp_path_factory):
     urls, links = polblogs()
