@@ -31,11 +31,13 @@ from linkcrawl.analysis.definition import (
     RANK_ORDER,
     TOL,
     Definition,
+    authority_scale,
     authority_sql,
     floor,
     order_sql,
 )
 from linkcrawl.analysis.engines import DuckDBOptions
+from linkcrawl.analysis.iteration import power_iteration, transition_matrix
 from linkcrawl.dataset.layout import RemotePath, authority_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.schemas import (
@@ -57,6 +59,11 @@ _FILE_SHIFT = 40
 _SIDE_SHIFT = 60
 # Progress lines during PageRank: one every this many iterations.
 _PROGRESS_EVERY = 10
+# What PageRank in this process's memory takes, at its peak, per link of the collapsed
+# graph (the links fetched from DuckDB, the matrix being built, scipy's CSR of it) and per
+# node (the iterates, the dangling mask, the results).
+_BYTES_PER_LINK = 64
+_BYTES_PER_NODE = 64
 # The string column of each numbered table.
 _STRING_COLUMN = {"urls": "url", "domains": "domain"}
 
@@ -277,6 +284,7 @@ class _Analysis:
     definition: Definition
     say: Callable[[str], None]
     _unique_hashes: dict[str, bool] = field(default_factory=dict)
+    _memory_limit: int | None = None
 
     def sql(self, query: str) -> None:
         self.con.execute(query)
@@ -503,18 +511,75 @@ class _Analysis:
         return done
 
     def _pagerank(self, name: str, graph: str, out: str, n: int) -> str:
-        """Power iteration as SQL, one table per iterate; writes ``<name>_rank`` (id,
-        pagerank, authority) as :func:`~linkcrawl.analysis.pagerank.pagerank_arrays` and
-        :func:`~linkcrawl.analysis.authority.authority_scale` compute them. Returns
-        "N iterations, S s" (S: the iterations' time)."""
-        damping = self.definition.damping
-        d = _sql_float(damping)
+        """PageRank of the collapsed links of ``graph`` (s, t, w) by the definition's power
+        iteration; writes ``<name>_rank`` (id, pagerank, authority). Returns "N iterations
+        <where>, S s" (S: the iterations' time).
+
+        The matrix and the rank vectors go into this process's memory, for
+        :func:`~linkcrawl.analysis.iteration.power_iteration`, when they take at most half
+        of the memory limit (DuckDB's own limit is lowered by as much meanwhile); larger
+        graphs iterate in DuckDB, out of core."""
         if n == 0:
             self.sql(
                 f"""CREATE TABLE {name}_rank
                 (id BIGINT, pagerank DOUBLE, authority DOUBLE)"""
             )
             return "0 iterations, 0.0 s"
+        links = int(self.scalar(f"SELECT count(*) FROM {graph}"))
+        need = _BYTES_PER_LINK * links + _BYTES_PER_NODE * n
+        limit = self.memory_limit()
+        if need <= limit // 2:
+            self.sql(f"SET memory_limit = '{limit - need}B'")
+            try:
+                return self._pagerank_in_memory(name, graph, n)
+            finally:
+                self.sql(f"SET memory_limit = '{limit}B'")
+        return self._pagerank_in_duckdb(name, graph, out, n)
+
+    def memory_limit(self) -> int:
+        """DuckDB's memory limit in bytes, as configured when the connection was made."""
+        if self._memory_limit is None:
+            limit = _bytes(self.scalar("SELECT current_setting('memory_limit')"))
+            self._memory_limit = limit if limit is not None else 2**31
+        return self._memory_limit
+
+    def _pagerank_in_memory(self, name: str, graph: str, n: int) -> str:
+        definition = self.definition
+        links = self.con.execute(f"SELECT s, t, w FROM {graph}").fetchnumpy()
+        P, dangling = transition_matrix(links["s"], links["t"], links["w"], n, definition.damping)
+        del links
+        started = time.perf_counter()
+        pagerank, iterations = power_iteration(
+            P,
+            dangling,
+            damping=definition.damping,
+            tol=definition.tol,
+            max_iter=definition.max_iter,
+            what=f"{name} PageRank",
+        )
+        seconds = time.perf_counter() - started
+        linked = np.diff(P.indptr) > 0  # row v of d·Pᵀ holds v's counted inlinks
+        del P
+        lowest = floor(float(pagerank[dangling].sum()), n, definition.damping)
+        ranks = pa.table(
+            {
+                "id": pa.array(np.arange(n, dtype=np.int64)),
+                "pagerank": pa.array(pagerank),
+                "authority": pa.array(authority_scale(pagerank, lowest, linked)),
+            }
+        )
+        self.con.register(f"{name}_rank_arrow", ranks)
+        try:
+            self.sql(f"CREATE TABLE {name}_rank AS SELECT * FROM {name}_rank_arrow")
+        finally:
+            self.con.unregister(f"{name}_rank_arrow")
+        return f"{iterations} iterations in memory, {seconds:.1f} s"
+
+    def _pagerank_in_duckdb(self, name: str, graph: str, out: str, n: int) -> str:
+        """Power iteration as SQL, one table per iterate, as
+        :func:`~linkcrawl.analysis.iteration.power_iteration` computes it."""
+        damping = self.definition.damping
+        d = _sql_float(damping)
         # The transition matrix, pre-normalised: p = d * w / out_weight(source). Stored in
         # source order, each iteration's join reads the iterate in order: twice as fast.
         self.sql(
@@ -583,7 +648,7 @@ class _Analysis:
             SELECT id, pagerank, {authority} AS authority FROM {name}_pr"""
         )
         self.sql(f"DROP TABLE {name}_pr")
-        return f"{iteration} iterations, {seconds:.1f} s"
+        return f"{iteration} iterations in DuckDB, {seconds:.1f} s"
 
     def _perfect_aggregate(self, n: int) -> None:
         """Let DuckDB sum each iterate's shares per target in an array indexed by node id
@@ -592,10 +657,9 @@ class _Analysis:
         only while those fit easily in the memory limit, else the hash table (which can
         spill) stays."""
         bits = max(1, n - 1).bit_length()
-        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')"))
         threads = int(self.scalar("SELECT current_setting('threads')"))
         # ~32 bytes a slot (key, sum state, validity), a quarter of the limit at most.
-        if bits > 12 and (limit is None or (32 << bits) * threads <= limit // 4):
+        if bits > 12 and (32 << bits) * threads <= self.memory_limit() // 4:
             self.sql(f"SET perfect_ht_threshold = {bits}")
         else:
             self.sql("RESET perfect_ht_threshold")
@@ -606,8 +670,7 @@ class _Analysis:
         """Rows of an output table sorted at a time. Sorting rows that carry URL strings
         takes more memory than DuckDB spills gracefully, so each table is written as
         several ordered queries over ranges of its sort key, each one in memory."""
-        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')")) or 2**31
-        return max(ROW_GROUP_SIZE, limit // 1000)
+        return max(ROW_GROUP_SIZE, self.memory_limit() // 1000)
 
     def _counts(self, key: str, table: str) -> None:
         """Referring domains, inbound links and the followed share over the links from
