@@ -467,17 +467,21 @@ class _Analysis:
             JOIN domains sd ON {self._match("e.source_domain", "sd", "domains")}
             JOIN domains td ON {self._match("e.target_domain", "td", "domains")}"""
         )
-        repeated = self.scalar(
-            """SELECT count(*) FROM (
-                SELECT 1 FROM links GROUP BY s, ordinal, t, kind HAVING count(*) > 1)"""
-        )
-        if repeated:
+        # Distinct hashes of the four columns: a third of the time of grouping by them. Two
+        # links that share a hash only cost the exact pass below, which finds no repeat.
+        rows, distinct = self.con.execute(
+            "SELECT count(*), count(DISTINCT hash(s, ordinal, t, kind)) FROM links"
+        ).fetchall()[0]
+        if rows > distinct:
             self.sql(
                 """CREATE OR REPLACE TABLE links AS SELECT * FROM links
                 QUALIFY row_number() OVER (PARTITION BY s, ordinal, t, kind ORDER BY rk) = 1"""
             )
-            self.say(f"analyze {self.crawl_id}: dropped the repeated rows of {repeated} links")
-        return self.scalar("SELECT count(*) FROM links")
+            kept = self.scalar("SELECT count(*) FROM links")
+            if kept < rows:
+                self.say(f"analyze {self.crawl_id}: dropped {rows - kept} repeated link rows")
+            rows = kept
+        return int(rows)
 
     def page_pagerank(self, n: int) -> str:
         """Page PageRank over the collapsed links of positive weight (page_rank: id,
