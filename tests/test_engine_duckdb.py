@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
+from linkcrawl.analysis.definition import Definition
+from linkcrawl.analysis.engines import DuckDBOptions, registration
 from linkcrawl.analysis.engines import duckdb as duckdb_engine
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS
@@ -222,6 +224,27 @@ def test_awkward_web_matches_the_sparse_engine(awkward_crawl, tmp_path):
     assert pages.loc["http://lonely.example.net/", "authority"] == 0.0
     inbound = pd.read_parquet(got / "inbound.parquet")
     assert len(inbound) == 7  # the two repeated rows of each link count once
+
+
+def test_the_registered_engine_writes_into_the_folder_it_is_given(awkward_crawl, tmp_path):
+    engine = registration("duckdb").load()
+    assert engine is duckdb_engine.ENGINE
+    ds = open_dataset(awkward_crawl)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = DuckDBOptions(memory_limit="200MB", threads=1)
+    engine.analyze(ds, "c1", Definition.make(), out, options, lambda line: None)
+    assert sorted(p.name for p in out.iterdir()) == [f"{t}.parquet" for t in sorted(TABLES)]
+    assert not (awkward_crawl / "authority").exists()  # staging and swapping are the caller's
+    sparse = copy_crawl(awkward_crawl, tmp_path / "sparse")
+    analyze(sparse)
+    assert_same_tables(sparse / "authority" / "crawl_id=c1", out)
+    for bad, message in (
+        (DuckDBOptions(threads=0), "bad thread count"),
+        (DuckDBOptions(memory_limit="lots"), "bad memory limit"),
+    ):
+        with pytest.raises(LinkcrawlError, match=message):
+            engine.analyze(ds, "c1", Definition.make(), out, bad, lambda line: None)
 
 
 def test_weights_are_settings(awkward_crawl, tmp_path):
