@@ -1,14 +1,15 @@
-"""`linkcrawl analyze --engine duckdb`: the whole analysis as SQL over the Parquet dataset in
+"""`linkcrawl analyze --engine duckdb`: the analysis as SQL over the Parquet dataset in
 DuckDB, under a memory limit, for link graphs larger than RAM.
 
-It writes the same three authority tables as the default sparse engine
-(:func:`linkcrawl.analysis.authority.analyze`), computed the same way: URLs numbered by first
-appearance (sources, then targets, then fetched pages, in file order), repeated link rows of
-a resumed crawl dropped, links weighted by follow and position, self-links dropped, parallel
-links collapsed at their highest weight, PageRank iterated until the absolute L1 change is
-below ``tol``. No step holds the links in Python: DuckDB reads the part files, joins,
-iterates and sorts, spilling to ``temp_directory`` when the memory limit is reached, and
-the tables stream out of it, a row group at a time, into the Parquet writer.
+It writes the same three authority tables as the default sparse engine, by the rules of
+:class:`~linkcrawl.analysis.definition.Definition` (its weights, damping, tolerance, floor,
+scale and orders, turned into SQL): URLs numbered by first appearance (sources, then
+targets, then fetched pages, in file order), repeated link rows of a resumed crawl dropped,
+self-links dropped, parallel links collapsed at their highest weight. DuckDB reads the part
+files, joins, aggregates and sorts, spilling to ``temp_directory`` when the memory limit is
+reached; the tables stream out of it, a row group at a time, into the Parquet writer.
+PageRank runs in this process's memory (the definition's power iteration) when the
+collapsed graph fits in half the limit, else as SQL in DuckDB.
 """
 
 from __future__ import annotations
