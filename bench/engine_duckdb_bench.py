@@ -54,7 +54,8 @@ def iteration_seconds(lines: list[tuple[float, str]]) -> tuple[int, float, str] 
         if "page PageRank done (" in line:
             detail = line.split("(", 1)[1]
             iterations = int(detail.split(" iterations")[0])
-            where = detail.split(" iterations ")[1].split(",")[0]
+            # (Older versions iterated in DuckDB only, and did not say where.)
+            where = detail.split(" iterations")[1].split(",")[0].strip() or "in DuckDB"
             seconds = float(detail.split(", ")[1].split(" s")[0])
             return iterations, seconds / max(iterations, 1), where
     return None
