@@ -1,13 +1,16 @@
-"""Time and peak memory of `linkcrawl analyze --engine duckdb` under a memory limit, against
-the default sparse engine on the same synthetic web graph (bench/gen_web_graph.py), each
-run in its own process on its own copy of the dataset.
+"""Time and peak memory of `linkcrawl analyze --engine duckdb --memory-limit 2GB` against
+`linkcrawl analyze` (the default sparse engine) on the same synthetic web graph
+(bench/gen_web_graph.py), each a run of the command line in its own process on its own copy
+of the dataset, alternating.
 
     python bench/gen_web_graph.py                      # once: 1M pages, 10M links
     python bench/engine_duckdb_bench.py [DIR] [--memory-limit 2GB] [--threads 2] [--repeat 3]
 
 Both engines do the whole analysis (page and domain PageRank to an L1 change < 1e-8, counts,
-authority, inbound ranking, the three Parquet files). Reported: wall seconds, seconds per
-page PageRank iteration (duckdb), peak RSS of the process, and the ratios duckdb / sparse.
+authority, inbound ranking, the three Parquet files). Reported: wall seconds, where the duckdb
+engine's page PageRank iterated (in memory or in DuckDB) and its seconds per iteration, the
+seconds until the graph is numbered and joined (the relational steps), peak RSS of the
+process, and the ratios duckdb / sparse.
 """
 
 from __future__ import annotations
@@ -26,55 +29,42 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE / "results" / "web-1m"
 
-SPARSE = """
-from linkcrawl.analysis import analyze
-analyze(DIR, engine="sparse", progress=say)
-"""
 
-DUCKDB = """
-from linkcrawl.analysis.engines.duckdb import analyze
-analyze(DIR, progress=say, memory_limit=MEMORY_LIMIT, threads=THREADS)
-"""
-
-PROLOGUE = """
-import json, resource, sys, time
-lines = []
-started = time.perf_counter()
-def say(line):
-    lines.append((time.perf_counter() - started, line))
-"""
-
-EPILOGUE = """
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "lines": lines,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
-def run(code: str, **names: object) -> dict:
-    """Run ``code`` in a fresh Python process; returns its timed seconds, progress lines
-    (seconds since start, line) and peak RSS."""
-    prologue = "".join(f"{k} = {v!r}\n" for k, v in names.items())
-    proc = subprocess.run(
-        [sys.executable, "-c", prologue + PROLOGUE + code + EPILOGUE],
-        stdout=subprocess.PIPE,
-        text=True,
+def run(args: list[str]) -> dict:
+    """Run ``linkcrawl ARGS`` in a fresh process; returns its wall seconds, its progress lines
+    (seconds since start, line) and its peak RSS."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkcrawl.cli", *args], stderr=subprocess.PIPE, text=True
     )
+    assert proc.stderr is not None
+    lines = [(time.perf_counter() - started, line.rstrip()) for line in proc.stderr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"benchmark process failed ({proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit("benchmark process failed:\n" + "\n".join(line for _, line in lines))
+    return {"seconds": seconds, "lines": lines, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def iteration_seconds(lines: list[list]) -> tuple[int, float] | None:
-    """Page PageRank iterations and seconds per iteration, from the duckdb engine's
-    progress lines ("page PageRank iteration N", "page PageRank done (N iterations, S s)")."""
+def iteration_seconds(lines: list[tuple[float, str]]) -> tuple[int, float, str] | None:
+    """Page PageRank iterations, seconds per iteration and where it ran, from the duckdb
+    engine's line "page PageRank done (N iterations in WHERE, S s)"."""
     for _, line in lines:
         if "page PageRank done (" in line:
             detail = line.split("(", 1)[1]
             iterations = int(detail.split(" iterations")[0])
+            # (Older versions iterated in DuckDB only, and did not say where.)
+            where = detail.split(" iterations")[1].split(",")[0].strip() or "in DuckDB"
             seconds = float(detail.split(", ")[1].split(" s")[0])
-            return iterations, seconds / iterations
+            return iterations, seconds / max(iterations, 1), where
     return None
+
+
+def relational_seconds(lines: list[tuple[float, str]]) -> float | None:
+    """Seconds until the duckdb engine has numbered the URLs and joined the links (its line
+    "N pages, M links, D domains")."""
+    return next((at for at, line in lines if " links, " in line and " pages, " in line), None)
 
 
 def copy_dataset(src: Path, dst: Path) -> str:
@@ -104,18 +94,19 @@ def main() -> None:
             # Alternate, so that a change of load on the machine hits both.
             for engine in ("sparse", "duckdb"):
                 if engine == "sparse":
-                    result = run(SPARSE, DIR=sparse_dir)
+                    result = run(["analyze", "--data", sparse_dir])
                 else:
                     result = run(
-                        DUCKDB,
-                        DIR=duckdb_dir,
-                        MEMORY_LIMIT=args.memory_limit,
-                        THREADS=args.threads,
-                    )
+                        ["analyze", "--data", duckdb_dir, "--engine", "duckdb",
+                         "--memory-limit", args.memory_limit, "--threads", str(args.threads)]
+                    )  # fmt: skip
                 results[engine].append(result)
                 per_iter = iteration_seconds(result["lines"])
                 extra = (
-                    f", {per_iter[0]} page iterations at {per_iter[1]:.2f} s" if per_iter else ""
+                    f", {per_iter[0]} page iterations {per_iter[2]} at {per_iter[1]:.3f} s, "
+                    f"graph numbered and joined at {relational_seconds(result['lines']):.1f} s"
+                    if per_iter
+                    else ""
                 )
                 print(
                     f"run {i + 1} {engine}: {result['seconds']:.1f} s, "
@@ -134,17 +125,25 @@ def main() -> None:
     per_iter = statistics.median(
         p[1] for r in results["duckdb"] if (p := iteration_seconds(r["lines"]))
     )
+    relational = statistics.median(
+        t for r in results["duckdb"] if (t := relational_seconds(r["lines"])) is not None
+    )
     print(f"median of {args.repeat}:")
     print(f"  sparse  {sparse_s:7.1f} s   peak RSS {sparse_mb:6.0f} MB")
     print(
         f"  duckdb  {duck_s:7.1f} s   peak RSS {duck_mb:6.0f} MB   "
-        f"{per_iter:.2f} s per page PageRank iteration"
+        f"{per_iter:.3f} s per page PageRank iteration"
+    )
+    print(
+        f"  duckdb's relational steps (read, number, join: {relational:.1f} s) against the "
+        f"sparse engine's whole analysis: {relational / sparse_s:.2f}x"
     )
     print(f"  duckdb / sparse: time {duck_s / sparse_s:.2f}x, peak RSS {duck_mb / sparse_mb:.2f}x")
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(json.dumps({"finished": started, "sparse_s": sparse_s, "duckdb_s": duck_s,
                       "sparse_rss_mb": sparse_mb, "duckdb_rss_mb": duck_mb,
-                      "duckdb_s_per_iteration": per_iter}))  # fmt: skip
+                      "duckdb_s_per_iteration": per_iter,
+                      "duckdb_relational_s": relational}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze
+from linkcrawl.analysis.definition import Definition
+from linkcrawl.analysis.engines import DuckDBOptions, registration
 from linkcrawl.analysis.engines import duckdb as duckdb_engine
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS
@@ -119,6 +121,32 @@ def test_demo_web_crawl_matches_the_sparse_engine(demo_crawl, tmp_path):
     assert domains["rank"].to_list() == list(range(1, len(domains) + 1))
 
 
+def column_encodings(path: Path) -> list[tuple[str, tuple[str, ...], bool]]:
+    """Each column chunk of a Parquet file as (column, its encodings, whether it has a
+    dictionary page), row group by row group, read from the file's metadata."""
+    meta = pq.ParquetFile(path).metadata
+    return [
+        (
+            meta.schema.column(j).path,
+            tuple(sorted(meta.row_group(i).column(j).encodings)),
+            meta.row_group(i).column(j).dictionary_page_offset is not None,
+        )
+        for i in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+    ]
+
+
+def test_demo_web_crawl_has_the_sparse_engines_encodings(demo_crawl, tmp_path):
+    root, crawl_id = demo_crawl
+    expected, got = both_engines(root, tmp_path, crawl_id)
+    for name in TABLES:
+        ours = column_encodings(got / f"{name}.parquet")
+        assert ours == column_encodings(expected / f"{name}.parquet"), name
+        # As dataset.schemas declares them: pages dictionary-encode their domain only.
+        if name == "pages":
+            assert {c for c, _, dictionary in ours if dictionary} == {"domain"}
+
+
 @pytest.fixture(scope="module")
 def polblogs_data(tmp_path_factory):
     urls, links = polblogs()
@@ -144,7 +172,8 @@ def test_polblogs_through_analyze_with_engine_options(polblogs_data, tmp_path):
         engine_options={"memory_limit": "1GB", "threads": 1},
     )
     assert lines[0].startswith("analyze polblogs1: 1488 pages, 19090 links,")
-    assert any("page PageRank iteration 10, L1 change" in line for line in lines)
+    # 19,090 links fit in memory many times over: the power iteration runs there.
+    assert any("page PageRank done (" in line and "iterations in memory" in line for line in lines)
     assert lines[-1].startswith("analyze polblogs1: wrote ")
 
 
@@ -195,6 +224,27 @@ def test_awkward_web_matches_the_sparse_engine(awkward_crawl, tmp_path):
     assert pages.loc["http://lonely.example.net/", "authority"] == 0.0
     inbound = pd.read_parquet(got / "inbound.parquet")
     assert len(inbound) == 7  # the two repeated rows of each link count once
+
+
+def test_the_registered_engine_writes_into_the_folder_it_is_given(awkward_crawl, tmp_path):
+    engine = registration("duckdb").load()
+    assert engine is duckdb_engine.ENGINE
+    ds = open_dataset(awkward_crawl)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = DuckDBOptions(memory_limit="200MB", threads=1)
+    engine.analyze(ds, "c1", Definition.make(), out, options, lambda line: None)
+    assert sorted(p.name for p in out.iterdir()) == [f"{t}.parquet" for t in sorted(TABLES)]
+    assert not (awkward_crawl / "authority").exists()  # staging and swapping are the caller's
+    sparse = copy_crawl(awkward_crawl, tmp_path / "sparse")
+    analyze(sparse)
+    assert_same_tables(sparse / "authority" / "crawl_id=c1", out)
+    for bad, message in (
+        (DuckDBOptions(threads=0), "bad thread count"),
+        (DuckDBOptions(memory_limit="lots"), "bad memory limit"),
+    ):
+        with pytest.raises(LinkcrawlError, match=message):
+            engine.analyze(ds, "c1", Definition.make(), out, bad, lambda line: None)
 
 
 def test_weights_are_settings(awkward_crawl, tmp_path):
@@ -260,23 +310,29 @@ def generated_web(root: Path, n_pages: int, n_links: int, seed: int = 7) -> Path
 
 @pytest.mark.slow
 def test_spills_under_a_small_memory_limit_and_still_agrees(tmp_path):
-    data = generated_web(tmp_path / "gen", 40_000, 400_000)
+    # Half a million links take more than half of 48 MB as a matrix in memory: PageRank
+    # iterates in DuckDB, and the tables spill.
+    data = generated_web(tmp_path / "gen", 40_000, 500_000)
     spill = tmp_path / "spill"
     seen_spill_files: list[int] = []
+    lines: list[str] = []
 
     def progress(line: str) -> None:
         # Mid-iteration, DuckDB's temp directory holds the tables it pushed out of memory.
         seen_spill_files.append(len(list(spill.rglob("*"))) if spill.exists() else 0)
+        lines.append(line)
 
     expected, got = both_engines(
         data,
         tmp_path,
-        memory_limit="64MB",
+        memory_limit="48MB",
         threads=1,
         temp_directory=spill,
         progress=progress,
     )
     assert max(seen_spill_files) > 0
+    assert any("page PageRank iteration 10, L1 change" in line for line in lines)
+    assert any("iterations in DuckDB" in line for line in lines)
     assert_same_tables(expected, got)
 
 

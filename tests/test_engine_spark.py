@@ -147,6 +147,16 @@ def test_demo_crawl_matches_the_sparse_engine(spark, demo_crawl, tmp_path):
     assert not any((ours.parent.parent / ".staging").iterdir())
 
 
+def test_demo_crawl_has_the_sparse_engines_encodings(spark, demo_crawl, tmp_path):
+    from tests.test_engine_duckdb import column_encodings
+
+    data, _ = demo_crawl
+    sparse, ours = both_engines(data, tmp_path)
+    for name in TABLES:
+        expected = column_encodings(sparse / f"{name}.parquet")
+        assert column_encodings(ours / f"{name}.parquet") == expected, name
+
+
 @pytest.fixture(scope="module")
 def polblogs_data(tmp_path_factory):
     from tests.test_pagerank import polblogs

@@ -20,11 +20,16 @@ __all__ = [
     "DAMPING",
     "DEFAULT_POSITION_WEIGHTS",
     "FULL_WEIGHT_KINDS",
+    "HOST_PATTERN",
+    "INBOUND_ORDER",
     "MAX_ITER",
+    "RANK_ORDER",
     "TOL",
     "Definition",
     "authority_scale",
+    "authority_sql",
     "floor",
+    "order_sql",
     "position_weight_table",
 ]
 
@@ -49,6 +54,17 @@ DEFAULT_POSITION_WEIGHTS: dict[str, float] = {
 # A redirect, meta refresh or canonical says "this page is now that one": it passes full
 # weight whatever its position (redirect edges have none).
 FULL_WEIGHT_KINDS = ("redirect", "refresh", "canonical")
+
+# Rule 6, the orders of the ranked tables as (column, descending) pairs: nodes by PageRank,
+# ties by id (first seen); the inbound links of one target domain by the value they pass,
+# then the stronger source page, then their row's place in the edges table ("row").
+RANK_ORDER = (("pagerank", True), ("id", False))
+INBOUND_ORDER = (("value", True), ("source_authority", True), ("row", False))
+
+# The host of an absolute URL, group 1 (bracketed for an IPv6 literal): the domain of a
+# fetched page that no link names. One pattern in the syntax RE2 (pyarrow, DuckDB) and
+# Java (Spark) share.
+HOST_PATTERN = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
 
 
 def position_weight_table(position_weights: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -174,6 +190,14 @@ class Definition:
         )
 
 
+def order_sql(order: tuple[tuple[str, bool], ...], **columns: str) -> str:
+    """An ORDER BY list for ``order`` (:data:`RANK_ORDER`, :data:`INBOUND_ORDER`), each
+    column renamed as ``columns`` says (``row="rk"``)."""
+    return ", ".join(
+        f"{columns.get(name, name)} {'DESC' if descending else 'ASC'}" for name, descending in order
+    )
+
+
 def floor(dangling_mass: float, n: int, damping: float) -> float:
     """The PageRank of a node with no counted inlinks: what the random jump and the
     dangling nodes' spread give every node, ((1 − d) + d · Σ_dangling pr) / N."""
@@ -200,3 +224,14 @@ def authority_scale(
     if linked is not None:
         scores[~linked] = 0.0
     return np.clip(scores, 0.0, 100.0, out=scores)
+
+
+def authority_sql(pagerank: str, linked: str, floor: float, top: float) -> str:
+    """:func:`authority_scale` as one SQL expression (DuckDB and Spark SQL) over the named
+    columns, given the floor and the largest PageRank."""
+    if not top > floor * (1 + 1e-9):
+        return "CAST(0.0 AS DOUBLE)"
+    lo = f"CAST({float(floor)!r} AS DOUBLE)"
+    scale = f"CAST({100.0 / math.log(top / floor)!r} AS DOUBLE)"
+    score = f"ln(greatest({pagerank}, {lo}) / {lo}) * {scale}"
+    return f"(CASE WHEN {linked} THEN least(greatest({score}, 0.0), 100.0) ELSE 0.0 END)"

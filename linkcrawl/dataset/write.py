@@ -108,8 +108,15 @@ def write_table_atomic(table: pa.Table, path: DataRoot, staging: DataRoot) -> No
     and outside every dataset root), fsynced, then renamed to ``path``: readers see the
     whole file or none.
     """
-    name = (table.schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
-    write_tables_atomic([table], table.schema, path, staging, DICTIONARY_COLUMNS.get(name, True))
+    write_tables_atomic([table], table.schema, path, staging)
+
+
+def dictionary_columns(schema: pa.Schema) -> bool | list[str]:
+    """The columns to dictionary-encode in a table of ``schema``: those of
+    :data:`DICTIONARY_COLUMNS` for the table its ``linkcrawl.table`` metadata names, every
+    column for a table without."""
+    name = (schema.metadata or {}).get(b"linkcrawl.table", b"").decode()
+    return DICTIONARY_COLUMNS.get(name, True)
 
 
 def write_tables_atomic(
@@ -117,10 +124,11 @@ def write_tables_atomic(
     schema: pa.Schema,
     path: DataRoot,
     staging: DataRoot,
-    use_dictionary: bool | list[str] = True,
+    use_dictionary: bool | list[str] | None = None,
 ) -> None:
     """Write a stream of tables (or record batches) of ``schema`` as one Parquet file, with
-    the options of :func:`write_table_atomic`, and atomically as it does.
+    the options of :func:`write_table_atomic`, and atomically as it does; the columns
+    dictionary-encoded are ``use_dictionary``, by default :func:`dictionary_columns`.
 
     Whatever their lengths, the rows are cut into the row groups of one write of the
     whole: ``ROW_GROUP_SIZE`` rows each, the last one shorter. When ``tables`` is an
@@ -130,6 +138,8 @@ def write_tables_atomic(
     midway the object is removed (pyarrow's streams cannot abandon an upload: closing one
     completes it), so that no reader takes part of the rows for the whole table.
     """
+    if use_dictionary is None:
+        use_dictionary = dictionary_columns(schema)
     write_parts_atomic([tables], schema, path, staging, use_dictionary)
 
 

@@ -1,19 +1,19 @@
-"""`linkcrawl analyze --engine duckdb`: the whole analysis as SQL over the Parquet dataset in
+"""`linkcrawl analyze --engine duckdb`: the analysis as SQL over the Parquet dataset in
 DuckDB, under a memory limit, for link graphs larger than RAM.
 
-It writes the same three authority tables as the default sparse engine
-(:func:`linkcrawl.analysis.authority.analyze`), computed the same way: URLs numbered by first
-appearance (sources, then targets, then fetched pages, in file order), repeated link rows of
-a resumed crawl dropped, links weighted by follow and position, self-links dropped, parallel
-links collapsed at their highest weight, PageRank iterated until the absolute L1 change is
-below ``tol``. No step holds the links in Python: DuckDB reads the part files, joins,
-iterates and sorts, spilling to ``temp_directory`` when the memory limit is reached, and
-the tables stream out of it, a row group at a time, into the Parquet writer.
+It writes the same three authority tables as the default sparse engine, by the rules of
+:class:`~linkcrawl.analysis.definition.Definition` (its weights, damping, tolerance, floor,
+scale and orders, turned into SQL): URLs numbered by first appearance (sources, then
+targets, then fetched pages, in file order), repeated link rows of a resumed crawl dropped,
+self-links dropped, parallel links collapsed at their highest weight. DuckDB reads the part
+files, joins, aggregates and sorts, spilling to ``temp_directory`` when the memory limit is
+reached; the tables stream out of it, a row group at a time, into the Parquet writer.
+PageRank runs in this process's memory (the definition's power iteration) when the
+collapsed graph fits in half the limit, else as SQL in DuckDB.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import time
@@ -25,12 +25,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from linkcrawl.analysis.authority import _INBOUND_DICTIONARY, analysable_crawl
-from linkcrawl.analysis.graph import _HOST, FULL_WEIGHT_KINDS, position_weight_table
-from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
-
-# The same Parquet encoding choices as the sparse engine's inbound.parquet.
-from linkcrawl.dataset.layout import authority_path
+from linkcrawl.analysis.definition import (
+    DAMPING,
+    HOST_PATTERN,
+    INBOUND_ORDER,
+    RANK_ORDER,
+    TOL,
+    Definition,
+    authority_scale,
+    authority_sql,
+    floor,
+    order_sql,
+)
+from linkcrawl.analysis.engines import DuckDBOptions
+from linkcrawl.analysis.iteration import power_iteration, transition_matrix
+from linkcrawl.dataset.layout import RemotePath, authority_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
@@ -42,7 +51,7 @@ from linkcrawl.dataset.write import _staging_file, staged_partition, write_table
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
 
-__all__ = ["analyze"]
+__all__ = ["ENGINE", "DuckDBEngine", "analyze"]
 
 # Row keys: file index and row number within the file in one BIGINT, so that "first seen"
 # is a min() and file order an ORDER BY. The top bits say which column a URL was seen in
@@ -51,8 +60,65 @@ _FILE_SHIFT = 40
 _SIDE_SHIFT = 60
 # Progress lines during PageRank: one every this many iterations.
 _PROGRESS_EVERY = 10
+# What PageRank in this process's memory takes, at its peak, per link of the collapsed
+# graph (the links fetched from DuckDB, the matrix being built, scipy's CSR of it) and per
+# node (the iterates, the dangling mask, the results).
+_BYTES_PER_LINK = 64
+_BYTES_PER_NODE = 64
 # The string column of each numbered table.
 _STRING_COLUMN = {"urls": "url", "domains": "domain"}
+
+
+class DuckDBEngine:
+    """The :class:`~linkcrawl.analysis.engines.Engine` of ``--engine duckdb``."""
+
+    def analyze(
+        self,
+        dataset: Dataset,
+        crawl_id: str,
+        definition: Definition,
+        out: Path | RemotePath,
+        options: DuckDBOptions | None,
+        say: Callable[[str], None],
+    ) -> None:
+        """Write the three authority tables of ``crawl_id`` into the folder ``out``.
+
+        Raises LinkcrawlError for a missing DuckDB, a bad memory limit or thread count;
+        DatasetError for an unreadable part file, or when DuckDB ran out of memory under
+        the limit.
+        """
+        options = options or DuckDBOptions()
+        _check_threads(options.threads)
+        duckdb = _import_duckdb()
+        edge_files = _files(dataset, "edges", crawl_id)
+        page_files = _files(dataset, "pages", crawl_id)
+        root, out = _local(dataset.root), _local(out)
+        staging = root / ".staging"
+        own_temp = options.temp_directory is None
+        # A directory named as staging files are, so that its owner can be told;
+        # clean_staging removes it only once that process is gone.
+        temp = Path(options.temp_directory or _staging_file(staging, "duckdb"))
+        try:
+            con = _connect(duckdb, options.memory_limit, options.threads, temp)
+            try:
+                with con:
+                    _Analysis(con, crawl_id, definition, say).run(
+                        edge_files, page_files, out, staging
+                    )
+            except duckdb.OutOfMemoryException as exc:
+                raise DatasetError(
+                    "DuckDB ran out of memory under memory_limit="
+                    f"{options.memory_limit or 'default'} ({_first_line(exc)}); raise "
+                    "--memory-limit or give a temp directory with more room"
+                ) from None
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                raise DatasetError(f"{root}: crawl {crawl_id}: {_first_line(exc)}") from None
+        finally:
+            if own_temp:
+                shutil.rmtree(temp, ignore_errors=True)
+
+
+ENGINE = DuckDBEngine()
 
 
 def analyze(
@@ -70,6 +136,11 @@ def analyze(
 ) -> str:
     """Compute page and domain authority of one crawl in DuckDB, out of core.
 
+    The transitional entry point, kept until :func:`linkcrawl.analysis.analyze` calls
+    :data:`ENGINE` through the engine registry: it checks the crawl, builds the
+    :class:`~linkcrawl.analysis.definition.Definition`, stages the authority partition and
+    runs :data:`ENGINE` into it.
+
     Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
     ``domains.parquet`` under ``data_dir``, together, with the same rows, schemas and
     meaning as :func:`linkcrawl.analysis.analyze` with the default engine; returns the
@@ -78,8 +149,8 @@ def analyze(
     Parameters
     ----------
     data_dir
-        The linkcrawl data directory, or a :class:`~linkcrawl.storage.Dataset` opened with
-        ``skip_corrupt=True`` to read around damaged part files.
+        The linkcrawl data directory, or a :class:`~linkcrawl.dataset.reader.Dataset`
+        opened with ``skip_corrupt=True`` to read around damaged part files.
     crawl_id
         The crawl to analyse; default the newest finished crawl.
     position_weights, nofollow_weight, damping, tol
@@ -108,49 +179,36 @@ def analyze(
     >>> from linkcrawl.analysis.engines.duckdb import analyze             # doctest: +SKIP
     >>> analyze("data", memory_limit="2GB", threads=2)                   # doctest: +SKIP
     """
-    duckdb = _import_duckdb()
-    weights = position_weight_table(position_weights)
-    nofollow_weight = float(nofollow_weight)
-    if not math.isfinite(nofollow_weight) or nofollow_weight < 0:
-        raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
+    from linkcrawl.analysis.authority import analysable_crawl
+
+    _check_threads(threads)
+    _import_duckdb()
+    say = progress or (lambda line: None)
+    options = DuckDBOptions(
+        memory_limit=memory_limit,
+        threads=threads,
+        temp_directory=None if temp_directory is None else Path(temp_directory),
+    )
+    definition = Definition.make(position_weights, nofollow_weight, damping, tol)
+    ds = open_dataset(data_dir)
+    crawl_id = analysable_crawl(ds, crawl_id)
+    with staged_partition(ds.root, "authority", crawl_id) as out:
+        ENGINE.analyze(ds, crawl_id, definition, out, options, say)
+    say(f"analyze {crawl_id}: wrote {authority_path(ds.root, crawl_id)}")
+    return crawl_id
+
+
+def _local(path: Path | RemotePath) -> Path:
+    if isinstance(path, RemotePath):
+        raise DatasetError(f"{path}: the duckdb engine needs a local data directory")
+    return Path(path)
+
+
+def _check_threads(threads: int | None) -> None:
     if threads is not None and (
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise LinkcrawlError(f"bad thread count {threads!r}: use a whole number >= 1")
-    say = progress or (lambda line: None)
-
-    ds = open_dataset(data_dir)
-    crawl_id = analysable_crawl(ds, crawl_id)
-    edge_files = _files(ds, "edges", crawl_id)
-    page_files = _files(ds, "pages", crawl_id)
-    root = ds.root
-    out = authority_path(root, crawl_id)
-    staging = root / ".staging"
-
-    own_temp = temp_directory is None
-    # A directory named as staging files are, so that its owner can be told; clean_staging
-    # leaves directories alone, and it is removed below.
-    temp = _staging_file(staging, "duckdb") if own_temp else Path(temp_directory)
-    try:
-        con = _connect(duckdb, memory_limit, threads, temp)
-        try:
-            with con, staged_partition(root, "authority", crawl_id) as tables:
-                _Analysis(con, crawl_id, weights, nofollow_weight, damping, tol, say).run(
-                    edge_files, page_files, tables, staging
-                )
-        except duckdb.OutOfMemoryException as exc:
-            raise DatasetError(
-                f"DuckDB ran out of memory under memory_limit={memory_limit or 'default'} "
-                f"({_first_line(exc)}); raise --memory-limit or give a temp directory with "
-                "more room"
-            ) from None
-        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise DatasetError(f"{root}: crawl {crawl_id}: {_first_line(exc)}") from None
-    finally:
-        if own_temp:
-            shutil.rmtree(temp, ignore_errors=True)
-    say(f"analyze {crawl_id}: wrote {out}")
-    return crawl_id
 
 
 def _import_duckdb() -> Any:
@@ -224,12 +282,10 @@ class _Analysis:
 
     con: Any
     crawl_id: str
-    weights: dict[str, float]
-    nofollow_weight: float
-    damping: float
-    tol: float
+    definition: Definition
     say: Callable[[str], None]
     _unique_hashes: dict[str, bool] = field(default_factory=dict)
+    _memory_limit: int | None = None
 
     def sql(self, query: str) -> None:
         self.con.execute(query)
@@ -255,7 +311,6 @@ class _Analysis:
             INBOUND_SCHEMA,
             inbound,
             staging,
-            dictionary=_INBOUND_DICTIONARY,
         )
         domains = out / "domains.parquet"
         _write_parquet(self.con, self.domains_queries(), DOMAINS_SCHEMA, domains, staging)
@@ -352,7 +407,7 @@ class _Analysis:
         domains (tldextract, once per distinct host, in Python: hosts are few), appended
         to the domains in the order of those pages' ids."""
         hosts = self.con.execute(
-            f"""SELECT DISTINCT regexp_extract(url, {_sql_string(_HOST)}, 1) AS host
+            f"""SELECT DISTINCT regexp_extract(url, {_sql_string(HOST_PATTERN)}, 1) AS host
             FROM urls WHERE dom IS NULL"""
         ).fetchall()
         if not hosts:
@@ -367,7 +422,7 @@ class _Analysis:
         self.sql(
             f"""UPDATE urls SET dom = hd.domain FROM host_domain hd
             WHERE urls.dom IS NULL
-                AND regexp_extract(urls.url, {_sql_string(_HOST)}, 1) = hd.host"""
+                AND regexp_extract(urls.url, {_sql_string(HOST_PATTERN)}, 1) = hd.host"""
         )
         self.con.unregister("host_domain")
         # A page's domain already known keeps its id; new ones come after, by page id.
@@ -376,19 +431,6 @@ class _Analysis:
             SELECT u.dom, min(u.id) | {page_side} FROM urls u
             ANTI JOIN dom_first d ON u.dom = d.dom
             GROUP BY u.dom"""
-        )
-
-    def weight_sql(self) -> str:
-        """A link's weight: follow weight x position weight (full for redirects and the
-        like; content weight for no position or an unknown one), as graph.load_graph."""
-        cases = " ".join(
-            f"WHEN {_sql_string(p)} THEN {_sql_float(w)}" for p, w in self.weights.items()
-        )
-        full = ", ".join(_sql_string(k) for k in FULL_WEIGHT_KINDS)
-        return (
-            f"(CASE WHEN follow THEN 1.0::DOUBLE ELSE {_sql_float(self.nofollow_weight)} END)"
-            f" * (CASE WHEN kind IN ({full}) THEN 1.0::DOUBLE"
-            f" ELSE coalesce(CASE position {cases} END, 1.0::DOUBLE) END)"
         )
 
     def _match(self, column: str, alias: str, table: str) -> str:
@@ -410,7 +452,9 @@ class _Analysis:
         self.sql(
             f"""CREATE TABLE links AS
             SELECT e.rk, s.id AS s, t.id AS t, sd.id AS sd, td.id AS td, e.ordinal, e.kind,
-                e.follow, {self.weight_sql()} AS w,
+                e.follow,
+                CAST({self.definition.weight_sql("e.follow", "e.kind", "e.position")} AS DOUBLE)
+                    AS w,
                 -- Only links between domains reach inbound.parquet: their strings are
                 -- kept here, which spares joins of the URLs back in when it is written.
                 CASE WHEN sd.id <> td.id THEN e.position END AS position,
@@ -424,17 +468,21 @@ class _Analysis:
             JOIN domains sd ON {self._match("e.source_domain", "sd", "domains")}
             JOIN domains td ON {self._match("e.target_domain", "td", "domains")}"""
         )
-        repeated = self.scalar(
-            """SELECT count(*) FROM (
-                SELECT 1 FROM links GROUP BY s, ordinal, t, kind HAVING count(*) > 1)"""
-        )
-        if repeated:
+        # Distinct hashes of the four columns: a third of the time of grouping by them. Two
+        # links that share a hash only cost the exact pass below, which finds no repeat.
+        rows, distinct = self.con.execute(
+            "SELECT count(*), count(DISTINCT hash(s, ordinal, t, kind)) FROM links"
+        ).fetchall()[0]
+        if rows > distinct:
             self.sql(
                 """CREATE OR REPLACE TABLE links AS SELECT * FROM links
                 QUALIFY row_number() OVER (PARTITION BY s, ordinal, t, kind ORDER BY rk) = 1"""
             )
-            self.say(f"analyze {self.crawl_id}: dropped the repeated rows of {repeated} links")
-        return self.scalar("SELECT count(*) FROM links")
+            kept = self.scalar("SELECT count(*) FROM links")
+            if kept < rows:
+                self.say(f"analyze {self.crawl_id}: dropped {rows - kept} repeated link rows")
+            rows = kept
+        return int(rows)
 
     def page_pagerank(self, n: int) -> str:
         """Page PageRank over the collapsed links of positive weight (page_rank: id,
@@ -468,17 +516,75 @@ class _Analysis:
         return done
 
     def _pagerank(self, name: str, graph: str, out: str, n: int) -> str:
-        """Power iteration as SQL, one table per iterate; writes ``<name>_rank`` (id,
-        pagerank, authority) as :func:`~linkcrawl.analysis.pagerank.pagerank_arrays` and
-        :func:`~linkcrawl.analysis.authority.authority_scale` compute them. Returns
-        "N iterations, S s" (S: the iterations' time)."""
-        d = _sql_float(self.damping)
+        """PageRank of the collapsed links of ``graph`` (s, t, w) by the definition's power
+        iteration; writes ``<name>_rank`` (id, pagerank, authority). Returns "N iterations
+        <where>, S s" (S: the iterations' time).
+
+        The matrix and the rank vectors go into this process's memory, for
+        :func:`~linkcrawl.analysis.iteration.power_iteration`, when they take at most half
+        of the memory limit (DuckDB's own limit is lowered by as much meanwhile); larger
+        graphs iterate in DuckDB, out of core."""
         if n == 0:
             self.sql(
                 f"""CREATE TABLE {name}_rank
                 (id BIGINT, pagerank DOUBLE, authority DOUBLE)"""
             )
             return "0 iterations, 0.0 s"
+        links = int(self.scalar(f"SELECT count(*) FROM {graph}"))
+        need = _BYTES_PER_LINK * links + _BYTES_PER_NODE * n
+        limit = self.memory_limit()
+        if need <= limit // 2:
+            self.sql(f"SET memory_limit = '{limit - need}B'")
+            try:
+                return self._pagerank_in_memory(name, graph, n)
+            finally:
+                self.sql(f"SET memory_limit = '{limit}B'")
+        return self._pagerank_in_duckdb(name, graph, out, n)
+
+    def memory_limit(self) -> int:
+        """DuckDB's memory limit in bytes, as configured when the connection was made."""
+        if self._memory_limit is None:
+            limit = _bytes(self.scalar("SELECT current_setting('memory_limit')"))
+            self._memory_limit = limit if limit is not None else 2**31
+        return self._memory_limit
+
+    def _pagerank_in_memory(self, name: str, graph: str, n: int) -> str:
+        definition = self.definition
+        links = self.con.execute(f"SELECT s, t, w FROM {graph}").fetchnumpy()
+        P, dangling = transition_matrix(links["s"], links["t"], links["w"], n, definition.damping)
+        del links
+        started = time.perf_counter()
+        pagerank, iterations = power_iteration(
+            P,
+            dangling,
+            damping=definition.damping,
+            tol=definition.tol,
+            max_iter=definition.max_iter,
+            what=f"{name} PageRank",
+        )
+        seconds = time.perf_counter() - started
+        linked = np.diff(P.indptr) > 0  # row v of d·Pᵀ holds v's counted inlinks
+        del P
+        lowest = floor(float(pagerank[dangling].sum()), n, definition.damping)
+        ranks = pa.table(
+            {
+                "id": pa.array(np.arange(n, dtype=np.int64)),
+                "pagerank": pa.array(pagerank),
+                "authority": pa.array(authority_scale(pagerank, lowest, linked)),
+            }
+        )
+        self.con.register(f"{name}_rank_arrow", ranks)
+        try:
+            self.sql(f"CREATE TABLE {name}_rank AS SELECT * FROM {name}_rank_arrow")
+        finally:
+            self.con.unregister(f"{name}_rank_arrow")
+        return f"{iterations} iterations in memory, {seconds:.1f} s"
+
+    def _pagerank_in_duckdb(self, name: str, graph: str, out: str, n: int) -> str:
+        """Power iteration as SQL, one table per iterate, as
+        :func:`~linkcrawl.analysis.iteration.power_iteration` computes it."""
+        damping = self.definition.damping
+        d = _sql_float(damping)
         # The transition matrix, pre-normalised: p = d * w / out_weight(source). Stored in
         # source order, each iteration's join reads the iterate in order: twice as fast.
         self.sql(
@@ -493,9 +599,9 @@ class _Analysis:
             FROM range({n}) r LEFT JOIN {out} o ON r.range = o.id"""
         )
         self._perfect_aggregate(n)
-        jump = _sql_float((1.0 - self.damping) / n)
+        jump = _sql_float((1.0 - damping) / n)
         started = time.perf_counter()
-        for iteration in range(1, MAX_ITER + 1):
+        for iteration in range(1, self.definition.max_iter + 1):
             # x' = P^T x + d * (rank of dangling nodes) / n + (1 - d) / n
             self.sql(
                 f"""CREATE OR REPLACE TABLE {name}_x_next AS
@@ -520,11 +626,12 @@ class _Analysis:
                     f"analyze {self.crawl_id}: {name} PageRank iteration {iteration}, "
                     f"L1 change {err:.3g}"
                 )
-            if err < self.tol:
+            if err < self.definition.tol:
                 break
         else:
             raise DatasetError(
-                f"PageRank did not converge to L1 < {self.tol} in {MAX_ITER} iterations"
+                f"{name} PageRank did not converge to L1 < {self.definition.tol} in "
+                f"{self.definition.max_iter} iterations"
             )
         seconds = time.perf_counter() - started
         self.sql(f"DROP TABLE {name}_matrix")
@@ -536,27 +643,17 @@ class _Analysis:
             FROM {name}_x x"""
         )
         self.sql(f"DROP TABLE {name}_x")
-        # The authority floor: the PageRank of a node no counted link points to.
         top, dangling_sum = self.con.execute(
             f"""SELECT max(pagerank), coalesce(sum(pagerank) FILTER (WHERE dangling), 0.0)
             FROM {name}_pr"""
         ).fetchall()[0]
-        floor = ((1.0 - self.damping) + self.damping * dangling_sum) / n
-        if top > floor * (1 + 1e-9):
-            lo = _sql_float(floor)
-            scale = _sql_float(100.0 / math.log(top / floor))
-            authority = (
-                f"CASE WHEN linked THEN least(greatest("
-                f"ln(greatest(pagerank, {lo}) / {lo}) * {scale}, 0.0), 100.0) ELSE 0.0 END"
-            )
-        else:
-            authority = "0.0::DOUBLE"
+        authority = authority_sql("pagerank", "linked", floor(dangling_sum, n, damping), top)
         self.sql(
             f"""CREATE TABLE {name}_rank AS
             SELECT id, pagerank, {authority} AS authority FROM {name}_pr"""
         )
         self.sql(f"DROP TABLE {name}_pr")
-        return f"{iteration} iterations, {seconds:.1f} s"
+        return f"{iteration} iterations in DuckDB, {seconds:.1f} s"
 
     def _perfect_aggregate(self, n: int) -> None:
         """Let DuckDB sum each iterate's shares per target in an array indexed by node id
@@ -565,10 +662,9 @@ class _Analysis:
         only while those fit easily in the memory limit, else the hash table (which can
         spill) stays."""
         bits = max(1, n - 1).bit_length()
-        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')"))
         threads = int(self.scalar("SELECT current_setting('threads')"))
         # ~32 bytes a slot (key, sum state, validity), a quarter of the limit at most.
-        if bits > 12 and (limit is None or (32 << bits) * threads <= limit // 4):
+        if bits > 12 and (32 << bits) * threads <= self.memory_limit() // 4:
             self.sql(f"SET perfect_ht_threshold = {bits}")
         else:
             self.sql("RESET perfect_ht_threshold")
@@ -579,8 +675,7 @@ class _Analysis:
         """Rows of an output table sorted at a time. Sorting rows that carry URL strings
         takes more memory than DuckDB spills gracefully, so each table is written as
         several ordered queries over ranges of its sort key, each one in memory."""
-        limit = _bytes(self.scalar("SELECT current_setting('memory_limit')")) or 2**31
-        return max(ROW_GROUP_SIZE, limit // 1000)
+        return max(ROW_GROUP_SIZE, self.memory_limit() // 1000)
 
     def _counts(self, key: str, table: str) -> None:
         """Referring domains, inbound links and the followed share over the links from
@@ -603,7 +698,7 @@ class _Analysis:
         (first seen) order; returns the number of nodes."""
         self.sql(
             f"""CREATE TABLE {name}_order AS
-            SELECT id, row_number() OVER (ORDER BY pagerank DESC, id) AS place
+            SELECT id, row_number() OVER (ORDER BY {order_sql(RANK_ORDER)}) AS place
             FROM {name}_rank"""
         )
         return self.scalar(f"SELECT count(*) FROM {name}_order")
@@ -659,7 +754,7 @@ class _Analysis:
         domain id order (first seen), then by value, source authority and file order, as
         the sparse engine writes them; the writer numbers the rank within each target
         domain (``_group``). Written a range of target domains at a time."""
-        d = _sql_float(self.damping)
+        d = _sql_float(self.definition.damping)
         self.sql(
             f"""CREATE TABLE inbound_rows AS
             SELECT l.rk, l.s, l.sd, l.td, l.source_url, l.target_url, l.anchor, l.rel,
@@ -687,7 +782,9 @@ class _Analysis:
             JOIN domains dt ON dt.id = i.td
             JOIN domains ds ON ds.id = i.sd
             WHERE i.td >= {lo} AND i.td <= {hi}
-            ORDER BY i.td, i.value DESC, i.source_authority DESC, i.rk"""
+            ORDER BY i.td, """ + order_sql(
+            INBOUND_ORDER, value="i.value", source_authority="i.source_authority", row="i.rk"
+        )
         if not sizes:
             return iter([query.format(lo=0, hi=-1)])
         step = self.chunk_rows()
@@ -747,11 +844,10 @@ def _write_parquet(
     schema: pa.Schema,
     path: Path,
     staging: Path,
-    dictionary: bool | list[str] = True,
 ) -> None:
     """Stream the results of ``queries`` (the columns of ``schema`` but rank, in order, and
     an optional ``_group`` to rank within) into one Parquet file with the options of
     :func:`~linkcrawl.storage.write_table_atomic` (``dictionary``: the columns to
     dictionary-encode), atomically (staged, fsynced, renamed). A thread encodes and
     compresses each row group while DuckDB makes the next."""
-    write_tables_atomic(_ranked(_batches(con, queries), schema), schema, path, staging, dictionary)
+    write_tables_atomic(_ranked(_batches(con, queries), schema), schema, path, staging)

@@ -24,11 +24,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from linkcrawl.analysis.authority import analysable_crawl
-from linkcrawl.analysis.graph import FULL_WEIGHT_KINDS, position_weight_table
-from linkcrawl.analysis.pagerank import DAMPING, MAX_ITER, TOL
-from linkcrawl.dataset.layout import authority_path
-from linkcrawl.dataset.reader import open_dataset
+from linkcrawl.analysis.definition import (
+    DAMPING,
+    HOST_PATTERN,
+    INBOUND_ORDER,
+    RANK_ORDER,
+    TOL,
+    Definition,
+    authority_sql,
+    floor,
+)
+from linkcrawl.analysis.engines import SparkOptions
+from linkcrawl.dataset.layout import RemotePath, authority_path
+from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
@@ -42,7 +50,7 @@ from linkcrawl.extract.urls import registered_domain
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["analyze"]
+__all__ = ["ENGINE", "SparkEngine", "analyze"]
 
 INSTALL_HINT = "the spark engine needs PySpark: pip install 'linkcrawl[spark]'"
 
@@ -55,8 +63,6 @@ _COLUMN_SHIFT = 61  # part files < 2^21
 _SOURCE, _TARGET, _PAGE = 0, 1, 2
 # Graph of a node in the PageRank loop: both graphs iterate in the same Spark jobs.
 _PAGES, _DOMAINS = 0, 1
-# The host of a URL (the group), as graph.url_hosts takes it, in Java regex syntax.
-_HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
 _PROGRESS_EVERY = 10  # iterations between progress lines
 
 # Console logging of a session this module starts: errors only, so that the progress lines
@@ -72,8 +78,47 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
 """
 
 
+class SparkEngine:
+    """The :class:`~linkcrawl.analysis.engines.Engine` of ``--engine spark``."""
+
+    def analyze(
+        self,
+        dataset: Dataset,
+        crawl_id: str,
+        definition: Definition,
+        out: Path | RemotePath,
+        options: SparkOptions | None,
+        say: Callable[[str], None],
+    ) -> None:
+        """Write the three authority tables of ``crawl_id`` into the folder ``out``.
+
+        ``options.master`` is the Spark master of the session started here (``local[N]``,
+        ``spark://HOST:PORT``, ``yarn``...), ignored when a SparkSession is already active
+        in this thread (a notebook's or a test's): that one is used as it is, and left
+        running. ``options.spark_conf``: extra settings for the session started here.
+        With a cluster master the data directory must be a path that the driver and every
+        executor see: executors read the part files and write under ``data/.staging/``.
+
+        Raises LinkcrawlError when PySpark is not installed, Java cannot be started or an
+        option is not of its type; DatasetError when PageRank does not converge.
+        """
+        options = options or SparkOptions()
+        _check_options(options)
+        if isinstance(dataset.root, RemotePath) or isinstance(out, RemotePath):
+            raise DatasetError(f"{dataset.root}: the spark engine needs a local data directory")
+        edge_files = [Path(f) for f in getattr(dataset.arrow("edges", crawl_id), "files", [])]
+        page_files = [Path(f) for f in getattr(dataset.arrow("pages", crawl_id), "files", [])]
+        with _session(options.master, options.spark_conf, say) as spark:
+            _Run(spark, Path(dataset.root), crawl_id, definition, say).run(
+                edge_files, page_files, Path(out)
+            )
+
+
+ENGINE = SparkEngine()
+
+
 def analyze(
-    data_dir: Path | str = "data",
+    data_dir: Path | str | Dataset = "data",
     crawl_id: str | None = None,
     *,
     position_weights: Mapping[str, float] | None = None,
@@ -87,29 +132,15 @@ def analyze(
     """Compute page and domain authority of one crawl with Spark and write the three
     authority tables, exactly as :func:`linkcrawl.analysis.analyze` does.
 
+    The transitional entry point, kept until :func:`linkcrawl.analysis.analyze` calls
+    :data:`ENGINE` through the engine registry: it checks the crawl, builds the
+    :class:`~linkcrawl.analysis.definition.Definition`, stages the authority partition and
+    runs :data:`ENGINE` into it (whose docstring says what ``master`` and ``spark_conf``
+    do).
+
     Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
     ``domains.parquet`` under ``data_dir`` (together, as the default engine does) and
     returns the crawl id.
-
-    Parameters
-    ----------
-    data_dir
-        The linkcrawl data directory. With a cluster master it must be a path that the
-        driver and every executor see (a shared file system): executors read the part
-        files and write their output under ``data_dir/.staging/``.
-    crawl_id
-        The crawl to analyse; default the newest finished crawl.
-    position_weights, nofollow_weight, damping, tol
-        As for :func:`linkcrawl.analysis.analyze`.
-    progress
-        Called with a short line at each stage and every few PageRank iterations.
-    master
-        The Spark master URL of the session started here: ``local[N]``, ``spark://HOST:PORT``,
-        ``yarn``... Ignored when a SparkSession is already active in this thread (a notebook's
-        or a test's): that one is used as it is, and left running.
-    spark_conf
-        Extra Spark settings for the session started here (``spark.driver.memory``,
-        ``spark.executor.memory``, ``spark.sql.shuffle.partitions``...).
 
     Raises
     ------
@@ -124,21 +155,28 @@ def analyze(
     >>> conf = {"spark.driver.memory": "8g"}                          # doctest: +SKIP
     >>> analyze("data", master="local[4]", spark_conf=conf)            # doctest: +SKIP
     """
+    from linkcrawl.analysis.authority import analysable_crawl
+
     say = progress or (lambda line: None)
-    weights = position_weight_table(position_weights)
-    nofollow_weight = float(nofollow_weight)
-    if not nofollow_weight >= 0 or nofollow_weight == float("inf"):
-        raise LinkcrawlError(f"nofollow weight must be >= 0, not {nofollow_weight}")
+    options = SparkOptions(master=master, spark_conf=dict(spark_conf or {}))
+    _check_options(options)
+    definition = Definition.make(position_weights, nofollow_weight, damping, tol)
     ds = open_dataset(data_dir)
     crawl_id = analysable_crawl(ds, crawl_id)
-    edge_files = list(getattr(ds.arrow("edges", crawl_id), "files", []))
-    page_files = list(getattr(ds.arrow("pages", crawl_id), "files", []))
-    root = Path(ds.root)
-    with _session(master, spark_conf, say) as spark:
-        _Run(spark, root, crawl_id, weights, nofollow_weight, damping, tol, say).run(
-            edge_files, page_files
-        )
+    with staged_partition(ds.root, "authority", crawl_id) as out:
+        ENGINE.analyze(ds, crawl_id, definition, out, options, say)
+    say(f"analyze {crawl_id} (spark): wrote {authority_path(ds.root, crawl_id)}")
     return crawl_id
+
+
+def _check_options(options: SparkOptions) -> None:
+    if not isinstance(options.master, str) or not options.master.strip():
+        raise LinkcrawlError(
+            f"bad Spark master {options.master!r}: use local[N], spark://HOST:PORT or yarn"
+        )
+    conf = options.spark_conf
+    if not isinstance(conf, Mapping) or not all(isinstance(k, str) for k in conf):
+        raise LinkcrawlError(f"bad Spark settings {conf!r}: use a mapping of names to values")
 
 
 # -- the session ------------------------------------------------------------------------------
@@ -236,10 +274,7 @@ class _Run:
         spark: SparkSession,
         root: Path,
         crawl_id: str,
-        weights: dict[str, float],
-        nofollow_weight: float,
-        damping: float,
-        tol: float,
+        definition: Definition,
         say: Callable[[str], None],
     ) -> None:
         from pyspark.sql import functions as F
@@ -248,10 +283,8 @@ class _Run:
         self.spark = spark
         self.root = root
         self.crawl_id = crawl_id
-        self.weights = weights
-        self.nofollow_weight = nofollow_weight
-        self.damping = damping
-        self.tol = tol
+        self.definition = definition
+        self.damping = definition.damping
         self.say = say
         self.cached: list[DataFrame] = []
         self.partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
@@ -268,8 +301,7 @@ class _Run:
         self.cached.append(df)
         return df
 
-    def run(self, edge_files: list[Path], page_files: list[Path]) -> None:
-        out = authority_path(self.root, self.crawl_id)
+    def run(self, edge_files: list[Path], page_files: list[Path], out: Path) -> None:
         staging = _staging_file(self.root / ".staging", "spark")
         try:
             links, urls, domains = self.graph(edge_files, page_files)
@@ -277,24 +309,21 @@ class _Run:
             pages = self.pages_table(links, urls, page_pr)
             domains_table = self.domains_table(links, domains, domain_pr)
             inbound = self.inbound_table(links, pages, domains_table)
-            # The three tables replace the crawl's authority directory together.
-            with staged_partition(self.root, "authority", self.crawl_id) as tables:
-                for name, df, schema in (
-                    ("pages", pages.orderBy("rank"), PAGE_AUTHORITY_SCHEMA),
-                    ("inbound", inbound, INBOUND_SCHEMA),
-                    ("domains", domains_table.orderBy("rank"), DOMAINS_SCHEMA),
-                ):
-                    part_dir = staging / name
-                    df.select(*schema.names).write.parquet(str(part_dir))
-                    _write_single_file(
-                        part_dir, schema, tables / f"{name}.parquet", self.root / ".staging"
-                    )
-                    self.log(f"wrote {name}.parquet")
+            for name, df, schema in (
+                ("pages", pages.orderBy("rank"), PAGE_AUTHORITY_SCHEMA),
+                ("inbound", inbound, INBOUND_SCHEMA),
+                ("domains", domains_table.orderBy("rank"), DOMAINS_SCHEMA),
+            ):
+                part_dir = staging / name
+                df.select(*schema.names).write.parquet(str(part_dir))
+                _write_single_file(
+                    part_dir, schema, out / f"{name}.parquet", self.root / ".staging"
+                )
+                self.log(f"wrote {name}.parquet")
         finally:
             for df in self.cached:
                 _release(df)
             shutil.rmtree(staging, ignore_errors=True)
-        self.log(f"wrote {out}")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -357,7 +386,7 @@ class _Run:
         missing = urls.where(F.col("domain").isNull())
         hosts = [
             r["host"]
-            for r in missing.select(F.regexp_extract("url", _HOST, 1).alias("host"))
+            for r in missing.select(F.regexp_extract("url", HOST_PATTERN, 1).alias("host"))
             .distinct()
             .collect()
         ]
@@ -366,7 +395,7 @@ class _Run:
                 [(h, registered_domain(h or "")) for h in hosts], "host string, resolved string"
             )
             urls = self.keep(
-                urls.withColumn("host", F.regexp_extract("url", _HOST, 1))
+                urls.withColumn("host", F.regexp_extract("url", HOST_PATTERN, 1))
                 .join(F.broadcast(resolved), "host", "left")
                 .select("url", "id", F.coalesce("domain", "resolved").alias("domain"))
             )
@@ -386,14 +415,9 @@ class _Run:
         domains = self.keep(domains)
         urls = self.keep(urls.join(domains, "domain").select("url", "id", "domain", "domain_id"))
 
-        # Weight: follow weight x position weight; full weight for redirects and the like.
-        position_weight = F.create_map(
-            *[x for p, w in self.weights.items() for x in (F.lit(p), F.lit(float(w)))]
-        )[F.col("position")]
-        weight = F.when(F.col("follow"), F.lit(1.0)).otherwise(
-            F.lit(self.nofollow_weight)
-        ) * F.when(F.col("kind").isin(*FULL_WEIGHT_KINDS), F.lit(1.0)).otherwise(
-            F.coalesce(position_weight, F.lit(1.0))
+        # The definition's weight of each link row, as Spark SQL.
+        weight = F.expr(
+            f"CAST({self.definition.weight_sql('follow', 'kind', 'position')} AS DOUBLE)"
         )
         ids = urls.select("url", "id", "domain_id")
         links = (
@@ -485,7 +509,7 @@ class _Run:
         done = {g: iters for g, iters in ((_PAGES, 0), (_DOMAINS, 0)) if n[g] == 0}
         previous: DataFrame | None = None
         self.log(f"PageRank: {matrix.count()} links in the page and domain graphs")
-        for iteration in range(1, MAX_ITER + 1):
+        for iteration in range(1, self.definition.max_iter + 1):
             active = [g for g in (_PAGES, _DOMAINS) if g not in done]
             if not active:
                 break
@@ -531,7 +555,7 @@ class _Run:
             dangling_sum = {g: stats[f"dangling_pr{g}"] or 0.0 for g in (_PAGES, _DOMAINS)}
             change = {g: stats[f"change{g}"] or 0.0 for g in (_PAGES, _DOMAINS)}
             for g in active:
-                if change[g] < self.tol:
+                if change[g] < self.definition.tol:
                     done[g] = iteration
             if iteration % _PROGRESS_EVERY == 0:
                 changes = ", ".join(
@@ -542,7 +566,8 @@ class _Run:
                 self.log(f"PageRank iteration {iteration}: L1 change {changes}")
         else:
             raise DatasetError(
-                f"PageRank did not converge to L1 < {self.tol} in {MAX_ITER} iterations"
+                f"PageRank did not converge to L1 < {self.definition.tol} in "
+                f"{self.definition.max_iter} iterations"
             )
         self.cached += [ranks] + ([previous] if previous is not None else [])
         self.log(
@@ -571,17 +596,9 @@ class _Run:
             if not self.n[g]:
                 continue
             norm = F.when(F.col("g") == g, F.lit(total[g])).otherwise(norm)
-            # The PageRank of a node that no counted link points to.
-            floor = ((1.0 - d) + d * dangling[g] / total[g]) / self.n[g]
-            peak = top[g] / total[g]
-            if not peak > floor * (1 + 1e-9):
-                continue
-            scale = 100.0 / _ln(peak / floor)
-            score = F.log(F.greatest(F.col("pagerank"), F.lit(floor)) / F.lit(floor)) * F.lit(scale)
-            score = F.least(F.greatest(score, F.lit(0.0)), F.lit(100.0))
-            authority = F.when(
-                (F.col("g") == g) & F.col("linked"), score
-            ).otherwise(authority)  # fmt: skip
+            lowest = floor(dangling[g] / total[g], self.n[g], d)
+            score = F.expr(authority_sql("pagerank", "linked", lowest, top[g] / total[g]))
+            authority = F.when(F.col("g") == g, score).otherwise(authority)
         result = (
             ranks.select("g", "id", (F.col("pr") / norm).alias("pagerank"))
             .join(nodes.select("g", "id", "linked"), ["g", "id"])
@@ -628,7 +645,7 @@ class _Run:
         from pyspark.sql import Window
 
         F = self.F
-        order = [F.col("pagerank").desc(), F.col("id").asc()]
+        order = _order(RANK_ORDER)
         spread = self.keep(
             df.repartitionByRange(self.partitions, *order).withColumn(
                 "_part", F.spark_partition_id()
@@ -698,18 +715,18 @@ class _Run:
             )
             .withColumn("value", F.lit(self.damping) * F.col("source_pagerank") * share)
         )
-        within = Window.partitionBy("tdid").orderBy(
-            F.col("value").desc(), F.col("source_authority").desc(), F.col("row").asc()
-        )
+        within = Window.partitionBy("tdid").orderBy(*_order(INBOUND_ORDER))
         return inbound.withColumn("rank", F.row_number().over(within).cast("long")).orderBy(
             "tdid", "rank"
         )
 
 
-def _ln(x: float) -> float:
-    import math
+def _order(order: tuple[tuple[str, bool], ...]) -> list[Column]:
+    """The definition's order (:data:`~linkcrawl.analysis.definition.RANK_ORDER`...) as
+    Spark sort columns."""
+    from pyspark.sql import functions as F
 
-    return math.log(x)
+    return [F.col(name).desc() if descending else F.col(name).asc() for name, descending in order]
 
 
 def _release(df: DataFrame) -> None:
