@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.errors import LinkcrawlError
-from linkcrawl.reports.audit import _target_domain
 from linkcrawl.reports.monitor import broken
+from linkcrawl.reports.target import parse_target
 
 __all__ = ["REL_TYPES", "link_type", "render_report", "report"]
 
@@ -227,7 +227,7 @@ def render_report(
 
     See :func:`report`.
     """
-    domain = _target_domain(target)
+    domain = parse_target(target).domain
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     domains = pq.read_table(ds.authority_path("domains", crawl_id)).to_pandas()

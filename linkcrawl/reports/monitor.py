@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,12 +84,17 @@ def _hint(
     return target_hint(target, has_rows, what)
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+@contextmanager
+def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB of its own: its settings are this connection's, not the
-    process's. Insertion order is not kept (every answer is ordered by its ORDER BY), which
-    lets DuckDB stream and spill more."""
-    con = duckdb.connect(config={"preserve_insertion_order": False})
-    return con
+    process's. Insertion order is not kept (every answer says its ORDER BY), which lets
+    DuckDB stream; what does not fit in memory spills to a temporary folder of its own."""
+    with tempfile.TemporaryDirectory(prefix="linkcrawl-duckdb-") as spill:
+        con = duckdb.connect(config={"preserve_insertion_order": False, "temp_directory": spill})
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def _register(
@@ -118,9 +125,9 @@ def _register(
     con.execute(f"CREATE VIEW {name} AS " + " UNION ALL ".join(selects))
 
 
-def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: list[Any]) -> pa.Table:
+def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str) -> pa.Table:
     try:
-        return con.sql(sql, params=params).to_arrow_table()
+        return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
 
@@ -128,14 +135,6 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: list[A
 # The occurrence of a link whose anchor stands for it: the first followed one in page order,
 # else the first one (as a DuckDB sort key).
 _FIRST_OCCURRENCE = "(CASE WHEN follow THEN 0 ELSE 4294967296 END + ordinal)"
-
-
-def _status_sql(view: str) -> str:
-    """url, status, error of each URL of a pages view, its last fetch."""
-    return (
-        f"SELECT url, arg_max({{'status': status, 'error': error}}, fetched_at) AS s "
-        f"FROM {view} GROUP BY url"
-    )
 
 
 # -- diff ------------------------------------------------------------------------------------
@@ -205,102 +204,156 @@ def diff(
     ds = open_dataset(data_dir)
     old_id, new_id = _diff_ids(ds, old_id, new_id)
     parsed = parse_target(target) if target is not None else None
-    con = _connect()
-    try:
+    where = f"WHERE NOT internal AND {parsed.sql()}" if parsed is not None else ""
+    scope = sorted(set(ds.manifest(new_id).fields.get("scope") or ()))
+    with _connect() as con:
         for crawl_id, side in ((old_id, "old"), (new_id, "new")):
             _register(con, ds, "edges", [crawl_id], f"{side}_edges_all")
             _register(con, ds, "pages", [crawl_id], f"{side}_pages")
-        where, params = ("", [])
-        if parsed is not None:
-            condition, params = parsed.sql()
-            where = f"WHERE NOT internal AND {condition}"
-        scope = sorted(set(ds.manifest(new_id).fields.get("scope") or ()))
-        sql = _diff_sql(where, scope)
-        result = _query(con, ds, sql, [*params, *params, *([scope, scope] if scope else [])])
-        changes = result.to_pandas()
-        empty = parsed is not None and changes.empty and not _any_rows(con, ds, where, params)
-    finally:
-        con.close()
-    changes = changes.astype({"follow": bool, "change": object, "reason": object})
+        try:
+            for statement in _diff_sql(where, scope):
+                con.execute(statement)
+            urls = con.sql("SELECT url FROM urls ORDER BY id").to_arrow_table()
+            result = con.sql(_DIFF_RESULT).to_arrow_table()
+        except duckdb.Error as exc:
+            raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
+        empty = parsed is not None and not result.num_rows and not _any_rows(con, ds, where)
+    # Each URL once, as a category: a diff of two unrelated crawls changes every link, and
+    # its sources and targets repeat.
+    categories = pd.Index(urls.column("url").to_pandas())
+    changes = pd.DataFrame(
+        {
+            "change": result.column("change").to_pandas(),
+            "source": pd.Categorical.from_codes(result.column("sid").to_numpy(), categories),
+            "target": pd.Categorical.from_codes(result.column("tid").to_numpy(), categories),
+            "anchor": result.column("anchor").to_pandas(),
+            "follow": result.column("follow").to_numpy(zero_copy_only=False).astype(bool),
+            "reason": result.column("reason").to_pandas(),
+        },
+        columns=DIFF_COLUMNS,
+    )
     changes.attrs.update(old_id=old_id, new_id=new_id, target=target)
     if parsed is not None and empty:
         changes.attrs["hint"] = _hint(ds, [old_id, new_id], parsed, "no backlinks to")
     return changes
 
 
-def _any_rows(con: duckdb.DuckDBPyConnection, ds: Dataset, where: str, params: list[Any]) -> bool:
+def _any_rows(con: duckdb.DuckDBPyConnection, ds: Dataset, where: str) -> bool:
     sql = (
         f"SELECT (SELECT count(*) FROM (SELECT 1 FROM old_edges_all {where} LIMIT 1)) + "
         f"(SELECT count(*) FROM (SELECT 1 FROM new_edges_all {where} LIMIT 1)) AS n"
     )
-    return bool(_query(con, ds, sql, [*params, *params]).column("n")[0].as_py())
+    return bool(_query(con, ds, sql).column("n")[0].as_py())
 
 
-def _diff_sql(where: str, scope: list[str]) -> str:
-    """The diff as one DuckDB query: the links of both crawls grouped once by (source,
-    target), the changed ones joined with the pages' last answers for their reasons."""
-    domain = ", any_value(source_domain) AS source_domain" if scope else ""
+def _diff_sql(where: str, scope: list[str]) -> list[str]:
+    """The diff as DuckDB statements: every URL of both crawls numbered in sorted order
+    (so that ordering by number is ordering by URL), the links of both crawls grouped once
+    by (source, target) numbers, the changed ones joined with the pages' last answers for
+    their reasons (``_DIFF_RESULT`` reads them out)."""
     extra = ", source_domain" if scope else ""
+    domain = ", any_value(source_domain) AS source_domain" if scope else ""
     if scope:
-        netloc = "regexp_replace(split_part(l.source, '/', 3), '^.*@', '')"
+        netloc = "regexp_replace(split_part(su.url, '/', 3), '^.*@', '')"
         host = (
             f"(CASE WHEN starts_with({netloc}, '[') THEN split_part({netloc}, ']', 1) || ']' "
             f"ELSE split_part({netloc}, ':', 1) END)"
         )
-        in_scope = f"(list_contains(?, {host}) OR list_contains(?, l.source_domain))"
+        listed = _sql_list(scope)
+        in_scope = f"(list_contains({listed}, {host}) OR list_contains({listed}, l.source_domain))"
+        scope_join = "JOIN urls su ON su.id = l.sid"
     else:
-        in_scope = "true"
-    ok = "(coalesce({s}.s.status BETWEEN 200 AND 299 AND {s}.s.error IS NULL, false))"
+        in_scope, scope_join = "true", ""
+    ok = "coalesce({s}.s.status BETWEEN 200 AND 299 AND {s}.s.error IS NULL, false)"
     redirects = "coalesce({s}.s.status BETWEEN 300 AND 399, false)"
-    return f"""
-    WITH e AS (
-        SELECT false AS in_new, source, target, anchor, follow, ordinal{extra}
-        FROM old_edges_all {where}
-        UNION ALL
-        SELECT true, source, target, anchor, follow, ordinal{extra}
-        FROM new_edges_all {where}
-    ),
-    links AS MATERIALIZED (
-        SELECT source, target,
+
+    def status(side: str) -> str:
+        return f"""
+        CREATE TEMP TABLE {side}_status AS
+        SELECT u.id, arg_max({{'status': p.status, 'error': p.error}}, p.fetched_at) AS s
+        FROM {side}_pages p JOIN urls u ON u.url = p.url GROUP BY u.id
+        """
+
+    return [
+        "CREATE TYPE change_kind AS ENUM ('lost', 'new')",
+        "CREATE TYPE change_reason AS ENUM ("
+        + ", ".join(f"'{r}'" for r in (*LOST_REASONS, *NEW_REASONS))
+        + ")",
+        f"""
+        CREATE TEMP TABLE urls AS
+        SELECT url, (row_number() OVER (ORDER BY url) - 1)::INTEGER AS id FROM (
+            SELECT source AS url FROM old_edges_all {where}
+            UNION SELECT target FROM old_edges_all {where}
+            UNION SELECT source FROM new_edges_all {where}
+            UNION SELECT target FROM new_edges_all {where}
+        )
+        """,
+        f"""
+        CREATE TEMP TABLE links AS
+        WITH e AS (
+            SELECT false AS in_new, source, target, anchor, follow, ordinal{extra}
+            FROM old_edges_all {where}
+            UNION ALL
+            SELECT true, source, target, anchor, follow, ordinal{extra}
+            FROM new_edges_all {where}
+        )
+        SELECT s.id AS sid, t.id AS tid,
             bool_or(follow) FILTER (WHERE NOT in_new) AS old_follow,
             bool_or(follow) FILTER (WHERE in_new) AS new_follow,
             arg_min(anchor, {_FIRST_OCCURRENCE}) FILTER (WHERE NOT in_new) AS old_anchor,
             arg_min(anchor, {_FIRST_OCCURRENCE}) FILTER (WHERE in_new) AS new_anchor
             {domain}
-        FROM e GROUP BY source, target
+        FROM e JOIN urls s ON s.url = e.source JOIN urls t ON t.url = e.target
+        GROUP BY s.id, t.id
         HAVING old_follow IS DISTINCT FROM new_follow
-    ),
-    old_status AS MATERIALIZED ({_status_sql("old_pages")}),
-    new_status AS MATERIALIZED ({_status_sql("new_pages")})
-    SELECT change, source, target, anchor, follow, reason FROM (
-        SELECT 'lost' AS change, l.source, l.target, l.old_anchor AS anchor,
-            l.old_follow AS follow,
+        """,
+        status("old"),
+        status("new"),
+        f"""
+        CREATE TEMP TABLE changes AS
+        SELECT 'lost' AS change, l.sid, l.tid, l.old_anchor AS anchor, l.old_follow AS follow,
             CASE
-                WHEN ns.url IS NULL OR NOT {in_scope} THEN 'source-not-crawled'
+                WHEN ns.id IS NULL OR NOT {in_scope} THEN 'source-not-crawled'
                 WHEN NOT {ok.format(s="ns")} THEN 'source-gone'
                 WHEN {redirects.format(s="nt")} AND NOT {redirects.format(s="ot")}
                     THEN 'target-redirects'
                 ELSE 'link-removed'
             END AS reason
         FROM links l
-        LEFT JOIN new_status ns ON ns.url = l.source
-        LEFT JOIN new_status nt ON nt.url = l.target
-        LEFT JOIN old_status ot ON ot.url = l.target
+        {scope_join}
+        LEFT JOIN new_status ns ON ns.id = l.sid
+        LEFT JOIN new_status nt ON nt.id = l.tid
+        LEFT JOIN old_status ot ON ot.id = l.tid
         WHERE l.new_follow IS NULL
         UNION ALL
-        SELECT 'lost', source, target, new_anchor, false, 'now-nofollow'
+        SELECT 'lost', sid, tid, new_anchor, false, 'now-nofollow'
         FROM links WHERE old_follow AND NOT new_follow
         UNION ALL
-        SELECT 'new', l.source, l.target, l.new_anchor, l.new_follow,
+        SELECT 'new', l.sid, l.tid, l.new_anchor, l.new_follow,
             CASE WHEN {ok.format(s="os")} THEN '' ELSE 'source-new' END
-        FROM links l LEFT JOIN old_status os ON os.url = l.source
+        FROM links l LEFT JOIN old_status os ON os.id = l.sid
         WHERE l.old_follow IS NULL
         UNION ALL
-        SELECT 'new', source, target, new_anchor, true, 'now-follow'
+        SELECT 'new', sid, tid, new_anchor, true, 'now-follow'
         FROM links WHERE NOT old_follow AND new_follow
-    )
-    ORDER BY change, target, source
-    """
+        """,
+    ]
+
+
+# Lost rows first, then by target and source: URL numbers are in URL order.
+_DIFF_RESULT = """
+SELECT change::change_kind AS change, sid, tid, anchor, follow, reason::change_reason AS reason
+FROM changes ORDER BY change, tid, sid
+"""
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(_sql_text(v) for v in values) + "]"
+
+
+def _sql_text(value: str) -> str:
+    """A string as a SQL literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _diff_ids(ds: Dataset, old_id: str | None, new_id: str | None) -> tuple[str, str]:
@@ -332,21 +385,27 @@ def _too_few(ds: Dataset, finished: list[str]) -> str:
     )
 
 
-def _rows(links: pd.DataFrame, change: str, reason: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "change": change,
-            "source": links["source"],
-            "target": links["target"],
-            "anchor": links["anchor"],
-            "follow": links["follow"].astype(bool),
-            "reason": reason.astype(object),
-        },
-        columns=DIFF_COLUMNS,
-    )
-
-
 # -- history ---------------------------------------------------------------------------------
+
+
+# Newest first seen first (crawls without a start time last), then by target and source.
+_HISTORY_LINKS = """
+SELECT l.* FROM (
+    SELECT source, target,
+        arg_max(source_domain, ord) AS source_domain, arg_max(anchor, ord) AS anchor,
+        arg_max(follow, ord) AS follow, arg_min(crawl_id, ord) AS first_seen,
+        min(ord) AS first_ord, arg_max(crawl_id, ord) AS last_seen, max(ord) AS last_ord,
+        count(*) AS crawls
+    FROM pairs JOIN crawl_order USING (crawl_id) GROUP BY source, target
+) l JOIN crawl_order f ON f.ord = l.first_ord
+ORDER BY f.started DESC NULLS LAST, l.target, l.source
+"""
+_HISTORY_PER_CRAWL = """
+SELECT crawl_id, count(DISTINCT source_domain) AS referring_domains,
+    count(DISTINCT source_domain) FILTER (WHERE follow) AS followed_referring_domains,
+    count(*) AS links
+FROM pairs GROUP BY crawl_id
+"""
 
 
 class History(NamedTuple):
@@ -399,72 +458,48 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
     started = pd.Series(
         pd.to_datetime([m.fields.get("started_at") for m in crawls], utc=True), index=ids
     )
-    condition, params = parsed.sql()
-    con = _connect()
-    try:
+    condition = parsed.sql()
+    with _connect() as con:
         _register(con, ds, "edges", ids, "edges_all")
-        con.register("crawl_order", pa.table({"crawl_id": ids, "ord": range(len(ids))}))
+        con.register(
+            "crawl_order",
+            pa.table(
+                {
+                    "crawl_id": ids,
+                    "ord": range(len(ids)),
+                    "started": pa.array(started.reset_index(drop=True)),
+                }
+            ),
+        )
         # One row per link and crawl (as in diff), then one per link across the crawls.
-        con.execute(
-            f"""
+        pairs = f"""
             CREATE TEMP TABLE pairs AS
             SELECT crawl_id, source, target, any_value(source_domain) AS source_domain,
                 arg_min(anchor, {_FIRST_OCCURRENCE}) AS anchor, bool_or(follow) AS follow
             FROM edges_all WHERE NOT internal AND {condition}
             GROUP BY crawl_id, source, target
-            """,
-            params,
-        )
-        links = _query(
-            con,
-            ds,
-            """
-            SELECT source, target,
-                arg_max(source_domain, ord) AS source_domain, arg_max(anchor, ord) AS anchor,
-                arg_max(follow, ord) AS follow, arg_min(crawl_id, ord) AS first_seen,
-                arg_max(crawl_id, ord) AS last_seen, count(*) AS crawls
-            FROM pairs JOIN crawl_order USING (crawl_id) GROUP BY source, target
-            """,
-            [],
-        ).to_pandas()
-        per_crawl = _query(
-            con,
-            ds,
-            """
-            SELECT crawl_id, count(DISTINCT source_domain) AS referring_domains,
-                count(DISTINCT source_domain) FILTER (WHERE follow)
-                    AS followed_referring_domains,
-                count(*) AS links
-            FROM pairs GROUP BY crawl_id
-            """,
-            [],
-        ).to_pandas()
-    except duckdb.Error as exc:
-        raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
-    finally:
-        con.close()
-    links = links.astype({"follow": bool, "crawls": "int64"})
-    links["first_seen_at"] = links["first_seen"].map(started)
-    links["last_seen_at"] = links["last_seen"].map(started)
-    links["live"] = links["last_seen"] == ids[-1]
-    links = links[
-        [
-            "source",
-            "target",
-            "source_domain",
-            "anchor",
-            "follow",
-            "first_seen",
-            "first_seen_at",
-            "last_seen",
-            "last_seen_at",
-            "crawls",
-            "live",
-        ]
-    ]
-    links = links.sort_values(
-        ["first_seen_at", "target", "source"], ascending=[False, True, True], kind="stable"
-    ).reset_index(drop=True)
+        """
+        try:
+            con.execute(pairs)
+        except duckdb.Error as exc:
+            raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
+        links = _query(con, ds, _HISTORY_LINKS).to_pandas()
+        per_crawl = _query(con, ds, _HISTORY_PER_CRAWL).to_pandas()
+    links = pd.DataFrame(
+        {
+            "source": links["source"],
+            "target": links["target"],
+            "source_domain": links["source_domain"],
+            "anchor": links["anchor"],
+            "follow": links["follow"].astype(bool),
+            "first_seen": links["first_seen"],
+            "first_seen_at": started.array.take(links["first_ord"].to_numpy()),
+            "last_seen": links["last_seen"],
+            "last_seen_at": started.array.take(links["last_ord"].to_numpy()),
+            "crawls": links["crawls"].astype("int64"),
+            "live": links["last_ord"].to_numpy() == len(ids) - 1,
+        }
+    )
 
     domains = pd.DataFrame({"crawl_id": ids, "started_at": started.to_numpy()})
     counts = ["referring_domains", "followed_referring_domains", "links"]

@@ -47,16 +47,14 @@ class Target:
             return on_domain & pc.match_substring_regex(pc.field(target), self.host_pattern)
         return on_domain
 
-    def sql(self, target: str = "target", domain: str = "target_domain") -> tuple[str, list[str]]:
-        """The same filter as a DuckDB condition with ``?`` parameters, and the parameters."""
+    def sql(self, target: str = "target", domain: str = "target_domain") -> str:
+        """The same filter as a DuckDB condition (values as SQL literals)."""
+        on_domain = f"{domain} = {_literal(self.domain)}"
         if self.kind == "prefix":
-            return f"({domain} = ? AND starts_with({target}, ?))", [self.domain, self.name]
+            return f"({on_domain} AND starts_with({target}, {_literal(self.name)}))"
         if self.kind == "host":
-            return f"({domain} = ? AND regexp_matches({target}, ?))", [
-                self.domain,
-                self.host_pattern,
-            ]
-        return f"({domain} = ?)", [self.domain]
+            return f"({on_domain} AND regexp_matches({target}, {_literal(self.host_pattern)}))"
+        return f"({on_domain})"
 
     def other_spellings(self) -> list[Target]:
         """The targets a user may have meant instead: a URL prefix with the other scheme
@@ -76,6 +74,10 @@ class Target:
         if self.kind == "host" and self.name.startswith("www."):
             return [parse_target(self.name[4:])]
         return []
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def parse_target(text: str) -> Target:
