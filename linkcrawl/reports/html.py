@@ -272,7 +272,7 @@ def render_report(
     try:
         from linkcrawl.reports.monitor import history
 
-        per_crawl = history(ds, domain).referring_domains
+        per_crawl = history(ds, domain, links=False).referring_domains
     except LinkcrawlError as exc:
         per_crawl = None
         parts.append(_note(f"No history: {exc}"))

@@ -84,13 +84,23 @@ def _hint(
     return target_hint(target, has_rows, what)
 
 
+# DuckDB's share of a report's memory: beyond it, DuckDB spills to disk, so that a crawl ten
+# times larger needs more disk and time, not a larger machine.
+_MEMORY_LIMIT = "1500MB"
+
+
 @contextmanager
 def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB of its own: its settings are this connection's, not the
     process's. Insertion order is not kept (every answer says its ORDER BY), which lets
     DuckDB stream; what does not fit in memory spills to a temporary folder of its own."""
     with tempfile.TemporaryDirectory(prefix="linkcrawl-duckdb-") as spill:
-        con = duckdb.connect(config={"preserve_insertion_order": False, "temp_directory": spill})
+        config = {
+            "preserve_insertion_order": False,
+            "temp_directory": spill,
+            "memory_limit": _MEMORY_LIMIT,
+        }
+        con = duckdb.connect(config=config)
         try:
             yield con
         finally:
@@ -211,13 +221,25 @@ def diff(
             _register(con, ds, "edges", [crawl_id], f"{side}_edges_all")
             _register(con, ds, "pages", [crawl_id], f"{side}_pages")
         try:
-            for statement in _diff_sql(where, scope):
+            if where:
+                # A target's links are few: scanned once (each scan decodes the URL columns
+                # of every row), then read from memory.
+                extra = ", source_domain" if scope else ""
+                for side in ("old", "new"):
+                    con.execute(
+                        f"CREATE TEMP TABLE {side}_edges AS SELECT source, target, anchor, "
+                        f"follow, ordinal{extra} FROM {side}_edges_all {where}"
+                    )
+            else:
+                for side in ("old", "new"):
+                    con.execute(f"CREATE VIEW {side}_edges AS SELECT * FROM {side}_edges_all")
+            for statement in _diff_sql(scope):
                 con.execute(statement)
             urls = con.sql("SELECT url FROM urls ORDER BY id").to_arrow_table()
             result = con.sql(_DIFF_RESULT).to_arrow_table()
         except duckdb.Error as exc:
             raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
-        empty = parsed is not None and not result.num_rows and not _any_rows(con, ds, where)
+        empty = parsed is not None and not result.num_rows and not _any_rows(con, ds)
     # Each URL once, as a category: a diff of two unrelated crawls changes every link, and
     # its sources and targets repeat.
     categories = pd.Index(urls.column("url").to_pandas())
@@ -238,15 +260,12 @@ def diff(
     return changes
 
 
-def _any_rows(con: duckdb.DuckDBPyConnection, ds: Dataset, where: str) -> bool:
-    sql = (
-        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM old_edges_all {where} LIMIT 1)) + "
-        f"(SELECT count(*) FROM (SELECT 1 FROM new_edges_all {where} LIMIT 1)) AS n"
-    )
+def _any_rows(con: duckdb.DuckDBPyConnection, ds: Dataset) -> bool:
+    sql = "SELECT (SELECT count(*) FROM old_edges) + (SELECT count(*) FROM new_edges) AS n"
     return bool(_query(con, ds, sql).column("n")[0].as_py())
 
 
-def _diff_sql(where: str, scope: list[str]) -> list[str]:
+def _diff_sql(scope: list[str]) -> list[str]:
     """The diff as DuckDB statements: every URL of both crawls numbered in sorted order
     (so that ordering by number is ordering by URL), the links of both crawls grouped once
     by (source, target) numbers, the changed ones joined with the pages' last answers for
@@ -279,23 +298,25 @@ def _diff_sql(where: str, scope: list[str]) -> list[str]:
         "CREATE TYPE change_reason AS ENUM ("
         + ", ".join(f"'{r}'" for r in (*LOST_REASONS, *NEW_REASONS))
         + ")",
-        f"""
+        """
         CREATE TEMP TABLE urls AS
         SELECT url, (row_number() OVER (ORDER BY url) - 1)::INTEGER AS id FROM (
-            SELECT source AS url FROM old_edges_all {where}
-            UNION SELECT target FROM old_edges_all {where}
-            UNION SELECT source FROM new_edges_all {where}
-            UNION SELECT target FROM new_edges_all {where}
+            SELECT DISTINCT url FROM (
+                SELECT DISTINCT source AS url FROM old_edges
+                UNION ALL SELECT DISTINCT target FROM old_edges
+                UNION ALL SELECT DISTINCT source FROM new_edges
+                UNION ALL SELECT DISTINCT target FROM new_edges
+            )
         )
         """,
         f"""
         CREATE TEMP TABLE links AS
         WITH e AS (
             SELECT false AS in_new, source, target, anchor, follow, ordinal{extra}
-            FROM old_edges_all {where}
+            FROM old_edges
             UNION ALL
             SELECT true, source, target, anchor, follow, ordinal{extra}
-            FROM new_edges_all {where}
+            FROM new_edges
         )
         SELECT s.id AS sid, t.id AS tid,
             bool_or(follow) FILTER (WHERE NOT in_new) AS old_follow,
@@ -408,6 +429,21 @@ FROM pairs GROUP BY crawl_id
 """
 
 
+_HISTORY_COLUMNS = [
+    "source",
+    "target",
+    "source_domain",
+    "anchor",
+    "follow",
+    "first_seen",
+    "first_seen_at",
+    "last_seen",
+    "last_seen_at",
+    "crawls",
+    "live",
+]
+
+
 class History(NamedTuple):
     """The backlinks of a target across crawls: ``links`` and ``referring_domains``."""
 
@@ -415,7 +451,9 @@ class History(NamedTuple):
     referring_domains: pd.DataFrame
 
 
-def history(data_dir: Path | str = "data", target: str = "") -> History:
+def history(
+    data_dir: Path | str | Dataset = "data", target: str = "", *, links: bool = True
+) -> History:
     """Every backlink of a target across all finished crawls: when first and last seen.
 
     Parameters
@@ -443,6 +481,9 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
         Interrupted and running crawls are left out: a link missing from a partial crawl
         says nothing about the link. When there is no backlink, ``links.attrs["hint"]``
         names another spelling of the target that has some (another scheme, ``www.``).
+
+        With ``links=False`` only ``referring_domains`` is computed (``links`` is empty),
+        which reads less: the HTML report's chart.
 
     Examples
     --------
@@ -472,10 +513,11 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
             ),
         )
         # One row per link and crawl (as in diff), then one per link across the crawls.
+        anchor = f", arg_min(anchor, {_FIRST_OCCURRENCE}) AS anchor" if links else ""
         pairs = f"""
             CREATE TEMP TABLE pairs AS
             SELECT crawl_id, source, target, any_value(source_domain) AS source_domain,
-                arg_min(anchor, {_FIRST_OCCURRENCE}) AS anchor, bool_or(follow) AS follow
+                bool_or(follow) AS follow{anchor}
             FROM edges_all WHERE NOT internal AND {condition}
             GROUP BY crawl_id, source, target
         """
@@ -483,32 +525,34 @@ def history(data_dir: Path | str = "data", target: str = "") -> History:
             con.execute(pairs)
         except duckdb.Error as exc:
             raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
-        links = _query(con, ds, _HISTORY_LINKS).to_pandas()
         per_crawl = _query(con, ds, _HISTORY_PER_CRAWL).to_pandas()
-    links = pd.DataFrame(
-        {
-            "source": links["source"],
-            "target": links["target"],
-            "source_domain": links["source_domain"],
-            "anchor": links["anchor"],
-            "follow": links["follow"].astype(bool),
-            "first_seen": links["first_seen"],
-            "first_seen_at": started.array.take(links["first_ord"].to_numpy()),
-            "last_seen": links["last_seen"],
-            "last_seen_at": started.array.take(links["last_ord"].to_numpy()),
-            "crawls": links["crawls"].astype("int64"),
-            "live": links["last_ord"].to_numpy() == len(ids) - 1,
-        }
-    )
-
+        found = _query(con, ds, _HISTORY_LINKS).to_pandas() if links else None
     domains = pd.DataFrame({"crawl_id": ids, "started_at": started.to_numpy()})
     counts = ["referring_domains", "followed_referring_domains", "links"]
     per_crawl = per_crawl.set_index("crawl_id")
     for column in counts:
         domains[column] = domains["crawl_id"].map(per_crawl[column]).fillna(0).astype("int64")
-    if links.empty:
-        links.attrs["hint"] = _hint(ds, ids, parsed, "no backlinks to")
-    return History(links, domains)
+    if found is None:
+        return History(pd.DataFrame(columns=_HISTORY_COLUMNS), domains)
+    backlinks = pd.DataFrame(
+        {
+            "source": found["source"],
+            "target": found["target"],
+            "source_domain": found["source_domain"],
+            "anchor": found["anchor"],
+            "follow": found["follow"].astype(bool),
+            "first_seen": found["first_seen"],
+            "first_seen_at": started.array.take(found["first_ord"].to_numpy()),
+            "last_seen": found["last_seen"],
+            "last_seen_at": started.array.take(found["last_ord"].to_numpy()),
+            "crawls": found["crawls"].astype("int64"),
+            "live": found["last_ord"].to_numpy() == len(ids) - 1,
+        },
+        columns=_HISTORY_COLUMNS,
+    )
+    if backlinks.empty:
+        backlinks.attrs["hint"] = _hint(ds, ids, parsed, "no backlinks to")
+    return History(backlinks, domains)
 
 
 def _link_pairs(edges: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
