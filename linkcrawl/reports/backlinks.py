@@ -116,13 +116,13 @@ def _top_by_referring_domains(links: pd.DataFrame, column: str) -> list[tuple[st
     """The values of ``column`` linked from the most distinct source domains."""
     if links.empty:
         return []
-    counts = links.groupby(column, sort=False)["source_domain"].nunique()
-    counts = counts.reset_index().sort_values(
+    per_value = links.groupby(column, sort=False)["source_domain"].nunique()
+    ranked = per_value.reset_index().sort_values(
         ["source_domain", column], ascending=[False, True], kind="stable"
     )
-    return [(str(v), int(c)) for v, c in zip(counts[column], counts["source_domain"], strict=True)][
-        :TOP
-    ]
+    values: list[Any] = ranked[column].tolist()
+    counts: list[Any] = ranked["source_domain"].tolist()
+    return [(str(v), int(c)) for v, c in zip(values, counts, strict=True)][:TOP]
 
 
 def top_domains(

@@ -87,7 +87,7 @@ def _svg(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rc = {
+    rc: Any = {
         "svg.fonttype": "none",
         "svg.hashsalt": "linkcrawl",
         "text.parse_math": False,

@@ -95,7 +95,7 @@ def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
     process's. Insertion order is not kept (every answer says its ORDER BY), which lets
     DuckDB stream; what does not fit in memory spills to a temporary folder of its own."""
     with tempfile.TemporaryDirectory(prefix="linkcrawl-duckdb-") as spill:
-        config = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": False,
             "temp_directory": spill,
             "memory_limit": _MEMORY_LIMIT,
@@ -151,7 +151,7 @@ _FIRST_OCCURRENCE = "(CASE WHEN follow THEN 0 ELSE 4294967296 END + ordinal)"
 
 
 def diff(
-    data_dir: Path | str = "data",
+    data_dir: Path | str | Dataset = "data",
     old_id: str | None = None,
     new_id: str | None = None,
     target: str | None = None,
@@ -496,9 +496,8 @@ def history(
     if not crawls:
         raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
     ids = [m.crawl_id for m in crawls]
-    started = pd.Series(
-        pd.to_datetime([m.fields.get("started_at") for m in crawls], utc=True), index=ids
-    )
+    times: list[Any] = [m.fields.get("started_at") for m in crawls]
+    started = pd.Series(pd.to_datetime(times, utc=True), index=ids)
     condition = parsed.sql()
     with _connect() as con:
         _register(con, ds, "edges", ids, "edges_all")
@@ -581,7 +580,7 @@ def _pair_codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
 
 
 def broken(
-    data_dir: Path | str = "data", crawl_id: str | None = None, target: str | None = None
+    data_dir: Path | str | Dataset = "data", crawl_id: str | None = None, target: str | None = None
 ) -> pd.DataFrame:
     """Links whose target is broken: it answered 4xx or 5xx, or failed (DNS, timeout,
     refused connection), with the pages that link to it.
@@ -715,6 +714,9 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise DatasetError(f"keep must be a whole number of at least 1, not {keep!r}")
     ds = open_dataset(data_dir)
+    if not isinstance(ds.root, Path):
+        raise DatasetError(f"{ds.root}: prune needs a local data directory (it renames)")
+    root: Path = ds.root
     manifests = list(reversed(ds.manifests()))  # oldest first
     for m in manifests:
         if m.path.name != f"{m.crawl_id}.json":
@@ -726,7 +728,7 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
     doomed = []
     if len(finished) > keep:
         oldest_kept = manifests.index(finished[-keep])
-        protected = _lock_holder(ds.root)
+        protected = _lock_holder(root)
         doomed = [
             m for m in manifests[:oldest_kept] if m.status != "running" and m.crawl_id != protected
         ]
@@ -735,9 +737,9 @@ def prune(data_dir: Path | str = "data", keep: int = 10, *, dry_run: bool = Fals
     doomed.sort(key=manifests.index)
     if dry_run:
         return [m.crawl_id for m in doomed]
-    clean_staging(ds.root)
+    clean_staging(root)
     for manifest in doomed:
-        _remove_crawl(ds.root, manifest)
+        _remove_crawl(root, manifest)
     return [m.crawl_id for m in doomed]
 
 
