@@ -8,14 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from linkcrawl.dataset.layout import root_path
 from linkcrawl.dataset.manifest import write_manifest
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
 from linkcrawl.dataset.write import PartWriter
-from linkcrawl.reports.monitor import DIFF_COLUMNS, LOST_REASONS, NEW_REASONS, diff
+from linkcrawl.reports.monitor import DIFF_COLUMNS, LOST_REASONS, NEW_REASONS, diff, history
 from linkcrawl.sources.edgelist import import_edges
 
 SOURCES = [f"http://{host}/{path}" for host in ("a-example.com", "b-example.org") for path in "xy"]
@@ -284,3 +286,21 @@ def test_diff_of_generated_crawls_matches_pandas_set_arithmetic(seed, tmp_path):
     keep = (domain(expected.target) == target) & (domain(expected.source) != target)
     narrowed = diff(tmp_path, "g1", "g2", target=target)
     assert narrowed.values.tolist() == expected[keep][DIFF_COLUMNS].values.tolist()
+
+
+def test_diff_and_history_read_an_object_store_as_a_local_directory(tmp_path):
+    # mock:// is pyarrow's in-memory file system: the code path of s3://.
+    old, old_pages, new, new_pages = generated_pair(4)
+    local = tmp_path / "data"
+    for crawl_id, edges, pages, day in (("g1", old, old_pages, 1), ("g2", new, new_pages, 8)):
+        when = pd.Timestamp(f"2026-11-{day:02d}", tz="UTC")
+        import_edges(local, edges, crawl_id, pages=list(pages), started_at=when)
+    remote = f"mock:///{tmp_path.name}/data"
+    store = root_path(remote)
+    pafs.copy_files(str(local), store.path, destination_filesystem=store.fs)
+    assert diff(remote).values.tolist() == diff(local).values.tolist()
+    assert len(diff(remote, target=DOMAINS[0])) > 0
+    for table_local, table_remote in zip(
+        history(local, DOMAINS[0]), history(remote, DOMAINS[0]), strict=True
+    ):
+        pd.testing.assert_frame_equal(table_local, table_remote)
