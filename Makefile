@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/write_bench.py
 	test -d bench/results/web-1m/edges || $(BIN)/python bench/gen_web_graph.py
 	$(BIN)/python bench/analyze_bench.py
+	$(BIN)/python bench/commands_bench.py
 	$(BIN)/python bench/resume_bench.py
 
 lint: $(VENV)/.installed-dev

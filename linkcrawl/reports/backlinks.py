@@ -3,22 +3,20 @@ top domains."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.errors import DatasetError
-from linkcrawl.extract.urls import host_of, normalize_url, registered_domain
+from linkcrawl.reports.target import Target, parse_target, target_hint
 
-__all__ = ["BacklinkReport", "backlinks", "target_hint", "top_domains"]
+__all__ = ["BacklinkReport", "Target", "backlinks", "parse_target", "target_hint", "top_domains"]
 
 TOP = 10  # anchors and pages listed in a report's summary
 
@@ -41,67 +39,6 @@ def _authority_path(data_dir: Path | str, crawl_id: str | None, table: str) -> t
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     return crawl_id, ds.authority_path(table, crawl_id)
-
-
-def _target_filter(target: str) -> tuple[str, pads.Expression]:
-    """The normalised target and the filter on inbound.parquet that selects it: a URL
-    prefix (has ``://``), a registered domain, or a host name."""
-    text = target.strip()
-    if "://" in text:
-        url = normalize_url(text)
-        if url is None:
-            raise DatasetError(f"bad target {target!r}: give a domain or an http(s) URL prefix")
-        domain = registered_domain(host_of(url))
-        return url, (pc.field("target_domain") == domain) & pc.starts_with(pc.field("target"), url)
-    host = text.lower().rstrip(".")
-    if not host or "/" in host or " " in host:
-        raise DatasetError(f"bad target {target!r}: give a domain or an http(s) URL prefix")
-    domain = registered_domain(host)
-    if domain == host:
-        return domain, pc.field("target_domain") == domain
-    # A host below its registered domain (www.example.com): links to that host only.
-    pattern = f"^https?://{host.replace('.', '[.]')}(:[0-9]+)?/"
-    return host, (pc.field("target_domain") == domain) & pc.match_substring_regex(
-        pc.field("target"), pattern
-    )
-
-
-def _other_spellings(target: str) -> list[str]:
-    """The targets a user may have meant instead of ``target``: a URL prefix with the other
-    scheme and with or without ``www.``; a host with or without ``www.``."""
-    name, _ = _target_filter(target)
-    if "://" in name:
-        scheme, rest = name.split("://", 1)
-        host, slash, path = rest.partition("/")
-        other = "http" if scheme == "https" else "https"
-        hosts = [host]
-        if host.startswith("www."):
-            hosts.append(host[4:])
-        elif registered_domain(host_of(name)) == host.split(":")[0]:
-            hosts.append("www." + host)
-        spellings = [f"{s}://{h}{slash}{path}" for h in hosts for s in (scheme, other)]
-        return [s for s in spellings if s != name]
-    # A bare registered domain already covers all of its hosts.
-    if name.startswith("www.") and registered_domain(name) != name:
-        return [name[4:]]
-    return []
-
-
-def target_hint(
-    target: str, has_rows: Callable[[pads.Expression], bool], what: str = "no backlinks to"
-) -> str | None:
-    """One line for an empty answer about ``target``: the other spelling of it (scheme,
-    ``www.``) that the data has, or None when none does.
-
-    ``has_rows(expression)`` says whether any row of the table asked matches the target
-    filter ``expression`` (see :func:`_target_filter`); the reports call this only when
-    their answer is empty, so a right target costs nothing.
-    """
-    name, _ = _target_filter(target)
-    for spelling in _other_spellings(target):
-        if has_rows(_target_filter(spelling)[1]):
-            return f"{what} {name}; the crawl has {spelling} — did you mean that?"
-    return None
 
 
 def backlinks(
@@ -141,15 +78,13 @@ def backlinks(
     >>> report.summary["referring_domains"]                         # doctest: +SKIP
     """
     crawl_id, path = _authority_path(data_dir, crawl_id, "inbound")
-    name, expression = _target_filter(target)
+    parsed = parse_target(target)
     try:
         inbound = pads.dataset(path, format="parquet")
-        table = inbound.to_table(filter=expression)
+        table = inbound.to_table(filter=parsed.expression())
         hint = None
         if not table.num_rows:
-            hint = target_hint(
-                target, lambda e: inbound.to_table(columns=["target"], filter=e).num_rows > 0
-            )
+            hint = target_hint(parsed, lambda t: _has_rows(inbound, t))
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
     links = table.to_pandas()
@@ -158,7 +93,7 @@ def backlinks(
     ).reset_index(drop=True)
     inbound = len(links)
     summary: dict[str, Any] = {
-        "target": name,
+        "target": parsed.name,
         "crawl_id": crawl_id,
         "referring_domains": int(links["source_domain"].nunique()),
         "inbound_links": inbound,
@@ -173,17 +108,21 @@ def backlinks(
     return BacklinkReport(summary, links)
 
 
+def _has_rows(table: pads.Dataset, target: Target) -> bool:
+    return table.to_table(columns=["target"], filter=target.expression()).num_rows > 0
+
+
 def _top_by_referring_domains(links: pd.DataFrame, column: str) -> list[tuple[str, int]]:
     """The values of ``column`` linked from the most distinct source domains."""
     if links.empty:
         return []
-    counts = links.groupby(column, sort=False)["source_domain"].nunique()
-    counts = counts.reset_index().sort_values(
+    per_value = links.groupby(column, sort=False)["source_domain"].nunique()
+    ranked = per_value.reset_index().sort_values(
         ["source_domain", column], ascending=[False, True], kind="stable"
     )
-    return [(str(v), int(c)) for v, c in zip(counts[column], counts["source_domain"], strict=True)][
-        :TOP
-    ]
+    values: list[Any] = ranked[column].tolist()
+    counts: list[Any] = ranked["source_domain"].tolist()
+    return [(str(v), int(c)) for v, c in zip(values, counts, strict=True)][:TOP]
 
 
 def top_domains(

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.errors import LinkcrawlError
-from linkcrawl.reports.audit import _target_domain
 from linkcrawl.reports.monitor import broken
+from linkcrawl.reports.target import parse_target
 
 __all__ = ["REL_TYPES", "link_type", "render_report", "report"]
 
@@ -87,7 +87,7 @@ def _svg(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rc = {
+    rc: Any = {
         "svg.fonttype": "none",
         "svg.hashsalt": "linkcrawl",
         "text.parse_math": False,
@@ -227,7 +227,7 @@ def render_report(
 
     See :func:`report`.
     """
-    domain = _target_domain(target)
+    domain = parse_target(target).domain
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     domains = pq.read_table(ds.authority_path("domains", crawl_id)).to_pandas()
@@ -272,7 +272,7 @@ def render_report(
     try:
         from linkcrawl.reports.monitor import history
 
-        per_crawl = history(ds, domain).referring_domains
+        per_crawl = history(ds, domain, links=False).referring_domains
     except LinkcrawlError as exc:
         per_crawl = None
         parts.append(_note(f"No history: {exc}"))
