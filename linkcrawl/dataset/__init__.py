@@ -44,7 +44,6 @@ from linkcrawl.dataset.write import (
     drop_unpaired_parts,
     replace_directory,
     staged_partition,
-    write_parts_atomic,
     write_table_atomic,
     write_tables_atomic,
 )
@@ -91,7 +90,6 @@ __all__ = [
     "utcnow",
     "validate_crawl_id",
     "write_manifest",
-    "write_parts_atomic",
     "write_table_atomic",
     "write_tables_atomic",
 ]
