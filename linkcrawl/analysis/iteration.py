@@ -72,7 +72,7 @@ def power_iteration(
     # A uniform jump is one number added to every row.
     uniform_jump = (1.0 - damping) / n
     jump = None if restart is None else (1.0 - damping) * start
-    total = float(start.sum())
+    total = 1.0 if restart is None else float(start.sum())
     x, x_next = start.copy(), np.empty(n)
     if threads is None:
         threads = 2 if P.nnz >= _THREADED_LINKS and (os.cpu_count() or 1) > 1 else 1

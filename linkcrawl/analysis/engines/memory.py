@@ -52,6 +52,9 @@ class MemoryEngine:
         say: Callable[[str], None],
     ) -> None:
         graph = load_graph(dataset, crawl_id, definition=definition)
+        # The edges as read are freed now; pyarrow's pool keeps freed memory for its next
+        # arrays, but what comes next is numpy's (malloc's): hand it back.
+        pa.default_memory_pool().release_unused()
         say(
             f"analyze {crawl_id}: {graph.n_pages} pages, {len(graph.source)} links, "
             f"{graph.n_domains} domains"
