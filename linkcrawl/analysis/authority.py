@@ -48,23 +48,19 @@ def analyze(
     crawl_id
         The crawl to analyse; default the newest finished crawl.
     engine
-        ``"sparse"`` (scipy power iteration in memory, the default), ``"networkx"`` (the
-        reference; small crawls only), ``"duckdb"`` (SQL over the Parquet files, out of
-        core under a memory limit) or ``"spark"`` (PySpark, on a cluster or ``local[N]``).
-        All write the same tables; docs/scaling.md says which for which size, and
-        :data:`linkcrawl.analysis.engines.REGISTRY` lists them.
-    position_weights
-        Link weight by position on the page, updating the defaults content 1.0, header
-        0.5, navigation 0.5, sidebar 0.4, footer 0.25.
-    nofollow_weight
-        Weight of a nofollow, ugc or sponsored link (default 0: it passes nothing).
-    damping, tol
-        PageRank damping factor, and the absolute L1 change at which iteration stops.
+        A name in :data:`linkcrawl.analysis.engines.REGISTRY`: ``"sparse"`` (in memory,
+        the default), ``"networkx"`` (the reference), ``"duckdb"`` (out of core),
+        ``"spark"``. All write the same tables (docs/scaling.md: which for which size).
+    position_weights, nofollow_weight, damping, tol
+        The analysis (:class:`~linkcrawl.analysis.definition.Definition`): link weights by
+        position (updating content 1.0, header and navigation 0.5, sidebar 0.4, footer
+        0.25) and of a nofollow, ugc or sponsored link (default 0), the damping factor,
+        and the absolute L1 change at which the iteration stops.
     progress
         Called with a short line at each stage (the CLI prints them to stderr).
     engine_options
-        Options of the duckdb engine (``memory_limit``, ``threads``, ``temp_directory``)
-        or the spark engine (``master``, ``spark_conf``).
+        The engine's options (its ``Registration.options``), such as duckdb's
+        ``memory_limit``, ``threads``, ``temp_directory`` or spark's ``master``.
 
     Raises
     ------

@@ -1,10 +1,5 @@
-"""The page graph of one crawl: its edges read with pyarrow, URLs and domains numbered in
-the order the crawl met them, each link weighed by the analysis definition.
-
-Everything the in-memory engines compute works on :class:`CrawlGraph`, whose columns are
-numpy arrays indexed by link row or by page id. ``page_graph`` turns it into a
-``networkx.DiGraph`` for notebooks and small crawls.
-"""
+"""The page graph of one crawl as numpy arrays (:class:`CrawlGraph`): edges read with
+pyarrow, URLs and domains numbered in crawl order, links weighed by the definition."""
 
 from __future__ import annotations
 
@@ -19,39 +14,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from linkcrawl.analysis.definition import (
-    DEFAULT_POSITION_WEIGHTS,
-    FULL_WEIGHT_KINDS,
-    Definition,
-    position_weight_table,
-)
+from linkcrawl.analysis.definition import Definition
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.errors import DatasetError
 from linkcrawl.extract.urls import registered_domain
 
-__all__ = [
-    "DEFAULT_POSITION_WEIGHTS",
-    "FULL_WEIGHT_KINDS",
-    "CrawlGraph",
-    "collapse_links",
-    "load_graph",
-    "page_graph",
-    "position_weight_table",
-    "url_hosts",
-]
+__all__ = ["CrawlGraph", "collapse_links", "load_graph", "page_graph", "url_hosts"]
 
 # Columns of the edges table the analysis reads; anchor and rel only feed inbound.parquet.
-_GRAPH_COLUMNS = [
-    "source", "target", "follow", "position", "kind", "ordinal",
-    "source_domain", "target_domain",
-]  # fmt: skip
+_GRAPH_COLUMNS = ["source", "target", "follow", "position", "kind", "ordinal",
+                  "source_domain", "target_domain"]  # fmt: skip
 _INBOUND_COLUMNS = ["anchor", "rel"]
 # Read as Parquet's dictionary pages, which skips materialising millions of repeated
 # strings. source too: a page's links are one run of rows, so a row group holds few
 # distinct sources; anchors repeat (navigation, footers) across the pages of a site.
-_DICTIONARY_COLUMNS = [
-    "source", "anchor", "rel", "position", "kind", "source_domain", "target_domain",
-]  # fmt: skip
+_DICTIONARY_COLUMNS = ["source", "anchor", "rel", "position", "kind", "source_domain",
+                       "target_domain"]  # fmt: skip
 _HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 
@@ -98,14 +76,9 @@ class CrawlGraph:
 
     def collapsed(self, keep_zero: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The weighted page graph: see :func:`collapse_links`."""
-        return collapse_links(
-            self.source,
-            self.target,
-            self.weight,
-            self.n_pages,
-            keep_zero=keep_zero,
-            levels=(self.levels, self.level),
-        )
+        levels = (self.levels, self.level)
+        return collapse_links(self.source, self.target, self.weight, self.n_pages,
+                              keep_zero=keep_zero, levels=levels)  # fmt: skip
 
 
 def collapse_links(
@@ -137,12 +110,8 @@ def collapse_links(
     source, target, level = source[keep], target[keep], level[keep]
     level_bits = max(len(distinct) - 1, 1).bit_length()
     target_bits = max(n - 1, 1).bit_length()
-    if 2 * target_bits + level_bits > 62:  # over ~10^9 pages: sort the columns instead
-        order = np.lexsort((level, target, source))
-        source, target, level = source[order], target[order], level[order]
-        last = np.ones(len(source), dtype=bool)
-        last[:-1] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
-        return source[last].astype(np.int64), target[last].astype(np.int64), distinct[level[last]]
+    if 2 * target_bits + level_bits > 62:  # some 10^9 pages, beyond memory anyway
+        raise DatasetError(f"{n} pages are too many for the in-memory engines: use duckdb")
     key = source.astype(np.int64)
     key <<= target_bits
     key |= target
@@ -158,14 +127,10 @@ def collapse_links(
 
 
 def number_strings(columns: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
-    """Number the strings of several columns against one dictionary, by first appearance
-    (the columns in the order given): the distinct strings and each column's ids (int32,
-    -1 for null).
-
-    A chunk read as Parquet's dictionary pages costs the hashing of its dictionary only
-    (a row group's dictionary lists its values in the order they first appear in it),
-    then a gather of its indices.
-    """
+    """The distinct strings of several columns by first appearance (columns in the order
+    given), and each column's ids (int32, -1 for null). A chunk read as Parquet's
+    dictionary pages costs the hashing of its dictionary only (which lists a row group's
+    values as they first appear in it), then a gather of its indices."""
     pieces = [
         c.dictionary if pa.types.is_dictionary(c.type) else c for x in columns for c in x.chunks
     ]
@@ -201,14 +166,10 @@ def url_hosts(urls: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 def _dedupe_rows(
     source: np.ndarray, ordinal: np.ndarray, target: np.ndarray, kind: np.ndarray
 ) -> np.ndarray | None:
-    """Rows to keep so that (source, ordinal, target, kind) is unique, or None when it
-    already is.
-
-    A resumed crawl can hold a page twice. A crawl written once holds each page's links
-    as one run of rows with increasing ordinals; with source ids numbered by first
-    appearance, the runs' ids then increase: one pass checks that, and only when it
-    fails are the rows sorted to find the duplicates.
-    """
+    """Rows to keep so that (source, ordinal, target, kind) is unique (a resumed crawl can
+    hold a page twice), or None when it already is. A crawl written once holds a page's
+    links as one run of rows with increasing ordinals, and source ids by first appearance
+    increase from run to run: one pass checks that before any sort."""
     if len(source) < 2:
         return None
     step = np.diff(source)
@@ -225,42 +186,33 @@ def _dedupe_rows(
 
 def _read_edges(dataset: pads.Dataset, columns: list[str]) -> pa.Table:
     """Read edges columns, the repetitive string columns as dictionary arrays."""
-    files = getattr(dataset, "files", None)
-    if not files:
+    if not getattr(dataset, "files", None):
         return dataset.to_table(columns=columns)
-    read = pads.ParquetReadOptions(
-        dictionary_columns=[c for c in _DICTIONARY_COLUMNS if c in columns]
-    )
+    read = pads.ParquetReadOptions(dictionary_columns=set(_DICTIONARY_COLUMNS) & set(columns))
+    fmt = pads.ParquetFileFormat(read_options=read)
     # No schema given: one would cast the dictionary columns back to plain strings.
-    files_dataset = pads.dataset(
-        files, format=pads.ParquetFileFormat(read_options=read), filesystem=dataset.filesystem
+    return pads.dataset(dataset.files, format=fmt, filesystem=dataset.filesystem).to_table(
+        columns=columns
     )
-    return files_dataset.to_table(columns=columns)
 
 
 def _link_levels(
-    definition: Definition, follow: np.ndarray, kind: pa.ChunkedArray, position: pa.ChunkedArray
+    definition: Definition,
+    follow: np.ndarray,
+    kind: tuple[pa.Array, np.ndarray],
+    position: tuple[pa.Array, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The weight of each link as (distinct weights ascending, each link's index among
-    them), :meth:`Definition.weight` computed once for each of the few (follow, kind,
-    position) combinations and gathered by link."""
-    (kinds, (kind_id,)), (positions, (position_id,)) = (
-        number_strings([kind]),
-        number_strings([position]),
-    )
-    # Index -1 (null) picks the last entry, the None appended to each.
-    combination = np.array(
-        [
-            [
-                [definition.weight(f, k, p) for p in [*positions.to_pylist(), None]]
-                for k in [*kinds.to_pylist(), None]
-            ]
-            for f in (False, True)
-        ]
-    )
-    distinct, index = np.unique(combination, return_inverse=True)
-    index = index.reshape(combination.shape).astype(np.uint8 if len(distinct) <= 256 else np.int32)
-    return distinct, index[follow.astype(np.intp), kind_id, position_id]
+    them): :meth:`Definition.weight` of each (follow, kind, position) combination, a
+    few, gathered by link. ``kind`` and ``position``: dictionary and ids (-1 for null)."""
+    # Id -1 (null) picks the last entry, the None appended to each dictionary.
+    kinds, positions = [*kind[0].to_pylist(), None], [*position[0].to_pylist(), None]
+    weight = [
+        [[definition.weight(f, k, p) for p in positions] for k in kinds] for f in (False, True)
+    ]
+    distinct, index = np.unique(np.array(weight), return_inverse=True)
+    index = index.reshape(2, len(kinds), len(positions))
+    return distinct, index.astype(np.uint8)[follow.astype(np.intp), kind[1], position[1]]
 
 
 def load_graph(
@@ -274,19 +226,10 @@ def load_graph(
 ) -> CrawlGraph:
     """Read one crawl's edges and pages and turn them into a :class:`CrawlGraph`.
 
-    Parameters
-    ----------
-    data_dir
-        The linkcrawl data directory (or an open Dataset).
-    crawl_id
-        The crawl; default the newest finished one.
-    position_weights, nofollow_weight
-        The link weights (see :class:`~linkcrawl.analysis.definition.Definition`);
-        ignored when ``definition`` is given.
-    inbound_columns
-        Also read anchor and rel (needed for inbound.parquet).
-    definition
-        The analysis whose link weights to use.
+    ``data_dir`` is the data directory (or an open Dataset), ``crawl_id`` by default the
+    newest finished crawl; the links are weighed by ``definition``, or by one made of
+    ``position_weights`` and ``nofollow_weight``; ``inbound_columns`` also reads anchor
+    and rel, which inbound.parquet needs.
     """
     if definition is None:
         definition = Definition.make(position_weights, nofollow_weight)
@@ -301,19 +244,17 @@ def load_graph(
     with ThreadPoolExecutor(1) as pool:
         # The URLs are the most strings to number, on one core: a thread of their own
         # while this one numbers the domains and weighs the links.
-        numbering = pool.submit(
-            number_strings, [edges.column("source"), edges.column("target"), fetched]
-        )
+        urls_of = [edges.column("source"), edges.column("target"), fetched]
+        numbering = pool.submit(number_strings, urls_of)
         domains, (source_domain, target_domain) = number_strings(
             [edges.column("source_domain"), edges.column("target_domain")]
         )
         follow = edges.column("follow").to_numpy()
-        levels, level = _link_levels(
-            definition, follow, edges.column("kind"), edges.column("position")
-        )
+        kinds, (kind_id,) = number_strings([edges.column("kind")])
+        positions, (position_id,) = number_strings([edges.column("position")])
+        levels, level = _link_levels(definition, follow, (kinds, kind_id), (positions, position_id))
         urls, (source, target, _) = numbering.result()
-    ordinal = edges.column("ordinal").to_numpy()
-    rows = _dedupe_rows(source, ordinal, target, number_strings([edges.column("kind")])[1][0])
+    rows = _dedupe_rows(source, edges.column("ordinal").to_numpy(), target, kind_id)
     if rows is not None:
         source, target, level, follow = source[rows], target[rows], level[rows], follow[rows]
         source_domain, target_domain = source_domain[rows], target_domain[rows]
@@ -329,23 +270,9 @@ def load_graph(
         for page, host in zip(missing.tolist(), hosts, strict=True):
             page_domain[page] = known.setdefault(resolved[host], len(known))
         domains = pa.array(list(known), pa.string())
-    return CrawlGraph(
-        crawl_id=crawl_id,
-        urls=urls,
-        page_domain=page_domain,
-        domains=domains,
-        source=source,
-        target=target,
-        source_domain=source_domain,
-        target_domain=target_domain,
-        follow=follow,
-        levels=levels,
-        level=level,
-        rows=rows,
-        edges=edges.select(
-            [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
-        ),
-    )
+    inbound = [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
+    fields = (source, target, source_domain, target_domain, follow, levels, level, rows)
+    return CrawlGraph(crawl_id, urls, page_domain, domains, *fields, edges.select(inbound))
 
 
 def page_graph(
@@ -371,36 +298,19 @@ def page_graph(
     >>> G = page_graph("data")                                  # doctest: +SKIP
     >>> pr = nx.pagerank(G, tol=1e-12, max_iter=10_000)         # doctest: +SKIP
     """
-    graph = load_graph(
-        data_dir,
-        crawl_id,
-        position_weights=position_weights,
-        nofollow_weight=nofollow_weight,
-        inbound_columns=False,
-    )
-    return to_networkx(graph)
-
-
-def to_networkx(graph: CrawlGraph) -> Any:
-    """Build the ``networkx.DiGraph`` of a :class:`CrawlGraph` (see :func:`page_graph`)."""
     import networkx as nx
 
+    graph = load_graph(data_dir, crawl_id, position_weights=position_weights,
+                       nofollow_weight=nofollow_weight, inbound_columns=False)  # fmt: skip
     keep = graph.source != graph.target
     # int64: ids are int32, and source * n_pages overflows int32 beyond 46,341 pages.
     key = graph.source[keep].astype(np.int64) * graph.n_pages + graph.target[keep]
     _, links = np.unique(key, return_counts=True)  # sorted by (source, target), as collapsed
     source, target, weight = graph.collapsed()
-    urls = graph.urls.to_pylist()
-    domains = graph.domains.to_pylist()
+    urls, domains = graph.urls.to_pylist(), graph.domains.to_pylist()
     G = nx.DiGraph(crawl_id=graph.crawl_id)
-    G.add_nodes_from(
-        (url, {"domain": domains[d]})
-        for url, d in zip(urls, graph.page_domain.tolist(), strict=True)
-    )
-    G.add_edges_from(
-        (urls[s], urls[t], {"weight": w, "links": c})
-        for s, t, w, c in zip(
-            source.tolist(), target.tolist(), weight.tolist(), links.tolist(), strict=True
-        )
-    )
+    page_domains = [domains[d] for d in graph.page_domain.tolist()]
+    G.add_nodes_from((url, {"domain": d}) for url, d in zip(urls, page_domains, strict=True))
+    edges = zip(source.tolist(), target.tolist(), weight.tolist(), links.tolist(), strict=True)
+    G.add_edges_from((urls[s], urls[t], {"weight": w, "links": c}) for s, t, w, c in edges)
     return G

@@ -25,10 +25,9 @@ def sparse_pagerank(
     source: np.ndarray, target: np.ndarray, weight: np.ndarray, n: int, definition: Definition
 ) -> np.ndarray:
     """PageRank of collapsed links by the scipy power iteration."""
-    P, dangling = transition_matrix(source, target, weight, n, definition.damping)
-    return power_iteration(
-        P, dangling, damping=definition.damping, tol=definition.tol, max_iter=definition.max_iter
-    )[0]
+    d = definition
+    return pagerank_arrays(source, target, weight, n, damping=d.damping, tol=d.tol,
+                           max_iter=d.max_iter, collapsed=True)[0]  # fmt: skip
 
 
 def networkx_pagerank(
@@ -38,21 +37,16 @@ def networkx_pagerank(
     it stops on the same absolute L1 change as the power iteration."""
     import networkx as nx
 
-    if n == 0:
-        return np.zeros(0)
+    d = definition
     G = nx.DiGraph()
     G.add_nodes_from(range(n))
     G.add_weighted_edges_from(zip(source.tolist(), target.tolist(), weight.tolist(), strict=True))
-    # nx.pagerank stops when the L1 change is below n * tol.
-    try:
-        scores = nx.pagerank(
-            G, alpha=definition.damping, tol=definition.tol / n, max_iter=definition.max_iter
-        )
+    try:  # nx.pagerank stops when the L1 change is below n * tol
+        scores = nx.pagerank(G, alpha=d.damping, tol=d.tol / max(n, 1), max_iter=d.max_iter)
     except nx.PowerIterationFailedConvergence:
-        raise DatasetError(
-            f"networkx PageRank did not converge in {definition.max_iter} iterations"
-        ) from None
-    return np.fromiter((scores[i] for i in range(n)), dtype=np.float64, count=n)
+        message = f"networkx PageRank did not converge in {d.max_iter} iterations"
+        raise DatasetError(message) from None
+    return np.array([scores[i] for i in range(n)], dtype=np.float64)
 
 
 SOLVERS: dict[str, Solver] = {"sparse": sparse_pagerank, "networkx": networkx_pagerank}
@@ -74,18 +68,13 @@ def pagerank_arrays(
     Parameters
     ----------
     source, target
-        Integer ids in ``range(n)``, one pair per link.
+        Integer ids in ``range(n)``, one pair per link; ids no link names are nodes too.
     weight
         The weight of each link (>= 0); None for 1.
-    n
-        The number of nodes; ids that no link mentions are nodes too.
-    damping
-        The probability of following a link rather than jumping to a random page.
-    tol
-        Stop when the L1 norm of the change between two iterates is below ``tol``
-        (absolute: not scaled by n, unlike ``networkx.pagerank``).
-    max_iter
-        Raise :class:`~linkcrawl.errors.DatasetError` when not converged by then.
+    damping, tol, max_iter
+        The damping factor; stop when the L1 change between two iterates is below
+        ``tol`` (absolute, not scaled by n as in ``networkx.pagerank``), or raise
+        :class:`~linkcrawl.errors.DatasetError` after ``max_iter`` iterations.
     collapsed
         The links are already collapsed (no self-links, one per pair), as
         :func:`~linkcrawl.analysis.graph.collapse_links` returns them.
@@ -97,10 +86,9 @@ def pagerank_arrays(
 
     Notes
     -----
-    x' = d · (Pᵀ x + x[dangling].sum() / n) + (1 − d) / n, where P[u, v] = w(u, v) / Σ_v w(u, v)
-    and a dangling page is one whose outgoing weights sum to 0: its rank is spread
-    uniformly. Self-links are dropped and parallel links count once at their highest
-    weight, as in a ``networkx.DiGraph`` built from the same links.
+    The iteration of :func:`~linkcrawl.analysis.iteration.power_iteration`, rule 3 of
+    :class:`~linkcrawl.analysis.definition.Definition`. Self-links are dropped and
+    parallel links count once at their highest weight, as in a ``networkx.DiGraph``.
 
     Examples
     --------

@@ -19,13 +19,7 @@ from linkcrawl.analysis.graph import CrawlGraph, load_graph, number_strings
 from linkcrawl.analysis.pagerank import Solver, networkx_pagerank, sparse_pagerank
 from linkcrawl.dataset.layout import RemotePath
 from linkcrawl.dataset.reader import Dataset
-from linkcrawl.dataset.schemas import (
-    DICTIONARY_COLUMNS,
-    DOMAINS_SCHEMA,
-    INBOUND_SCHEMA,
-    PAGE_AUTHORITY_SCHEMA,
-    ROW_GROUP_SIZE,
-)
+from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS, DICTIONARY_COLUMNS, ROW_GROUP_SIZE
 from linkcrawl.dataset.write import write_table_atomic, write_tables_atomic
 
 __all__ = ["NETWORKX", "SPARSE", "MemoryEngine"]
@@ -55,16 +49,14 @@ class MemoryEngine:
         # The edges as read are freed now; pyarrow's pool keeps freed memory for its next
         # arrays, but what comes next is numpy's (malloc's): hand it back.
         pa.default_memory_pool().release_unused()
-        say(
-            f"analyze {crawl_id}: {graph.n_pages} pages, {len(graph.source)} links, "
-            f"{graph.n_domains} domains"
-        )
+        links, domains = len(graph.source), graph.n_domains
+        say(f"analyze {crawl_id}: {graph.n_pages} pages, {links} links, {domains} domains")
         staging = dataset.root / ".staging"
         # The domain table and the pages' counts need no page PageRank: a second thread
         # computes them while this one iterates (numpy and scipy release the GIL).
         with ThreadPoolExecutor(1) as pool:
             domains_done = pool.submit(_domain_table, graph, self.solver, definition)
-            counts_done = pool.submit(_page_counts, graph)
+            counts_done = pool.submit(_inbound_counts, graph, graph.target, graph.n_pages)
             source, target, weight = graph.collapsed(keep_zero=False)
             page_pr = self.solver(source, target, weight, graph.n_pages, definition)
             out_weight = np.bincount(source, weights=weight, minlength=graph.n_pages)
@@ -73,17 +65,22 @@ class MemoryEngine:
             page_floor = floor(page_pr[out_weight == 0].sum(), graph.n_pages, definition.damping)
             page_authority = authority_scale(page_pr, page_floor, linked)
             say(f"analyze {crawl_id}: page PageRank done")
-            pages = _pages_table(graph, page_pr, page_authority, counts_done.result())
+            not_self = graph.source != graph.target
+            pages = _ranked(
+                AUTHORITY_SCHEMAS["pages"], page_pr, url=graph.urls,
+                domain=graph.domains.take(pa.array(graph.page_domain)), pagerank=page_pr,
+                authority=page_authority,
+                inlinks=np.bincount(graph.target[not_self], minlength=graph.n_pages),
+                **counts_done.result(),
+            )  # fmt: skip
             write_table_atomic(pages, out / "pages.parquet", staging)
-            del pages
+            del pages, not_self
             domains, domain_authority = domains_done.result()
             say(f"analyze {crawl_id}: domain PageRank done")
-            rows = _inbound_rows(
-                graph, page_pr, out_weight, page_authority, domain_authority, definition, pool
-            )
-            write_tables_atomic(
-                rows, INBOUND_SCHEMA, out / "inbound.parquet", staging, _INBOUND_DICTIONARY
-            )
+            values = (page_pr, out_weight, page_authority, domain_authority, definition)
+            rows, schema = _inbound_rows(graph, *values, pool), AUTHORITY_SCHEMAS["inbound"]
+            encoded = DICTIONARY_COLUMNS["authority/inbound"]
+            write_tables_atomic(rows, schema, out / "inbound.parquet", staging, encoded)
         # domains.parquet last: on an object store it marks a whole analysis.
         write_table_atomic(domains, out / "domains.parquet", staging)
 
@@ -91,36 +88,34 @@ class MemoryEngine:
 SPARSE = MemoryEngine(sparse_pagerank)
 NETWORKX = MemoryEngine(networkx_pagerank)
 
-_INBOUND_DICTIONARY = DICTIONARY_COLUMNS["authority/inbound"]
 
-
-def _ranks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rank of each id, 1 for the highest score (a stable sort: ties keep id order,
-    first seen in the crawl first), and the ids in rank order."""
+def _ranked(schema: pa.Schema, scores: np.ndarray, **columns: Any) -> pa.Table:
+    """A table of ``schema`` from columns by id (Arrow arrays or numpy; NaN -> null), a
+    row per id, highest score first (a stable sort: ties in id order, first seen in the
+    crawl first), ranked from 1."""
     order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.int64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    return ranks, order
+
+    def pick(v: Any) -> pa.Array:
+        if isinstance(v, pa.Array):
+            return v.take(pa.array(order))
+        return pa.array(v[order], from_pandas=True)
+
+    ranked = {name: pick(v) for name, v in columns.items()}
+    return pa.table({**ranked, "rank": np.arange(1, len(order) + 1)}, schema=schema)
 
 
-def _distinct_per(of: np.ndarray, per: np.ndarray, n: int) -> np.ndarray:
-    """For each value of ``per`` in range(n), how many distinct values of ``of`` it has."""
-    if len(of) == 0:
-        return np.zeros(n, dtype=np.int64)
-    span = int(of.max()) + 1
-    pairs = np.unique(per.astype(np.int64) * span + of)
-    return np.bincount(pairs // span, minlength=n).astype(np.int64)
-
-
-def _link_counts(target: np.ndarray, followed: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inbound links per target id, and the followed share of them (NaN for none)."""
-    inbound_links = np.bincount(target, minlength=n).astype(np.int64)
+def _inbound_counts(graph: CrawlGraph, target: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Over the links from another domain, per id of ``target`` (page or domain, by link
+    row): distinct referring domains, inbound links, and the followed share of them."""
+    cross = graph.source_domain != graph.target_domain
+    target, follow = target[cross], graph.follow[cross]
+    span = max(n, 1)
+    pairs = np.unique(graph.source_domain[cross].astype(np.int64) * span + target)
+    inbound_links = np.bincount(target, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return inbound_links, np.bincount(followed, minlength=n) / inbound_links
-
-
-def _nullable(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.float64(), from_pandas=True)  # NaN -> null
+        follow_share = np.bincount(target[follow], minlength=n) / inbound_links
+    return {"referring_domains": np.bincount(pairs % span, minlength=n),
+            "inbound_links": inbound_links, "follow_share": follow_share}  # fmt: skip
 
 
 def _domain_table(
@@ -129,81 +124,17 @@ def _domain_table(
     """domains.parquet, and the authority of each domain id. The domain graph: A -> B,
     unweighted, when a followed link goes from a page on A to a page on B, A != B."""
     n = graph.n_domains
-    cross = graph.source_domain != graph.target_domain
-    source_domain, target_domain = graph.source_domain[cross], graph.target_domain[cross]
-    # The distinct pairs of linked domains, the low bit set when any of a pair's links is
-    # followed: the last (largest) key of each pair says.
-    keys = np.unique(
-        (source_domain.astype(np.int64) * n + target_domain) << 1 | graph.follow[cross]
-    )
-    last = np.ones(len(keys), dtype=bool)
-    last[:-1] = (keys[1:] >> 1) != (keys[:-1] >> 1)
-    pairs = keys[last] >> 1
-    followed = pairs[(keys[last] & 1).astype(bool)]  # sorted by source, then target
-    edge_source, edge_target = followed // n, followed % n
-    domain_pr = solver(edge_source, edge_target, np.ones(len(followed)), n, definition)
-    dangling = np.bincount(edge_source, minlength=n) == 0
-    domain_floor = floor(domain_pr[dangling].sum(), n, definition.damping)
-    domain_authority = authority_scale(
-        domain_pr, domain_floor, np.bincount(edge_target, minlength=n) > 0
-    )
-    referring = np.bincount(pairs % n, minlength=n).astype(np.int64)
-    inbound_links, follow_share = _link_counts(
-        target_domain, graph.target_domain[cross & graph.follow], n
-    )
-    rank, order = _ranks(domain_pr)
-    table = pa.table(
-        {
-            "domain": graph.domains.take(pa.array(order)),
-            "pagerank": domain_pr[order],
-            "authority": domain_authority[order],
-            "referring_domains": referring[order],
-            "inbound_links": inbound_links[order],
-            "follow_share": _nullable(follow_share[order]),
-            "rank": rank[order],
-        },
-        schema=DOMAINS_SCHEMA,
-    )
-    return table, domain_authority
-
-
-def _page_counts(graph: CrawlGraph) -> tuple[np.ndarray, ...]:
-    """Per page: inlinks (from any other page), then referring domains, inbound links and
-    followed share over the links from other domains."""
-    n = graph.n_pages
-    inlinks = np.bincount(graph.target[graph.source != graph.target], minlength=n).astype(np.int64)
-    cross = graph.source_domain != graph.target_domain
-    referring = _distinct_per(graph.source_domain[cross], graph.target[cross], n)
-    return (
-        inlinks,
-        referring,
-        *_link_counts(graph.target[cross], graph.target[cross & graph.follow], n),
-    )
-
-
-def _pages_table(
-    graph: CrawlGraph,
-    page_pr: np.ndarray,
-    page_authority: np.ndarray,
-    counts: tuple[np.ndarray, ...],
-) -> pa.Table:
-    """pages.parquet: one row per page, strongest first."""
-    inlinks, referring, inbound_links, follow_share = counts
-    rank, order = _ranks(page_pr)
-    return pa.table(
-        {
-            "url": graph.urls.take(pa.array(order)),
-            "domain": graph.domains.take(pa.array(graph.page_domain[order])),
-            "pagerank": page_pr[order],
-            "authority": page_authority[order],
-            "inlinks": inlinks[order],
-            "referring_domains": referring[order],
-            "inbound_links": inbound_links[order],
-            "follow_share": _nullable(follow_share[order]),
-            "rank": rank[order],
-        },
-        schema=PAGE_AUTHORITY_SCHEMA,
-    )
+    followed = (graph.source_domain != graph.target_domain) & graph.follow
+    source_domain, target_domain = graph.source_domain[followed], graph.target_domain[followed]
+    pairs = np.unique(source_domain.astype(np.int64) * n + target_domain)
+    source, target = pairs // n, pairs % n  # sorted by source, then target
+    pr = solver(source, target, np.ones(len(pairs)), n, definition)
+    domain_floor = floor(pr[np.bincount(source, minlength=n) == 0].sum(), n, definition.damping)
+    authority = authority_scale(pr, domain_floor, np.bincount(target, minlength=n) > 0)
+    counts = _inbound_counts(graph, graph.target_domain, n)
+    schema = AUTHORITY_SCHEMAS["domains"]
+    table = _ranked(schema, pr, domain=graph.domains, pagerank=pr, authority=authority, **counts)
+    return table, authority
 
 
 def _inbound_rows(
@@ -233,13 +164,10 @@ def _inbound_rows(
     links, target_domain = links[order], target_domain[order]
     source, value, source_authority = source[order], value[order], source_authority[order]
     del order, share, source_out
-    starts = np.ones(len(links), dtype=bool)
-    starts[1:] = target_domain[1:] != target_domain[:-1]
-    rank = (
-        np.arange(len(links))
-        - np.maximum.accumulate(np.where(starts, np.arange(len(links)), 0))
-        + 1
-    )
+    # Within a target domain, rank = position - the position where the domain starts + 1.
+    position = np.arange(len(links))
+    starts = np.concatenate(([True], target_domain[1:] != target_domain[:-1]))
+    rank = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1
     edge_rows = links if graph.rows is None else graph.rows[links]
     strings = {}
     for name in ("anchor", "rel", "position", "kind"):
@@ -268,11 +196,9 @@ def _inbound_rows(
             "value": value[a:b],
             "rank": rank[a:b],
         }
-        return pa.table(columns, schema=INBOUND_SCHEMA)
+        return pa.table(columns, schema=AUTHORITY_SCHEMAS["inbound"])
 
-    bounds = [*range(0, len(links), _INBOUND_CHUNK), len(links)]
-    if len(bounds) == 1:
-        bounds.append(0)
+    bounds = [*range(0, max(len(links), 1), _INBOUND_CHUNK), len(links)]
     pending = pool.submit(build, bounds[0], bounds[1])
     for a, b in pairwise(bounds[1:]):
         ready, pending = pending.result(), pool.submit(build, a, b)
