@@ -119,4 +119,6 @@ def analysable_crawl(data_dir: Path | str | Dataset, crawl_id: str | None) -> st
 
 def _unique_sorted(keys: np.ndarray) -> np.ndarray:
     # reports/audit.py's import, until it moves onto the shared contract.
-    return np.unique(keys)
+    from linkcrawl.analysis.engines.memory import _distinct
+
+    return _distinct(keys)
