@@ -10,6 +10,11 @@ source and target columns, build their graph and run PageRank with their default
 networkx from_pandas_edgelist, igraph Graph.DataFrame (names mapped by igraph), and
 igraph-ids (URLs numbered by pandas.factorize, then a Graph of integer pairs). The
 script also reports how far networkx's default answer is from the converged one.
+
+`linkcrawl analyze` is timed as a command (its process, imports included, as a user
+waits for it) and ``linkcrawl.analysis.analyze()`` as a library call from a plain Python
+process (timed inside it, and as the whole process): the two should be within 10%, the
+library needing no settings of its caller's process.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ NETWORKX = """
 import time
 import networkx as nx
 import pandas as pd
-from linkcrawl.storage import open_dataset
+from linkcrawl.dataset.reader import open_dataset
 started = time.perf_counter()
 ds = open_dataset(DIR)
 edges = ds.arrow("edges", ds.resolve_crawl()).to_table(columns=["source", "target"]).to_pandas()
@@ -53,7 +58,7 @@ pd.Series(scores, name="pagerank").rename_axis("url").reset_index().to_parquet(O
 IGRAPH = """
 import time
 import igraph as ig
-from linkcrawl.storage import open_dataset
+from linkcrawl.dataset.reader import open_dataset
 started = time.perf_counter()
 ds = open_dataset(DIR)
 edges = ds.arrow("edges", ds.resolve_crawl()).to_table(columns=["source", "target"]).to_pandas()
@@ -70,7 +75,7 @@ import time
 import numpy as np
 import pandas as pd
 import igraph as ig
-from linkcrawl.storage import open_dataset
+from linkcrawl.dataset.reader import open_dataset
 started = time.perf_counter()
 ds = open_dataset(DIR)
 edges = ds.arrow("edges", ds.resolve_crawl()).to_table(columns=["source", "target"])
@@ -109,6 +114,19 @@ def run(code: str, **names: str) -> dict[str, float]:
     return result
 
 
+def run_cli(data_dir: str) -> dict[str, float]:
+    """Run ``linkcrawl analyze --data DIR`` as the command does; its wall time and peak RSS."""
+    command = [sys.executable, "-c", "from linkcrawl.cli import main; main()"]
+    started = time.perf_counter()
+    proc = subprocess.Popen([*command, "analyze", "--data", data_dir], stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"linkcrawl analyze failed ({proc.returncode})")
+    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "process_s": wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
@@ -122,10 +140,12 @@ def main() -> None:
     data_dir = str(args.dir)
     print(f"dataset {data_dir}; {os.cpu_count()} cpus; load average {os.getloadavg()}")
 
-    results: dict[str, list[dict[str, float]]] = {"analyze": []}
-    for _ in range(args.repeat):
+    results: dict[str, list[dict[str, float]]] = {"analyze": [], "cli": []}
+    for _ in range(args.repeat):  # alternating, so that both see the same machine
         results["analyze"].append(run(ANALYZE, DIR=data_dir))
         print("analyze", results["analyze"][-1], flush=True)
+        results["cli"].append(run_cli(data_dir))
+        print("cli", results["cli"][-1], flush=True)
     nx_scores = None
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_igraph:
@@ -160,6 +180,15 @@ def main() -> None:
             f"{mb:>11.0f} {s / base['s']:>14.1f} {mb / base['mb']:>13.2f}"
         )
     print(f"analyze runs: {[round(r['seconds'], 1) for r in results['analyze']]}")
+    cli = median("cli", "seconds")
+    print(
+        f"analyze() in a plain process: {median('analyze', 'process_s'):.2f} s as a process, "
+        f"{base['s']:.2f} s the call; `linkcrawl analyze`: {cli:.2f} s "
+        f"(process ÷ command {median('analyze', 'process_s') / cli:.2f})"
+    )
+    for name in ("igraph-ids", "networkx"):
+        if name in results:
+            print(f"{name} ÷ analyze: {median(name, 'seconds') / base['s']:.1f}x")
     if nx_scores is not None:
         from linkcrawl.analysis import pagerank
 

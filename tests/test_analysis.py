@@ -10,15 +10,14 @@ import duckdb
 import networkx as nx
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from linkcrawl.analysis import analyze, backlinks, page_graph, pagerank, top_domains
 from linkcrawl.dataset.manifest import write_manifest
 from linkcrawl.dataset.schemas import (
+    DICTIONARY_COLUMNS,
     DOMAINS_SCHEMA,
     EDGES_SCHEMA,
     INBOUND_SCHEMA,
@@ -321,114 +320,41 @@ def test_page_inbound_links_and_follow_share_by_hand(tmp_path):
     assert pages.loc["http://a-blog.com/1", "inbound_links"] == 0
 
 
-def test_urls_numbered_by_hash_as_dictionary_encode_numbers_them(monkeypatch):
-    from linkcrawl.analysis import graph
+def test_pages_are_numbered_in_crawl_order_as_pandas_factorize_numbers_them(tmp_path):
+    """Page ids (and so the order of ties) follow first appearance among the sources, then
+    the targets, then the fetched pages, over several part files: the order that
+    pandas.factorize gives the same URLs; domains likewise over source then target
+    domains."""
+    from linkcrawl.analysis import load_graph
 
-    chunks = [
-        pa.array([f"http://site{i % 7}.com/p{i % 13}" for i in range(k, k + 50)])
-        for k in (0, 30, 100)
+    rng = np.random.default_rng(3)
+    sites = [f"http://s{i}.example{i % 4}.com" for i in range(30)]
+    links = [
+        link(f"{sites[s]}/p{s % 7}", f"{sites[t]}/p{rng.integers(0, 9)}", anchor=f"a{s % 5}")
+        for s, t in rng.integers(0, 30, (600, 2)).tolist()
     ]
-    column = pa.chunked_array(chunks)
-    expected = column.combine_chunks().dictionary_encode()
-    # dictionary_encode, then the hashed numbering in one batch and in several
-    for threshold, batch in ((10**9, 1 << 20), (0, 1 << 20), (0, 40)):
-        monkeypatch.setattr(graph, "_HASH_MIN", threshold)
-        monkeypatch.setattr(graph, "_HASH_BATCH", batch)
-        dictionary, (ids,) = graph._encode([column])
-        assert dictionary.equals(expected.dictionary)
-        assert ids.tolist() == expected.indices.to_pylist()
-        # The targets come as a polars Series (read by polars), between Arrow columns.
-        first, rest = column.slice(0, 30), column.slice(30)
-        series = pl.from_arrow(column.slice(30, 60))
-        dictionary, (a, b, c) = graph._encode([first, series, rest.slice(60)])
-        assert dictionary.equals(expected.dictionary)
-        assert [*a, *b, *c] == expected.indices.to_pylist()
-
-
-def test_dictionary_chunks_numbered_by_first_appearance_as_pandas_does():
-    # The small edges columns are read as a dictionary per row group; several columns
-    # share one numbering, and null is -1.
-    from linkcrawl.analysis import graph
-
-    plain = [
-        ["footer", None, "content", "footer", "sidebar"],
-        ["nav", "content", None, "header"],
-        ["header", "aside", "aside"],
-    ]
-    column = pa.chunked_array([pc.dictionary_encode(pa.array(values)) for values in plain])
-    other = pa.chunked_array([pc.dictionary_encode(pa.array(["zzz", "nav", None]))])
-    assert graph._unify_dictionaries([column, other]) is not None  # the path for these
-    dictionary, (ids, other_ids) = graph._encode([column, other])
-    values = [v for values in plain for v in values] + ["zzz", "nav", None]
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object))
-    assert dictionary.to_pylist() == list(uniques)
-    assert [*ids, *other_ids] == codes.tolist()
-    assert ids.dtype == np.int32
-
-
-def test_urls_hashed_as_they_are_read_are_numbered_as_pandas_does(monkeypatch):
-    """The target URLs come as a stream of batches, numbered as they come, in a hash
-    table sized for an eighth of the strings known beforehand: it grows, and the ids
-    must still be pandas' own, in first appearance order across the pieces."""
-    from linkcrawl.analysis import graph
-
-    rng = np.random.default_rng(7)
-    monkeypatch.setattr(graph, "_HASH_MIN", 0)
-    for distinct, size in ((5_000, 5_000), (900, 40_000), (1, 3)):
-        urls = np.array([f"https://site{i % 97}.com/page-{i}" for i in range(distinct)])
-        values = urls[rng.integers(0, distinct, size)]
-        head, batches, tail = values[: size // 4], np.array_split(values[size // 4 :], 5), urls
-
-        def stream(batches=batches):
-            return iter([pl.Series(batch) for batch in batches])
-
-        dictionary, (a, b, c) = graph._encode(
-            [pa.chunked_array([pa.array(head)]), stream, pa.chunked_array([pa.array(tail)])]
-        )
-        codes, uniques = pd.factorize(np.concatenate([values, tail]))
-        assert dictionary.to_pylist() == list(uniques)
-        assert [*a, *b, *c] == codes.tolist()
-
-
-def test_urls_whose_first_hashes_collide_are_numbered_by_dictionary_encode(monkeypatch):
-    # Two URLs with one first hash (odds of 1 in 10^7 for a million URLs): the numbering
-    # starts again with dictionary_encode, reading the streams again, including target
-    # URLs that came hashed from their reading thread.
-    from linkcrawl.analysis import graph
-
-    hashes = graph._hashes
-    monkeypatch.setattr(graph, "_HASH_MIN", 0)
-    monkeypatch.setattr(graph, "_hashes", lambda s: (hashes(s)[0] & np.uint64(3), hashes(s)[1]))
-    urls = [f"https://s{i % 5}.com/{i % 11}" for i in range(60)]
-
-    def stream():
-        series = pl.Series(urls[20:40])
-        return iter([graph._Hashed(series, graph._hashes(series)), pl.Series(urls[40:45])])
-
-    dictionary, (a, b, c) = graph._encode(
-        [pa.chunked_array([pa.array(urls[:20])]), stream, pa.chunked_array([pa.array(urls[45:])])]
-    )
-    codes, uniques = pd.factorize(np.array(urls))
-    assert dictionary.to_pylist() == list(uniques)
-    assert [*a, *b, *c] == codes.tolist()
-
-
-def test_urls_are_numbered_without_pandas_internals(monkeypatch):
-    # The hashed numbering uses pandas' own hash table class; a pandas that moved it
-    # leaves the numbering to dictionary_encode, with the same ids.
-    import sys
-
-    from linkcrawl.analysis import graph
-
-    monkeypatch.setattr(graph, "_HASH_MIN", 0)
-    monkeypatch.setitem(sys.modules, "pandas._libs.hashtable", None)  # import fails
-    urls = [f"https://s{i % 5}.com/{i % 11}" for i in range(60)]
-    dictionary, (a, b) = graph._encode(
-        [pa.chunked_array([pa.array(urls[:20])]), lambda: iter([pl.Series(urls[20:])])]
-    )
-    codes, uniques = pd.factorize(np.array(urls))
-    assert dictionary.to_pylist() == list(uniques)
-    assert [*a, *b] == codes.tolist()
+    root = write_crawl(tmp_path, links[:300], pages=["http://lonely-page.net/"])
+    more = PartWriter(root, "edges", "c1", EDGES_SCHEMA)  # a second part file
+    rows = {name: [] for name in EDGES_SCHEMA.names}
+    for i, e in enumerate(links[300:]):
+        for name in ("source", "target", "anchor", "rel", "follow", "position", "kind"):
+            rows[name].append(e[name])
+        rows["ordinal"].append(i)
+        rows["source_domain"].append(registered_domain(host_of(e["source"])))
+        rows["target_domain"].append(registered_domain(host_of(e["target"])))
+        rows["internal"].append(rows["source_domain"][-1] == rows["target_domain"][-1])
+        rows["discovered_at"].append(WHEN)
+    more.write(pa.table(rows, schema=EDGES_SCHEMA))
+    edges = pd.read_parquet(root / "edges", columns=["source", "target", "source_domain",
+                                                     "target_domain"])  # fmt: skip
+    fetched = pd.read_parquet(root / "pages", columns=["url"])["url"]
+    graph = load_graph(root)
+    codes, urls = pd.factorize(pd.concat([edges["source"], edges["target"], fetched]))
+    assert graph.urls.to_pylist() == list(urls)
+    assert [*graph.source, *graph.target] == codes[: 2 * len(edges)].tolist()
+    codes, domains = pd.factorize(pd.concat([edges["source_domain"], edges["target_domain"]]))
+    assert graph.domains.to_pylist() == [*domains, "lonely-page.net"]
+    assert [*graph.source_domain, *graph.target_domain] == codes.tolist()
 
 
 # -- the dataset: resumed crawls, schemas, readers -----------------------------------------
@@ -445,12 +371,10 @@ def test_a_page_written_twice_counts_once(tmp_path):
     assert authority_table(once, "pages").set_index("url").loc[TARGET, "inlinks"] == 4
 
 
-def test_inbound_written_in_two_parts_is_the_file_one_writer_writes(tmp_path, monkeypatch):
-    # 150,000 links between 1,500 domains: inbound.parquet is more than two row groups,
-    # enough to be cut in two parts at a row group, written at once and joined.
+def test_a_large_inbound_table_is_in_order_in_row_groups_and_dictionary_encoded(tmp_path):
+    # 150,000 links between 1,500 domains: inbound.parquet is several row groups, built
+    # and written a chunk at a time.
     import random
-
-    import linkcrawl.analysis.authority as authority
 
     rng = random.Random(5)
     positions = ["content", "footer", "navigation"]
@@ -460,26 +384,38 @@ def test_inbound_written_in_two_parts_is_the_file_one_writer_writes(tmp_path, mo
         for d in range(1500) for p in range(10) for i in range(10)
     ]  # fmt: skip
     write_crawl(tmp_path, links)
-    parts_written = []
-
-    def spy(parts, *args):
-        parts_written.append(len(parts))
-        return write_parts_atomic(parts, *args)
-
-    write_parts_atomic = authority.write_parts_atomic
-    monkeypatch.setattr(authority, "write_parts_atomic", spy)
-    path = tmp_path / "authority" / "crawl_id=c1" / "inbound.parquet"
-    monkeypatch.setattr(authority, "_INBOUND_PARTS_MIN", 10**12)
     analyze(tmp_path)
-    one_writer = path.read_bytes()
-    assert pq.read_metadata(path).num_rows > 2 * 65_536
-    # Chunks larger than the table (the cut inside the one chunk), and smaller ones.
-    for chunk in (authority._INBOUND_CHUNK, 30_000):
-        monkeypatch.setattr(authority, "_INBOUND_PARTS_MIN", 0)
-        monkeypatch.setattr(authority, "_INBOUND_CHUNK", chunk)
-        analyze(tmp_path)
-        assert path.read_bytes() == one_writer
-    assert parts_written == [1, 2, 2]
+    path = tmp_path / "authority" / "crawl_id=c1" / "inbound.parquet"
+    meta = pq.read_metadata(path)
+    assert meta.num_rows == sum(
+        e["source"].split("/")[2] != e["target"].split("/")[2] for e in links
+    )
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [65_536] * (
+        meta.num_rows // 65_536
+    ) + [meta.num_rows % 65_536]
+    encoded = set(DICTIONARY_COLUMNS["authority/inbound"])
+    for i in range(meta.num_row_groups):
+        for j in range(meta.num_columns):
+            column = meta.row_group(i).column(j)
+            assert column.has_dictionary_page == (column.path_in_schema in encoded)
+    # The order by its definition, in pandas: target domain (in the order the crawl met
+    # it), then value and source authority highest first, then the edges' order (a
+    # page's links have distinct anchors, so source and anchor name an edges row); rank
+    # counts within the domain.
+    inbound = pd.read_parquet(path)
+    edges = pd.read_parquet(tmp_path / "edges")
+    _, domains = pd.factorize(pd.concat([edges["source_domain"], edges["target_domain"]]))
+    inbound["domain_id"] = inbound["target_domain"].map({d: i for i, d in enumerate(domains)})
+    edges["row"] = np.arange(len(edges))
+    rows = edges[["source", "anchor", "row"]]
+    inbound = inbound.merge(rows, on=["source", "anchor"], how="left", validate="1:1")
+    expected = inbound.sort_values(
+        ["domain_id", "value", "source_authority", "row"],
+        ascending=[True, False, False, True],
+        kind="stable",
+    )
+    assert expected.index.tolist() == list(range(len(inbound)))
+    assert (expected.groupby("target_domain").cumcount() + 1).tolist() == inbound["rank"].tolist()
     assert not list((tmp_path / ".staging").glob("*"))
 
 
@@ -583,109 +519,6 @@ def test_a_crawl_without_links(tmp_path):
     assert list(pages["pagerank"]) == [0.5, 0.5] and list(pages["authority"]) == [0.0, 0.0]
     assert list(authority_table(tmp_path, "domains")["domain"]) == ["alone.com"]
     assert authority_table(tmp_path, "inbound").empty
-
-
-def test_inbound_order_is_domain_then_value_then_source_authority():
-    """The sort of inbound.parquet against the plain definition: three stable sorts,
-    least significant key first."""
-    from linkcrawl.analysis.authority import _inbound_order
-
-    rng = np.random.default_rng(1)
-    for trial in range(200):
-        n = int(rng.integers(1, 300))
-        n_domains = 3 if trial % 4 else 70_000  # one radix pass, and two
-        domain = rng.integers(0, n_domains, n).astype(np.int32)
-        # many equal values (one page's links into a domain), or none; and nofollow
-        # links, which pass nothing (value 0), from sources of any authority
-        value = rng.choice([0.0, 0.1, 0.2, 0.3], n) if trial % 2 else rng.random(n)
-        if trial % 3 == 0:
-            value[rng.random(n) < 0.3] = 0.0
-        authority = rng.choice([10.0, 20.0] if trial % 5 else [0.0, 10.0, 100.0], n)
-        expected = np.argsort(-authority, kind="stable")
-        expected = expected[np.argsort(-value[expected], kind="stable")]
-        expected = expected[np.argsort(domain[expected], kind="stable")]
-        got = _inbound_order(domain, value, authority, n_domains)
-        assert got.tolist() == expected.tolist()
-
-
-def test_float_radix_argsort_is_numpys_stable_argsort():
-    # Keys with ties, both signs, zeros of both signs, infinities, tiny and huge values,
-    # and keys equal in some 16-bit digits (skipped passes).
-    from linkcrawl.analysis.authority import _argsort_floats
-
-    rng = np.random.default_rng(7)
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1e308, -1e308, 1.0])
-    for trial in range(300):
-        n = int(rng.integers(0, 400))
-        if trial % 3 == 0:
-            key = rng.choice(specials, n)
-        elif trial % 3 == 1:
-            key = rng.choice(rng.normal(size=5), n)  # few distinct values: many ties
-        else:
-            key = rng.normal(scale=10.0 ** rng.integers(-300, 300), size=n)
-        expected = np.argsort(key, kind="stable")
-        assert _argsort_floats(key).tolist() == expected.tolist()
-    # Ranks: highest score first, ties in id order.
-    from linkcrawl.analysis.authority import _ranks
-
-    scores = np.array([0.2, 0.5, 0.2, 0.1, 0.5])
-    ranks, order = _ranks(scores)
-    assert order.tolist() == [1, 4, 0, 2, 3] and ranks.tolist() == [3, 1, 4, 5, 2]
-
-
-def _mmapped_blocks_for_a_new_array() -> int | None:
-    """How many blocks glibc's malloc maps for a fresh 64 MB array (None without glibc)."""
-    import ctypes
-
-    class Mallinfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]  # fmt: skip
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = Mallinfo2
-    except (OSError, AttributeError):
-        return None
-    before = libc.mallinfo2().hblks
-    block = bytearray(64 << 20)
-    after = libc.mallinfo2().hblks
-    del block
-    return after - before
-
-
-def test_analyze_allocation_settings_are_kept_to_it_unless_the_user_chose(tmp_path, monkeypatch):
-    from numpy._core import multiarray
-
-    write_crawl(tmp_path, strong_page_web())
-    pool, madvise = pa.default_memory_pool().backend_name, multiarray._get_madvise_hugepage()
-    mapped = _mmapped_blocks_for_a_new_array()
-    seen = []
-
-    def progress(line):
-        seen.append(
-            (
-                pa.default_memory_pool().backend_name,
-                multiarray._get_madvise_hugepage(),
-                _mmapped_blocks_for_a_new_array(),
-            )
-        )
-
-    analyze(tmp_path, progress=progress)
-    # During analyze: the system allocator, no huge pages, and glibc's malloc serves a
-    # large array from its heap, where freed memory is kept.
-    assert set(seen) == {("system", False, None if mapped is None else 0)}
-    # Restored afterwards.
-    assert pa.default_memory_pool().backend_name == pool
-    assert multiarray._get_madvise_hugepage() == madvise
-    assert _mmapped_blocks_for_a_new_array() == mapped
-    # A user's choice is kept.
-    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", pool)
-    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1" if madvise else "0")
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
-    seen.clear()
-    analyze(tmp_path, progress=progress)
-    assert set(seen) == {(pool, madvise, mapped)}
 
 
 def test_page_graph_counts_links_right_beyond_46341_pages(tmp_path):

@@ -419,7 +419,6 @@ def test_audit_into_a_folder_of_analysed_tables(audit_data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hooked into analyze at merge")
 def test_analyze_again_re_audits_with_the_same_trusted_list(audit_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(audit_data, data)

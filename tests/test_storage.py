@@ -22,12 +22,16 @@ from hypothesis import strategies as st
 from linkcrawl import DatasetError, open_dataset
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.manifest import read_manifest, write_manifest
-from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.schemas import (
+    EDGES_SCHEMA,
+    PAGES_SCHEMA,
+    PARQUET_OPTIONS,
+    table_from_columns,
+)
 from linkcrawl.dataset.write import (
     PartWriter,
     clean_staging,
     drop_unpaired_parts,
-    write_parts_atomic,
     write_table_atomic,
     write_tables_atomic,
 )
@@ -182,107 +186,32 @@ def _varied_table(n):
 @pytest.mark.parametrize(
     "cuts",
     [
-        [0, 131_072, 150_000],  # the first part whole row groups: the one writer's bytes
-        [0, 65_536, 131_072, 150_000],  # three parts
-        [0, 1_000, 150_000],  # a short row group in the middle
-        [0, 0, 150_000],  # an empty part, first
-        [0, 150_000, 150_000],  # and last
+        [0, 150_000],  # one piece
+        [0, 131_072, 150_000],  # whole row groups, then the rest
+        [0, 1_000, 65_537, 150_000],  # pieces across row groups
+        [0, 0, 150_000, 150_000],  # empty pieces first and last
     ],
 )
-def test_parts_written_at_once_join_into_one_file(tmp_path, cuts):
+def test_a_stream_of_tables_writes_the_file_one_write_of_the_whole_writes(tmp_path, cuts):
     whole = _varied_table(150_000)
     staging = tmp_path / ".staging"
-    one, joined = tmp_path / "one.parquet", tmp_path / "joined.parquet"
-    write_tables_atomic(iter([whole]), whole.schema, one, staging, ["kind"])
-
-    def part(a, b):  # a stream of two pieces, cut anywhere
-        m = a + (b - a) // 3
-        return iter([whole.slice(a, m - a), whole.slice(m, b - m)])
-
-    parts = [part(a, b) for a, b in pairwise(cuts)]
-    write_parts_atomic(parts, whole.schema, joined, staging, ["kind"])
+    streamed, one = tmp_path / "streamed.parquet", tmp_path / "one.parquet"
+    pieces = (whole.slice(a, b - a) for a, b in pairwise(cuts))
+    write_tables_atomic(pieces, whole.schema, streamed, staging, ["kind"])
     assert list(staging.iterdir()) == []
-    if all(b % 65_536 == 0 for b in cuts[1:-1]):
-        assert joined.read_bytes() == one.read_bytes()
-    assert pq.read_table(joined).equals(whole)
-    assert pq.read_schema(joined).metadata == whole.schema.metadata
-    meta = pq.read_metadata(joined)
-    expected = [min(65_536, b - a - i) for a, b in pairwise(cuts) for i in range(0, b - a, 65_536)]
-    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == expected
-    assert meta.num_rows == 150_000
-    # Other readers take the offsets in the footer at their word.
-    query = "SELECT count(*), sum(value), count(kind), max(url), sum(len(tags)) FROM '{}'"
-    assert duckdb.sql(query.format(joined)).fetchall() == duckdb.sql(query.format(one)).fetchall()
-    assert pl.read_parquet(joined).equals(pl.read_parquet(one))
-
-
-def _footer_bytes(path):
-    data = path.read_bytes()
-    length = int.from_bytes(data[-8:-4], "little")
-    return data[-8 - length : -8]
-
-
-def test_the_footer_codec_writes_back_the_bytes_it_read(tmp_path):
-    # Footers as pyarrow writes them with every option that adds fields: statistics of
-    # every type, key-value metadata, sorting columns, page indexes, bloom filters.
-    from linkcrawl.dataset.parquet_join import _Reader, _write_struct
-
-    table = _varied_table(70_000)
-    options = [
-        {},
-        {"write_statistics": False, "compression": "none"},
-        {"sorting_columns": [pq.SortingColumn(3)], "write_page_index": True},
-        {"bloom_filter_options": {"url": {"ndv": 1000}}, "data_page_size": 4096},
-    ]
-    for i, option in enumerate(options):
-        path = tmp_path / f"{i}.parquet"
-        pq.write_table(table, path, row_group_size=20_000, **option)
-        footer = _footer_bytes(path)
-        out = bytearray()
-        _write_struct(_Reader(footer).struct(), out)
-        assert bytes(out) == footer, option
-
-
-def test_files_that_cannot_be_joined_are_refused_untouched(tmp_path):
-    from linkcrawl.dataset.parquet_join import JoinError, join_parquet_files
-
-    table = _varied_table(1_000)
-    first, page_index, other_schema = (tmp_path / f"{n}.parquet" for n in "abc")
-    pq.write_table(table, first)
-    pq.write_table(table, page_index, write_page_index=True)
-    pq.write_table(table.drop_columns(["tags"]), other_schema)
-    before = first.read_bytes()
-    for other in (page_index, other_schema):
-        with pytest.raises(JoinError):
-            join_parquet_files(first, [other])
-        assert first.read_bytes() == before
-    with pytest.raises(JoinError):
-        join_parquet_files(page_index, [first])
-    (tmp_path / "d.parquet").write_bytes(b"PAR1 not a parquet file")
-    with pytest.raises(JoinError):
-        join_parquet_files(first, [tmp_path / "d.parquet"])
-
-
-def test_parts_that_cannot_be_joined_are_written_again_by_one_writer(tmp_path, monkeypatch):
-    # A pyarrow whose footers hold fields the join does not know: the rows are still
-    # written, by one writer, from the part files.
-    import linkcrawl.dataset.write as storage
-    from linkcrawl.dataset.parquet_join import JoinError
-
-    def refuse(first, others):
-        raise JoinError("row group field 8 is not known to the join")
-
-    monkeypatch.setattr(storage, "join_parquet_files", refuse)
-    whole = _varied_table(150_000)
-    path = tmp_path / "t.parquet"
-    parts = [iter([whole.slice(0, 100_000)]), iter([whole.slice(100_000)])]
-    write_parts_atomic(parts, whole.schema, path, tmp_path / ".staging", ["kind"])
-    assert pq.read_table(path).equals(whole)
-    meta = pq.read_metadata(path)
+    # The reference: pyarrow writing the whole table at once, with the same options.
+    pq.write_table(whole, one, use_dictionary=["kind"], **PARQUET_OPTIONS)
+    assert streamed.read_bytes() == one.read_bytes()
+    assert pq.read_table(streamed).equals(whole)
+    assert pq.read_schema(streamed).metadata == whole.schema.metadata
+    meta = pq.read_metadata(streamed)
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
         65_536, 65_536, 150_000 - 131_072
     ]  # fmt: skip
-    assert list((tmp_path / ".staging").iterdir()) == []
+    for i in range(meta.num_row_groups):
+        for j in range(meta.num_columns):
+            column = meta.row_group(i).column(j)
+            assert column.has_dictionary_page == (column.path_in_schema == "kind")
 
 
 def test_failed_write_leaves_neither_file_nor_staging(tmp_path):

@@ -1,20 +1,22 @@
 """The graph stage: page PageRank, domain authority, and ranked backlinks of a crawl.
 
-``analyze`` writes ``authority/crawl_id=<id>/{pages,domains,inbound}.parquet``;
+``analyze`` writes ``authority/crawl_id=<id>/{pages,domains,inbound}.parquet`` with
+the engine chosen from :data:`linkcrawl.analysis.engines.REGISTRY`;
 ``backlinks`` and ``top_domains`` read them back; ``page_graph`` and ``pagerank`` serve
 notebooks. How the numbers are computed: docs/authority.md.
 """
 
 from __future__ import annotations
 
-from linkcrawl.analysis.authority import analyze, authority_scale
-from linkcrawl.analysis.graph import DEFAULT_POSITION_WEIGHTS, load_graph, page_graph
-from linkcrawl.analysis.pagerank import ENGINES, pagerank, pagerank_arrays
+from linkcrawl.analysis.authority import analyze
+from linkcrawl.analysis.definition import DEFAULT_POSITION_WEIGHTS, Definition, authority_scale
+from linkcrawl.analysis.graph import load_graph, page_graph
+from linkcrawl.analysis.pagerank import pagerank, pagerank_arrays
 
 __all__ = [
     "DEFAULT_POSITION_WEIGHTS",
-    "ENGINES",
     "BacklinkReport",
+    "Definition",
     "analyze",
     "authority_scale",
     "backlinks",

@@ -28,9 +28,8 @@ from linkcrawl.dataset.schemas import (
     DICTIONARY_COLUMNS,
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
-    ROW_GROUP_SIZE,
 )
-from linkcrawl.dataset.write import write_parts_atomic, write_tables_atomic
+from linkcrawl.dataset.write import write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 
 if TYPE_CHECKING:
@@ -218,11 +217,13 @@ def previous_trusted(dataset: Dataset, crawl_id: str) -> list[str] | None:
     """The trusted domains the crawl's current authority tables were audited with (their
     metadata ``linkcrawl.audit.trusted``); None when they were not audited (or there are
     none). An empty list: audited without a trusted list."""
-    meta = _audit_metadata(dataset, crawl_id)
+    meta = audit_metadata(dataset, crawl_id)
     return None if meta is None else meta[0]
 
 
-def _audit_metadata(dataset: Dataset, crawl_id: str) -> tuple[list[str], float] | None:
+def audit_metadata(dataset: Dataset, crawl_id: str) -> tuple[list[str], float] | None:
+    """The trusted domains and ``good_share`` the crawl's current authority tables were
+    audited with; None when they were not audited."""
     path = authority_path(dataset.root, crawl_id) / "domains.parquet"
     try:
         schema = _read_schema(path)
@@ -317,7 +318,7 @@ def _audit(
     ``out``: inbound.parquet first, then domains.parquet (which marks a whole generation
     on an object store)."""
     if good_share is None:
-        previous = _audit_metadata(dataset, crawl_id)
+        previous = audit_metadata(dataset, crawl_id)
         good_share = GOOD_SHARE if previous is None else previous[1]
     domains_tbl = _read_table(sources["domains"], DOMAINS_SCHEMA.names)
     names = domains_tbl.column("domain").combine_chunks()
@@ -510,8 +511,8 @@ def _audit(
     del links, s, t, bits, reasons, pair_of
 
     staging = cast(Path, dataset.root / ".staging")  # not used in an object store
-    write_parts_atomic(
-        _with_columns(inbound, added),
+    write_tables_atomic(
+        [_with_columns(inbound, added)],
         AUDITED_INBOUND_SCHEMA,
         out / "inbound.parquet",
         staging,
@@ -750,21 +751,6 @@ def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
-# inbound.parquet is written in two parts at once from this many rows (one writer, which
-# encodes and compresses on one core, is the slowest stage).
-_PARTS_MIN = 8 * ROW_GROUP_SIZE
-
-
-def _with_columns(inbound: pa.Table, added: list[pa.Array]) -> list[list[pa.Table]]:
-    """The base columns of inbound.parquet with the audit columns ``added``, in one part or
-    two of whole row groups."""
-    rows = inbound.num_rows
-    cut = rows // 2 // ROW_GROUP_SIZE * ROW_GROUP_SIZE if rows >= _PARTS_MIN else rows
-
-    def part(lo: int, hi: int) -> list[pa.Table]:
-        columns = [*inbound.slice(lo, hi - lo).columns, *(c.slice(lo, hi - lo) for c in added)]
-        return [pa.Table.from_arrays(columns, schema=AUDITED_INBOUND_SCHEMA)]
-
-    if cut in (0, rows):
-        return [part(0, rows)]
-    return [part(0, cut), part(cut, rows)]
+def _with_columns(inbound: pa.Table, added: list[pa.Array]) -> pa.Table:
+    """The base columns of inbound.parquet with the audit columns ``added``."""
+    return pa.Table.from_arrays([*inbound.columns, *added], schema=AUDITED_INBOUND_SCHEMA)

@@ -1,32 +1,55 @@
-"""Weighted PageRank: a scipy.sparse power iteration that stops on an absolute L1 tolerance,
-and the networkx reference engine."""
+"""Weighted PageRank of a crawl or of arrays of page ids, with either in-memory solver: the
+scipy power iteration (:mod:`linkcrawl.analysis.iteration`) or networkx, the reference."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from linkcrawl.analysis.definition import DAMPING, MAX_ITER, TOL, Definition
 from linkcrawl.analysis.graph import collapse_links, load_graph
+from linkcrawl.analysis.iteration import power_iteration, transition_matrix
 from linkcrawl.errors import DatasetError
 
-__all__ = ["DAMPING", "ENGINES", "MAX_ITER", "TOL", "pagerank", "pagerank_arrays"]
+__all__ = ["DAMPING", "MAX_ITER", "SOLVERS", "TOL", "pagerank", "pagerank_arrays"]
 
-DAMPING = 0.85
-# Absolute L1 change between iterates at which the iteration stops. The distance to the
-# fixed point is then at most TOL * DAMPING / (1 - DAMPING), under 6e-8.
-TOL = 1e-8
-MAX_ITER = 1000
-ENGINES = ("sparse", "networkx")
-# Links from which the matrix-vector product runs in two threads, a half of the rows each
-# (scipy's product releases the GIL): on a million-page graph an iteration takes 10 ms
-# instead of 19 ms; on small graphs the hand-off costs more than it saves.
-_THREADED_LINKS = 1_000_000
+# A solver takes collapsed links (see collapse_links: sorted, one per pair, no self-links,
+# weights > 0), the number of nodes and the definition, and returns the PageRank.
+Solver = Callable[[np.ndarray, np.ndarray, np.ndarray, int, Definition], np.ndarray]
+
+
+def sparse_pagerank(
+    source: np.ndarray, target: np.ndarray, weight: np.ndarray, n: int, definition: Definition
+) -> np.ndarray:
+    """PageRank of collapsed links by the scipy power iteration."""
+    d = definition
+    return pagerank_arrays(source, target, weight, n, damping=d.damping, tol=d.tol,
+                           max_iter=d.max_iter, collapsed=True)[0]  # fmt: skip
+
+
+def networkx_pagerank(
+    source: np.ndarray, target: np.ndarray, weight: np.ndarray, n: int, definition: Definition
+) -> np.ndarray:
+    """PageRank of collapsed links by ``networkx.pagerank``, its tolerance scaled so that
+    it stops on the same absolute L1 change as the power iteration."""
+    import networkx as nx
+
+    d = definition
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_weighted_edges_from(zip(source.tolist(), target.tolist(), weight.tolist(), strict=True))
+    try:  # nx.pagerank stops when the L1 change is below n * tol
+        scores = nx.pagerank(G, alpha=d.damping, tol=d.tol / max(n, 1), max_iter=d.max_iter)
+    except nx.PowerIterationFailedConvergence:
+        message = f"networkx PageRank did not converge in {d.max_iter} iterations"
+        raise DatasetError(message) from None
+    return np.array([scores[i] for i in range(n)], dtype=np.float64)
+
+
+SOLVERS: dict[str, Solver] = {"sparse": sparse_pagerank, "networkx": networkx_pagerank}
 
 
 def pagerank_arrays(
@@ -45,21 +68,16 @@ def pagerank_arrays(
     Parameters
     ----------
     source, target
-        Integer ids in ``range(n)``, one pair per link.
+        Integer ids in ``range(n)``, one pair per link; ids no link names are nodes too.
     weight
         The weight of each link (>= 0); None for 1.
-    n
-        The number of nodes; ids that no link mentions are nodes too.
-    damping
-        The probability of following a link rather than jumping to a random page.
-    tol
-        Stop when the L1 norm of the change between two iterates is below ``tol``
-        (absolute: not scaled by n, unlike ``networkx.pagerank``).
-    max_iter
-        Raise :class:`~linkcrawl.storage.DatasetError` when not converged by then.
+    damping, tol, max_iter
+        The damping factor; stop when the L1 change between two iterates is below
+        ``tol`` (absolute, not scaled by n as in ``networkx.pagerank``), or raise
+        :class:`~linkcrawl.errors.DatasetError` after ``max_iter`` iterations.
     collapsed
-        The links are already collapsed (no self-links, one per pair) and sorted by
-        source then target, as :func:`~linkcrawl.analysis.graph.collapse_links` returns.
+        The links are already collapsed (no self-links, one per pair), as
+        :func:`~linkcrawl.analysis.graph.collapse_links` returns them.
 
     Returns
     -------
@@ -68,81 +86,23 @@ def pagerank_arrays(
 
     Notes
     -----
-    x' = d · (Pᵀ x + x[dangling].sum() / n) + (1 − d) / n, where P[u, v] = w(u, v) / Σ_v w(u, v)
-    and a dangling page is one whose outgoing weights sum to 0: its rank is spread
-    uniformly. Self-links are dropped and parallel links count once at their highest
-    weight, as in a ``networkx.DiGraph`` built from the same links.
+    The iteration of :func:`~linkcrawl.analysis.iteration.power_iteration`, rule 3 of
+    :class:`~linkcrawl.analysis.definition.Definition`. Self-links are dropped and
+    parallel links count once at their highest weight, as in a ``networkx.DiGraph``.
+
+    Examples
+    --------
+    >>> pr, _ = pagerank_arrays(np.array([0, 1]), np.array([1, 2]), None, 3)
+    >>> round(float(pr.sum()), 12), bool(pr[2] > pr[1] > pr[0])
+    (1.0, True)
     """
-    if n == 0:
-        return np.zeros(0), 0
-    if weight is None:
-        weight = np.ones(len(source))
+    w = np.ones(len(source)) if weight is None else np.asarray(weight, dtype=np.float64)
     if not collapsed:
-        source, target, weight = collapse_links(
-            np.asarray(source, dtype=np.int64),
-            np.asarray(target, dtype=np.int64),
-            np.asarray(weight, dtype=np.float64),
-            n,
-            keep_zero=False,
+        source, target, w = collapse_links(
+            np.asarray(source, np.int64), np.asarray(target, np.int64), w, n, keep_zero=False
         )
-    positive = weight > 0
-    if not positive.all():
-        source, target, weight = source[positive], target[positive], weight[positive]
-    out_weight = np.bincount(source, weights=weight, minlength=n)
-    dangling = np.flatnonzero(out_weight == 0)
-    # The transition matrix, column u holding the shares page u passes to its targets, in
-    # CSC: the links are sorted by source, so indptr comes from the counts per source.
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(source, minlength=n), out=indptr[1:])
-    data = weight / out_weight[source]
-    data *= damping
-    index_type = np.int32 if n < 2**31 and len(source) < 2**31 else np.int64
-    P = sp.csc_matrix((data, target.astype(index_type), indptr.astype(index_type)), shape=(n, n))
-    # CSR multiplies faster: each row gathers from x in page id order (crawl order), where
-    # CSC scatters into random rows of the result.
-    P = P.tocsr()
-    del data
-    x, x_next = np.full(n, 1.0 / n), np.empty(n)
-    jump = (1.0 - damping) / n
-    threads = 2 if P.nnz >= _THREADED_LINKS and (os.cpu_count() or 1) > 1 else 1
-    blocks = _row_halves(P) if threads == 2 else [(P, 0, n)]
-
-    def step(block: tuple[sp.csr_matrix, int, int], shared: float) -> float:
-        # Rows lo:hi of the next iterate, and their part of the L1 change: each thread
-        # does all the work on its rows, so that only the sum of two numbers is serial.
-        rows, lo, hi = block
-        out = x_next[lo:hi]
-        np.add(rows @ x, shared, out=out)
-        change = out - x[lo:hi]
-        np.abs(change, out=change)
-        return float(change.sum())
-
-    with ThreadPoolExecutor(1) as pool:
-        for iteration in range(1, max_iter + 1):
-            shared = damping * x[dangling].sum() / n + jump
-            if len(blocks) == 1:
-                err = step(blocks[0], shared)
-            else:
-                lower = pool.submit(step, blocks[1], shared)
-                err = step(blocks[0], shared) + lower.result()
-            x, x_next = x_next, x
-            if err < tol:
-                # Renormalise away the rounding drift of many additions.
-                return x / x.sum(), iteration
-    raise DatasetError(f"PageRank did not converge to L1 < {tol} in {max_iter} iterations")
-
-
-def _row_halves(P: sp.csr_matrix) -> list[tuple[sp.csr_matrix, int, int]]:
-    """The rows of ``P`` in two blocks of about half its entries each, sharing its arrays,
-    with the rows each holds."""
-    cut = int(np.searchsorted(P.indptr, P.nnz // 2))
-    at = int(P.indptr[cut])
-    n = P.shape[1]
-    top = sp.csr_matrix((P.data[:at], P.indices[:at], P.indptr[: cut + 1]), shape=(cut, n))
-    bottom = sp.csr_matrix(
-        (P.data[at:], P.indices[at:], P.indptr[cut:] - at), shape=(P.shape[0] - cut, n)
-    )
-    return [(top, 0, cut), (bottom, cut, P.shape[0])]
+    P, dangling = transition_matrix(source, target, w, n, damping)
+    return power_iteration(P, dangling, damping=damping, tol=tol, max_iter=max_iter)
 
 
 def pagerank(
@@ -166,55 +126,10 @@ def pagerank(
     >>> pr = pagerank("data")                                   # doctest: +SKIP
     >>> pr.nlargest(10)                                         # doctest: +SKIP
     """
-    check_engine(engine)
-    graph = load_graph(
-        data_dir,
-        crawl_id,
-        position_weights=position_weights,
-        nofollow_weight=nofollow_weight,
-        inbound_columns=False,
-    )
-    source, target, weight = graph.collapsed()
-    scores = run_engine(engine, source, target, weight, graph.n_pages, damping=damping, tol=tol)
-    return pd.Series(
-        scores,
-        index=pd.Index(graph.urls.to_numpy(zero_copy_only=False), name="url"),
-        name="pagerank",
-    )
-
-
-def check_engine(engine: str, engines: tuple[str, ...] = ENGINES) -> None:
-    if engine not in engines:
-        choices = ", ".join(engines[:-1]) + " or " + engines[-1]
-        raise DatasetError(f"unknown engine {engine!r}: use {choices}")
-
-
-def run_engine(
-    engine: str,
-    source: np.ndarray,
-    target: np.ndarray,
-    weight: np.ndarray,
-    n: int,
-    *,
-    damping: float = DAMPING,
-    tol: float = TOL,
-) -> np.ndarray:
-    """PageRank of collapsed links (see :func:`pagerank_arrays`) with either engine."""
-    check_engine(engine)
-    if engine == "sparse":
-        return pagerank_arrays(source, target, weight, n, damping=damping, tol=tol, collapsed=True)[
-            0
-        ]
-    import networkx as nx
-
-    G = nx.DiGraph()
-    G.add_nodes_from(range(n))
-    G.add_weighted_edges_from(zip(source.tolist(), target.tolist(), weight.tolist(), strict=True))
-    if n == 0:
-        return np.zeros(0)
-    # nx.pagerank stops when the L1 change is below n * tol: scale tol to make it absolute.
-    try:
-        scores = nx.pagerank(G, alpha=damping, tol=tol / n, max_iter=MAX_ITER, weight="weight")
-    except nx.PowerIterationFailedConvergence:
-        raise DatasetError(f"networkx PageRank did not converge in {MAX_ITER} iterations") from None
-    return np.fromiter((scores[i] for i in range(n)), dtype=np.float64, count=n)
+    if engine not in SOLVERS:
+        raise DatasetError(f"unknown engine {engine!r}: use {' or '.join(SOLVERS)}")
+    definition = Definition.make(position_weights, nofollow_weight, damping=damping, tol=tol)
+    graph = load_graph(data_dir, crawl_id, definition=definition, inbound_columns=False)
+    scores = SOLVERS[engine](*graph.collapsed(keep_zero=False), graph.n_pages, definition)
+    index = pd.Index(graph.urls.to_numpy(zero_copy_only=False), name="url")
+    return pd.Series(scores, index=index, name="pagerank")

@@ -47,7 +47,6 @@ from linkcrawl.dataset.write import (
     drop_unpaired_parts,
     replace_directory,
     staged_partition,
-    write_parts_atomic,
     write_table_atomic,
     write_tables_atomic,
 )
@@ -97,7 +96,6 @@ __all__ = [
     "utcnow",
     "validate_crawl_id",
     "write_manifest",
-    "write_parts_atomic",
     "write_table_atomic",
     "write_tables_atomic",
 ]

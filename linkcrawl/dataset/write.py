@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import json
-import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ from linkcrawl.dataset.layout import (
     partition_path,
     root_path,
 )
-from linkcrawl.dataset.parquet_join import JoinError, join_parquet_files
 from linkcrawl.dataset.schemas import (
     DICTIONARY_COLUMNS,
     EDGES_SCHEMA,
@@ -40,8 +37,6 @@ from linkcrawl.dataset.schemas import (
     ROW_GROUP_SIZE,
 )
 from linkcrawl.errors import DatasetError, LinkcrawlError
-
-log = logging.getLogger(__name__)
 
 
 def _staging_file(staging: Path, name: str) -> Path:
@@ -133,118 +128,50 @@ def write_tables_atomic(
     Whatever their lengths, the rows are cut into the row groups of one write of the
     whole: ``ROW_GROUP_SIZE`` rows each, the last one shorter. When ``tables`` is an
     iterator, a thread encodes and compresses each while it makes the next. No rows at
-    all write a file with the schema and no row groups. On an object
-    store the file is one output stream, visible whole when it closes; after a failure
-    midway the object is removed (pyarrow's streams cannot abandon an upload: closing one
-    completes it), so that no reader takes part of the rows for the whole table.
+    all write a file with the schema and no row groups. On an object store the file is
+    one output stream, visible whole when it closes; after a failure midway the object is
+    removed (pyarrow's streams cannot abandon an upload: closing one completes it), so
+    that no reader takes part of the rows for the whole table.
     """
     if use_dictionary is None:
         use_dictionary = dictionary_columns(schema)
-    write_parts_atomic([tables], schema, path, staging, use_dictionary)
-
-
-def write_parts_atomic(
-    parts: Sequence[Iterable[pa.Table | pa.RecordBatch]],
-    schema: pa.Schema,
-    path: DataRoot,
-    staging: DataRoot,
-    use_dictionary: bool | list[str] = True,
-) -> None:
-    """:func:`write_tables_atomic` for a table given as consecutive parts, each a stream of
-    tables, written at the same time: pyarrow encodes and compresses a file on one thread,
-    so each part is written by a thread of its own to a file of its own, and the files
-    are then joined into one (:mod:`linkcrawl.dataset.parquet_join`, which moves bytes and
-    rewrites the footer only).
-
-    Each part's rows are cut into row groups as one write of that part would cut them.
-    When every part but the last holds a multiple of ``ROW_GROUP_SIZE`` rows, the file is
-    byte for byte the one that :func:`write_tables_atomic` writes of all the rows. On an
-    object store, and for one part, the parts are written one after the other.
-    """
     options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
 
-    def write(sink: Any, tables: Iterable[pa.Table | pa.RecordBatch]) -> None:
+    def write(sink: Any) -> None:
         with pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary, **options) as writer:
-            if isinstance(tables, list | tuple):  # made already: nothing to overlap with
+            # The pool is shut down (the last write done) before the writer closes the file.
+            with ThreadPoolExecutor(1) as pool:
+                pending: Future[None] | None = None
                 for table in _row_group_aligned(tables):
-                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
-                return
-            write_overlapped(writer, tables)
-
-    def write_overlapped(writer: pq.ParquetWriter, tables: Iterable[Any]) -> None:
-        # The pool is shut down (the last write done) before the writer closes the file.
-        with ThreadPoolExecutor(1) as pool:
-            pending: Future[None] | None = None
-            for table in _row_group_aligned(tables):
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(writer.write_table, table, row_group_size=ROW_GROUP_SIZE)
-            if pending is not None:
-                pending.result()
-
-    def write_file(file: Path, tables: Iterable[Any]) -> None:
-        # A native file: pyarrow writes it without taking the GIL for every page, which a
-        # Python file object needs (and waits for while other threads run Python).
-        with pa.OSFile(str(file), "wb") as sink:
-            write(sink, tables)
 
     if isinstance(path, RemotePath):
         try:
             with path.open_output_stream() as stream:
-                write(stream, itertools.chain.from_iterable(parts))
+                write(stream)
         except BaseException:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
             raise
         return
-    name = Path(path).name
-    files = [_staging_file(_local_staging(staging), name if len(parts) == 1 else f"{name}.{i}")
-             for i in range(len(parts))]  # fmt: skip
+    tmp = _staging_file(_local_staging(staging), Path(path).name)
     try:
-        if len(parts) == 1:
-            write_file(files[0], parts[0])
-        else:
-            with ThreadPoolExecutor(len(parts) - 1) as pool:
-                others = [
-                    pool.submit(write_file, file, part)
-                    for file, part in zip(files[1:], parts[1:], strict=True)
-                ]
-                try:
-                    write_file(files[0], parts[0])
-                finally:
-                    for done in others:
-                        done.exception()  # every writer finished before the files go
-                for done in others:
-                    done.result()
-            _join_parts(files, schema, write, _local_staging(staging), name)
-        fd = os.open(files[0], os.O_RDONLY)
+        # A native file: pyarrow writes it without taking the GIL for every page, which a
+        # Python file object needs (and waits for while other threads run Python).
+        with pa.OSFile(str(tmp), "wb") as sink:
+            write(sink)
+        fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _move_into_place(files[0], Path(path))
+        _move_into_place(tmp, Path(path))
     finally:
-        for file in files:
-            file.unlink(missing_ok=True)
-
-
-def _join_parts(
-    files: list[Path], schema: pa.Schema, write: Callable[..., None], staging: Path, name: str
-) -> None:
-    """Join part files into the first (see :func:`write_parts_atomic`); if their footers
-    are not as the join knows them (a pyarrow that writes new fields), write the rows
-    again with one writer, from the part files."""
-    try:
-        join_parquet_files(files[0], files[1:])
-    except JoinError as exc:
-        log.warning("writing %s with one writer: %s", name, exc)
-        whole = _staging_file(staging, name)
-        try:
-            with pa.OSFile(str(whole), "wb") as sink:
-                write(sink, [pq.read_table(f, schema=schema) for f in files])
-            os.replace(whole, files[0])
-        finally:
-            whole.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _row_group_aligned(tables: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:

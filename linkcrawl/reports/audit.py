@@ -31,9 +31,9 @@ from linkcrawl.analysis.audit import (
     SPAM_MASS_THRESHOLD,
     AuditResult,
     _audit,
-    _audit_metadata,
     _read_table,
     audit_into,
+    audit_metadata,
     core_pagerank,
     previous_trusted,
     trustrank,
@@ -259,7 +259,7 @@ def disavow(
     # Checked by the reader first: whole files of the columns analyze writes.
     inbound_path = ds.authority_path("inbound", crawl_id)
     ds.authority_path("domains", crawl_id)
-    audited = _audit_metadata(ds, crawl_id)
+    audited = audit_metadata(ds, crawl_id)
     inbound_names = _read_schema_names(inbound_path)
     if audited is None or "flags" not in inbound_names:
         out = authority_path(ds.root, crawl_id)
