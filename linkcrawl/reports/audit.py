@@ -196,7 +196,7 @@ def audit(
     # two of them by new files, so the current generation stays whole until the swap.
     with staged_partition(root, "authority", crawl_id) as out:
         for name, path in current.items():
-            _link_or_copy(path, cast(Path, out) / f"{name}.parquet")
+            _link_or_copy(cast(Path, path), cast(Path, out) / f"{name}.parquet")
         return audit_into(
             ds,
             crawl_id,
