@@ -23,6 +23,7 @@ from linkcrawl.dataset.manifest import write_manifest
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
 from linkcrawl.dataset.write import PartWriter, drop_unpaired_parts
+from linkcrawl.sources.edgelist import import_edges
 from tests.conftest import FAST, demo_seeds, free_port, run_linkcrawl, start_server
 
 KEY = ["source", "target", "ordinal"]
@@ -121,6 +122,33 @@ def test_parts_manifests_and_readers(kind, tmp_path):
     state = ds.resume_state("c1")
     assert state.done == set(pages["url"].to_pylist()) and len(state.frontier) == 5
     assert list(ds.pages()["crawl_id"].unique()) == ["c1"]
+
+
+def test_import_edges_into_an_object_store(tmp_path, monkeypatch):
+    """import_edges with an object-store data directory writes the crawl there, as a
+    crawl does, and not into a local folder named after the scheme."""
+    monkeypatch.chdir(tmp_path)
+    root = f"mock:///{tmp_path.name}/imported"
+    edges = pd.DataFrame(
+        {
+            "source": ["http://a.example.com/", "http://a.example.com/", "http://b.example.org/"],
+            "target": ["http://b.example.org/", "http://c.example.net/x", "http://a.example.com/"],
+        }
+    )
+    assert import_edges(root, edges, "imp1") == "imp1"
+    ds = open_dataset(root)
+    assert ds.manifest("imp1").status == "finished"
+    read = ds.edges("imp1")
+    assert set(zip(read.source, read.target, strict=True)) == set(
+        zip(edges.source, edges.target, strict=True)
+    )
+    assert dict(zip(read.target, read.target_domain, strict=True)) == {
+        "http://b.example.org/": "example.org",
+        "http://c.example.net/x": "example.net",
+        "http://a.example.com/": "example.com",
+    }
+    assert sorted(ds.pages("imp1")["url"]) == ["http://a.example.com/", "http://b.example.org/"]
+    assert list(tmp_path.iterdir()) == []  # no local "mock:" folder
 
 
 def test_crawl_into_an_object_store(demo_server, demo_crawl, tmp_path):
