@@ -199,19 +199,17 @@ def main() -> None:
 # (s3://, gs://, ...): None, or why the command needs a local one. Every command that
 # takes --data is listed (tests/test_object_store.py checks), so a new one says which it
 # is before it meets an object store.
-_AUTHORITY_BY_PATH = "it reads the authority tables by local path only, for now"
 LOCAL_ONLY: dict[str, str | None] = {
     "crawl": None,  # --workers N hands URLs over through local files: refused by crawl()
     "analyze": None,  # an engine that needs a local directory says so (its registration)
     "diff": None,
     "history": None,
     "broken": None,
-    # These read the authority tables by a local path (pyarrow's read_table): through
-    # Dataset.authority_arrow() they would work on an object store too.
-    "backlinks": _AUTHORITY_BY_PATH,
-    "domains": _AUTHORITY_BY_PATH,
-    "report": _AUTHORITY_BY_PATH,
-    "demo": _AUTHORITY_BY_PATH,
+    # The authority tables are read through Dataset.authority_arrow() / authority().
+    "backlinks": None,
+    "domains": None,
+    "report": None,  # the HTML file (--out) is written to a local path
+    "demo": None,  # crawl and analyze, as above, then domains and backlinks
     "audit": None,  # a new generation of the authority folder, staged as analyze's is
     "disavow": None,
     "prune": "it removes a crawl's partitions by renaming them aside, which object stores "

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from linkcrawl.dataset.manifest import write_manifest
 from linkcrawl.dataset.reader import open_dataset
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
 from linkcrawl.dataset.write import PartWriter, drop_unpaired_parts
+from linkcrawl.sources.edgelist import import_edges
 from tests.conftest import FAST, demo_seeds, free_port, run_linkcrawl, start_server
 
 KEY = ["source", "target", "ordinal"]
@@ -120,6 +122,33 @@ def test_parts_manifests_and_readers(kind, tmp_path):
     state = ds.resume_state("c1")
     assert state.done == set(pages["url"].to_pylist()) and len(state.frontier) == 5
     assert list(ds.pages()["crawl_id"].unique()) == ["c1"]
+
+
+def test_import_edges_into_an_object_store(tmp_path, monkeypatch):
+    """import_edges with an object-store data directory writes the crawl there, as a
+    crawl does, and not into a local folder named after the scheme."""
+    monkeypatch.chdir(tmp_path)
+    root = f"mock:///{tmp_path.name}/imported"
+    edges = pd.DataFrame(
+        {
+            "source": ["http://a.example.com/", "http://a.example.com/", "http://b.example.org/"],
+            "target": ["http://b.example.org/", "http://c.example.net/x", "http://a.example.com/"],
+        }
+    )
+    assert import_edges(root, edges, "imp1") == "imp1"
+    ds = open_dataset(root)
+    assert ds.manifest("imp1").status == "finished"
+    read = ds.edges("imp1")
+    assert set(zip(read.source, read.target, strict=True)) == set(
+        zip(edges.source, edges.target, strict=True)
+    )
+    assert dict(zip(read.target, read.target_domain, strict=True)) == {
+        "http://b.example.org/": "example.org",
+        "http://c.example.net/x": "example.net",
+        "http://a.example.com/": "example.com",
+    }
+    assert sorted(ds.pages("imp1")["url"]) == ["http://a.example.com/", "http://b.example.org/"]
+    assert list(tmp_path.iterdir()) == []  # no local "mock:" folder
 
 
 def test_crawl_into_an_object_store(demo_server, demo_crawl, tmp_path):
@@ -230,18 +259,54 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
             fs.copy_file(info.path, info.path.replace("crawl_id=s3a", "crawl_id=s3b"))
     with fs.open_output_stream("linkcrawl-test/data/crawls/s3b.json") as stream:
         stream.write(json.dumps({**manifest, "crawl_id": "s3b"}).encode())
+    # A local copy of the bucket, to run each command on both.
+    copy = tmp_path / "copy"
+    pafs.copy_files("linkcrawl-test/data", str(copy), source_filesystem=fs)
     target = ["alpha-example.com"]
+    # s3b (the newest) has no authority tables: the analysed crawl s3a is named
+    analysed = ["--crawl-id", "s3a"]
     arguments = {
-        "backlinks": target, "history": target, "report": target, "diff": ["s3a", "s3b"],
-        # s3b (the newest) has no authority tables: audit the analysed crawl
-        "audit": ["--crawl-id", "s3a"], "disavow": [*target, "--crawl-id", "s3a"],
+        "history": target, "diff": ["s3a", "s3b"], "audit": analysed, "domains": analysed,
+        "backlinks": [*target, *analysed], "report": [*target, *analysed],
+        "disavow": [*target, *analysed],
     }  # fmt: skip
+    ran = []
     for command in sorted(LOCAL_ONLY.keys() - {"crawl", "analyze", "demo"}):
         if LOCAL_ONLY[command] is not None:
             continue
-        extra = ["--out", str(tmp_path / "report.html")] if command == "report" else []
-        here = run_linkcrawl([command, *arguments.get(command, []), *extra, "--data", uri])
-        assert here.returncode == 0, (command, here.stderr)
+        outputs = []
+        for where, data in (("s3", uri), ("local", str(copy))):
+            extra = ["--out", str(tmp_path / f"{where}.html")] if command == "report" else []
+            if command in ("backlinks", "domains", "diff", "history", "broken"):
+                extra = ["--format", "json", "--limit", "0"]
+            run = run_linkcrawl([command, *arguments.get(command, []), *extra, "--data", data])
+            assert run.returncode == 0, (command, where, run.stderr)
+            outputs.append(run.stdout)
+        assert outputs[0] == outputs[1], command
+        ran.append(command)
+        if command == "backlinks":
+            rows = json.loads(outputs[0])["rows"]
+            inbound_of = inbound[inbound.target_domain == "alpha-example.com"]
+            assert len(rows) == len(inbound_of) > 0
+            assert {(r["source"], r["target"]) for r in rows} == set(
+                zip(inbound_of.source, inbound_of.target, strict=True)
+            )
+        if command == "domains":
+            rows = json.loads(outputs[0])["rows"]
+            assert [r["domain"] for r in rows] == list(domains.sort_values("rank").domain)
+    assert {"backlinks", "domains", "report"} <= set(ran)
+    # the same page, but for where a note says the data directory is
+    html = {
+        where: (tmp_path / f"{where}.html").read_text().replace(escape(data), "DATA")
+        for where, data in (("s3", uri), ("local", str(copy)))
+    }
+    assert html["s3"] == html["local"] and "alpha-example.com" in html["s3"]
+    # demo crawls and analyses its bundled web into the object store, then reports there
+    assert LOCAL_ONLY["demo"] is None
+    demo = run_linkcrawl(["demo", "--data", uri.replace("/data?", "/demo?")], timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    assert "Best backlinks of alpha-example.com" in demo.stdout
+    assert fs.get_file_info(pafs.FileSelector("linkcrawl-test/demo/authority", recursive=True))
 
 
 def assert_same_analysis(here, there):

@@ -45,6 +45,7 @@ from linkcrawl.dataset.schemas import DICTIONARY_COLUMNS, PAGE_AUTHORITY_SCHEMA
 from linkcrawl.dataset.write import staged_partition, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
+from linkcrawl.reports.target import parse_target
 
 __all__ = [
     "ANCHOR_MIN_DOMAINS",
@@ -243,7 +244,8 @@ def disavow(
     data_dir
         The linkcrawl data directory.
     target
-        A registered domain, or a host or URL whose registered domain is meant.
+        A registered domain, or a host or http(s) URL whose registered domain is meant
+        (read as every report reads TARGET: :func:`linkcrawl.reports.target.parse_target`).
     crawl_id
         The crawl; default the newest finished one. It must have been audited.
     min_flags
@@ -253,7 +255,7 @@ def disavow(
     """
     if min_flags < 1:
         raise LinkcrawlError(f"--min-flags must be at least 1, not {min_flags}")
-    domain = _target_domain(target)
+    domain = parse_target(target).domain  # TARGET as every report reads it
     ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
     # Checked by the reader first: whole files of the columns analyze writes.
@@ -315,14 +317,3 @@ def _read_inbound_of(path: Path | RemotePath, domain: str) -> pa.Table:
         with path.open_input_file() as fh:
             return pq.read_table(fh, columns=columns, filters=flt)
     return pq.read_table(path, columns=columns, filters=flt)
-
-
-def _target_domain(target: str) -> str:
-    text = target.strip().lower()
-    if "://" in text:
-        text = text.split("://", 1)[1]
-    host = text.split("/", 1)[0].split(":", 1)[0].rstrip(".")
-    domain = registered_domain(host) if host else ""
-    if not domain:
-        raise DatasetError(f"bad target {target!r}: give a domain, host or URL")
-    return domain

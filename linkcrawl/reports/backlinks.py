@@ -10,10 +10,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from linkcrawl.dataset.reader import open_dataset
-from linkcrawl.errors import DatasetError
+from linkcrawl.errors import DatasetError, first_line
 from linkcrawl.reports.target import Target, parse_target, target_hint
 
 __all__ = ["BacklinkReport", "Target", "backlinks", "parse_target", "target_hint", "top_domains"]
@@ -33,12 +32,6 @@ class BacklinkReport:
 
     summary: dict[str, Any]
     links: pd.DataFrame = field(repr=False)
-
-
-def _authority_path(data_dir: Path | str, crawl_id: str | None, table: str) -> tuple[str, Path]:
-    ds = open_dataset(data_dir)
-    crawl_id = ds.resolve_crawl(crawl_id)
-    return crawl_id, ds.authority_path(table, crawl_id)
 
 
 def backlinks(
@@ -77,16 +70,18 @@ def backlinks(
     >>> report = backlinks("data", "alpha-example.com", limit=20)   # doctest: +SKIP
     >>> report.summary["referring_domains"]                         # doctest: +SKIP
     """
-    crawl_id, path = _authority_path(data_dir, crawl_id, "inbound")
     parsed = parse_target(target)
+    ds = open_dataset(data_dir)
+    crawl_id = ds.resolve_crawl(crawl_id)
+    inbound = ds.authority_arrow("inbound", crawl_id)
     try:
-        inbound = pads.dataset(path, format="parquet")
         table = inbound.to_table(filter=parsed.expression())
         hint = None
         if not table.num_rows:
             hint = target_hint(parsed, lambda t: _has_rows(inbound, t))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
+    except (pa.ArrowException, OSError) as exc:
+        where = ds.authority_path("inbound", crawl_id)
+        raise DatasetError(f"{where}: {first_line(exc)}") from None
     links = table.to_pandas()
     links = links.sort_values(
         ["value", "source_authority", "rank"], ascending=[False, False, True], kind="stable"
@@ -137,10 +132,6 @@ def top_domains(
     --------
     >>> top_domains("data", limit=5)[["domain", "authority", "referring_domains"]]  # doctest: +SKIP
     """
-    _, path = _authority_path(data_dir, crawl_id, "domains")
-    try:
-        domains = pq.read_table(path).to_pandas()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DatasetError(f"{path}: {str(exc).splitlines()[0]}") from None
+    domains: pd.DataFrame = open_dataset(data_dir).authority("domains", crawl_id)
     domains = domains.sort_values("rank", kind="stable").reset_index(drop=True)
     return domains.head(limit) if limit is not None else domains

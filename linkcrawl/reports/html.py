@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkcrawl.dataset.reader import open_dataset
-from linkcrawl.errors import LinkcrawlError
+from linkcrawl.errors import DatasetError, LinkcrawlError, first_line
 from linkcrawl.reports.monitor import broken
 from linkcrawl.reports.target import parse_target
 
@@ -230,10 +231,13 @@ def render_report(
     domain = parse_target(target).domain
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
-    domains = pq.read_table(ds.authority_path("domains", crawl_id)).to_pandas()
-    inbound = pq.read_table(
-        ds.authority_path("inbound", crawl_id), filters=[("target_domain", "==", domain)]
-    ).to_pandas()
+    domains = ds.authority("domains", crawl_id)
+    inbound_table = ds.authority_arrow("inbound", crawl_id)
+    try:
+        inbound = inbound_table.to_table(filter=pc.field("target_domain") == domain).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        where = ds.authority_path("inbound", crawl_id)
+        raise DatasetError(f"{where}: {first_line(exc)}") from None
     audited = "flags" in inbound.columns
     parts: list[str] = []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkcrawl.analysis.graph import url_hosts
-from linkcrawl.dataset.layout import validate_crawl_id
+from linkcrawl.dataset.layout import DataLocation, root_path, validate_crawl_id
 from linkcrawl.dataset.manifest import build_manifest, write_manifest
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, ROW_GROUP_SIZE
 from linkcrawl.dataset.write import PartWriter
@@ -43,7 +42,7 @@ def _domains(urls: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def import_edges(
-    data_dir: Path | str,
+    data_dir: DataLocation,
     edges: Any,
     crawl_id: str,
     *,
@@ -56,7 +55,8 @@ def import_edges(
     Parameters
     ----------
     data_dir
-        The linkcrawl data directory (created if missing).
+        The linkcrawl data directory (created if missing): a path, or an object store
+        URI (``s3://bucket/prefix``), written through the same dataset layer as a crawl.
     edges
         A pyarrow Table or pandas DataFrame with ``source`` and ``target`` URL columns
         (normalised, as :func:`linkcrawl.extract.urls.normalize_url` returns them), and optionally
@@ -134,7 +134,7 @@ def import_edges(
             ),
         }
     ).cast(EDGES_SCHEMA)
-    root = Path(data_dir)
+    root = root_path(data_dir)  # a local path, or an object store's (s3://, mock://)
     writer = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA)
     for start in range(0, max(n, 1), part_rows):
         writer.write(full.slice(start, part_rows))
