@@ -28,8 +28,10 @@ _INBOUND_COLUMNS = ["anchor", "rel"]
 # Read as Parquet's dictionary pages, which skips materialising millions of repeated
 # strings. source too: a page's links are one run of rows, so a row group holds few
 # distinct sources; anchors repeat (navigation, footers) across the pages of a site.
-_DICTIONARY_COLUMNS = ["source", "anchor", "rel", "position", "kind", "source_domain",
-                       "target_domain"]  # fmt: skip
+# The columns read as dictionaries: those the writer dictionary-encodes (DICTIONARY_COLUMNS),
+# whose pages pyarrow hands over as they are. Anchors are written plain (they overflow the
+# dictionary page), and reading them as a dictionary would hash ten million strings.
+_DICTIONARY_COLUMNS = ["source", "rel", "position", "kind", "source_domain", "target_domain"]
 _HOST = r"^[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)"
 
 

@@ -178,13 +178,17 @@ def _inbound_rows(
     edge_rows = links if graph.rows is None else graph.rows[links]
     strings = {}
     for name in ("anchor", "rel", "position", "kind"):
-        dictionary, (ids,) = number_strings([graph.edges.column(name)])
-        strings[name] = (dictionary, ids[edge_rows])
+        column = graph.edges.column(name)
+        if pa.types.is_dictionary(column.type):
+            dictionary, (ids,) = number_strings([column])
+            strings[name] = (dictionary, ids[edge_rows])
+        else:  # read plain (anchors): one array, taken from by edge row
+            strings[name] = (column.combine_chunks(), edge_rows)
 
     def text(name: str, a: int, b: int) -> pa.Array:
-        dictionary, ids = strings[name]
+        values, ids = strings[name]
         picked = ids[a:b]
-        return dictionary.take(pa.array(picked, mask=picked < 0))
+        return values.take(pa.array(picked, mask=picked < 0))
 
     def build(a: int, b: int) -> pa.Table:
         source_domain = graph.source_domain[links[a:b]]
