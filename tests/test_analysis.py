@@ -545,3 +545,36 @@ def test_page_graph_counts_links_right_beyond_46341_pages(tmp_path):
     merged = expected.merge(got, on=["source", "target"], how="outer", suffixes=("", "_got"))
     assert len(merged) == len(expected) == 2 * n
     assert (merged["links"] == merged["links_got"]).all()
+
+
+def test_the_weight_rule_is_one_rule_in_python_and_in_sql():
+    """Definition.weight (the in-memory engines) and Definition.weight_sql (duckdb, spark)
+    give every link the weight docs/authority.md states, by hand: follow x position, a
+    link without a position or with an unknown one counting as content, a redirect,
+    refresh or canonical passing full position weight."""
+    import duckdb
+
+    from linkcrawl.analysis.definition import Definition
+
+    d = Definition.make({"content": 0.8, "footer": 0.2}, nofollow_weight=0.5)
+    cases = [  # follow, kind, position, weight by hand
+        (True, "link", "content", 0.8),
+        (True, "link", "footer", 0.2),
+        (False, "link", "footer", 0.1),
+        (True, "link", None, 0.8),
+        (True, "link", "banner", 0.8),
+        (False, "link", None, 0.4),
+        (True, "redirect", None, 1.0),
+        (False, "canonical", "footer", 0.5),
+        (True, "refresh", "head", 1.0),
+    ]
+    con = duckdb.connect()
+    sql = d.weight_sql("follow", "kind", "position")
+    for follow, kind, position, expected in cases:
+        assert d.weight(follow, kind, position) == pytest.approx(expected)
+        got = con.execute(
+            f"SELECT {sql} FROM (SELECT ?::BOOLEAN AS follow, ?::VARCHAR AS kind, "
+            "?::VARCHAR AS position)",
+            [follow, kind, position],
+        ).fetchone()[0]
+        assert float(got) == pytest.approx(expected), (follow, kind, position)

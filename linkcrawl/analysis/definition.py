@@ -160,18 +160,8 @@ class Definition:
         by_follow = 1.0 if follow else self.nofollow_weight
         if kind in FULL_WEIGHT_KINDS:
             return by_follow
-        return by_follow * self.position_weights.get(position or "content", 1.0)
-
-    def weight_cases(self) -> list[tuple[bool, str | None, float]]:
-        """Rule 1 as (follow, position, weight) cases for links of a kind that does not
-        pass full weight, the last case per follow being any other position (``None``):
-        what the SQL and Spark engines turn into a CASE expression."""
-        cases: list[tuple[bool, str | None, float]] = []
-        for follow in (True, False):
-            for position in sorted(self.position_weights):
-                cases.append((follow, position, self.weight(follow, "link", position)))
-            cases.append((follow, None, self.weight(follow, "link", None)))
-        return cases
+        content = self.position_weights["content"]
+        return by_follow * self.position_weights.get(position or "content", content)
 
     def weight_sql(self, follow: str, kind: str, position: str) -> str:
         """Rule 1 as one SQL expression over the named columns (DuckDB and Spark SQL)."""
@@ -184,9 +174,10 @@ class Definition:
         by_position = " ".join(
             f"WHEN '{p}' THEN {num(w)}" for p, w in sorted(self.position_weights.items())
         )
+        content = num(self.position_weights["content"])
         return (
             f"({by_follow} * (CASE WHEN {kind} IN ({full}) THEN 1.0 "
-            f"ELSE (CASE {position} {by_position} ELSE 1.0 END) END))"
+            f"ELSE (CASE {position} {by_position} ELSE {content} END) END))"
         )
 
 
