@@ -91,7 +91,8 @@ def test_missing_shared_data_skips_and_fails_in_ci(tmp_path, monkeypatch):
     assert need_shared_data(tmp_path) == tmp_path
 
 
-def test_ci_requires_the_shared_data_and_runs_make_test():
+def test_ci_requires_the_shared_data_and_runs_make_test_then_lint():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert f"export {REQUIRE_SHARED_DATA}=1" in lines
-    assert lines[-1] == "make test"
+    commands = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))]
+    assert commands[-2:] == ["make test", "make lint"]
