@@ -53,6 +53,7 @@ def write_crawl(root, links, *, pages=None, crawl_id="c1", times=1, started_at=W
         rows["target_domain"].append(target_domain)
         rows["internal"].append(domain == target_domain)
         rows["discovered_at"].append(WHEN)
+        rows["origin"].append("html")
     table = pa.table(rows, schema=EDGES_SCHEMA)
     edges = PartWriter(root, "edges", crawl_id, EDGES_SCHEMA)
     fetched = list(dict.fromkeys([e["source"] for e in links] + list(pages or [])))
@@ -344,6 +345,7 @@ def test_pages_are_numbered_in_crawl_order_as_pandas_factorize_numbers_them(tmp_
         rows["target_domain"].append(registered_domain(host_of(e["target"])))
         rows["internal"].append(rows["source_domain"][-1] == rows["target_domain"][-1])
         rows["discovered_at"].append(WHEN)
+        rows["origin"].append("html")
     more.write(pa.table(rows, schema=EDGES_SCHEMA))
     edges = pd.read_parquet(root / "edges", columns=["source", "target", "source_domain",
                                                      "target_domain"])  # fmt: skip

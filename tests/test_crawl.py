@@ -108,6 +108,23 @@ def test_redirect_is_an_edge_and_a_page(edges, pages):
     edge(edges, f"{ECHO}posts/redirects.html", f"{ALPHA}old-news", kind="anchor")
 
 
+def test_each_page_says_how_it_was_found_and_each_link_that_it_is_in_the_html(edges, pages):
+    # Without rendering every link is in the HTML as served.
+    assert set(edges["origin"]) == {"html"}
+    # (every redirect target of the demo web is the target of an anchor too)
+    assert {"seed", "link"} <= set(pages["discovered_by"]) <= {"seed", "link", "redirect"}
+    assert (pages[pages.discovered_by == "seed"].depth == 0).all()
+    assert (pages[pages.discovered_by != "seed"].depth > 0).all()
+    # A URL found by a link is the target of a link; one found by a redirect, of a redirect.
+    by_kind = edges.groupby("target")["kind"].agg(set)
+    for row in pages[pages.discovered_by != "seed"].itertuples():
+        kinds = by_kind.get(row.url, set())
+        if row.discovered_by == "redirect":
+            assert kinds & {"redirect", "refresh"}, row.url
+        else:
+            assert kinds - {"redirect", "refresh"}, row.url
+
+
 def test_meta_refresh_canonical_and_image(edges):
     e = edge(edges, f"{ECHO}moved.html", f"{ECHO}new-home.html")
     assert (e.kind, e.position) == ("refresh", "head")

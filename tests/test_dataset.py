@@ -23,7 +23,7 @@ from linkcrawl import open_dataset
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.pipeline import ColumnBuffer, ParquetPipeline
 from linkcrawl.dataset.manifest import read_manifest
-from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
 from linkcrawl.dataset.write import PartWriter
 
 # Text as pages carry it: any unicode (surrogates cannot be UTF-8), empty strings included.
@@ -100,6 +100,7 @@ def expected_edges(spec) -> list[tuple]:
                     tdomain,
                     domain == tdomain,
                     when,
+                    "html",  # no page of the spec says otherwise
                 )
             )
     return rows
@@ -471,7 +472,7 @@ def test_manifest_times_in_any_iso_form_read_as_one(tmp_path):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"crawl_id": "c1", "schema_version": 2}, "newer linkcrawl"),
+        ({"crawl_id": "c1", "schema_version": 3}, "newer linkcrawl"),
         ({"crawl_id": "c1", "started_at": "yesterday"}, "bad started_at"),
         ({"crawl_id": "c1", "started_at": 20261122}, "bad started_at"),
         ({"crawl_id": "c1", "status": ["finished"]}, "bad status"),
@@ -500,7 +501,7 @@ def test_parts_of_a_newer_schema_or_other_types_are_refused(tmp_path):
     ).append_column("extra", pa.array([], pa.int8()))
     part = tmp_path / "pages" / "crawl_id=c1" / "part-00000.parquet"
     part.parent.mkdir(parents=True)
-    newer = table.schema.with_metadata({b"linkcrawl.schema_version": b"2"})
+    newer = table.schema.with_metadata({b"linkcrawl.schema_version": b"3"})
     pq.write_table(table.cast(newer), part)
     with pytest.raises(DatasetError, match="newer linkcrawl"):
         open_dataset(tmp_path).pages("c1")
@@ -510,3 +511,46 @@ def test_parts_of_a_newer_schema_or_other_types_are_refused(tmp_path):
         open_dataset(tmp_path).pages("c1")
     ds = open_dataset(tmp_path, skip_corrupt=True)
     assert len(ds.pages("c1")) == 0 and [s.path.name for s in ds.skipped] == [part.name]
+
+
+def test_parts_of_schema_version_1_read_the_added_columns_as_null(tmp_path):
+    """A crawl written before edges.origin and pages.discovered_by (schema version 1) is
+    still read, the new columns null; a version-2 file without them is refused."""
+    from linkcrawl.dataset.manifest import write_manifest
+    from linkcrawl.errors import DatasetError
+
+    write_manifest(tmp_path, {"crawl_id": "old", "status": "finished"})
+    full = table_from_columns(
+        {
+            "source": ["http://a.example/"],
+            "target": ["http://b.example/"],
+            "anchor": ["b"],
+            "rel": [""],
+            "follow": [True],
+            "position": ["content"],
+            "kind": ["anchor"],
+            "ordinal": [0],
+            "source_domain": ["a.example"],
+            "target_domain": ["b.example"],
+            "internal": [False],
+            "discovered_at": [datetime(2026, 1, 1, tzinfo=UTC)],
+        },
+        EDGES_SCHEMA,
+    )
+    old = full.drop_columns(["origin"])
+    old = old.replace_schema_metadata({"linkcrawl.table": "edges", "linkcrawl.schema_version": "1"})
+    part = tmp_path / "edges" / "crawl_id=old" / "part-00000.parquet"
+    part.parent.mkdir(parents=True)
+    pq.write_table(old, part)
+
+    got = open_dataset(tmp_path).edges("old")
+    assert got["target"].tolist() == ["http://b.example/"]
+    assert got["origin"].isna().all()
+    glob = str(tmp_path / "edges" / "*" / "*.parquet")
+    assert duckdb.sql(f"select target from read_parquet('{glob}')").fetchall() == [
+        ("http://b.example/",)
+    ]
+
+    pq.write_table(old.replace_schema_metadata(full.schema.metadata), part)
+    with pytest.raises(DatasetError, match="no column 'origin'"):
+        open_dataset(tmp_path).edges("old")

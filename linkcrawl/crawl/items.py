@@ -13,7 +13,9 @@ class PageItem:
     """A fetched or failed URL and the links found on it, as parallel lists.
 
     ``fetched_at`` is milliseconds since the Unix epoch (UTC). For a redirect the links
-    hold one edge of kind ``redirect`` to the Location.
+    hold one edge of kind ``redirect`` to the Location. ``discovered_by`` says how the
+    crawl found the URL (seed, link, sitemap, redirect). ``origin`` is per link (html or
+    rendered); left empty, every link of the page is ``html``.
     """
 
     url: str
@@ -31,6 +33,7 @@ class PageItem:
     depth: int | None = None
     bytes: int | None = None
     elapsed_ms: int | None = None
+    discovered_by: str | None = None
     target: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)
     rel: list[str] = field(default_factory=list)
@@ -38,6 +41,7 @@ class PageItem:
     position: list[str | None] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     target_domain: list[str] = field(default_factory=list)
+    origin: list[str] = field(default_factory=list)
 
     @property
     def outlinks(self) -> int:

@@ -91,6 +91,10 @@ class ColumnBuffer:
         self.domains: list[str] = []
         self.page_rows = 0
         self.edge_rows = 0
+        # Links are "html" unless a page says otherwise: the per-link list is kept only
+        # from the first page that gives one (rows before it are "html").
+        self.origin: list[str] = []
+        self.origin_from: int | None = None
 
     def add(self, item: PageItem) -> int:
         """Buffer one page and its links; returns its number of links.
@@ -102,6 +106,9 @@ class ColumnBuffer:
         if any(len(values) != n for values in lists):
             lengths = ", ".join(f"{k} {len(v)}" for k, v in zip(_LINK_FIELDS, lists, strict=True))
             raise ValueError(f"page {item.url}: link lists differ in length ({lengths})")
+        origin = item.origin
+        if origin and len(origin) != n:
+            raise ValueError(f"page {item.url}: link lists differ in length (origin {len(origin)})")
         pages = self.pages
         for name in _PAGE_FIELDS:
             pages[name].append(getattr(item, name))
@@ -111,6 +118,12 @@ class ColumnBuffer:
         if n:
             for column, values in zip(self.links.values(), lists, strict=True):
                 column.extend(values)
+            if origin:
+                if self.origin_from is None:
+                    self.origin_from = self.edge_rows
+                self.origin.extend(origin)
+            elif self.origin_from is not None:
+                self.origin.extend(["html"] * n)
             self.edge_rows += n
         return n
 
@@ -125,6 +138,13 @@ class ColumnBuffer:
             else:
                 arrays.append(pa.array(cols[field.name], field.type))
         return pa.Table.from_arrays(arrays, schema=PAGES_SCHEMA)
+
+    def _origin(self) -> pa.Array:
+        html = pa.scalar("html", pa.string())
+        if self.origin_from is None:
+            return pa.repeat(html, self.edge_rows)
+        head = pa.repeat(html, self.origin_from)
+        return pa.concat_arrays([head, pa.array(self.origin, pa.string())])
 
     def edges_table(self) -> pa.Table:
         counts = np.asarray(self.outlinks, dtype=np.int64)
@@ -151,6 +171,7 @@ class ColumnBuffer:
             "target_domain": target_domain,
             "internal": pc.equal(source_domain, target_domain),
             "discovered_at": pa.array(fetched).cast(TIMESTAMP),
+            "origin": self._origin(),
         }
         return pa.Table.from_arrays([columns[f.name] for f in EDGES_SCHEMA], schema=EDGES_SCHEMA)
 

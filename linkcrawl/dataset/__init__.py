@@ -26,6 +26,7 @@ from linkcrawl.dataset.manifest import (
 )
 from linkcrawl.dataset.reader import Dataset, ResumeState, SkippedPart, open_dataset
 from linkcrawl.dataset.schemas import (
+    ADDED_COLUMNS,
     AUTHORITY_SCHEMAS,
     CRAWL_TABLES,
     DICTIONARY_COLUMNS,
@@ -37,6 +38,7 @@ from linkcrawl.dataset.schemas import (
     PARQUET_OPTIONS,
     ROW_GROUP_SIZE,
     SCHEMA_VERSION,
+    SITEMAPS_SCHEMA,
     TIMESTAMP,
     table_from_columns,
 )
@@ -53,6 +55,7 @@ from linkcrawl.dataset.write import (
 from linkcrawl.errors import CrawlInterrupted, DatasetError, LinkcrawlError
 
 __all__ = [
+    "ADDED_COLUMNS",
     "AUTHORITY_SCHEMAS",
     "CRAWL_TABLES",
     "DICTIONARY_COLUMNS",
@@ -65,6 +68,7 @@ __all__ = [
     "PARQUET_OPTIONS",
     "ROW_GROUP_SIZE",
     "SCHEMA_VERSION",
+    "SITEMAPS_SCHEMA",
     "TIMESTAMP",
     "CrawlInterrupted",
     "DataLocation",

@@ -25,7 +25,7 @@ from linkcrawl.dataset.layout import (
     validate_crawl_id,
 )
 from linkcrawl.dataset.manifest import Manifest, _check_version, read_manifest
-from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS, CRAWL_TABLES
+from linkcrawl.dataset.schemas import ADDED_COLUMNS, AUTHORITY_SCHEMAS, CRAWL_TABLES
 from linkcrawl.errors import DatasetError, first_line
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,9 @@ def _footer_problem(path: DataRoot) -> str | None:
     return None
 
 
-def _part_problem(path: DataRoot, expected: pa.Schema | None = None) -> str | None:
+def _part_problem(
+    path: DataRoot, expected: pa.Schema | None = None, table: str | None = None
+) -> str | None:
     """Why a part file cannot be read (bad footer, bad metadata, newer schema version, a
     column of ``expected`` missing or of another type), or None."""
     problem = _footer_problem(path)
@@ -78,15 +80,20 @@ def _part_problem(path: DataRoot, expected: pa.Schema | None = None) -> str | No
         schema = pq.read_schema(path.open_input_file() if isinstance(path, RemotePath) else path)
     except (pa.ArrowException, OSError) as exc:
         return f"unreadable Parquet metadata ({first_line(exc)})"
-    version = (schema.metadata or {}).get(b"linkcrawl.schema_version")
+    raw = (schema.metadata or {}).get(b"linkcrawl.schema_version")
+    version = raw.decode(errors="replace") if raw else None
     try:
-        _check_version(path, version.decode(errors="replace") if version else None)
+        _check_version(path, version)
     except DatasetError as exc:
         return str(exc).partition(": ")[2]
+    added = ADDED_COLUMNS.get(table or "", {})
+    file_version = int(version) if version and version.isdigit() else 1
     for field in expected or ():
         if field.name == "crawl_id":
             continue
         index = schema.get_field_index(field.name)
+        if index < 0 and added.get(field.name, 1) > file_version:
+            continue  # written before the column existed: read as null
         if index < 0:
             return f"not a linkcrawl table of this kind (no column {field.name!r})"
         if not schema.field(index).type.equals(field.type):
@@ -217,7 +224,9 @@ class Dataset:
         expected = CRAWL_TABLES.get(table)
         for path in files:
             problem = (
-                "a folder, not a Parquet file" if path.is_dir() else _part_problem(path, expected)
+                "a folder, not a Parquet file"
+                if path.is_dir()
+                else _part_problem(path, expected, table)
             )
             if problem is None:
                 good.append(path)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from typing import Any
 
 import pyarrow as pa
 
 # Bumped when a change to a schema would make an older linkcrawl misread the files; readers
 # refuse files and manifests from a newer version rather than guess.
-SCHEMA_VERSION = 1
+# 2: edges.origin and pages.discovered_by (issue 18).
+SCHEMA_VERSION = 2
+
+
+# Columns added after version 1, with the version that added them. A part file of an
+# older version lacks them, and readers give null there: not recorded, rather than a guess.
+ADDED_COLUMNS: dict[str, dict[str, int]] = {
+    "edges": {"origin": 2},
+    "pages": {"discovered_by": 2},
+}
 
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -31,8 +40,11 @@ PARQUET_OPTIONS: dict[str, Any] = {
 # column overflows the dictionary page and falls back to plain encoding anyway; trying
 # costs a third of the write time and makes the file larger (bench/write_bench.py).
 DICTIONARY_COLUMNS = {
-    "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain"],
-    "pages": ["status", "error", "content_type", "meta_robots", "x_robots_tag", "depth"],
+    "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain", "origin"],
+    "pages": [
+        "status", "error", "content_type", "meta_robots", "x_robots_tag", "depth", "discovered_by",
+    ],
+    "sitemaps": ["sitemap", "domain", "changefreq"],
     # one URL per row and nearly distinct floats: only the domain repeats
     "authority/pages": ["domain"],
     "authority/domains": [],
@@ -65,6 +77,9 @@ EDGES_SCHEMA = pa.schema(
         pa.field("target_domain", pa.string(), nullable=False),
         pa.field("internal", pa.bool_(), nullable=False),
         pa.field("discovered_at", TIMESTAMP, nullable=False),
+        # html: in the HTML as served; rendered: only in the DOM after JavaScript ran.
+        # Null where the source does not say (edge-list imports, files before version 2).
+        pa.field("origin", pa.string()),
     ],
     metadata=_metadata("edges"),
 )
@@ -87,8 +102,26 @@ PAGES_SCHEMA = pa.schema(
         pa.field("bytes", pa.int64()),
         pa.field("elapsed_ms", pa.int32()),
         pa.field("fetched_at", TIMESTAMP, nullable=False),
+        # How the crawl found the URL: seed, link, sitemap or redirect (null: not recorded).
+        pa.field("discovered_by", pa.string()),
     ],
     metadata=_metadata("pages"),
+)
+
+
+# One row per <url> entry of a sitemap the crawl read (issue 18): what the site says it has,
+# to set against what its links reach (orphan pages are in here and in no edge's target).
+SITEMAPS_SCHEMA = pa.schema(
+    [
+        pa.field("sitemap", pa.string(), nullable=False),  # the sitemap file's URL
+        pa.field("url", pa.string(), nullable=False),  # the entry's <loc>, normalised
+        pa.field("domain", pa.string(), nullable=False),  # registered domain of url
+        pa.field("lastmod", TIMESTAMP),  # <lastmod> as UTC; null when absent or unreadable
+        pa.field("changefreq", pa.string()),
+        pa.field("priority", pa.float64()),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),  # when the sitemap was read
+    ],
+    metadata=_metadata("sitemaps"),
 )
 
 
@@ -149,9 +182,18 @@ AUTHORITY_SCHEMAS = {
 }
 
 
-CRAWL_TABLES = {"edges": EDGES_SCHEMA, "pages": PAGES_SCHEMA}
+CRAWL_TABLES = {"edges": EDGES_SCHEMA, "pages": PAGES_SCHEMA, "sitemaps": SITEMAPS_SCHEMA}
 
 
 def table_from_columns(columns: dict[str, Iterable[Any]], schema: pa.Schema) -> pa.Table:
-    """Build a table of ``schema`` from a dict of Python lists (column name -> values)."""
-    return pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
+    """Build a table of ``schema`` from a dict of Python lists (column name -> values); a
+    nullable column left out is null (a column added in a later schema version, say)."""
+    lengths = {len(v) for v in columns.values() if isinstance(v, Sized)}
+    n = lengths.pop() if len(lengths) == 1 else None
+    arrays = {}
+    for f in schema:
+        if f.name not in columns and f.nullable and n is not None:
+            arrays[f.name] = pa.nulls(n, f.type)
+        else:
+            arrays[f.name] = pa.array(columns[f.name], f.type)
+    return pa.table(arrays, schema=schema)

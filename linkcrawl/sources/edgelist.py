@@ -132,6 +132,12 @@ def import_edges(
                 np.full(n, np.datetime64(now.replace(tzinfo=None), "ms")),
                 EDGES_SCHEMA.field("discovered_at").type,
             ),
+            # An edge list does not say whether a link was in the HTML or rendered.
+            "origin": (
+                table.column("origin")
+                if "origin" in table.column_names
+                else pa.nulls(n, EDGES_SCHEMA.field("origin").type)
+            ),
         }
     ).cast(EDGES_SCHEMA)
     root = root_path(data_dir)  # a local path, or an object store's (s3://, mock://)

@@ -393,9 +393,12 @@ class LinkSpider(scrapy.Spider):
     def _skip(self, reason: str) -> None:
         self.crawler.stats.inc_value(f"linkcrawl/skipped/{reason}")
 
-    def _follow(self, url: str, domain: str, depth: int) -> scrapy.Request | None:
+    def _follow(
+        self, url: str, domain: str, depth: int, found_by: str = "link"
+    ) -> scrapy.Request | None:
         """A request for ``url`` unless already seen, out of scope, over the page cap or a
-        trap; an out-of-scope URL is checked once when ``LINKCRAWL_CHECK_EXTERNAL`` is on."""
+        trap; an out-of-scope URL is checked once when ``LINKCRAWL_CHECK_EXTERNAL`` is on.
+        ``found_by`` becomes the page's ``discovered_by``: link, redirect or sitemap."""
         if url in self.seen:
             return None
         if not self.in_scope(url, domain):
@@ -407,7 +410,7 @@ class LinkSpider(scrapy.Spider):
                     callback=self.parse_external,
                     errback=self.failed,
                     priority=-1,
-                    meta={"depth": depth, "external": True},
+                    meta={"depth": depth, "external": True, "discovered_by": found_by},
                 )
             return None
         if 0 <= self.max_depth < depth:
@@ -428,7 +431,10 @@ class LinkSpider(scrapy.Spider):
             return None
         self.scheduled[domain] += 1
         request = scrapy.Request(
-            url, callback=self.parse, errback=self.failed, meta={"depth": depth}
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            meta={"depth": depth, "discovered_by": found_by},
         )
         if held_under is not None:
             assert reason is not None  # _trap_check holds a URL only with a reason
@@ -473,7 +479,12 @@ class LinkSpider(scrapy.Spider):
         for url in seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
-            yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": 0})
+            yield scrapy.Request(
+                url,
+                callback=self.parse,
+                errback=self.failed,
+                meta={"depth": 0, "discovered_by": "seed"},
+            )
         for url, depth in frontier:
             domain = registered_domain(host_of(url))
             if self.exchange is not None and self.exchange.owner(
@@ -506,6 +517,7 @@ class LinkSpider(scrapy.Spider):
             depth=depth,
             bytes=len(response.body),
             elapsed_ms=int(latency * 1000) if latency is not None else None,
+            discovered_by=response.meta.get("discovered_by"),
         )
         if 300 <= response.status < 400 and b"Location" in headers:
             location = (headers[b"Location"] or b"").decode("latin-1")
@@ -554,7 +566,8 @@ class LinkSpider(scrapy.Spider):
             if is_redirect and hops >= self.max_redirects:
                 self._skip("redirect-chain")  # the edge is kept; the next hop is not fetched
                 continue
-            request = self._follow(target, target_domain, next_depth)
+            found_by = "redirect" if is_redirect else "link"
+            request = self._follow(target, target_domain, next_depth, found_by)
             if request is not None:
                 if is_redirect:
                     request.meta["redirect_hops"] = hops + 1
@@ -598,7 +611,8 @@ class LinkSpider(scrapy.Spider):
             item.error = f"links-capped:{found}"
         if keep is None:
             return
-        for name in ("target", "anchor", "rel", "follow", "position", "kind", "target_domain"):
+        names = ["target", "anchor", "rel", "follow", "position", "kind", "target_domain"]
+        for name in [*names, "origin"] if item.origin else names:
             column = getattr(item, name)
             setattr(item, name, [column[i] for i in keep])
 
@@ -622,6 +636,7 @@ class LinkSpider(scrapy.Spider):
             depth=response.meta.get("depth", 0),
             bytes=len(response.body),
             elapsed_ms=int(latency * 1000) if latency is not None else None,
+            discovered_by=response.meta.get("discovered_by"),
         )
 
     def failed(self, failure: Any) -> Iterable[Any]:
@@ -633,4 +648,5 @@ class LinkSpider(scrapy.Spider):
             domain=registered_domain(host_of(url)),
             error=error_name(failure),
             depth=request.meta.get("depth", 0),
+            discovered_by=request.meta.get("discovered_by"),
         )
