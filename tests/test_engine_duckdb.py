@@ -33,6 +33,21 @@ from tests.test_pagerank import polblogs
 TABLES = ("pages", "domains", "inbound")
 
 
+def duckdb_analyze(
+    data, crawl_id=None, *, position_weights=None, nofollow_weight=0.0, progress=None, **options
+):
+    """linkcrawl.analysis.analyze with the duckdb engine; ``options`` are its engine options."""
+    return analyze(
+        data,
+        crawl_id,
+        engine="duckdb",
+        position_weights=position_weights,
+        nofollow_weight=nofollow_weight,
+        progress=progress,
+        engine_options=options,
+    )
+
+
 def copy_crawl(src: Path, dst: Path) -> Path:
     """The crawl's data without any authority tables, so that each engine writes its own."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("authority", ".staging"))
@@ -46,7 +61,7 @@ def both_engines(src: Path, tmp_path: Path, crawl_id: str | None = None, **optio
     ours = copy_crawl(src, tmp_path / "duckdb")
     weights = {k: options.pop(k) for k in ("position_weights", "nofollow_weight") if k in options}
     crawl_id = analyze(sparse, crawl_id, engine="sparse", **weights)
-    assert duckdb_engine.analyze(ours, crawl_id, **weights, **options) == crawl_id
+    assert duckdb_analyze(ours, crawl_id, **weights, **options) == crawl_id
     assert not list((ours / ".staging").iterdir())  # nothing left behind, spill files included
     part = f"crawl_id={crawl_id}"
     return sparse / "authority" / part, ours / "authority" / part
@@ -260,13 +275,13 @@ def test_skip_corrupt_reads_around_a_truncated_part(awkward_crawl, tmp_path):
     part = awkward_crawl / "edges" / "crawl_id=c1" / "part-00001.parquet"
     part.write_bytes(part.read_bytes()[:100])
     with pytest.raises(LinkcrawlError, match="skip-corrupt") as err:
-        duckdb_engine.analyze(awkward_crawl)
+        duckdb_analyze(awkward_crawl)
     assert "\n" not in str(err.value)
     sparse = copy_crawl(awkward_crawl, tmp_path / "sparse")
     ours = copy_crawl(awkward_crawl, tmp_path / "ours")
     analyze(open_dataset(sparse, skip_corrupt=True))
     ds = open_dataset(ours, skip_corrupt=True)
-    duckdb_engine.analyze(ds)
+    duckdb_analyze(ds)
     assert [s.path.name for s in ds.skipped] == ["part-00001.parquet"]
     part = Path("authority") / "crawl_id=c1"
     assert_same_tables(sparse / part, ours / part)
@@ -276,7 +291,7 @@ def test_a_crawl_without_links(tmp_path):
     root = write_crawl(
         tmp_path / "data", [], pages=["http://www.alone.com/", "http://b.alone.com/"]
     )
-    duckdb_engine.analyze(root)
+    duckdb_analyze(root)
     pages = pd.read_parquet(root / "authority" / "crawl_id=c1" / "pages.parquet")
     assert list(pages["pagerank"]) == [0.5, 0.5] and list(pages["authority"]) == [0.0, 0.0]
     assert pages["url"].tolist() == ["http://www.alone.com/", "http://b.alone.com/"]
@@ -356,10 +371,10 @@ def test_command_line(awkward_crawl):
 def test_bad_memory_limit_is_one_line(awkward_crawl):
     for bad in ("lots", "2XB"):
         with pytest.raises(LinkcrawlError, match="bad memory limit") as err:
-            duckdb_engine.analyze(awkward_crawl, memory_limit=bad)
+            duckdb_analyze(awkward_crawl, memory_limit=bad)
         assert "\n" not in str(err.value)
     with pytest.raises(LinkcrawlError, match="bad thread count"):
-        duckdb_engine.analyze(awkward_crawl, threads=0)
+        duckdb_analyze(awkward_crawl, threads=0)
     assert not (awkward_crawl / "authority").exists()
 
 
@@ -367,10 +382,10 @@ def test_without_duckdb_installed_says_what_to_install(awkward_crawl):
     # A fresh interpreter where `import duckdb` fails, as it does when it is not installed.
     code = (
         "import sys; sys.modules['duckdb'] = None\n"
-        "from linkcrawl.analysis.engines.duckdb import analyze\n"
-        "from linkcrawl.storage import LinkcrawlError\n"
+        "from linkcrawl.analysis import analyze\n"
+        "from linkcrawl.errors import LinkcrawlError\n"
         "try:\n"
-        f"    analyze({str(awkward_crawl)!r})\n"
+        f"    analyze({str(awkward_crawl)!r}, engine='duckdb')\n"
         "except LinkcrawlError as exc:\n"
         "    print(exc)\n"
     )

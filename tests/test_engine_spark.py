@@ -18,7 +18,6 @@ from linkcrawl.sources.edgelist import import_edges
 
 pytest.importorskip("pyspark")
 
-from linkcrawl.analysis.engines import spark as spark_engine
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +53,7 @@ def both_engines(data: Path, tmp_path: Path, **options) -> tuple[Path, Path]:
     shutil.copytree(data, spark)
     crawl_sparse = analyze(sparse, engine="sparse", **options)
     lines: list[str] = []
-    crawl_spark = spark_engine.analyze(spark, progress=lines.append, **options)
+    crawl_spark = analyze(spark, engine="spark", progress=lines.append, **options)
     assert crawl_sparse == crawl_spark
     assert any("PageRank converged" in line for line in lines)
     return sparse / "authority" / f"crawl_id={crawl_sparse}", spark / "authority" / (
@@ -233,7 +232,7 @@ def test_missing_crawl_is_one_line(tmp_path):
 
     hand_graph(tmp_path)
     with pytest.raises(DatasetError, match="no crawl 'nope'"):
-        spark_engine.analyze(tmp_path, "nope")
+        analyze(tmp_path, "nope", engine="spark")
 
 
 def test_no_java_is_one_line(tmp_path):
@@ -244,9 +243,9 @@ def test_no_java_is_one_line(tmp_path):
     hand_graph(tmp_path)
     env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path)}
     code = (
-        "from linkcrawl.analysis.engines.spark import analyze\n"
-        "from linkcrawl.storage import LinkcrawlError\n"
-        f"try:\n    analyze({str(tmp_path)!r})\n"
+        "from linkcrawl.analysis import analyze\n"
+        "from linkcrawl.errors import LinkcrawlError\n"
+        f"try:\n    analyze({str(tmp_path)!r}, engine='spark')\n"
         "except LinkcrawlError as exc:\n    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

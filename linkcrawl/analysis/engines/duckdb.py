@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,9 @@ import numpy as np
 import pyarrow as pa
 
 from linkcrawl.analysis.definition import (
-    DAMPING,
     HOST_PATTERN,
     INBOUND_ORDER,
     RANK_ORDER,
-    TOL,
     Definition,
     authority_scale,
     authority_sql,
@@ -39,19 +37,19 @@ from linkcrawl.analysis.definition import (
 )
 from linkcrawl.analysis.engines import DuckDBOptions
 from linkcrawl.analysis.iteration import power_iteration, transition_matrix
-from linkcrawl.dataset.layout import RemotePath, authority_path
-from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.dataset.layout import RemotePath
+from linkcrawl.dataset.reader import Dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
 )
-from linkcrawl.dataset.write import _staging_file, staged_partition, write_tables_atomic
+from linkcrawl.dataset.write import _staging_file, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
 
-__all__ = ["ENGINE", "DuckDBEngine", "analyze"]
+__all__ = ["ENGINE", "DuckDBEngine"]
 
 # Row keys: file index and row number within the file in one BIGINT, so that "first seen"
 # is a min() and file order an ORDER BY. The top bits say which column a URL was seen in
@@ -119,83 +117,6 @@ class DuckDBEngine:
 
 
 ENGINE = DuckDBEngine()
-
-
-def analyze(
-    data_dir: Path | str | Dataset = "data",
-    crawl_id: str | None = None,
-    *,
-    position_weights: Mapping[str, float] | None = None,
-    nofollow_weight: float = 0.0,
-    damping: float = DAMPING,
-    tol: float = TOL,
-    progress: Callable[[str], None] | None = None,
-    memory_limit: str | None = None,
-    threads: int | None = None,
-    temp_directory: str | Path | None = None,
-) -> str:
-    """Compute page and domain authority of one crawl in DuckDB, out of core.
-
-    The transitional entry point, kept until :func:`linkcrawl.analysis.analyze` calls
-    :data:`ENGINE` through the engine registry: it checks the crawl, builds the
-    :class:`~linkcrawl.analysis.definition.Definition`, stages the authority partition and
-    runs :data:`ENGINE` into it.
-
-    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
-    ``domains.parquet`` under ``data_dir``, together, with the same rows, schemas and
-    meaning as :func:`linkcrawl.analysis.analyze` with the default engine; returns the
-    crawl id.
-
-    Parameters
-    ----------
-    data_dir
-        The linkcrawl data directory, or a :class:`~linkcrawl.dataset.reader.Dataset`
-        opened with ``skip_corrupt=True`` to read around damaged part files.
-    crawl_id
-        The crawl to analyse; default the newest finished crawl.
-    position_weights, nofollow_weight, damping, tol
-        As for :func:`linkcrawl.analysis.analyze`.
-    progress
-        Called with a short line at each stage and every few PageRank iterations.
-    memory_limit
-        DuckDB's memory limit, such as ``"2GB"`` (default: DuckDB's, 80 % of RAM). Work
-        beyond it spills to ``temp_directory``.
-    threads
-        DuckDB worker threads (default: one per core).
-    temp_directory
-        Where DuckDB spills (default: a directory under ``data/.staging/``, removed at the
-        end). Give a fast local disk with room for a few times the edges' size.
-
-    Raises
-    ------
-    LinkcrawlError
-        DuckDB is not installed, or a bad memory limit or thread count.
-    DatasetError
-        No such data directory or crawl, an unreadable part file, or DuckDB ran out of
-        memory under the limit.
-
-    Examples
-    --------
-    >>> from linkcrawl.analysis.engines.duckdb import analyze             # doctest: +SKIP
-    >>> analyze("data", memory_limit="2GB", threads=2)                   # doctest: +SKIP
-    """
-    from linkcrawl.analysis.authority import analysable_crawl
-
-    _check_threads(threads)
-    _import_duckdb()
-    say = progress or (lambda line: None)
-    options = DuckDBOptions(
-        memory_limit=memory_limit,
-        threads=threads,
-        temp_directory=None if temp_directory is None else Path(temp_directory),
-    )
-    definition = Definition.make(position_weights, nofollow_weight, damping, tol)
-    ds = open_dataset(data_dir)
-    crawl_id = analysable_crawl(ds, crawl_id)
-    with staged_partition(ds.root, "authority", crawl_id) as out:
-        ENGINE.analyze(ds, crawl_id, definition, out, options, say)
-    say(f"analyze {crawl_id}: wrote {authority_path(ds.root, crawl_id)}")
-    return crawl_id
 
 
 def _local(path: Path | RemotePath) -> Path:

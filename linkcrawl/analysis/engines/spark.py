@@ -25,32 +25,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkcrawl.analysis.definition import (
-    DAMPING,
     HOST_PATTERN,
     INBOUND_ORDER,
     RANK_ORDER,
-    TOL,
     Definition,
     authority_sql,
     floor,
 )
 from linkcrawl.analysis.engines import SparkOptions
-from linkcrawl.dataset.layout import RemotePath, authority_path
-from linkcrawl.dataset.reader import Dataset, open_dataset
+from linkcrawl.dataset.layout import RemotePath
+from linkcrawl.dataset.reader import Dataset
 from linkcrawl.dataset.schemas import (
     DOMAINS_SCHEMA,
     INBOUND_SCHEMA,
     PAGE_AUTHORITY_SCHEMA,
     ROW_GROUP_SIZE,
 )
-from linkcrawl.dataset.write import _staging_file, staged_partition, write_tables_atomic
+from linkcrawl.dataset.write import _staging_file, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["ENGINE", "SparkEngine", "analyze"]
+__all__ = ["ENGINE", "SparkEngine"]
 
 INSTALL_HINT = "the spark engine needs PySpark: pip install 'linkcrawl[spark]'"
 
@@ -115,58 +113,6 @@ class SparkEngine:
 
 
 ENGINE = SparkEngine()
-
-
-def analyze(
-    data_dir: Path | str | Dataset = "data",
-    crawl_id: str | None = None,
-    *,
-    position_weights: Mapping[str, float] | None = None,
-    nofollow_weight: float = 0.0,
-    damping: float = DAMPING,
-    tol: float = TOL,
-    progress: Callable[[str], None] | None = None,
-    master: str = "local[2]",
-    spark_conf: Mapping[str, str] | None = None,
-) -> str:
-    """Compute page and domain authority of one crawl with Spark and write the three
-    authority tables, exactly as :func:`linkcrawl.analysis.analyze` does.
-
-    The transitional entry point, kept until :func:`linkcrawl.analysis.analyze` calls
-    :data:`ENGINE` through the engine registry: it checks the crawl, builds the
-    :class:`~linkcrawl.analysis.definition.Definition`, stages the authority partition and
-    runs :data:`ENGINE` into it (whose docstring says what ``master`` and ``spark_conf``
-    do).
-
-    Writes ``authority/crawl_id=<id>/pages.parquet``, ``inbound.parquet`` and
-    ``domains.parquet`` under ``data_dir`` (together, as the default engine does) and
-    returns the crawl id.
-
-    Raises
-    ------
-    LinkcrawlError
-        PySpark is not installed or Java cannot be started.
-    DatasetError
-        No such data directory or crawl, or PageRank did not converge.
-
-    Examples
-    --------
-    >>> from linkcrawl.analysis.engines.spark import analyze            # doctest: +SKIP
-    >>> conf = {"spark.driver.memory": "8g"}                          # doctest: +SKIP
-    >>> analyze("data", master="local[4]", spark_conf=conf)            # doctest: +SKIP
-    """
-    from linkcrawl.analysis.authority import analysable_crawl
-
-    say = progress or (lambda line: None)
-    options = SparkOptions(master=master, spark_conf=dict(spark_conf or {}))
-    _check_options(options)
-    definition = Definition.make(position_weights, nofollow_weight, damping, tol)
-    ds = open_dataset(data_dir)
-    crawl_id = analysable_crawl(ds, crawl_id)
-    with staged_partition(ds.root, "authority", crawl_id) as out:
-        ENGINE.analyze(ds, crawl_id, definition, out, options, say)
-    say(f"analyze {crawl_id} (spark): wrote {authority_path(ds.root, crawl_id)}")
-    return crawl_id
 
 
 def _check_options(options: SparkOptions) -> None:
