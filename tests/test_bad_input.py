@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from linkcrawl.cli import main
+from linkcrawl.dataset.schemas import SCHEMA_VERSION
 from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow
@@ -121,16 +122,16 @@ def part_is_a_folder(data: Path) -> None:
 
 
 def newer_part(data: Path) -> None:
-    _restamp(_first_part(data, EDGES), "2")
+    _restamp(_first_part(data, EDGES), str(SCHEMA_VERSION + 1))
 
 
 def newer_manifest(data: Path) -> None:
-    _edit_manifest(data, schema_version=2)
+    _edit_manifest(data, schema_version=SCHEMA_VERSION + 1)
 
 
 def newer_authority(data: Path) -> None:
     for name in ("pages", "domains", "inbound"):
-        _restamp(data / AUTHORITY / f"{name}.parquet", "2")
+        _restamp(data / AUTHORITY / f"{name}.parquet", str(SCHEMA_VERSION + 1))
 
 
 def truncated_authority(data: Path) -> None:
