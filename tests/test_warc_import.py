@@ -151,6 +151,7 @@ def test_import_writes_the_rows_a_live_crawl_of_the_same_responses_writes(import
     pd.testing.assert_frame_equal(ours, theirs)
 
 
+@pytest.mark.slow
 def test_revisits_take_their_original_payload(imported):
     """The newest capture of 18 iana.warc.gz URLs (style sheets, fonts, scripts, images) is
     a revisit record: each page row has the status of the revisit and the size of the
@@ -198,6 +199,7 @@ def revisit_of(original: Path, target: Path) -> tuple[str, str]:
     return normalize_url(uri), later
 
 
+@pytest.mark.slow
 def test_redirects_are_edges_to_their_location(imported):
     """Each 3xx response with a Location in IAH-urls-wget.warc is one redirect edge from
     its URL to the Location, through the spider's own redirect path."""
@@ -219,6 +221,7 @@ def test_redirects_are_edges_to_their_location(imported):
     assert redirects["position"].isna().all()
 
 
+@pytest.mark.slow
 def test_manifest_says_warc_with_the_files_and_their_digests(imported):
     import hashlib
 

@@ -748,11 +748,15 @@ def import_warc(
             crawl_id,
             base=manifest,
             problems=[p.to_dict() for p in problems[:_PROBLEMS_KEPT]],
-            skipped={
-                **archive.skipped,
-                **archive.problems.counts(),
-                **(manifest.get("skipped") or {}),
-            },
+            skipped=dict(
+                sorted(
+                    {
+                        **(manifest.get("skipped") or {}),
+                        **archive.skipped,
+                        **archive.problems.counts(),
+                    }.items()
+                )
+            ),
         )
         write_manifest(root, manifest)
     return WarcImport(
