@@ -63,6 +63,7 @@ def build(copies: int, warc: Path) -> LocalWeb:
                     url,
                     "response",
                     payload=io.BytesIO(raw),
+                    length=len(raw),
                     http_headers=http,
                     warc_headers_dict={"WARC-Date": date},
                 )

@@ -5,6 +5,7 @@ reported and skipped, and the imported crawl read by pandas, DuckDB, polars and 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 from datetime import datetime
@@ -451,3 +452,65 @@ def test_import_edges_loads_an_edge_list_file(tmp_path):
     assert refused.output.strip().splitlines() == [
         f"Error: edge list {bad} has no source and no target column (its columns: from, to)"
     ]
+
+
+def head_pair(source: Path, target: Path) -> str:
+    """A WARC holding a HEAD request and its response (paired by WARC-Concurrent-To), the
+    response being the first one of ``source`` at a URL of its own; returns that URL."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(shared(source), "rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type == "response":
+                uri = record.rec_headers.get_header("WARC-Target-URI") + "?asked-with-head"
+                http = record.http_headers
+                body = record.raw_stream.read()
+                break
+    with open(target, "wb") as out:
+        writer = WARCWriter(out, gzip=False)
+        response = writer.create_warc_record(
+            uri, "response", payload=io.BytesIO(body), length=len(body), http_headers=http
+        )
+        request = writer.create_warc_record(
+            uri,
+            "request",
+            payload=io.BytesIO(b""),
+            length=0,
+            http_headers=StatusAndHeaders("HEAD / HTTP/1.1", [], is_http_request=True),
+        )
+        request.rec_headers.add_header(
+            "WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID")
+        )
+        writer.write_record(response)
+        writer.write_record(request)
+    return normalize_url(uri)
+
+
+@pytest.mark.slow
+def test_domains_keep_their_hosts_pages_and_head_responses_are_no_pages(tmp_path):
+    """--domains keeps the pages on the hosts named or under the domains named (the
+    Common Crawl sample has 16 pages on 15 hosts); a response to a HEAD request is not a
+    page."""
+    head = tmp_path / "head.warc"
+    head_url = head_pair(CC, head)
+    data = tmp_path / "data"
+    result = run_linkcrawl(
+        [
+            *("import", "warc", str(shared(CC)), str(head), "--data", str(data)),
+            *("--crawl-id", "d", "--domains", "live-radsport.ch,01spb.ru"),
+            *("--domains", "0900-hovenier.nl"),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    rows = pages(data, "d")
+    assert sorted(rows.index) == [
+        "http://01spb.ru/company/",
+        "http://06.live-radsport.ch/fahrerstatistik_801/Anthony_Ravard.html",
+        "http://06.live-radsport.ch/tippspiel/stats_140_petzi.html",
+        "http://0900-hovenier.nl/gelderland/oosterbeek/",
+    ]
+    assert head_url not in rows.index
+    record = manifest(data, "d")
+    assert record["skipped"] == {"not-a-get": 1, "out-of-scope": 12}
+    assert record["scope"] == ["01spb.ru", "0900-hovenier.nl", "live-radsport.ch"]
