@@ -323,10 +323,10 @@ def test_whole_file_gzip_arc_and_a_revisit_in_another_file(imported, tmp_path):
 # -- bad input ------------------------------------------------------------------------------------
 
 
-def undecodable_copy(source: Path, target: Path) -> str:
-    """A copy of ``source`` in which one HTML response says ``Content-Encoding: gzip`` (a
-    header line of it overwritten, same length) over a body that is not gzip; returns
-    that response's URL."""
+def patched_copy(source: Path, target: Path, header: bytes) -> str:
+    """A copy of ``source`` in which the first HTML response has the HTTP header line
+    ``header`` in place of one of its own (overwritten, padded to the same length, so every
+    length in the file stays right); returns that response's URL."""
     raw = shared(source).read_bytes()
     with open(source, "rb") as stream:
         iterator = ArchiveIterator(stream)
@@ -338,10 +338,9 @@ def undecodable_copy(source: Path, target: Path) -> str:
                 break
     head_end = raw.index(b"\r\n\r\n", raw.index(b"\r\n\r\n", start) + 4)
     lines = raw[start:head_end].split(b"\r\n")
-    victim = next(
-        line for line in lines[lines.index(b"") + 2 :] if len(line) >= 22 and b":" in line
-    )
-    patched = b"Content-Encoding: gzip".ljust(len(victim))
+    victim = next(line for line in lines[lines.index(b"") + 2 :] if len(line) >= 22)
+    assert len(victim) >= len(header)
+    patched = header.ljust(len(victim))
     at = raw.index(victim, start)
     target.write_bytes(raw[:at] + patched + raw[at + len(victim) :])
     return normalize_url(url)
@@ -364,7 +363,8 @@ def test_bad_input_is_reported_and_the_rest_imported(tmp_path):
     end = iah.index(b"\r\n", first)
     broken.write_bytes(iah[:first] + b"x9z" + iah[end:])
     undecodable = tmp_path / "undecodable.warc"
-    bad_url = undecodable_copy(LINKS_TEST, undecodable)
+    # Content-Encoding: gzip over a body that is not gzip.
+    bad_url = patched_copy(LINKS_TEST, undecodable, b"Content-Encoding: gzip")
     files = [truncated, not_warc, broken, undecodable, shared(CC)]
     data = tmp_path / "data"
     result = run_linkcrawl(
@@ -491,26 +491,42 @@ def head_pair(source: Path, target: Path) -> str:
 def test_domains_keep_their_hosts_pages_and_head_responses_are_no_pages(tmp_path):
     """--domains keeps the pages on the hosts named or under the domains named (the
     Common Crawl sample has 16 pages on 15 hosts); a response to a HEAD request is not a
-    page."""
+    page; a stored X-Robots-Tag: nofollow header makes the page's links nofollow."""
     head = tmp_path / "head.warc"
     head_url = head_pair(CC, head)
+    robots = tmp_path / "x-robots.warc"
+    nofollow_url = patched_copy(LINKS_TEST, robots, b"X-Robots-Tag: nofollow")
     data = tmp_path / "data"
     result = run_linkcrawl(
         [
-            *("import", "warc", str(shared(CC)), str(head), "--data", str(data)),
-            *("--crawl-id", "d", "--domains", "live-radsport.ch,01spb.ru"),
-            *("--domains", "0900-hovenier.nl"),
+            *("import", "warc", str(shared(CC)), str(head), str(robots)),
+            *("--data", str(data), "--crawl-id", "d", "--domains", "live-radsport.ch,01spb.ru"),
+            *("--domains", "0900-hovenier.nl", "--domains", "www.example.com"),
         ]
     )
     assert result.returncode == 0, result.stderr
     rows = pages(data, "d")
+    example = sorted(u for u in archived_responses(LINKS_TEST) if "//www.example.com/" in u)
+    assert len(example) == 8  # and one on example.org, out of scope
     assert sorted(rows.index) == [
         "http://01spb.ru/company/",
         "http://06.live-radsport.ch/fahrerstatistik_801/Anthony_Ravard.html",
         "http://06.live-radsport.ch/tippspiel/stats_140_petzi.html",
         "http://0900-hovenier.nl/gelderland/oosterbeek/",
+        *example,
     ]
     assert head_url not in rows.index
     record = manifest(data, "d")
-    assert record["skipped"] == {"not-a-get": 1, "out-of-scope": 12}
-    assert record["scope"] == ["01spb.ru", "0900-hovenier.nl", "live-radsport.ch"]
+    assert record["skipped"] == {"not-a-get": 1, "out-of-scope": 13}
+    assert record["scope"] == [
+        "01spb.ru",
+        "0900-hovenier.nl",
+        "live-radsport.ch",
+        "www.example.com",
+    ]
+    assert rows.loc[nofollow_url, "x_robots_tag"] == "nofollow"
+    assert rows.loc[nofollow_url, "nofollow"]
+    edges = pd.read_parquet(data / "edges", filters=[("crawl_id", "==", "d")])
+    assert len(edges[edges["source"] == nofollow_url]) >= 1
+    assert not edges[edges["source"] == nofollow_url]["follow"].any()
+    assert edges[edges["source"] != nofollow_url]["follow"].any()
