@@ -491,7 +491,8 @@ def head_pair(source: Path, target: Path) -> str:
 def test_domains_keep_their_hosts_pages_and_head_responses_are_no_pages(tmp_path):
     """--domains keeps the pages on the hosts named or under the domains named (the
     Common Crawl sample has 16 pages on 15 hosts); a response to a HEAD request is not a
-    page; a stored X-Robots-Tag: nofollow header makes the page's links nofollow."""
+    page; a stored X-Robots-Tag: nofollow header makes the page's links nofollow; a
+    payload over DOWNLOAD_MAXSIZE is the too-large row a crawl writes."""
     head = tmp_path / "head.warc"
     head_url = head_pair(CC, head)
     robots = tmp_path / "x-robots.warc"
@@ -502,6 +503,8 @@ def test_domains_keep_their_hosts_pages_and_head_responses_are_no_pages(tmp_path
             *("import", "warc", str(shared(CC)), str(head), str(robots)),
             *("--data", str(data), "--crawl-id", "d", "--domains", "live-radsport.ch,01spb.ru"),
             *("--domains", "0900-hovenier.nl", "--domains", "www.example.com"),
+            # 01spb.ru/company/ is 104,567 bytes; the others are under 40,000.
+            *("-s", "DOWNLOAD_MAXSIZE=50000"),
         ]
     )
     assert result.returncode == 0, result.stderr
@@ -524,9 +527,38 @@ def test_domains_keep_their_hosts_pages_and_head_responses_are_no_pages(tmp_path
         "live-radsport.ch",
         "www.example.com",
     ]
+    big = rows.loc["http://01spb.ru/company/"]
+    assert big["error"] == "too-large" and pd.isna(big["status"]) and big["outlinks"] == 0
+    assert rows.drop(index="http://01spb.ru/company/")["error"].isna().all()
     assert rows.loc[nofollow_url, "x_robots_tag"] == "nofollow"
     assert rows.loc[nofollow_url, "nofollow"]
     edges = pd.read_parquet(data / "edges", filters=[("crawl_id", "==", "d")])
     assert len(edges[edges["source"] == nofollow_url]) >= 1
     assert not edges[edges["source"] == nofollow_url]["follow"].any()
     assert edges[edges["source"] != nofollow_url]["follow"].any()
+
+
+def test_decode_payload_refuses_what_a_browser_could_not_read():
+    """The payload of a real page gzip-encoded decodes to the page; cut short, or not gzip
+    at all, it is an undecodable payload; a gzip bomb stops at the size cap, before it is
+    decoded whole."""
+    from warcio.statusandheaders import StatusAndHeaders
+
+    from linkcrawl.sources.warc import PayloadError, PayloadTooLarge, decode_payload
+
+    page = archived_responses(CC)["http://01spb.ru/company/"].body
+    gzip_head = StatusAndHeaders("200 OK", [("Content-Encoding", "gzip")], protocol="HTTP/1.1")
+    encoded = gzip.compress(page)
+    assert decode_payload(encoded, gzip_head) == page
+    with pytest.raises(PayloadError, match="ends before the end of gzip data"):
+        decode_payload(encoded[: len(encoded) // 2], gzip_head)
+    with pytest.raises(PayloadError, match="is not gzip data"):
+        decode_payload(page, gzip_head)
+    bomb = gzip.compress(b"\0" * (64 << 20))  # 64 MB in about 64 KB
+    with pytest.raises(PayloadTooLarge):
+        decode_payload(bomb, gzip_head, max_size=1 << 20)
+    chunked = StatusAndHeaders("200 OK", [("Transfer-Encoding", "chunked")], protocol="HTTP/1.1")
+    assert decode_payload(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", chunked) == b"hello world"
+    odd = StatusAndHeaders("200 OK", [("Content-Encoding", "compress")], protocol="HTTP/1.1")
+    with pytest.raises(PayloadError, match="unsupported Content-Encoding 'compress'"):
+        decode_payload(page, odd)

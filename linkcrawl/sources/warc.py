@@ -38,7 +38,7 @@ from linkcrawl.crawl.items import PageItem
 from linkcrawl.dataset.layout import manifest_path, new_crawl_id, root_path, validate_crawl_id
 from linkcrawl.dataset.manifest import build_manifest, read_manifest, write_manifest
 from linkcrawl.errors import LinkcrawlError, first_line
-from linkcrawl.extract.urls import host_of, normalize_url
+from linkcrawl.extract.urls import host_of, normalize_url, registered_domain
 from linkcrawl.spiders.links import LinkSpider
 
 __all__ = [
@@ -100,6 +100,8 @@ class Capture:
     headers: list[tuple[str, str]]
     body: bytes
     fetched_at: int  # ms since the epoch: the record's WARC-Date
+    # Over DOWNLOAD_MAXSIZE (stored or decoded): a page row with the error a crawl writes.
+    too_large: bool = False
 
     def response(self) -> Any:
         """The response a live crawl builds from the same status, headers and body (the
@@ -127,6 +129,7 @@ class _Record:
     http: Any  # warcio StatusAndHeaders of the HTTP head, or None
     payload: bytes | None  # the HTTP payload as stored (None unless asked for)
     complete: bool  # the record's whole Content-Length was there
+    too_large: bool = False  # the payload asked for was over the size cap: not kept
 
     def header(self, name: str) -> str | None:
         value = self.headers.get_header(name)
@@ -148,6 +151,10 @@ class PayloadError(Exception):
     """An HTTP payload that does not decode (chunking, Content-Encoding)."""
 
 
+class PayloadTooLarge(Exception):
+    """An HTTP payload over the size cap once decoded (a crawl's ``too-large``)."""
+
+
 class _ArchiveFile:
     """One archive file: how to open it, and its records, read past bad ones."""
 
@@ -161,10 +168,12 @@ class _ArchiveFile:
         raw = open(self.path, "rb")  # closed with the stream by the caller
         return gzip.GzipFile(fileobj=raw, mode="rb") if self.whole_gzip else raw  # type: ignore[return-value]
 
-    def records(self, problems: _Problems, payload_of: Any = None) -> Iterator[_Record]:
+    def records(
+        self, problems: _Problems, payload_of: Any = None, max_size: int = 0
+    ) -> Iterator[_Record]:
         """Every record; a record that cannot be read is a problem, and reading goes on at
         the next record found after it. ``payload_of(offset)`` says whether to keep a
-        record's payload (else it is read and dropped)."""
+        record's payload (else it is read and dropped), up to ``max_size`` bytes (0: any)."""
         start: int | None = 0
         read = 0  # records read so far
         with self.open() as stream:
@@ -176,7 +185,7 @@ class _ArchiveFile:
                     for record in iterator:
                         offset = iterator.offset
                         keep = payload_of is not None and payload_of(offset)
-                        found = self._record(offset, record, keep, problems)
+                        found = self._record(offset, record, keep, problems, max_size)
                         read += 1
                         yield found
                     start = None
@@ -194,15 +203,24 @@ class _ArchiveFile:
         if read == 0 and not any(p.file == self.name for p in problems) and _size(self.path):
             problems.add(self._problem(0, "not-an-archive", "no WARC or ARC record in it"))
 
-    def _record(self, offset: int, record: Any, keep: bool, problems: _Problems) -> _Record:
+    def _record(
+        self, offset: int, record: Any, keep: bool, problems: _Problems, max_size: int
+    ) -> _Record:
         stream = record.raw_stream
         chunks: list[bytes] = []
+        size = 0
+        too_large = False
         while True:
             block = stream.read(_READ)
             if not block:
                 break
             if keep:
-                chunks.append(block)
+                size += len(block)
+                if max_size and size > max_size:
+                    keep, too_large = False, True  # read on, keep nothing
+                    chunks.clear()
+                else:
+                    chunks.append(block)
         complete = getattr(stream, "limit", 0) <= 0
         if not complete and keep:
             problems.add(
@@ -213,8 +231,9 @@ class _ArchiveFile:
             record.rec_type or "",
             record.rec_headers,
             record.http_headers,
-            b"".join(chunks) if keep else None,
+            b"".join(chunks) if keep else (b"" if too_large else None),
             complete,
+            too_large,
         )
 
     def _problem(self, offset: int, reason: str, detail: str) -> Problem:
@@ -337,12 +356,17 @@ class ArchiveSet:
     """The captures of a set of archive files, and what could not be read in them.
 
     ``domains`` keeps only pages whose host is one of them or under one of them
-    (``iana.org`` keeps ``www.iana.org``). :meth:`index` is the first pass;
+    (``iana.org`` keeps ``www.iana.org``); a payload over ``max_size`` bytes (stored or
+    decoded) is a ``too-large`` page, as in a crawl. :meth:`index` is the first pass;
     :meth:`captures` the second, yielding the chosen capture of each URL.
     """
 
-    def __init__(self, paths: Sequence[Path | str], domains: Iterable[str] = ()) -> None:
+    def __init__(
+        self, paths: Sequence[Path | str], domains: Iterable[str] = (), max_size: int = 0
+    ) -> None:
         self.files = [_ArchiveFile(Path(p), i) for i, p in enumerate(paths)]
+        # DOWNLOAD_MAXSIZE: a payload over it, stored or decoded, is not parsed (nor held).
+        self.max_size = max_size
         self.domains = tuple(sorted({d.strip().lower().strip(".") for d in domains if d.strip()}))
         self.problems = _Problems([f.name for f in self.files])
         self.skipped: dict[str, int] = {}
@@ -470,7 +494,7 @@ class ArchiveSet:
         waits for it)."""
         if not self.indexed:
             self.index()
-        originals: dict[tuple[int, int], tuple[_Record, bytes] | None] = {}
+        originals: dict[tuple[int, int], tuple[_Record, bytes | None] | None] = {}
         waiting: dict[tuple[int, int], list[_Record]] = {}
         remaining = dict(self.originals)
         for archive in self.files:
@@ -478,13 +502,13 @@ class ArchiveSet:
             wanted |= {o for (i, o) in self.originals if i == archive.index}
             if not wanted:
                 continue
-            for record in archive.records(self.problems, payload_of=wanted.__contains__):
+            for record in archive.records(self.problems, wanted.__contains__, self.max_size):
                 key = (archive.index, record.offset)
                 if record.payload is None:
                     continue
                 if key in self.originals:
                     decoded = self._decoded(archive, record)
-                    originals[key] = (record, decoded) if decoded is not None else None
+                    originals[key] = (record, decoded[0]) if decoded is not None else None
                     for revisit in waiting.pop(key, []):
                         yield from self._revisit(revisit, key, originals, remaining)
                 entry = self.chosen.get(key)
@@ -497,9 +521,9 @@ class ArchiveSet:
                     else:
                         waiting.setdefault(entry.original, []).append(record)
                     continue
-                body = self._decoded(archive, record)
-                if body is not None:
-                    yield self._capture(record, record, body)
+                found = self._decoded(archive, record)
+                if found is not None:
+                    yield self._capture(record, record, found[0])
         for revisits in waiting.values():
             self._skip("revisit-unresolved", len(revisits))  # its original was unreadable
 
@@ -507,7 +531,7 @@ class ArchiveSet:
         self,
         revisit: _Record,
         key: tuple[int, int],
-        originals: dict[tuple[int, int], tuple[_Record, bytes] | None],
+        originals: dict[tuple[int, int], tuple[_Record, bytes | None] | None],
         remaining: dict[tuple[int, int], int],
     ) -> Iterator[Capture]:
         found = originals[key]
@@ -520,7 +544,8 @@ class ArchiveSet:
         original, body = found
         yield self._capture(revisit, original, body)
 
-    def _capture(self, record: _Record, original: _Record, body: bytes) -> Capture:
+    def _capture(self, record: _Record, original: _Record, body: bytes | None) -> Capture:
+        """``body`` None: the payload was over the size cap."""
         # A revisit stores the headers of its own response; a 304 ("not modified") or a
         # revisit without an HTTP head stands for the original response as it was.
         own = record.http if _status(record.http) not in (None, 304) else None
@@ -532,23 +557,31 @@ class ArchiveSet:
             url=url,
             status=_status(http) or 0,
             headers=headers,
-            body=body,
+            body=body or b"",
             fetched_at=_epoch_ms(record.header("WARC-Date")),
+            too_large=body is None,
         )
 
-    def _decoded(self, archive: _ArchiveFile, record: _Record) -> bytes | None:
-        """The payload, de-chunked and decoded; None (and a problem) if it does not decode."""
+    def _decoded(self, archive: _ArchiveFile, record: _Record) -> tuple[bytes | None] | None:
+        """The payload, de-chunked and decoded (in a tuple; ``(None,)`` when over the size
+        cap); None, and a problem, if it does not decode."""
         assert record.payload is not None
+        if record.too_large:
+            return (None,)
         try:
-            return decode_payload(record.payload, record.http)
+            return (decode_payload(record.payload, record.http, self.max_size),)
+        except PayloadTooLarge:
+            return (None,)
         except PayloadError as exc:
             self.problems.add(archive._problem(record.offset, "undecodable-payload", str(exc)))
             return None
 
 
-def decode_payload(payload: bytes, http: Any) -> bytes:
+def decode_payload(payload: bytes, http: Any, max_size: int = 0) -> bytes:
     """An HTTP payload as stored, without its transfer and content encodings (warcio's
-    readers); PayloadError when a declared Content-Encoding does not decode to its end."""
+    readers); PayloadError when a declared Content-Encoding does not decode to its end,
+    PayloadTooLarge when it decodes to more than ``max_size`` bytes (0: no cap), which
+    is found out without decoding further (a few KB of gzip can hold gigabytes)."""
     encoding = (http.get_header("content-encoding") or "").strip().lower()
     chunked = "chunked" in (http.get_header("transfer-encoding") or "").lower()
     if encoding in ("", "identity"):
@@ -565,7 +598,15 @@ def decode_payload(payload: bytes, http: Any) -> bytes:
             if chunked
             else BufferedReader(stream, decomp_type=decomp)
         )
-        body = reader.read()
+        blocks, size = [], 0
+        while block := reader.read(_READ):
+            size += len(block)
+            if max_size and size > max_size:
+                raise PayloadTooLarge(size)
+            blocks.append(block)
+        body = b"".join(blocks)
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # zlib, brotli and warcio's own
         raise PayloadError(f"Content-Encoding {encoding}: {_one_line(exc)}") from None
     if encoding and payload:
@@ -613,6 +654,16 @@ class ArchiveSpider(LinkSpider):
                 if capture is None:
                     done = True
                     break
+                if capture.too_large:
+                    # What a crawl writes when the download goes over DOWNLOAD_MAXSIZE.
+                    self.crawler.stats.inc_value("linkcrawl/archive/too_large")
+                    yield PageItem(
+                        url=capture.url,
+                        fetched_at=capture.fetched_at,
+                        domain=registered_domain(host_of(capture.url)),
+                        error="too-large",
+                    )
+                    continue
                 try:
                     response = capture.response()
                 except ValueError as exc:  # a URL Scrapy refuses
@@ -703,7 +754,7 @@ def import_warc(
     >>> import_warc(["site.warc.gz"], "data").crawl_id   # doctest: +SKIP
     'c20261202T100000Z'
     """
-    from linkcrawl.crawl.process import crawl_settings, run_scrapy
+    from linkcrawl.crawl.process import crawl_settings, project_settings, run_scrapy
     from linkcrawl.crawl.runner import DataDirLock
 
     if not files:
@@ -722,7 +773,14 @@ def import_warc(
             f"crawl {crawl_id} already exists in {root}: choose another --crawl-id"
         )
     archives = [describe_archive(p) for p in paths]
-    archive = ArchiveSet(paths, domains)
+    given = settings or {}
+    # 0 is no cap, as for Scrapy; a server's own settings module may set it too.
+    max_size = int(
+        given["DOWNLOAD_MAXSIZE"]
+        if "DOWNLOAD_MAXSIZE" in given
+        else project_settings().getint("DOWNLOAD_MAXSIZE")
+    )
+    archive = ArchiveSet(paths, domains, max_size)
     if archive.index() == 0:
         problems = list(archive.problems)
         why = f": {problems[0].line()}" if problems else " (no HTTP response records)"
