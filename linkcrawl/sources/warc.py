@@ -190,6 +190,9 @@ class _ArchiveFile:
                         yield found
                     start = None
                 except Exception as exc:  # warcio, zlib and gzip raise many kinds
+                    # Where reading failed: the record being parsed (warcio's offset moves
+                    # to the next record once the last one was read to its end).
+                    offset = max(offset, iterator.offset)
                     if read == 0 and offset == 0:
                         reason = "not-an-archive"
                     elif isinstance(exc, EOFError):
