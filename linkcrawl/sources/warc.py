@@ -225,7 +225,7 @@ class _ArchiveFile:
                 else:
                     chunks.append(block)
         complete = getattr(stream, "limit", 0) <= 0
-        if not complete and keep:
+        if not complete:  # whatever the record, the file is cut or broken there
             problems.add(
                 self._problem(offset, "truncated", f"record ends {stream.limit} bytes short")
             )
@@ -413,10 +413,7 @@ class ArchiveSet:
                 if url is None or (record.rec_type == "response" and _status(record.http) is None):
                     continue  # not an HTTP(S) response (dns:, a resource, no status line)
                 if not record.complete:
-                    self.problems.add(
-                        archive._problem(record.offset, "truncated", "the record ends early")
-                    )
-                    continue
+                    continue  # a problem already (_ArchiveFile._record)
                 date = record.header("WARC-Date") or ""
                 concurrent[key] = [x for x in [rid, *links] if x]
                 revisit = record.rec_type == "revisit"
