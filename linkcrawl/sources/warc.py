@@ -787,6 +787,9 @@ def import_warc(
         raise LinkcrawlError(f"nothing to import in {len(paths)} file(s){why}")
     root.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = {"LOG_LEVEL": "WARNING", **(settings or {})}
+    # One process reads the archive: a server's settings module that shares its crawls
+    # through Redis does not make the import a worker of one.
+    overrides["LINKCRAWL_REDIS_URL"] = ""
     scrapy_settings = crawl_settings(
         root,
         crawl_id,
