@@ -442,6 +442,125 @@ def crawl(
         sys.exit(3)
 
 
+# `linkcrawl import warc` exits with this when it imported the archives but had to skip
+# input it could not read (each piece named on stderr): distinct from 1, nothing imported.
+SKIPPED_INPUT_EXIT = 4
+# Problems named one a line before the rest are summed up.
+_PROBLEM_LINES = 10
+
+
+@main.group(name="import")
+def import_() -> None:
+    """Load link data made elsewhere as a crawl: web archives, or an edge list."""
+
+
+@import_.command(name="warc")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_data_option
+@click.option("--crawl-id", default=None, help="Id of the new crawl (default: the UTC time).")
+@click.option(
+    "--domains",
+    multiple=True,
+    metavar="DOMAIN[,DOMAIN...]",
+    help="Import only pages on these hosts or under these domains (default: all).",
+)
+@click.option(
+    "-s",
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A Scrapy or linkcrawl setting, e.g. -s LINKCRAWL_PARSE_WORKERS=4.",
+)
+def import_warc(
+    files: tuple[str, ...],
+    data_dir: str,
+    crawl_id: str | None,
+    domains: tuple[str, ...],
+    settings: tuple[str, ...],
+) -> None:
+    """Import web archives (WARC 1.0/1.1 or ARC, plain or gzip) as a finished crawl.
+
+    Every archived HTML response goes through the same extraction and pipeline as a live
+    crawl; a 3xx with Location is a redirect edge; a revisit record takes its original's
+    payload when that is in FILES; of a URL captured several times, the newest capture.
+    Prints the crawl id. A record that cannot be read is skipped and named with its file
+    and offset; the rest is imported, and the exit status is 4.
+
+    \b
+    Example:
+      linkcrawl import warc crawl-00000.warc.gz crawl-00001.warc.gz --crawl-id site2014
+      linkcrawl import warc CC-MAIN-*.warc.gz --domains example.com,example.org
+    """
+    from linkcrawl.sources.warc import PROBLEM_REASONS
+    from linkcrawl.sources.warc import import_warc as run_import
+
+    wanted = [d for given in domains for d in given.replace(",", " ").split()]
+    done = run_import(
+        list(files),
+        data_dir,
+        crawl_id=crawl_id,
+        domains=wanted,
+        settings=_parse_settings(settings),
+        progress_seconds=2.0,
+    )
+    click.echo(done.crawl_id)
+    for problem in done.problems[:_PROBLEM_LINES]:
+        click.echo(_escape_terminal(f"skipped: {problem.line()}"), err=True)
+    if len(done.problems) > _PROBLEM_LINES:
+        rest = len(done.problems) - _PROBLEM_LINES
+        click.echo(f"skipped: {rest:,} more (the manifest lists them)", err=True)
+    counts = done.counts
+    click.echo(
+        f"imported {counts.get('pages', 0):,} pages and {counts.get('edges', 0):,} links "
+        f"from {len(files)} file(s) into crawl {done.crawl_id}; left out: "
+        + (", ".join(f"{reason} {n:,}" for reason, n in done.skipped.items()) or "nothing"),
+        err=True,
+    )
+    if done.status != "finished":
+        click.echo(f"import {done.crawl_id} is {done.status}", err=True)
+        sys.exit(3)
+    if any(done.skipped.get(reason) for reason in PROBLEM_REASONS):
+        sys.exit(SKIPPED_INPUT_EXIT)
+
+
+@import_.command(name="edges")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_data_option
+@click.option("--crawl-id", default=None, help="Id of the new crawl (default: the UTC time).")
+def import_edges(file: str, data_dir: str, crawl_id: str | None) -> None:
+    """Import an edge list (Parquet, CSV or TSV with source and target URL columns, and
+    optionally any other column of the edges table) as a finished crawl.
+
+    URLs are normalised as a crawl writes them; a row whose source or target is not an
+    http(s) URL is left out, and counted. Prints the crawl id.
+
+    \b
+    Example:
+      linkcrawl import edges links.csv --crawl-id partner-graph
+      linkcrawl analyze --crawl-id partner-graph
+    """
+    from linkcrawl.dataset.layout import manifest_path, new_crawl_id
+    from linkcrawl.sources.edgelist import import_edges as run_import
+    from linkcrawl.sources.edgelist import read_edge_file
+
+    crawl_id = crawl_id or new_crawl_id()
+    if manifest_path(data_dir, crawl_id).is_file():
+        raise LinkcrawlError(
+            f"crawl {crawl_id} already exists in {data_dir}: choose another --crawl-id"
+        )
+    edges, dropped = read_edge_file(file)
+    done = run_import(data_dir, edges, crawl_id)
+    click.echo(done)
+    record = open_dataset(data_dir).manifest(done)
+    counts = record.fields.get("counts") or {}
+    click.echo(
+        f"imported {counts.get('edges', 0):,} links of {counts.get('pages', 0):,} pages into "
+        f"crawl {done}" + (f"; left out {dropped:,} rows without http(s) URLs" if dropped else ""),
+        err=True,
+    )
+
+
 @main.command()
 @_reads_dataset
 @_data_option

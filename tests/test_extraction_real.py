@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from scrapy.http import HtmlResponse
+from warcio.archiveiterator import ArchiveIterator
 
 from linkcrawl.extract.links import LinkExtractor
 from linkcrawl.extract.urls import absolute_url
@@ -28,48 +29,35 @@ def _shared_data():
     need_shared_data(SHARED_DATA)
 
 
-# -- a small WARC reader ---------------------------------------------------------------------
+# -- WARC records, read with warcio (linkcrawl's own reader for `import warc`) ----------------
+
+# Headers of the bytes on the wire: the payload warcio hands over is de-chunked and decoded.
+_WIRE_HEADERS = ("content-length", "transfer-encoding", "content-encoding")
 
 
 def read_warc(path: Path) -> Iterator[tuple[dict[str, str], bytes]]:
-    """Each record of a WARC file (plain or gzip, one member per record or not) as
-    (lower-cased WARC headers, content block)."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)  # concatenated members decompress to one stream
-    pos = 0
-    while (start := data.find(b"WARC/", pos)) >= 0:
-        end = data.find(b"\r\n\r\n", start)
-        sep = 4
-        if end < 0:
-            end, sep = data.find(b"\n\n", start), 2
-        headers = {}
-        for line in data[start:end].decode("utf-8", "replace").splitlines()[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers["content-length"])
-        yield headers, data[end + sep : end + sep + length]
-        pos = end + sep + length
+    """Each record of a WARC file (plain or gzip per record) as (lower-cased WARC headers,
+    payload)."""
+    with open(path, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            headers = {name.lower(): value for name, value in record.rec_headers.headers}
+            yield headers, record.content_stream().read()
 
 
 def warc_responses(path: Path) -> Iterator[HtmlResponse]:
     """The HTTP responses of a WARC as Scrapy builds them (headers give the charset)."""
-    for headers, block in read_warc(path):
-        if headers.get("warc-type") != "response":
-            continue
-        head, _, body = block.partition(b"\r\n\r\n")
-        fields = []
-        for line in head.decode("latin-1").splitlines()[1:]:
-            name, _, value = line.partition(":")
-            # The archived body is already de-chunked and decoded.
-            if name.strip().lower() not in (
-                "content-length",
-                "transfer-encoding",
-                "content-encoding",
-            ):
-                fields.append((name.strip(), value.strip()))
-        url = headers["warc-target-uri"].strip("<>")  # WARC 1.1 writes <uri>
-        yield HtmlResponse(url=url, body=body, headers=fields)
+    with open(path, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type != "response":
+                continue
+            fields = [
+                (name, value)
+                for name, value in record.http_headers.headers
+                if name.lower() not in _WIRE_HEADERS
+            ]
+            body = record.content_stream().read()
+            url = record.rec_headers.get_header("WARC-Target-URI").strip("<>")  # 1.1: <uri>
+            yield HtmlResponse(url=url, body=body, headers=fields)
 
 
 def extract(response: HtmlResponse):

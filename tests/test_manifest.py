@@ -37,6 +37,9 @@ FIELDS = {
     "counts",
     "skipped",
     "imported",
+    "source",
+    "archives",
+    "problems",
 }
 # format_time's form: UTC, microseconds, +00:00.
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")

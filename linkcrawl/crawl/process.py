@@ -79,8 +79,16 @@ def crawl_settings(
     return settings
 
 
-def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | None:
-    """Run the link spider in this process; returns Scrapy's finish reason.
+def run_scrapy(
+    settings: Settings,
+    seeds: list[str],
+    crawl_id: str,
+    *,
+    spider: type[LinkSpider] = LinkSpider,
+    **spider_args: Any,
+) -> str | None:
+    """Run the link spider (or ``spider``, a subclass of it, with ``spider_args``: an
+    archive import) in this process; returns Scrapy's finish reason.
 
     SIGINT and SIGTERM are handled here, not by Scrapy: the first stops the crawl
     gracefully (the requests in flight finish, every row is written) and is acknowledged at
@@ -129,8 +137,8 @@ def run_scrapy(settings: Settings, seeds: list[str], crawl_id: str) -> str | Non
     previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
     try:
         process = CrawlerProcess(settings)
-        crawler = process.create_crawler(LinkSpider)
-        process.crawl(crawler, seeds=seeds, crawl_id=crawl_id)
+        crawler = process.create_crawler(spider)
+        process.crawl(crawler, seeds=seeds, crawl_id=crawl_id, **spider_args)
         from twisted.internet import reactor as installed  # the one CrawlerProcess installed
 
         reactor = installed

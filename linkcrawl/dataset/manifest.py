@@ -261,8 +261,14 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "counts": {"pages": 0, "edges": 0, "errors": 0},
     # what the crawl did not request, by reason
     "skipped": {},
-    # loaded from an edge list (linkcrawl.sources), not crawled
+    # loaded from an edge list or an archive (linkcrawl.sources), not crawled
     "imported": False,
+    # where the rows came from: crawl (a live crawl), warc (linkcrawl import warc), edges
+    "source": "crawl",
+    # the archive files an import read: [{"name", "path", "bytes", "sha256"}, ...]
+    "archives": [],
+    # input an import could not read, first ones: [{"file", "offset", "reason", "detail"}]
+    "problems": [],
 }
 _MANIFEST_TIME_LISTS = ("resumed_at",)
 

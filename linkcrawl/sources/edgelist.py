@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,10 @@ from linkcrawl.dataset.layout import DataLocation, root_path, validate_crawl_id
 from linkcrawl.dataset.manifest import build_manifest, write_manifest
 from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, ROW_GROUP_SIZE
 from linkcrawl.dataset.write import PartWriter
-from linkcrawl.extract.urls import registered_domain
+from linkcrawl.errors import LinkcrawlError, first_line
+from linkcrawl.extract.urls import normalize_url, registered_domain
 
-__all__ = ["import_edges"]
+__all__ = ["import_edges", "read_edge_file"]
 
 _DEFAULTS: dict[str, Any] = {
     "anchor": "",
@@ -39,6 +41,55 @@ def _domains(urls: pa.ChunkedArray | pa.Array) -> pa.Array:
         [registered_domain(h or "") for h in encoded.dictionary.to_pylist()], pa.string()
     )
     return domains.take(encoded.indices)
+
+
+def read_edge_file(path: Path | str) -> tuple[pa.Table, int]:
+    """An edge list from a Parquet, CSV or TSV file (by its extension; ``.txt`` is TSV)
+    with ``source`` and ``target`` URL columns, the URLs normalised as a crawl writes
+    them; returns the table and the number of rows left out for a source or target that
+    is not an http(s) URL. LinkcrawlError, in one line, for a file that cannot be read."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise LinkcrawlError(f"edge list {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            table = pq.read_table(path)
+        else:
+            delimiter = "\t" if suffix in (".tsv", ".tab", ".txt") else ","
+            table = pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"source": pa.string(), "target": pa.string()}
+                ),
+            )
+    except (pa.ArrowException, OSError) as exc:
+        raise LinkcrawlError(f"edge list {path} cannot be read: {first_line(exc)}") from None
+    missing = [c for c in ("source", "target") if c not in table.column_names]
+    if missing:
+        raise LinkcrawlError(
+            f"edge list {path} has no {' and no '.join(missing)} column "
+            f"(its columns: {', '.join(table.column_names) or 'none'})"
+        )
+    urls = {}
+    for side in ("source", "target"):
+        column = table.column(side).cast(pa.string())
+        # Normalised once per distinct URL: an edge list repeats its URLs.
+        encoded = pc.dictionary_encode(column).combine_chunks()
+        normal = pa.array(
+            [normalize_url(u) if u else None for u in encoded.dictionary.to_pylist()],
+            pa.string(),
+        )
+        urls[side] = normal.take(encoded.indices)
+    keep = pc.and_(pc.is_valid(urls["source"]), pc.is_valid(urls["target"]))
+    table = table.set_column(table.column_names.index("source"), "source", urls["source"])
+    table = table.set_column(table.column_names.index("target"), "target", urls["target"])
+    kept = table.filter(keep)
+    return kept, table.num_rows - kept.num_rows
 
 
 def import_edges(
@@ -181,6 +232,7 @@ def import_edges(
             started_at=now,
             finished_at=now,
             imported=True,
+            source="edges",
             counts={"pages": len(page_urls), "edges": n, "errors": 0},
         ),
     )
