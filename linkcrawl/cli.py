@@ -212,6 +212,8 @@ LOCAL_ONLY: dict[str, str | None] = {
     "demo": None,  # crawl and analyze, as above, then domains and backlinks
     "audit": None,  # a new generation of the authority folder, staged as analyze's is
     "disavow": None,
+    "import edges": None,  # written through the dataset's writers, as a crawl's parts are
+    "import warc": "archive imports are built and tested on local directories only",
     "prune": "it removes a crawl's partitions by renaming them aside, which object stores "
     "cannot do",
 }
@@ -224,7 +226,13 @@ def _data_location(ctx: click.Context, param: click.Parameter, value: str) -> st
         root = root_path(value)
     except LinkcrawlError as exc:
         raise click.BadParameter(str(exc)) from None
-    name = ctx.command.name or ""
+    # The command as typed after `linkcrawl`: "backlinks", or "import warc" in a group.
+    words = []
+    at: click.Context | None = ctx
+    while at is not None and at.parent is not None:
+        words.append(at.info_name or at.command.name or "")
+        at = at.parent
+    name = " ".join(reversed(words))
     if not isinstance(root, Path):
         reason = LOCAL_ONLY.get(name, "it does not say that it works on an object store")
         if reason is not None:

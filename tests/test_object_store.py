@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from html import escape
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -349,11 +350,15 @@ def assert_same_analysis(here, there):
 
 
 def test_every_command_with_data_says_whether_it_works_on_an_object_store():
-    takes_data = {
-        name
+    commands = [
+        (f"{name} {sub}", subcommand)
         for name, command in main.commands.items()
-        if any(p.name == "data_dir" for p in command.params)
+        for sub, subcommand in getattr(command, "commands", {}).items()
+    ] + list(main.commands.items())
+    takes_data = {
+        name for name, command in commands if any(p.name == "data_dir" for p in command.params)
     }
+    assert "import warc" in takes_data
     assert takes_data == set(LOCAL_ONLY)
 
 
@@ -364,6 +369,7 @@ _ARGUMENTS = {
     "report": ["example.com"],
     "disavow": ["example.com"],
     "prune": ["--keep", "1"],
+    "import warc": [str(Path(__file__).parent / "test_object_store.py")],  # any file
 }
 _REFUSING = sorted(name for name, reason in LOCAL_ONLY.items() if reason is not None)
 
@@ -378,7 +384,7 @@ def test_a_command_that_needs_a_local_directory_refuses_s3_in_one_line(
         monkeypatch.setenv(name, value)
     options = f"endpoint_override=127.0.0.1:{s3_server}&scheme=http&region=us-east-1"
     uri = f"s3://linkcrawl-refused/data?{options}&allow_bucket_creation=true"
-    result = run_linkcrawl([command, *_ARGUMENTS.get(command, []), "--data", uri])
+    result = run_linkcrawl([*command.split(), *_ARGUMENTS.get(command, []), "--data", uri])
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
