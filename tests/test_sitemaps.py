@@ -227,8 +227,14 @@ def test_orphan_query_of_the_docs_finds_the_orphans(mapped):
     text = (Path(__file__).parent.parent / "docs" / "dataset.md").read_text()
     block = text.split("<!-- query: orphans -->", 1)[1]
     query = block.split("```sql", 1)[1].split("```", 1)[0].replace("'data/", f"'{data}/")
+    assert query.count(f"'{data}/") == 3
     found = {row[0] for row in duckdb.sql(query).fetchall()}
-    assert found == {f"{SITE}/orphan.html", f"{SITE}/blog/post.html", f"{FALLBACK}/lonely.html"}
+    assert found == {
+        f"{SITE}/orphan.html",
+        f"{SITE}/blog/post.html",
+        f"{SITE}/private/hidden.html",  # disallowed by robots.txt, linked by none
+        f"{FALLBACK}/lonely.html",
+    }
 
 
 @pytest.mark.slow
@@ -339,3 +345,43 @@ def test_lastmod_and_priority_as_the_protocol_writes_them():
     assert parse_lastmod("yesterday") is None and parse_lastmod(None) is None
     assert parse_priority("0.8") == 0.8 and parse_priority("1.5") is None
     assert parse_priority("high") is None and parse_priority("") is None
+
+
+def test_pipeline_writes_sitemap_rows_once_across_a_resume(tmp_path):
+    """SitemapItems -> sitemaps part files (counted in the manifest); a resumed run that
+    reads the same file again writes its rows no second time. Flushed every 2 rows: one
+    file's rows stay in one part however many there are."""
+    from linkcrawl.crawl.items import PageItem
+    from linkcrawl.crawl.sitemaps import SitemapItem
+    from tests.test_dataset import run_pipeline
+
+    def entries(sitemap, *urls):
+        n = len(urls)
+        return SitemapItem(
+            sitemap=sitemap,
+            fetched_at=1_700_000_000_000,
+            url=list(urls),
+            domain=["a.example"] * n,
+            lastmod=[1_600_000_000_000] + [None] * (n - 1),
+            changefreq=["daily"] + [None] * (n - 1),
+            priority=[0.5] + [None] * (n - 1),
+        )
+
+    one = entries("http://a.example/s1.xml", *(f"http://a.example/{i}" for i in range(3)))
+    two = entries("http://a.example/s2.xml", "http://a.example/9")
+    home = PageItem(url="http://a.example/", fetched_at=1_700_000_000_000, domain="a.example")
+    run_pipeline(tmp_path, "s1", [one, home], flush_rows=2)
+    record = manifest(tmp_path, "s1")
+    assert record["counts"] == {"pages": 1, "edges": 0, "errors": 0, "sitemaps": 3}
+    record["status"] = "interrupted"
+    (tmp_path / "crawls" / "s1.json").write_text(json.dumps(record))
+    run_pipeline(tmp_path, "s1", [one, two], flush_rows=2)
+    parts = sorted((tmp_path / "sitemaps" / "crawl_id=s1").iterdir())
+    assert [pq.read_metadata(p).num_rows for p in parts] == [3, 1]
+    frame = open_dataset(tmp_path).arrow("sitemaps", "s1").to_table().to_pandas()
+    assert sorted(frame.url) == ["http://a.example/0", "http://a.example/1",
+                                 "http://a.example/2", "http://a.example/9"]  # fmt: skip
+    first = frame.set_index("url").loc["http://a.example/0"]
+    assert first.lastmod == pd.Timestamp(1_600_000_000_000, unit="ms", tz="UTC")
+    assert (first.changefreq, first.priority) == ("daily", 0.5)
+    assert manifest(tmp_path, "s1")["counts"]["sitemaps"] == 4
