@@ -170,6 +170,8 @@ def test_failed_sitemaps_are_pages_rows_and_the_crawl_goes_on(mapped):
     # No sitemap at all: the /sitemap.xml guess that answers 404 is no row.
     assert f"{PLAIN}/sitemap.xml" not in pages.index
     assert ("GET", "plain-example.org", "/sitemap.xml") in web.requests
+    # The Sitemap lines come from the robots.txt the crawl read for its rules: one fetch.
+    assert web.requests.count(("GET", "www.map-example.com", "/robots.txt")) == 1
     record = manifest(data)
     assert record["status"] == "finished"
     assert record["counts"]["sitemaps"] == 8
@@ -235,6 +237,22 @@ def test_orphan_query_of_the_docs_finds_the_orphans(mapped):
         f"{SITE}/private/hidden.html",  # disallowed by robots.txt, linked by none
         f"{FALLBACK}/lonely.html",
     }
+
+
+@pytest.mark.slow
+def test_workers_read_the_same_sitemaps(mapped, tmp_path):
+    """--workers 2: each worker reads its own seeds' sitemaps; the pages fetched and the
+    sitemap rows are those of the one-process crawl."""
+    one, _ = mapped
+    crawl(mapped_web(), tmp_path, f"{SITE}/", f"{FALLBACK}/", f"{PLAIN}/", "--workers", "2")
+    columns = ["sitemap", "url", "lastmod", "changefreq", "priority"]
+    for table, key in (("pages", ["url"]), ("sitemaps", columns)):
+        want = pd.read_parquet(one / table)[key].sort_values(key).reset_index(drop=True)
+        got = pd.read_parquet(tmp_path / table)[key].sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+    pages = pd.read_parquet(tmp_path / "pages").set_index("url")
+    assert pages.loc[f"{SITE}/orphan.html", "discovered_by"] == "sitemap"
+    assert manifest(tmp_path)["counts"]["sitemaps"] == 8
 
 
 @pytest.mark.slow

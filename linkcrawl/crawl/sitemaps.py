@@ -123,6 +123,19 @@ class SitemapReader:
         self.started = False
         # Sitemap file URLs requested: one file is read once however many point to it.
         self.files: set[str] = set()
+        # host -> the Sitemap lines of its robots.txt, as the crawl's robots.txt middleware
+        # read it (linkcrawl.crawl.middlewares): robots.txt is then not fetched again.
+        self.robots: dict[str, list[str]] = {}
+
+    def robots_read(self, host: str, body: bytes, url: str) -> None:
+        """Note the ``Sitemap:`` lines of ``host``'s robots.txt (``body``, from ``url``;
+        empty for a robots.txt that failed)."""
+        urls: list[str] = []
+        for line in sitemap_urls_from_robots(body, base_url=url):
+            found = normalize_url(line)
+            if found and found not in urls:
+                urls.append(found)
+        self.robots[host] = urls
 
     def _stat(self, name: str, n: int = 1) -> None:
         self.spider.crawler.stats.inc_value(name, n)
@@ -133,10 +146,24 @@ class SitemapReader:
     # -- requests ---------------------------------------------------------------------------
 
     def start(self) -> list[scrapy.Request]:
-        """The robots.txt requests of the seeds' hosts (one per scheme, host and port)."""
+        """The requests that start reading the seed hosts' sitemaps: those named in
+        robots.txt already read, else /sitemap.xml; a robots.txt request for a host whose
+        robots.txt the crawl did not read (ROBOTSTXT_OBEY off, or no request of this run
+        went there)."""
         self.started = True
-        origins = dict.fromkeys(origin_of(seed) for seed in self.spider.seeds)
-        return [self._robots_request(f"{origin}/robots.txt", 0) for origin in origins]
+        requests: list[scrapy.Request] = []
+        for origin in dict.fromkeys(origin_of(seed) for seed in self.spider.seeds):
+            declared = self.robots.get(host_of(origin + "/"))
+            if declared is None:
+                requests.append(self._robots_request(f"{origin}/robots.txt", 0))
+            elif not declared:
+                requests.extend(self._fallback(origin + "/robots.txt"))
+            else:
+                for url in declared:
+                    request = self._file_request(url, "robots", 0)
+                    if request is not None:
+                        requests.append(request)
+        return requests
 
     def _robots_request(self, url: str, hops: int) -> scrapy.Request:
         meta: dict[str, Any] = {META: {"found": "robots.txt", "level": 0, "hops": hops}}
@@ -164,7 +191,8 @@ class SitemapReader:
             self._skip("sitemap-out-of-scope")
             return None
         if spider.max_pages and spider.scheduled[domain] >= spider.max_pages:
-            self._skip("sitemap-max-pages")
+            if found != "fallback":  # /sitemap.xml is a guess: there may be none to skip
+                self._skip("sitemap-max-pages")
             return None
         self.files.add(url)
         return scrapy.Request(
@@ -172,6 +200,9 @@ class SitemapReader:
             callback=spider.parse_sitemap,
             errback=spider.sitemap_failed,
             priority=SITEMAP_FILE_PRIORITY,
+            # Read once per run by ``files``; not by Scrapy's duplicate filter, whose JOBDIR
+            # copy would keep a resumed crawl from reading its sitemaps again.
+            dont_filter=True,
             # A gzip file is cut at the limit as it downloads; its uncompressed size is
             # checked when it is read.
             meta={
@@ -203,12 +234,10 @@ class SitemapReader:
             if request is not None:
                 yield request
                 return
-        urls: list[str] = []
+        self.robots_read(host_of(response.url), b"", response.url)
         if response.status == 200:
-            for line in sitemap_urls_from_robots(response.body, base_url=response.url):
-                url = normalize_url(line)
-                if url and url not in urls:
-                    urls.append(url)
+            self.robots_read(host_of(response.url), response.body, response.url)
+        urls = self.robots[host_of(response.url)]
         if not urls:
             yield from self._fallback(response.url)
             return

@@ -330,6 +330,7 @@ class LinkSpider(scrapy.Spider):
         limits = [n for n in (self.max_query_variants, self.max_digit_variants) if n > 0]
         self.evidence = PatternEvidence(min(limits) if limits else 0)
         self.checked: set[str] = set()
+        self._released = False
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
@@ -483,13 +484,14 @@ class LinkSpider(scrapy.Spider):
         held = self.evidence.release_all()
         for request in held:
             self.crawler.engine.crawl(request)
+        self._released = bool(held)  # the sitemaps wait for the next idle
         if held:
             raise DontCloseSpider
 
     def _read_sitemaps(self, spider: Any = None) -> None:
         """On the first idle, read the seeds' sitemaps: every page a link reaches has been
         fetched by then, with its click depth."""
-        if self.sitemaps is None or self.sitemaps.started:
+        if self.sitemaps is None or self.sitemaps.started or self._released:
             return
         requests = self.sitemaps.start()
         for request in requests:
