@@ -256,6 +256,28 @@ def test_workers_read_the_same_sitemaps(mapped, tmp_path):
 
 
 @pytest.mark.slow
+def test_max_depth_crawls_sitemap_pages_but_not_their_links(tmp_path):
+    """Under --max-depth the site's sitemap entries are still crawled; the links on pages
+    of unknown depth are not followed (no depth to bound them by), and are counted."""
+    crawl(mapped_web(), tmp_path, f"{SITE}/", "--max-depth", "1")
+    pages = pd.read_parquet(tmp_path / "pages").set_index("url")
+    assert pages.loc[f"{SITE}/blog/post.html", "discovered_by"] == "sitemap"
+    assert f"{SITE}/blog/from-orphan.html" not in pages.index
+    assert manifest(tmp_path)["skipped"]["max-depth"] >= 1
+
+
+@pytest.mark.slow
+def test_robots_txt_is_read_for_its_sitemaps_when_its_rules_are_not_obeyed(tmp_path):
+    web = mapped_web()
+    crawl(web, tmp_path, f"{SITE}/", "-s", "ROBOTSTXT_OBEY=0")
+    pages = pd.read_parquet(tmp_path / "pages").set_index("url")
+    assert pages.loc[f"{SITE}/orphan.html", "discovered_by"] == "sitemap"
+    # No rules obeyed: requested (the web has no such page), not robots-disallowed.
+    assert pages.loc[f"{SITE}/private/hidden.html", "status"] == 404
+    assert web.requests.count(("GET", "www.map-example.com", "/robots.txt")) == 1
+
+
+@pytest.mark.slow
 def test_no_sitemaps_reads_none(tmp_path):
     web = mapped_web()
     crawl(web, tmp_path, f"{SITE}/", f"{FALLBACK}/", "--no-sitemaps")

@@ -219,7 +219,9 @@ class SitemapReader:
         location = (response.headers.get(b"Location") or b"").decode("latin-1")
         target = absolute_url(location, response.url) if location else None
         target = normalize_url(target) if target else None
-        if target is None or state["hops"] >= self.max_redirects:
+        # Google follows 5 redirects of a robots.txt (as linkcrawl.crawl.middlewares does).
+        most = min(self.max_redirects, 5) if state["found"] == "robots.txt" else self.max_redirects
+        if target is None or state["hops"] >= most:
             return None
         if state["found"] == "robots.txt":
             return self._robots_request(target, state["hops"] + 1)
@@ -234,10 +236,9 @@ class SitemapReader:
             if request is not None:
                 yield request
                 return
-        self.robots_read(host_of(response.url), b"", response.url)
-        if response.status == 200:
-            self.robots_read(host_of(response.url), response.body, response.url)
-        urls = self.robots[host_of(response.url)]
+        host = host_of(normalize_url(response.url) or response.url)
+        self.robots_read(host, response.body if response.status == 200 else b"", response.url)
+        urls = self.robots[host]
         if not urls:
             yield from self._fallback(response.url)
             return

@@ -335,9 +335,13 @@ class LinkSpider(scrapy.Spider):
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
         self.sitemaps: SitemapReader | None = None
-        if settings.getbool("LINKCRAWL_SITEMAPS", True) and not settings.get("LINKCRAWL_REDIS_URL"):
-            self.sitemaps = SitemapReader(self, settings)
-            crawler.signals.connect(self._read_sitemaps, signal=signals.spider_idle)
+        if settings.getbool("LINKCRAWL_SITEMAPS", True):
+            if settings.get("LINKCRAWL_REDIS_URL"):
+                crawler.stats.set_value("linkcrawl/sitemaps/off", "redis")
+                self.logger.info("sitemaps are not read in a crawl shared through Redis")
+            else:
+                self.sitemaps = SitemapReader(self, settings)
+                crawler.signals.connect(self._read_sitemaps, signal=signals.spider_idle)
 
     # -- scope ------------------------------------------------------------------------------
 
