@@ -337,8 +337,8 @@ class LinkSpider(scrapy.Spider):
         self.sitemaps: SitemapReader | None = None
         if settings.getbool("LINKCRAWL_SITEMAPS", True):
             if settings.get("LINKCRAWL_REDIS_URL"):
-                crawler.stats.set_value("linkcrawl/sitemaps/off", "redis")
-                self.logger.info("sitemaps are not read in a crawl shared through Redis")
+                # Said once the crawl starts (its stats exist from then on).
+                crawler.signals.connect(self._sitemaps_off, signal=signals.spider_opened)
             else:
                 self.sitemaps = SitemapReader(self, settings)
                 crawler.signals.connect(self._read_sitemaps, signal=signals.spider_idle)
@@ -491,6 +491,10 @@ class LinkSpider(scrapy.Spider):
         self._released = bool(held)  # the sitemaps wait for the next idle
         if held:
             raise DontCloseSpider
+
+    def _sitemaps_off(self, spider: Any = None) -> None:
+        self.crawler.stats.set_value("linkcrawl/sitemaps/off", "redis")
+        self.logger.info("sitemaps are not read in a crawl shared through Redis")
 
     def _read_sitemaps(self, spider: Any = None) -> None:
         """On the first idle, read the seeds' sitemaps: every page a link reaches has been
