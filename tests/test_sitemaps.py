@@ -6,6 +6,7 @@ web; lastmod values are checked against datetimes written here by hand."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,6 +276,30 @@ def test_robots_txt_is_read_for_its_sitemaps_when_its_rules_are_not_obeyed(tmp_p
     # No rules obeyed: requested (the web has no such page), not robots-disallowed.
     assert pages.loc[f"{SITE}/private/hidden.html", "status"] == 404
     assert web.requests.count(("GET", "www.map-example.com", "/robots.txt")) == 1
+
+
+@pytest.mark.slow
+def test_an_index_is_read_one_file_at_a_time(tmp_path):
+    """Streaming: a child sitemap is fetched only once the pages of the one before are
+    (nearly) all requested, so an index never has all its files' URLs queued at once. By
+    hand: 30 pages a file, at most CONCURRENT_REQUESTS (16) of them still in the
+    downloader when the next file is requested, so at least 14 between two files."""
+    host = "http://www.index-example.com"
+    web = LocalWeb()
+    web.add(f"{host}/", "<title>home</title>")
+    children = [f"{host}/maps/{k}.xml" for k in range(5)]
+    web.add(f"{host}/sitemap.xml", xml(index(*children)))
+    for k, child in enumerate(children):
+        web.add(child, xml(urlset(*(url_entry(f"{host}/p{k}-{i}") for i in range(30)))))
+        for i in range(30):
+            web.add(f"{host}/p{k}-{i}", "<title>p</title>")
+    crawl(web, tmp_path, f"{host}/")
+    order = [path for _, h, path in web.requests if h == "www.index-example.com"]
+    files = [order.index(f"/maps/{k}.xml") for k in range(5)]
+    assert files == sorted(files)
+    assert min(b - a for a, b in itertools.pairwise(files)) >= 14, order
+    assert len(pd.read_parquet(tmp_path / "pages")) == 151
+    assert len(pd.read_parquet(tmp_path / "sitemaps")) == 150
 
 
 @pytest.mark.slow

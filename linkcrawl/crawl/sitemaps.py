@@ -17,12 +17,14 @@ from __future__ import annotations
 import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
@@ -121,8 +123,16 @@ class SitemapReader:
         self.robots_bytes = settings.getint("LINKCRAWL_ROBOTSTXT_MAX_BYTES", 500 * 1024)
         self.max_redirects = settings.getint("LINKCRAWL_MAX_REDIRECTS", 10)
         self.started = False
-        # Sitemap file URLs requested: one file is read once however many point to it.
+        # Sitemap file URLs found: one file is read once however many point to it.
         self.files: set[str] = set()
+        # Files found and not requested yet, (url, found, level), and whether one is being
+        # read: one file at a time, the next once the scheduler has no request waiting, so
+        # that only one file's entries are ever queued. ``eager`` (a --workers worker,
+        # whose idle is the exchange's): each file is requested as it is found.
+        self.pending: deque[tuple[str, str, int]] = deque()
+        self.reading = False
+        self.eager = False
+        spider.crawler.signals.connect(self._response_received, signal=signals.response_received)
         # host -> the Sitemap lines of its robots.txt, as the crawl's robots.txt middleware
         # read it (linkcrawl.crawl.middlewares): robots.txt is then not fetched again.
         self.robots: dict[str, list[str]] = {}
@@ -145,12 +155,13 @@ class SitemapReader:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def start(self) -> list[scrapy.Request]:
-        """The requests that start reading the seed hosts' sitemaps: those named in
-        robots.txt already read, else /sitemap.xml; a robots.txt request for a host whose
-        robots.txt the crawl did not read (ROBOTSTXT_OBEY off, or no request of this run
-        went there)."""
+    def start(self, eager: bool = False) -> list[scrapy.Request]:
+        """The requests that start reading the seed hosts' sitemaps: the first file named
+        in a robots.txt already read, else /sitemap.xml; a robots.txt request for a host
+        whose robots.txt the crawl did not read (ROBOTSTXT_OBEY off, or no request of this
+        run went there). ``eager``: every file as it is found (see ``pending``)."""
         self.started = True
+        self.eager = eager
         requests: list[scrapy.Request] = []
         for origin in dict.fromkeys(origin_of(seed) for seed in self.spider.seeds):
             declared = self.robots.get(host_of(origin + "/"))
@@ -160,10 +171,53 @@ class SitemapReader:
                 requests.extend(self._fallback(origin + "/robots.txt"))
             else:
                 for url in declared:
-                    request = self._file_request(url, "robots", 0)
+                    request = self._add_file(url, "robots", 0)
                     if request is not None:
                         requests.append(request)
+        requests.extend(self._next())
         return requests
+
+    def on_idle(self) -> list[scrapy.Request]:
+        """At the spider's idle: start, or request the next file (none is in flight)."""
+        if not self.started:
+            return self.start()
+        self.reading = False
+        return list(self._next())
+
+    def _response_received(
+        self, response: Any = None, request: Any = None, spider: Any = None
+    ) -> None:
+        if self.pending and not self.reading and not self.eager:
+            stats = self.spider.crawler.stats
+            waiting = (stats.get_value("scheduler/enqueued") or 0) - (
+                stats.get_value("scheduler/dequeued") or 0
+            )
+            if waiting <= 0:
+                for request in self._next():
+                    self.spider.crawler.engine.crawl(request)
+
+    def _next(self) -> Iterator[scrapy.Request]:
+        """The next pending file's request, unless one is being read."""
+        while self.pending and not self.reading:
+            url, found, level = self.pending.popleft()
+            request = self._file_request(url, found, level)
+            if request is not None:
+                self.reading = True
+                yield request
+
+    def _add_file(self, url: str, found: str, level: int) -> scrapy.Request | None:
+        """Note a sitemap file found (unless known or out of scope): pending, or, when
+        ``eager``, its request."""
+        if url in self.files:
+            return None
+        if not self.spider.in_scope(url, registered_domain(host_of(url))):
+            self._skip("sitemap-out-of-scope")
+            return None
+        self.files.add(url)
+        if self.eager:
+            return self._file_request(url, found, level)
+        self.pending.append((url, found, level))
+        return None
 
     def _robots_request(self, url: str, hops: int) -> scrapy.Request:
         meta: dict[str, Any] = {META: {"found": "robots.txt", "level": 0, "hops": hops}}
@@ -181,10 +235,8 @@ class SitemapReader:
     def _file_request(
         self, url: str, found: str, level: int, hops: int = 0
     ) -> scrapy.Request | None:
-        """A request for a sitemap file, unless already requested, out of scope, or of a
-        domain whose --max-pages is reached."""
-        if hops == 0 and url in self.files:
-            return None
+        """A request for a sitemap file, unless out of scope or of a domain whose
+        --max-pages is reached."""
         spider = self.spider
         domain = registered_domain(host_of(url))
         if not spider.in_scope(url, domain):
@@ -243,18 +295,39 @@ class SitemapReader:
             yield from self._fallback(response.url)
             return
         for url in urls:
-            request = self._file_request(url, "robots", 0)
+            request = self._add_file(url, "robots", 0)
             if request is not None:
                 yield request
+        yield from self._next()
 
     def _fallback(self, robots_url: str) -> Iterator[scrapy.Request]:
-        request = self._file_request(f"{origin_of(robots_url)}/sitemap.xml", "fallback", 0)
+        request = self._add_file(f"{origin_of(robots_url)}/sitemap.xml", "fallback", 0)
         if request is not None:
             yield request
+        yield from self._next()
 
     def parse_sitemap(self, response: Any) -> Iterator[Any]:
         """Rows for the file's entries and requests for those in scope; a child request for
         each sitemap of an index; a pages row with its error for a file that fails."""
+        hop = False
+        pages = 0
+        try:
+            for out in self._parse_sitemap(response):
+                if isinstance(out, scrapy.Request):
+                    if META in out.meta:
+                        hop = True
+                    else:
+                        pages += 1
+                yield out
+        finally:
+            if not hop:  # a redirect's next hop is the same file, still being read
+                self.reading = False
+        if not hop and not pages:
+            # The next file now if this one queued no page (an index, say), else once the
+            # scheduler has none waiting (see _response_received).
+            yield from self._next()
+
+    def _parse_sitemap(self, response: Any) -> Iterator[Any]:
         state = response.meta[META]
         url = normalize_url(response.url) or response.url
         guessed = state["found"] == "fallback"
@@ -313,7 +386,7 @@ class SitemapReader:
                 if state["level"] >= self.index_depth:
                     self._skip("sitemap-index-depth")
                     continue
-                request = self._file_request(target, "index", state["level"] + 1)
+                request = self._add_file(target, "index", state["level"] + 1)
                 if request is not None:
                     yield request
                 continue
@@ -361,14 +434,17 @@ class SitemapReader:
         if state["found"] == "robots.txt":
             yield from self._fallback(request.url)
             return
+        self.reading = False
         if state["found"] == "fallback":
             self._stat("linkcrawl/sitemaps/none")
+            yield from self._next()
             return
         error = error_name(failure)
         if error == "too-large":
             error = "sitemap-too-large"
             self._skip("sitemap-too-large")
         yield self._page_row(request.url, error=error)
+        yield from self._next()
 
     def _error_row(self, response: Any, error: str) -> PageItem:
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None

@@ -497,11 +497,11 @@ class LinkSpider(scrapy.Spider):
         self.logger.info("sitemaps are not read in a crawl shared through Redis")
 
     def _read_sitemaps(self, spider: Any = None) -> None:
-        """On the first idle, read the seeds' sitemaps: every page a link reaches has been
-        fetched by then, with its click depth."""
-        if self.sitemaps is None or self.sitemaps.started or self._released:
+        """On the first idle, start reading the seeds' sitemaps: every page a link reaches
+        has been fetched by then, with its click depth; on the next ones, the next file."""
+        if self.sitemaps is None or self.sitemaps.eager or self._released:
             return
-        requests = self.sitemaps.start()
+        requests = self.sitemaps.on_idle()
         for request in requests:
             self.crawler.engine.crawl(request)
         if requests:
@@ -558,7 +558,7 @@ class LinkSpider(scrapy.Spider):
         if self.sitemaps is not None and self.exchange is not None:
             # A worker of --workers reads its seeds' sitemaps from the start, below every
             # page request: its idle is the exchange's, which closes the workers together.
-            for request in self.sitemaps.start():
+            for request in self.sitemaps.start(eager=True):
                 yield request
 
     # -- callbacks --------------------------------------------------------------------------
