@@ -1,4 +1,5 @@
-"""The Parquet pipeline: buffers page items in columns and writes edges and pages part files.
+"""The Parquet pipeline: buffers page items in columns and writes edges and pages part files
+(and sitemaps part files of the sitemap entries, linkcrawl.crawl.sitemaps).
 
 Rows are flushed as a part file every ``LINKCRAWL_FLUSH_ROWS`` edge (or page) rows or every
 ``LINKCRAWL_FLUSH_SECONDS`` seconds, whichever comes first, so a long crawl writes steadily

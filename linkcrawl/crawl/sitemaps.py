@@ -7,9 +7,8 @@ throttling) and parsed by ``scrapy.utils.sitemap.Sitemap``, lxml with entity res
 off. When the reading starts and in what order (see docs/dataset.md, "How pages are
 found"): in a crawl of one process the spider starts it once the link crawl has nothing
 left to do, so that every page a link reaches is fetched by that link, with its click
-depth; the sitemap files wait below every page request (:data:`SITEMAP_FILE_PRIORITY`),
-so that one file's entries are crawled before the next file is read and a 1,000-file
-index never has more than one file's URLs queued.
+depth; then one file is read at a time, the next once no request waits in the scheduler,
+so that a 1,000-file index never has more than one file's URLs queued.
 """
 
 from __future__ import annotations
