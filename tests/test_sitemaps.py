@@ -280,26 +280,31 @@ def test_robots_txt_is_read_for_its_sitemaps_when_its_rules_are_not_obeyed(tmp_p
 
 @pytest.mark.slow
 def test_an_index_is_read_one_file_at_a_time(tmp_path):
-    """Streaming: a child sitemap is fetched only once the pages of the one before are
-    (nearly) all requested, so an index never has all its files' URLs queued at once. By
-    hand: 30 pages a file, at most CONCURRENT_REQUESTS (16) of them still in the
-    downloader when the next file is requested, so at least 14 between two files."""
-    host = "http://www.index-example.com"
+    """Streaming: a site's next sitemap file is fetched only once the pages of the one
+    before are, so an index never has all its files' URLs queued at once (the 20 pages of
+    a file are all requested between it and the next); two sites go on side by side."""
+    hosts = ("www.index-example.com", "www.other-index-example.org")
     web = LocalWeb()
-    web.add(f"{host}/", "<title>home</title>")
-    children = [f"{host}/maps/{k}.xml" for k in range(5)]
-    web.add(f"{host}/sitemap.xml", xml(index(*children)))
-    for k, child in enumerate(children):
-        web.add(child, xml(urlset(*(url_entry(f"{host}/p{k}-{i}") for i in range(30)))))
-        for i in range(30):
-            web.add(f"{host}/p{k}-{i}", "<title>p</title>")
-    crawl(web, tmp_path, f"{host}/")
-    order = [path for _, h, path in web.requests if h == "www.index-example.com"]
-    files = [order.index(f"/maps/{k}.xml") for k in range(5)]
-    assert files == sorted(files)
-    assert min(b - a for a, b in itertools.pairwise(files)) >= 14, order
-    assert len(pd.read_parquet(tmp_path / "pages")) == 151
-    assert len(pd.read_parquet(tmp_path / "sitemaps")) == 150
+    for host in hosts:
+        web.add(f"http://{host}/", "<title>home</title>")
+        children = [f"http://{host}/maps/{k}.xml" for k in range(3)]
+        web.add(f"http://{host}/sitemap.xml", xml(index(*children)))
+        for k, child in enumerate(children):
+            entries = [url_entry(f"http://{host}/p{k}-{i}") for i in range(20)]
+            web.add(child, xml(urlset(*entries)))
+            for i in range(20):
+                web.add(f"http://{host}/p{k}-{i}", "<title>p</title>")
+    crawl(web, tmp_path, *(f"http://{host}/" for host in hosts))
+    for host in hosts:
+        order = [path for _, h, path in web.requests if h == host]
+        files = [order.index(f"/maps/{k}.xml") for k in range(3)]
+        assert [b - a for a, b in itertools.pairwise(files)] == [21, 21], order
+    # Side by side: each site's first file is read before the other's last.
+    first = {h: web.requests.index(("GET", h, "/maps/0.xml")) for h in hosts}
+    last = {h: web.requests.index(("GET", h, "/maps/2.xml")) for h in hosts}
+    assert first[hosts[0]] < last[hosts[1]] and first[hosts[1]] < last[hosts[0]]
+    assert len(pd.read_parquet(tmp_path / "pages")) == 2 * 61
+    assert len(pd.read_parquet(tmp_path / "sitemaps")) == 2 * 60
 
 
 @pytest.mark.slow

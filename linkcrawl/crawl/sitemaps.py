@@ -7,8 +7,8 @@ throttling) and parsed by ``scrapy.utils.sitemap.Sitemap``, lxml with entity res
 off. When the reading starts and in what order (see docs/dataset.md, "How pages are
 found"): in a crawl of one process the spider starts it once the link crawl has nothing
 left to do, so that every page a link reaches is fetched by that link, with its click
-depth; then one file is read at a time, the next once no request waits in the scheduler,
-so that a 1,000-file index never has more than one file's URLs queued.
+depth; then each site reads one file at a time, the next once that file's pages are
+fetched, so that a 1,000-file index never has more than one file's URLs queued.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 import time
 import zlib
-from collections import deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,14 +124,17 @@ class SitemapReader:
         self.started = False
         # Sitemap file URLs found: one file is read once however many point to it.
         self.files: set[str] = set()
-        # Files found and not requested yet, (url, found, level), and whether one is being
-        # read: one file at a time, the next once the scheduler has no request waiting, so
-        # that only one file's entries are ever queued. ``eager`` (a --workers worker,
-        # whose idle is the exchange's): each file is requested as it is found.
-        self.pending: deque[tuple[str, str, int]] = deque()
-        self.reading = False
+        # Per registered domain: the files found and not requested yet (url, found, level),
+        # whether one is being read, and how many of its entries' pages are still to come.
+        # One file of a site at a time, the next once its pages are all fetched, so that
+        # only one file's entries of each site are ever queued; sites go on side by side.
+        # ``eager`` (a --workers worker, whose idle is the exchange's): each file is
+        # requested as it is found.
+        self.pending: defaultdict[str, deque[tuple[str, str, int]]] = defaultdict(deque)
+        self.reading: set[str] = set()
+        self.outstanding: Counter[str] = Counter()
         self.eager = False
-        spider.crawler.signals.connect(self._response_received, signal=signals.response_received)
+        spider.crawler.signals.connect(self._page_done, signal=signals.item_scraped)
         # host -> the Sitemap lines of its robots.txt, as the crawl's robots.txt middleware
         # read it (linkcrawl.crawl.middlewares): robots.txt is then not fetched again.
         self.robots: dict[str, list[str]] = {}
@@ -177,32 +180,41 @@ class SitemapReader:
         return requests
 
     def on_idle(self) -> list[scrapy.Request]:
-        """At the spider's idle: start, or request the next file (none is in flight)."""
+        """At the spider's idle: start, or request the next file of each site (nothing is
+        in flight: a page that never made a row, a request dropped, is not waited for)."""
         if not self.started:
             return self.start()
-        self.reading = False
+        self.reading.clear()
+        self.outstanding.clear()
         return list(self._next())
 
-    def _response_received(
-        self, response: Any = None, request: Any = None, spider: Any = None
-    ) -> None:
-        if self.pending and not self.reading and not self.eager:
-            stats = self.spider.crawler.stats
-            waiting = (stats.get_value("scheduler/enqueued") or 0) - (
-                stats.get_value("scheduler/dequeued") or 0
-            )
-            if waiting <= 0:
-                for request in self._next():
+    def _page_done(self, item: Any = None, response: Any = None, spider: Any = None) -> None:
+        """A pages row written: one page fewer to come of its site's current file."""
+        if not isinstance(item, PageItem) or item.discovered_by != "sitemap":
+            return
+        if item.url in self.files or self.eager:
+            return  # a sitemap file's own row
+        domain = registered_domain(host_of(item.url))
+        if self.outstanding[domain] > 0:
+            self.outstanding[domain] -= 1
+            if not self.outstanding[domain]:
+                del self.outstanding[domain]
+                for request in self._next(domain):
                     self.spider.crawler.engine.crawl(request)
 
-    def _next(self) -> Iterator[scrapy.Request]:
-        """The next pending file's request, unless one is being read."""
-        while self.pending and not self.reading:
-            url, found, level = self.pending.popleft()
-            request = self._file_request(url, found, level)
-            if request is not None:
-                self.reading = True
-                yield request
+    def _next(self, domain: str | None = None) -> Iterator[scrapy.Request]:
+        """The next pending file's request of ``domain`` (default: of every site), unless
+        one of that site is being read or its pages are still to come."""
+        for site in [domain] if domain is not None else list(self.pending):
+            queue = self.pending.get(site)
+            while queue and site not in self.reading and not self.outstanding[site]:
+                url, found, level = queue.popleft()
+                request = self._file_request(url, found, level)
+                if request is not None:
+                    self.reading.add(site)
+                    yield request
+            if not queue:
+                self.pending.pop(site, None)
 
     def _add_file(self, url: str, found: str, level: int) -> scrapy.Request | None:
         """Note a sitemap file found (unless known or out of scope): pending, or, when
@@ -215,7 +227,7 @@ class SitemapReader:
         self.files.add(url)
         if self.eager:
             return self._file_request(url, found, level)
-        self.pending.append((url, found, level))
+        self.pending[registered_domain(host_of(url))].append((url, found, level))
         return None
 
     def _robots_request(self, url: str, hops: int) -> scrapy.Request:
@@ -308,23 +320,23 @@ class SitemapReader:
     def parse_sitemap(self, response: Any) -> Iterator[Any]:
         """Rows for the file's entries and requests for those in scope; a child request for
         each sitemap of an index; a pages row with its error for a file that fails."""
+        site = registered_domain(host_of(response.url))
         hop = False
-        pages = 0
         try:
             for out in self._parse_sitemap(response):
                 if isinstance(out, scrapy.Request):
                     if META in out.meta:
                         hop = True
-                    else:
-                        pages += 1
+                    elif not self.eager:
+                        self.outstanding[registered_domain(host_of(out.url))] += 1
                 yield out
         finally:
             if not hop:  # a redirect's next hop is the same file, still being read
-                self.reading = False
-        if not hop and not pages:
-            # The next file now if this one queued no page (an index, say), else once the
-            # scheduler has none waiting (see _response_received).
-            yield from self._next()
+                self.reading.discard(site)
+        if not hop:
+            # The site's next file now if this one queued no page of it (an index, say),
+            # else once they are all fetched (_page_done).
+            yield from self._next(site)
 
     def _parse_sitemap(self, response: Any) -> Iterator[Any]:
         state = response.meta[META]
@@ -433,17 +445,18 @@ class SitemapReader:
         if state["found"] == "robots.txt":
             yield from self._fallback(request.url)
             return
-        self.reading = False
+        site = registered_domain(host_of(request.url))
+        self.reading.discard(site)
         if state["found"] == "fallback":
             self._stat("linkcrawl/sitemaps/none")
-            yield from self._next()
+            yield from self._next(site)
             return
         error = error_name(failure)
         if error == "too-large":
             error = "sitemap-too-large"
             self._skip("sitemap-too-large")
         yield self._page_row(request.url, error=error)
-        yield from self._next()
+        yield from self._next(site)
 
     def _error_row(self, response: Any, error: str) -> PageItem:
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
