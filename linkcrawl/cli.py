@@ -336,6 +336,11 @@ _crawl_id_option = click.option(
     help="Fetch each link target on other domains once to record its status.",
 )
 @click.option(
+    "--no-sitemaps",
+    is_flag=True,
+    help="Do not read the seeds' sitemaps (robots.txt Sitemap lines, else /sitemap.xml).",
+)
+@click.option(
     "--resume",
     default=None,
     metavar="CRAWL_ID",
@@ -369,6 +374,7 @@ def crawl(
     redis_url: str | None,
     allow_private: bool,
     check_external: bool,
+    no_sitemaps: bool,
     resume: str | None,
     resume_interrupted: bool,
     settings: tuple[str, ...],
@@ -376,7 +382,9 @@ def crawl(
 ) -> None:
     """Crawl the registered domains of the seed URLs and write edges and pages.
 
-    Links to other domains are recorded, not crawled. Polite by default: robots.txt,
+    Links to other domains are recorded, not crawled. Once the links are crawled, the
+    seeds' sitemaps are read: their entries go to the sitemaps table, and the pages no
+    link reached are crawled too (--no-sitemaps: not). Polite by default: robots.txt,
     AutoThrottle, two requests at a time per site. Prints the crawl id; exits with status 3
     when the crawl was interrupted (Ctrl-C, SIGTERM), so a scheduled job stops there.
 
@@ -403,6 +411,8 @@ def crawl(
         overrides["LINKCRAWL_CHECK_EXTERNAL"] = True
     if allow_private:
         overrides["LINKCRAWL_ALLOW_PRIVATE"] = True
+    if no_sitemaps:
+        overrides["LINKCRAWL_SITEMAPS"] = False
     overrides.update(_parse_settings(settings))
     done = run_crawl(
         seeds,

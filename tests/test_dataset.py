@@ -23,7 +23,12 @@ from linkcrawl import open_dataset
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.pipeline import ColumnBuffer, ParquetPipeline
 from linkcrawl.dataset.manifest import read_manifest
-from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, table_from_columns
+from linkcrawl.dataset.schemas import (
+    EDGES_SCHEMA,
+    PAGES_SCHEMA,
+    SITEMAPS_SCHEMA,
+    table_from_columns,
+)
 from linkcrawl.dataset.write import PartWriter
 
 # Text as pages carry it: any unicode (surrogates cannot be UTF-8), empty strings included.
@@ -256,7 +261,7 @@ def test_pipeline_writes_paired_parts_and_manifest(tmp_path):
     manifest = read_manifest(tmp_path / "crawls" / "p1.json")
     assert manifest.status == "finished"
     # hand count: 4 pages, 3 + 1 edges, errors: the 404 and the timeout
-    assert manifest.fields["counts"] == {"pages": 4, "edges": 4, "errors": 2}
+    assert manifest.fields["counts"] == {"pages": 4, "edges": 4, "errors": 2, "sitemaps": 0}
     assert set(manifest.fields["versions"]) >= {"linkcrawl", "scrapy", "pyarrow", "python"}
     assert manifest.fields["settings"]["LINKCRAWL_FLUSH_ROWS"] == 2
     got = open_dataset(tmp_path).edges("p1")
@@ -283,6 +288,7 @@ def test_resumed_pipeline_writes_each_page_once(tmp_path):
         "pages": 4,
         "edges": 4,
         "errors": 2,
+        "sitemaps": 0,
     }
 
 
@@ -311,7 +317,7 @@ def test_failed_part_write_marks_the_crawl_interrupted(tmp_path):
     manifest = read_manifest(tmp_path / "crawls" / "e1.json")
     assert manifest.status == "interrupted"
     assert manifest.fields["finish_reason"].startswith("error writing parts: ArrowInvalid")
-    assert manifest.fields["counts"] == {"pages": 0, "edges": 0, "errors": 0}
+    assert manifest.fields["counts"] == {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0}
 
 
 def test_pipeline_flushes_on_time_between_items(tmp_path):
@@ -416,7 +422,8 @@ def doc_table(heading: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("heading", "schema"), [("### edges", EDGES_SCHEMA), ("### pages", PAGES_SCHEMA)]
+    ("heading", "schema"),
+    [("### edges", EDGES_SCHEMA), ("### pages", PAGES_SCHEMA), ("### sitemaps", SITEMAPS_SCHEMA)],
 )
 def test_documented_columns_are_the_schema(heading, schema):
     documented = [

@@ -85,7 +85,7 @@ def test_a_crawl_a_workers_crawl_and_an_import_write_the_same_fields(tmp_path):
     one, two, three = manifests["one"], manifests["two"], manifests["three"]
     # By hand: each site has 4 pages (its home page and 3 leaves); each home page has 4
     # links (its leaves and the other home page), each leaf none.
-    assert one["counts"] == two["counts"] == {"pages": 8, "edges": 8, "errors": 0}
+    assert one["counts"] == two["counts"] == {"pages": 8, "edges": 8, "errors": 0, "sitemaps": 0}
     assert one["scope"] == two["scope"] == ["a-example.com", "b-example.com"]
     assert (one["workers"], two["workers"], three["workers"]) == (1, 2, 1)
     assert (one["imported"], two["imported"], three["imported"]) == (False, False, True)

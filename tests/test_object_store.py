@@ -119,7 +119,7 @@ def test_parts_manifests_and_readers(kind, tmp_path):
     assert ds.resolve_crawl() == "c1"
     read = ds.edges("c1")
     assert len(read) == 5 and set(read["target"]) == set(edges["target"].to_pylist())
-    assert ds.counts("c1") == {"pages": 5, "edges": 5, "errors": 0}
+    assert ds.counts("c1") == {"pages": 5, "edges": 5, "errors": 0, "sitemaps": 0}
     state = ds.resume_state("c1")
     assert state.done == set(pages["url"].to_pylist()) and len(state.frontier) == 5
     assert list(ds.pages()["crawl_id"].unique()) == ["c1"]

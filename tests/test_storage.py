@@ -489,17 +489,19 @@ def test_resume_state_of_a_real_crawl_matches_pandas(demo_crawl, tmp_path):
 
     p = pd.read_parquet(pages_dir, columns=["url", "depth"])
     e = pd.read_parquet(edges_dir, columns=["source", "target"])
-    depth_of = p.assign(depth=p["depth"].fillna(0)).groupby("url")["depth"].min()
+    depth_of = p.groupby("url")["depth"].min()
     pending = e[~e["target"].isin(set(p["url"]))]
     shallowest = pending.assign(depth=pending["source"].map(depth_of)).groupby("target")["depth"]
     rows = [(t, d) for t, d in shallowest.min().items()]
-    # Targets whose linking pages have no depth come last (at depth 1), then by URL.
+    # Targets whose linking pages have no depth (reached from a sitemap only) have none
+    # either, and come last; then by URL.
     rows.sort(key=lambda r: (pd.isna(r[1]), 0 if pd.isna(r[1]) else r[1], r[0]))
-    expected = [(t, 1 if pd.isna(d) else int(d) + 1) for t, d in rows]
+    expected = [(t, None if pd.isna(d) else int(d) + 1) for t, d in rows]
 
     state = open_dataset(data).resume_state(crawl_id)
     assert state.done == set(p["url"]) and len(state.done) > 10
     assert len(expected) > 20 and {d for _, d in expected} != {1}
+    assert None not in {d for _, d in expected}  # every demo page is reached by a link
     assert state.frontier == expected
 
 
@@ -510,9 +512,36 @@ def test_counts_from_disk(tmp_path):
     t = t.set_column(1, "status", pa.array([200, 404, None], pa.int16()))
     t = t.set_column(2, "error", pa.array([None, None, "timeout"]))
     PartWriter(tmp_path, "pages", "c1", PAGES_SCHEMA).write(t)
-    assert open_dataset(tmp_path).counts("c1") == {"pages": 3, "edges": 4, "errors": 2}
+    assert open_dataset(tmp_path).counts("c1") == {
+        "pages": 3,
+        "edges": 4,
+        "errors": 2,
+        "sitemaps": 0,
+    }
 
 
 def test_manifest_json_is_plain(tmp_path):
     path = write_manifest(tmp_path, {"crawl_id": "c1", "status": "finished", "counts": {}})
     assert json.loads(path.read_text()) == {"counts": {}, "crawl_id": "c1", "status": "finished"}
+
+
+def test_resume_state_gives_no_depth_below_pages_without_one(tmp_path):
+    """A page reached from a sitemap only has no depth: its link targets have none either
+    (not depth 1), and come after those of known depth."""
+    write_manifest(tmp_path, {"crawl_id": "c1", "status": "interrupted"})
+    home, orphan, b, c = (f"http://s.example/{p}" for p in ("", "orphan", "b", "c"))
+    edges = PartWriter(tmp_path, "edges", "c1", EDGES_SCHEMA)
+    pages = PartWriter(tmp_path, "pages", "c1", PAGES_SCHEMA)
+    edges.write(
+        pa.concat_tables(
+            [
+                edge_table(1, home).set_column(1, "target", pa.array([b])),
+                edge_table(2, orphan).set_column(1, "target", pa.array([b, c])),
+            ]
+        )
+    )
+    no_depth = page_table([orphan], 0).set_column(
+        PAGES_SCHEMA.get_field_index("depth"), "depth", pa.nulls(1, pa.int16())
+    )
+    pages.write(pa.concat_tables([page_table([home], 0), no_depth]))
+    assert open_dataset(tmp_path).resume_state("c1").frontier == [(b, 1), (c, None)]

@@ -62,6 +62,14 @@ class RobotsTxtPolicyMiddleware:
     def from_crawler(cls, crawler: Any) -> RobotsTxtPolicyMiddleware:
         return cls(crawler)
 
+    def _sitemaps_of(self, request: Any, body: bytes, url: str) -> None:
+        """Hand the host's robots.txt ``Sitemap:`` lines to the spider's sitemap reader
+        (linkcrawl.crawl.sitemaps), so that it need not fetch robots.txt again."""
+        reader = getattr(self.crawler.spider, "sitemaps", None)
+        if reader is not None:
+            host = request.meta.get(_ROBOTS_HOST) or urlparse_cached(request).hostname or ""
+            reader.robots_read(host, body, url)
+
     def process_request(self, request: Any, spider: Any = None) -> None:
         if not self.enabled:
             return
@@ -100,12 +108,16 @@ class RobotsTxtPolicyMiddleware:
                             _ROBOTS_HOST: host,
                         },
                     )
+            self._sitemaps_of(request, b"", response.url)
             return response.replace(body=b"")  # too many hops: no rules, as Google
         if response.status >= 500 or response.status == 429:
             self.crawler.stats.inc_value("linkcrawl/robots_unavailable")
+            self._sitemaps_of(request, b"", response.url)
             return response.replace(body=_DISALLOW_ALL)
         if response.status >= 400:
+            self._sitemaps_of(request, b"", response.url)
             return response.replace(body=b"")  # an error page's text is not rules
+        self._sitemaps_of(request, response.body if response.status == 200 else b"", response.url)
         if response.status == 200:
             try:
                 text = response.body.decode("utf-8", errors="replace")

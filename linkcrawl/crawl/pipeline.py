@@ -1,4 +1,5 @@
-"""The Parquet pipeline: buffers page items in columns and writes edges and pages part files.
+"""The Parquet pipeline: buffers page items in columns and writes edges and pages part files
+(and sitemaps part files of the sitemap entries, linkcrawl.crawl.sitemaps).
 
 Rows are flushed as a part file every ``LINKCRAWL_FLUSH_ROWS`` edge (or page) rows or every
 ``LINKCRAWL_FLUSH_SECONDS`` seconds, whichever comes first, so a long crawl writes steadily
@@ -32,10 +33,11 @@ import pyarrow.compute as pc
 from scrapy import signals
 
 from linkcrawl.crawl.items import PageItem
+from linkcrawl.crawl.sitemaps import SitemapItem
 from linkcrawl.dataset.layout import manifest_path, utcnow
 from linkcrawl.dataset.manifest import build_manifest, read_manifest, write_manifest
 from linkcrawl.dataset.reader import Dataset
-from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, TIMESTAMP
+from linkcrawl.dataset.schemas import EDGES_SCHEMA, PAGES_SCHEMA, SITEMAPS_SCHEMA, TIMESTAMP
 from linkcrawl.dataset.write import PartWriter, clean_staging, drop_unpaired_parts
 from linkcrawl.extract.urls import registered_domain
 
@@ -53,6 +55,7 @@ _RECORDED_SETTINGS = (
     "URLLENGTH_LIMIT",
     "LINKCRAWL_MAX_PAGES_PER_DOMAIN",
     "LINKCRAWL_SAME_HOST",
+    "LINKCRAWL_SITEMAPS",
     "LINKCRAWL_FLUSH_ROWS",
     "LINKCRAWL_FLUSH_SECONDS",
     "LINKCRAWL_FIRST_FLUSH_SECONDS",
@@ -70,6 +73,12 @@ REDIS_LOST = "redis unreachable"
 _PAGE_FIELDS = tuple(f.name for f in PAGES_SCHEMA if f.name != "outlinks")
 # The per-link columns copied from the item's parallel lists.
 _LINK_FIELDS = ("target", "anchor", "rel", "follow", "position", "kind", "target_domain")
+# The sitemaps table's columns copied from a SitemapItem's parallel lists.
+_SITEMAP_LISTS = ("url", "domain", "lastmod", "changefreq", "priority")
+
+
+def _sitemap_columns() -> dict[str, list[Any]]:
+    return {f.name: [] for f in SITEMAPS_SCHEMA}
 
 
 class ColumnBuffer:
@@ -213,8 +222,12 @@ class ParquetPipeline:
         self.owns_manifest = settings.getbool("LINKCRAWL_WRITE_MANIFEST", True)
         self.settings = settings
         self.buffer = ColumnBuffer()
-        self.counts = {"pages": 0, "edges": 0, "errors": 0}
-        self.previous_counts = {"pages": 0, "edges": 0, "errors": 0}
+        self.counts = {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0}
+        self.previous_counts = {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0}
+        # The sitemaps table's rows of this batch (linkcrawl.crawl.sitemaps), one list per
+        # column; on resume, the sitemap files whose rows are on disk already.
+        self.sitemap_rows = _sitemap_columns()
+        self.sitemaps_done: set[str] | None = None
         # Totals whose rows are on disk, set by the writer thread after each part pair.
         self.on_disk = dict(self.previous_counts)
         # Pages fetched after a failed write (or a forced stop), whose rows were not kept.
@@ -270,10 +283,19 @@ class ParquetPipeline:
             self.on_disk = dict(self.previous_counts)
             urls = dataset.arrow("pages", self.crawl_id).to_table(columns=["url"])["url"]
             self.done = set(urls.to_pylist())
+            # A resumed crawl reads its sitemaps again: the rows of each file are one part's
+            # (one item), so a file on disk is on disk whole and is not written twice.
+            files = dataset.arrow("sitemaps", self.crawl_id).to_table(columns=["sitemap"])
+            self.sitemaps_done = set(pc.unique(files["sitemap"]).to_pylist())
         self.edge_writer = PartWriter(self.root, "edges", self.crawl_id, EDGES_SCHEMA, self.worker)
         self.page_writer = PartWriter(self.root, "pages", self.crawl_id, PAGES_SCHEMA, self.worker)
+        self.sitemap_writer = PartWriter(
+            self.root, "sitemaps", self.crawl_id, SITEMAPS_SCHEMA, self.worker
+        )
         # An edges part and its pages part share a number; pages-only parts skip one in edges.
-        self.next_part = max(self.edge_writer.next_part, self.page_writer.next_part)
+        self.next_part = max(
+            self.edge_writer.next_part, self.page_writer.next_part, self.sitemap_writer.next_part
+        )
         self.budget = _page_budget(spider, self.settings)
         self.manifest = build_manifest(
             self.crawl_id,
@@ -409,6 +431,8 @@ class ParquetPipeline:
     # -- items ------------------------------------------------------------------------------
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, SitemapItem):
+            return self._add_sitemap(item)
         if not isinstance(item, PageItem):
             return item
         if self.write_error is not None or self.stopped:
@@ -433,11 +457,47 @@ class ParquetPipeline:
             self._flush_if_due()
         return item
 
+    def _add_sitemap(self, item: SitemapItem) -> SitemapItem:
+        """Buffer the rows of one sitemap file (the batch is flushed with the pages)."""
+        if self.write_error is not None or self.stopped:
+            return item
+        if self.sitemaps_done is not None:
+            if item.sitemap in self.sitemaps_done:
+                return item
+            self.sitemaps_done.add(item.sitemap)
+        if self._first_item is None:
+            self._first_item = self._last_flush = time.monotonic()
+        n = len(item.url)
+        rows = self.sitemap_rows
+        rows["sitemap"].extend([item.sitemap] * n)
+        rows["fetched_at"].extend([item.fetched_at] * n)
+        for name in _SITEMAP_LISTS:
+            rows[name].extend(getattr(item, name))
+        self.counts["sitemaps"] += n
+        if self._sitemap_row_count() >= self.flush_rows:
+            self.flush()
+        return item
+
+    def _sitemap_row_count(self) -> int:
+        return len(self.sitemap_rows["url"])
+
+    def _sitemaps_table(self) -> pa.Table | None:
+        rows, self.sitemap_rows = self.sitemap_rows, _sitemap_columns()
+        if not rows["url"]:
+            return None
+        arrays = [
+            pa.array(rows[f.name], pa.int64()).cast(TIMESTAMP)
+            if f.type == TIMESTAMP
+            else pa.array(rows[f.name], f.type)
+            for f in SITEMAPS_SCHEMA
+        ]
+        return pa.Table.from_arrays(arrays, schema=SITEMAPS_SCHEMA)
+
     def _flush_if_due(self) -> None:
         now = time.monotonic()
         if (
             self._flush_interval
-            and self.buffer.page_rows
+            and (self.buffer.page_rows or self._sitemap_row_count())
             and now - self._last_flush >= self._flush_interval
         ):
             self.flush()
@@ -456,10 +516,13 @@ class ParquetPipeline:
         failed write nothing more is written: the buffered rows are dropped.
         """
         buffer = self.buffer
+        if self.write_error is not None:
+            self.sitemap_rows = _sitemap_columns()
         if buffer.page_rows and self.write_error is not None:
             self.lost_pages += buffer.page_rows
             buffer.clear()
-        elif buffer.page_rows:
+        elif buffer.page_rows or self._sitemap_row_count():
+            sitemaps = self._sitemaps_table()
             edges = buffer.edges_table() if buffer.edge_rows else None
             pages = buffer.pages_table()
             urls = buffer.pages["url"]
@@ -474,7 +537,9 @@ class ParquetPipeline:
                     # Before the write: a worker that dies while writing leaves its batch's
                     # requests to the others, unless the pages part made it to disk.
                     self.frontier.batch_started(part, urls)
-                pending = self._writer.submit(self._write_batch, edges, pages, part, counts)
+                pending = self._writer.submit(
+                    self._write_batch, edges, pages, part, counts, sitemaps
+                )
                 self._pending = pending
                 pending.add_done_callback(self._batch_done)
         if wait:
@@ -527,10 +592,19 @@ class ParquetPipeline:
             deferred_from_coro(engine.close_spider_async(reason="write-failed"))
 
     def _write_batch(
-        self, edges: pa.Table | None, pages: pa.Table, part: int, counts: dict[str, int]
+        self,
+        edges: pa.Table | None,
+        pages: pa.Table,
+        part: int,
+        counts: dict[str, int],
+        sitemaps: pa.Table | None = None,
     ) -> None:
         # Edges first: a pages row on disk means its edges are on disk too.
         edges_written = False
+        if sitemaps is not None:
+            # Unpaired: a sitemap file's rows are one part, on disk whole or not at all,
+            # and a resumed crawl writes a file's rows only if none are on disk.
+            self.sitemap_writer.write(sitemaps, part=part)
         try:
             if edges is not None:
                 edges_written = self.edge_writer.write(edges, part=part) is not None

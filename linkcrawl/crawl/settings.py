@@ -126,6 +126,17 @@ LINKCRAWL_MAX_REDIRECTS = 10
 # Fetch each link target outside the crawl's scope once (HEAD, then GET if HEAD is refused)
 # to record its status, for broken-link reports.
 LINKCRAWL_CHECK_EXTERNAL = False
+# Read each seed host's sitemaps (robots.txt Sitemap lines, else /sitemap.xml; indexes and
+# gzip followed) once the links are crawled: their entries are the sitemaps table, and the
+# entries in scope that no link reached are crawled (depth null, discovered_by "sitemap").
+# `linkcrawl crawl --no-sitemaps` turns it off. The protocol's limits per file: 50,000 URLs
+# (the rest skipped, the file's pages row says sitemap-too-many-urls) and 50 MB
+# uncompressed (the file is not read: sitemap-too-large); index files are followed this
+# many levels deep.
+LINKCRAWL_SITEMAPS = True
+LINKCRAWL_SITEMAP_MAX_URLS = 50_000
+LINKCRAWL_SITEMAP_MAX_BYTES = 50 * 1024 * 1024
+LINKCRAWL_SITEMAP_INDEX_DEPTH = 2
 # Crawl only the seeds' host names rather than their whole registered domains.
 LINKCRAWL_SAME_HOST = False
 # Landmark rules for link positions, checked before the built-in ones, first match wins:

@@ -258,7 +258,7 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "workers": 1,
     # a crawl shared through Redis: the server and each worker's section
     "distributed": None,
-    "counts": {"pages": 0, "edges": 0, "errors": 0},
+    "counts": {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0},
     # what the crawl did not request, by reason
     "skipped": {},
     # loaded from an edge list or an archive (linkcrawl.sources), not crawled

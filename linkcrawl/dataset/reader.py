@@ -42,7 +42,7 @@ class ResumeState(NamedTuple):
     """A crawl's progress as its rows on disk record it (see :meth:`Dataset.resume_state`)."""
 
     done: set[str]
-    frontier: list[tuple[str, int]]
+    frontier: list[tuple[str, int | None]]
 
 
 _MAGIC = b"PAR1"
@@ -393,14 +393,15 @@ class Dataset:
         return self._read("pages", crawl_id, columns, filters, skip_corrupt)
 
     def counts(self, crawl_id: str) -> dict[str, int]:
-        """Rows on disk for one crawl: pages, edges, and errors (pages with an error or a
-        status of 400 or more)."""
+        """Rows on disk for one crawl: pages, edges, errors (pages with an error or a
+        status of 400 or more) and sitemaps (entries of the sitemaps read)."""
         pages = self.arrow("pages", crawl_id).to_table(columns=["status", "error"])
         errors = pc.or_kleene(pc.is_valid(pages["error"]), pc.greater_equal(pages["status"], 400))
         return {
             "pages": pages.num_rows,
             "edges": self.arrow("edges", crawl_id).count_rows(),
             "errors": int(pc.sum(pc.fill_null(errors, False)).as_py() or 0),
+            "sitemaps": self.arrow("sitemaps", crawl_id).count_rows(),
         }
 
     def resume_state(self, crawl_id: str) -> ResumeState:
@@ -410,14 +411,13 @@ class Dataset:
 
         Returns the URLs already fetched (``done``: each has its pages row, so its edges
         are on disk too), and the ``frontier``: every edge target that is not done, with
-        its depth (one more than the shallowest page linking to it), shallowest first.
-        The spider decides which of them are in scope.
+        its depth (one more than the shallowest page linking to it), shallowest first;
+        None, last, when no page linking to it has a depth (pages reached from a sitemap
+        only). The spider decides which of them are in scope.
         """
         pages = self.arrow("pages", crawl_id).to_table(columns=["url", "depth"])
         fetched = pa.table({"url": pages["url"]})
-        depth_of = pa.table(
-            {"url": pages["url"], "depth": pc.fill_null(pages["depth"], 0).cast(pa.int32())}
-        )
+        depth_of = pa.table({"url": pages["url"], "depth": pages["depth"].cast(pa.int32())})
         # The edges are most of the rows on disk and are streamed through one Acero plan,
         # batch by batch: only the pages (the right, build side of both joins) and the
         # unfetched targets (the groups) are held, never the edges themselves.
@@ -464,10 +464,10 @@ class Dataset:
             frontier = shallowest.to_table()
         except (pa.ArrowException, OSError) as exc:
             raise self._diagnose("edges", crawl_id, exc) from None
-        # A target linked only from pages without a pages row has no depth: it sorts last,
-        # at depth 1.
+        # A target linked only from pages without a depth (or without a pages row) has no
+        # depth either: it sorts last.
         frontier = frontier.sort_by([("depth_min", "ascending"), ("target", "ascending")])
-        depths = pc.add(pc.fill_null(frontier["depth_min"], 0), 1)
+        depths = pc.add(frontier["depth_min"], 1)
         return ResumeState(
             done=set(pages["url"].to_pylist()),
             frontier=list(zip(frontier["target"].to_pylist(), depths.to_pylist(), strict=True)),

@@ -34,6 +34,7 @@ from twisted.web.client import ResponseNeverReceived
 
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
+from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
 from linkcrawl.extract.links import LinkExtractor, PageLinks, build_position_rules
@@ -329,7 +330,18 @@ class LinkSpider(scrapy.Spider):
         limits = [n for n in (self.max_query_variants, self.max_digit_variants) if n > 0]
         self.evidence = PatternEvidence(min(limits) if limits else 0)
         self.checked: set[str] = set()
+        self._released = False
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
+        # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
+        # workers all hold every seed and would each read every sitemap.
+        self.sitemaps: SitemapReader | None = None
+        if settings.getbool("LINKCRAWL_SITEMAPS", True):
+            if settings.get("LINKCRAWL_REDIS_URL"):
+                # Said once the crawl starts (its stats exist from then on).
+                crawler.signals.connect(self._sitemaps_off, signal=signals.spider_opened)
+            else:
+                self.sitemaps = SitemapReader(self, settings)
+                crawler.signals.connect(self._read_sitemaps, signal=signals.spider_idle)
 
     # -- scope ------------------------------------------------------------------------------
 
@@ -393,12 +405,29 @@ class LinkSpider(scrapy.Spider):
     def _skip(self, reason: str) -> None:
         self.crawler.stats.inc_value(f"linkcrawl/skipped/{reason}")
 
+    @staticmethod
+    def click_depth(meta: Any) -> int | None:
+        """A request's click depth (links from a seed), None when no link path is known:
+        Scrapy's DepthMiddleware counts hops in ``meta["depth"]`` for every request, so an
+        unknown depth is a flag of its own."""
+        return None if meta.get("depth_unknown") else meta.get("depth", 0)
+
+    @staticmethod
+    def _depth_meta(depth: int | None, found_by: str) -> dict[str, Any]:
+        if depth is None:
+            return {"depth": 0, "depth_unknown": True, "discovered_by": found_by}
+        return {"depth": depth, "discovered_by": found_by}
+
     def _follow(
-        self, url: str, domain: str, depth: int, found_by: str = "link"
+        self, url: str, domain: str, depth: int | None, found_by: str = "link"
     ) -> scrapy.Request | None:
         """A request for ``url`` unless already seen, out of scope, over the page cap or a
         trap; an out-of-scope URL is checked once when ``LINKCRAWL_CHECK_EXTERNAL`` is on.
-        ``found_by`` becomes the page's ``discovered_by``: link, redirect or sitemap."""
+        ``found_by`` becomes the page's ``discovered_by``: link, redirect or sitemap.
+
+        ``depth`` None: no link path from a seed is known (a sitemap entry, or a link on
+        such a page). Such a request waits below every one of known depth, and under
+        ``--max-depth`` the links of such pages are not followed (redirects are)."""
         if url in self.seen:
             return None
         if not self.in_scope(url, domain):
@@ -410,10 +439,12 @@ class LinkSpider(scrapy.Spider):
                     callback=self.parse_external,
                     errback=self.failed,
                     priority=-1,
-                    meta={"depth": depth, "external": True, "discovered_by": found_by},
+                    meta={**self._depth_meta(depth, found_by), "external": True},
                 )
             return None
-        if 0 <= self.max_depth < depth:
+        if 0 <= self.max_depth and (
+            depth > self.max_depth if depth is not None else found_by == "link"
+        ):
             self._skip("max-depth")  # not marked seen: a shorter path may still reach it
             return None
         self.seen.add(url)
@@ -434,7 +465,8 @@ class LinkSpider(scrapy.Spider):
             url,
             callback=self.parse,
             errback=self.failed,
-            meta={"depth": depth, "discovered_by": found_by},
+            priority=0 if depth is not None else UNKNOWN_DEPTH_PRIORITY,
+            meta=self._depth_meta(depth, found_by),
         )
         if held_under is not None:
             assert reason is not None  # _trap_check holds a URL only with a reason
@@ -456,16 +488,45 @@ class LinkSpider(scrapy.Spider):
         held = self.evidence.release_all()
         for request in held:
             self.crawler.engine.crawl(request)
+        self._released = bool(held)  # the sitemaps wait for the next idle
         if held:
             raise DontCloseSpider
 
-    def follow_handed_over(self, url: str, depth: int) -> scrapy.Request | None:
+    def _sitemaps_off(self, spider: Any = None) -> None:
+        self.crawler.stats.set_value("linkcrawl/sitemaps/off", "redis")
+        self.logger.info("sitemaps are not read in a crawl shared through Redis")
+
+    def _read_sitemaps(self, spider: Any = None) -> None:
+        """On the first idle, start reading the seeds' sitemaps: every page a link reaches
+        has been fetched by then, with its click depth; on the next ones, the next file."""
+        if self.sitemaps is None or self.sitemaps.eager or self._released:
+            return
+        requests = self.sitemaps.on_idle()
+        for request in requests:
+            self.crawler.engine.crawl(request)
+        if requests:
+            raise DontCloseSpider
+
+    # Callbacks of sitemap requests: spider methods, so that a disk queue can store them.
+    def parse_robots_sitemaps(self, response: Response) -> Iterable[Any]:
+        assert self.sitemaps is not None
+        return self.sitemaps.parse_robots_sitemaps(response)
+
+    def parse_sitemap(self, response: Response) -> Iterable[Any]:
+        assert self.sitemaps is not None
+        return self.sitemaps.parse_sitemap(response)
+
+    def sitemap_failed(self, failure: Any) -> Iterable[Any]:
+        assert self.sitemaps is not None
+        return self.sitemaps.sitemap_failed(failure)
+
+    def follow_handed_over(self, url: str, depth: int | None) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
         return self._follow(url, registered_domain(host_of(url)), depth)
 
     async def start(self) -> AsyncIterator[Any]:
         seeds = self.seeds
-        frontier: list[tuple[str, int]] = []
+        frontier: list[tuple[str, int | None]] = []
         if self.settings.getbool("LINKCRAWL_RESUME"):
             # The rows on disk are the truth after any stop, SIGKILL included (Scrapy's
             # JOBDIR loses the requests in flight): skip what was fetched, and request
@@ -494,6 +555,11 @@ class LinkSpider(scrapy.Spider):
             request = self._follow(url, domain, depth)
             if request is not None:
                 yield request
+        if self.sitemaps is not None and self.exchange is not None:
+            # A worker of --workers reads its seeds' sitemaps from the start, below every
+            # page request: its idle is the exchange's, which closes the workers together.
+            for request in self.sitemaps.start(eager=True):
+                yield request
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -506,7 +572,7 @@ class LinkSpider(scrapy.Spider):
         content_type = (headers.get(b"Content-Type") or b"").decode("latin-1") or None
         x_robots = [v.decode("latin-1") for v in headers.getlist(b"X-Robots-Tag")]
         latency = response.meta.get("download_latency")
-        depth = response.meta.get("depth", 0)
+        depth = self.click_depth(response.meta)
         item = PageItem(
             url=url,
             fetched_at=int(time.time() * 1000),
@@ -555,7 +621,7 @@ class LinkSpider(scrapy.Spider):
                 self._bound_links(item)
         judged = self.evidence.observe(url, item)  # what the trap guard judges patterns by
         out: list[Any] = [item, *self._judged(judged)]
-        next_depth = depth + 1
+        next_depth = None if depth is None else depth + 1
         hops = response.meta.get("redirect_hops", 0)
         for target, target_domain, kind in zip(
             item.target, item.target_domain, item.kind, strict=True
@@ -633,7 +699,7 @@ class LinkSpider(scrapy.Spider):
             domain=registered_domain(host_of(url)),
             status=response.status,
             content_type=ctype,
-            depth=response.meta.get("depth", 0),
+            depth=self.click_depth(response.meta),
             bytes=len(response.body),
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             discovered_by=response.meta.get("discovered_by"),
@@ -647,6 +713,6 @@ class LinkSpider(scrapy.Spider):
             fetched_at=int(time.time() * 1000),
             domain=registered_domain(host_of(url)),
             error=error_name(failure),
-            depth=request.meta.get("depth", 0),
+            depth=self.click_depth(request.meta),
             discovered_by=request.meta.get("discovered_by"),
         )

@@ -798,8 +798,8 @@ def _union(first: list[str], second: list[str]) -> list[str]:
 
 
 def _sum_counts(counts: Iterable[dict[str, int] | None]) -> dict[str, int]:
-    total = {"pages": 0, "edges": 0, "errors": 0}
+    total = {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0}
     for c in counts:
-        for key in total:
-            total[key] += (c or {}).get(key, 0)
+        for key, n in (c or {}).items():
+            total[key] = total.get(key, 0) + n
     return total

@@ -352,8 +352,9 @@ class WorkerExchange:
         """The worker that owns a registered domain (or host), or None if no one does."""
         return self.owners.get(key)
 
-    def send(self, worker: str, url: str, depth: int) -> None:
-        self.outbox[worker].append(f"{depth}\t{url}")
+    def send(self, worker: str, url: str, depth: int | None) -> None:
+        # An unknown click depth (a sitemap's URL, or a link on such a page) is sent as "".
+        self.outbox[worker].append(f"{'' if depth is None else depth}\t{url}")
 
     def tick(self) -> None:
         self.flush()
@@ -395,7 +396,7 @@ class WorkerExchange:
             self._publish(idle=False)
             for line in lines:
                 depth, _, url = line.partition("\t")
-                request = spider.follow_handed_over(url, int(depth))
+                request = spider.follow_handed_over(url, int(depth) if depth else None)
                 if request is not None:
                     self.crawler.engine.crawl(request)
         return arrived
