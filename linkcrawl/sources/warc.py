@@ -790,6 +790,8 @@ def import_warc(
     # One process reads the archive: a server's settings module that shares its crawls
     # through Redis does not make the import a worker of one.
     overrides["LINKCRAWL_REDIS_URL"] = ""
+    # An archive is what was captured: the import reads no live sitemap.
+    overrides["LINKCRAWL_SITEMAPS"] = False
     scrapy_settings = crawl_settings(
         root,
         crawl_id,
