@@ -21,6 +21,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
@@ -60,6 +61,7 @@ MAX_DEPTH_OK = 3
 # (10) anyway, so a chain still redirecting after this many is a loop.
 _MAX_HOPS = 64
 _ROBOTS = "robots-disallowed"
+_BFS_LEVELS = 64
 
 # The per-page table's columns, in order (docs/site-audit.md defines each).
 PAGE_COLUMNS = [
@@ -101,8 +103,22 @@ class SiteAudit:
     first), ``summary`` (a dict) and the issue lists (:meth:`issue`, :meth:`counts`)."""
 
     summary: dict[str, Any]
-    pages: pd.DataFrame = field(repr=False)
+    _pages: pl.DataFrame = field(repr=False)
     _issues: dict[str, pl.DataFrame] = field(repr=False, default_factory=dict)
+    _pages_pandas: pd.DataFrame | None = field(repr=False, default=None)
+
+    @property
+    def pages(self) -> pd.DataFrame:
+        """One row per URL of the site (its fetched pages and sitemap entries), the
+        strongest link score first; the columns are :data:`PAGE_COLUMNS`."""
+        if self._pages_pandas is None:  # built on first use: --issues needs none of it
+            self._pages_pandas = _pandas(self._pages)
+        return self._pages_pandas
+
+    @property
+    def pages_polars(self) -> pl.DataFrame:
+        """:attr:`pages` as a polars DataFrame."""
+        return self._pages
 
     def issue(self, name: str) -> pd.DataFrame:
         """The rows of issue ``name`` (see :data:`ISSUES`), the one to fix first on top."""
@@ -184,20 +200,25 @@ def site(
     seeds = [
         str(s) for s in (ds.manifest(crawl_id).fields.get("seeds") or []) if isinstance(s, str)
     ]
-    return _audit(pages, sitemaps, edges, seeds, name, crawl_id, max_depth_ok, engine, definition)
+    st = _arrays(pages, sitemaps, edges, seeds, name)
+    del edges  # the link URLs are numbered: their strings can go
+    return _audit(st, name, crawl_id, max_depth_ok, engine, definition)
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 _PAGE_READ = ["url", "status", "error", "title", "canonical", "noindex", "content_type",
               "depth", "fetched_at", "discovered_by"]  # fmt: skip
-_EDGE_READ = ["source", "target", "anchor", "rel", "follow", "position", "kind", "ordinal",
+_EDGE_READ = ["source", "target", "anchor", "rel", "follow", "position", "kind",
               "target_domain"]  # fmt: skip
+# Read as Parquet's dictionary pages: a few distinct values over millions of rows (source:
+# a page's links are one run of rows), numbered without hashing every row.
+_EDGE_DICTIONARY = {"source", "rel", "position", "kind", "target_domain", "source_domain"}
 
 
-def _read(ds: Dataset, crawl_id: str, domain: str) -> tuple[pl.DataFrame, ...]:
+def _read(ds: Dataset, crawl_id: str, domain: str) -> tuple[pl.DataFrame, pl.DataFrame, pa.Table]:
     """The site's pages (one row per URL, its last fetch), its sitemap entries, and the
-    links on its pages."""
+    links on its pages (an Arrow table, one row per link, each page's links once)."""
     try:
         pages = ds.arrow("pages", crawl_id).to_table(columns=_PAGE_READ)
         hosts = url_hosts(pages.column("url"))
@@ -207,24 +228,42 @@ def _read(ds: Dataset, crawl_id: str, domain: str) -> tuple[pl.DataFrame, ...]:
         sitemaps = ds.arrow("sitemaps", crawl_id).to_table(
             columns=["url", "sitemap"], filter=pc.field("domain") == domain
         )
-        edges = ds.arrow("edges", crawl_id).to_table(
-            columns=_EDGE_READ, filter=pc.field("source_domain") == domain
-        )
+        twice = pc.count_distinct(pages.column("url")).as_py() < pages.num_rows
+        edge_files = ds.arrow("edges", crawl_id)
+        only_site = pc.field("source_domain") == domain
+        if getattr(edge_files, "files", None):
+            read = pads.ParquetReadOptions(dictionary_columns=_EDGE_DICTIONARY)
+            edge_files = pads.dataset(
+                edge_files.files,
+                format=pads.ParquetFileFormat(read_options=read),
+                filesystem=edge_files.filesystem,
+            )
+        # A resumed crawl can hold a page twice: its links are then told apart by ordinal.
+        columns = [*_EDGE_READ, "ordinal"] if twice else _EDGE_READ
+        edges = edge_files.to_table(columns=columns, filter=only_site)
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{ds.root}: crawl {crawl_id}: {first_line(exc)}") from None
     page_frame = pl.from_arrow(pages)
-    edge_frame = pl.from_arrow(edges)
-    assert isinstance(page_frame, pl.DataFrame) and isinstance(edge_frame, pl.DataFrame)
-    if page_frame["url"].n_unique() < page_frame.height:
-        # A resumed crawl can hold a page twice: its last fetch counts, and its links once.
+    assert isinstance(page_frame, pl.DataFrame)
+    if twice:
+        # The page's last fetch counts, and its links once.
         page_frame = page_frame.sort("fetched_at").unique("url", keep="last", maintain_order=True)
-        edge_frame = edge_frame.unique(
-            ["source", "ordinal", "target", "kind"], keep="first", maintain_order=True
-        )
+        edges = _distinct_links(edges)
     sitemap_frame = pl.from_arrow(sitemaps)
     assert isinstance(sitemap_frame, pl.DataFrame)
     sitemap_frame = sitemap_frame.unique("url", keep="first", maintain_order=True)
-    return page_frame, sitemap_frame, edge_frame
+    return page_frame, sitemap_frame, edges
+
+
+def _distinct_links(edges: pa.Table) -> pa.Table:
+    """The first row of each (source, ordinal, target, kind): a page's links once."""
+    _, (source, target) = number_strings([edges.column("source"), edges.column("target")])
+    _, (kind,) = number_strings([edges.column("kind")])
+    keys = pl.DataFrame(
+        {"s": source, "o": edges.column("ordinal").to_numpy(), "t": target, "k": kind}
+    ).with_row_index("row")
+    rows = keys.unique(["s", "o", "t", "k"], keep="first", maintain_order=True)["row"]
+    return edges.take(pa.array(rows.to_numpy()))
 
 
 def _crawled_hint(ds: Dataset, crawl_id: str) -> str:
@@ -241,227 +280,255 @@ def _crawled_hint(ds: Dataset, crawl_id: str) -> str:
 # -- the audit -------------------------------------------------------------------------------
 
 
+def _codes(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    """A low-cardinality column as its distinct values (None appended last) and each row's
+    index among them (a null row: the None)."""
+    values, (codes,) = number_strings([column])
+    return [*values.to_pylist(), None], codes
+
+
+def _lookup(coded: tuple[list[Any], np.ndarray], test: Any) -> np.ndarray:
+    """``test(value)`` of each row (bool), computed once per distinct value."""
+    values, codes = coded
+    return np.array([bool(test(v)) for v in values])[codes]
+
+
+@dataclass
+class _Site:
+    """The site as arrays over URL ids (``urls``) and link rows (the edges read)."""
+
+    urls: pa.Array
+    edges: pa.Table
+    kind: tuple[list[Any], np.ndarray]
+    position: tuple[list[Any], np.ndarray]
+    pages: pl.DataFrame
+    page_id: np.ndarray
+    sitemap_id: np.ndarray
+    sitemaps: pl.DataFrame
+    src: np.ndarray
+    dst: np.ndarray
+    follow: np.ndarray
+    clickable: np.ndarray  # anchor, image, area
+    redirect: np.ndarray  # redirect, refresh
+    internal: np.ndarray
+    navigation: np.ndarray  # position header, navigation, sidebar
+    footer: np.ndarray
+    fetched: np.ndarray
+    status: np.ndarray  # -1: none
+    blocked: np.ndarray
+    network: np.ndarray
+    noindex: np.ndarray
+    canon: np.ndarray  # -1: none
+    canonicalised: np.ndarray
+    html: np.ndarray
+    redirects: np.ndarray
+    final: np.ndarray
+    hops: np.ndarray
+    loop: np.ndarray
+    ok: np.ndarray
+    seeds: np.ndarray
+    in_sitemap: np.ndarray
+    link_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inlinks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n(self) -> int:
+        return len(self.urls)
+
+
 def _audit(
-    pages: pl.DataFrame,
-    sitemaps: pl.DataFrame,
-    edges: pl.DataFrame,
-    seed_urls: list[str],
+    st: _Site,
     domain: str,
     crawl_id: str,
     max_depth_ok: int,
     engine: str,
     definition: Definition,
 ) -> SiteAudit:
-    # Number every URL once: pages, sitemap entries, link ends and canonicals.
-    urls, (page_id, sitemap_id, source, target, canonical) = number_strings(
-        [
-            _strings(pages["url"]),
-            _strings(sitemaps["url"]),
-            _strings(edges["source"]),
-            _strings(edges["target"]),
-            _strings(pages["canonical"]),
-        ]
-    )
-    n = len(urls)
-    kind = edges["kind"]
-    position = edges["position"]
-    links = pl.DataFrame(
-        {
-            "src": source,
-            "dst": target,
-            "follow": edges["follow"],
-            "kind": kind,
-            "position": position,
-            "internal": edges["target_domain"] == domain,
-            "clickable": kind.is_in(LINK_KINDS),
-            "redirect": kind.is_in(REDIRECT_KINDS),
-            "row": np.arange(edges.height),
-        }
-    )
-    # Per URL id: fetched, status (-1: none), robots-blocked, network error, noindex,
-    # canonical id (-1: none).
-    fetched = np.zeros(n, bool)
-    fetched[page_id] = True
-    status = np.full(n, -1, np.int32)
-    status[page_id] = pages["status"].fill_null(-1).to_numpy()
-    error = pages["error"]
-    blocked = np.zeros(n, bool)
-    blocked[page_id] = (error == _ROBOTS).fill_null(False).to_numpy()
-    network = np.zeros(n, bool)
-    network[page_id] = (pages["status"].is_null() & error.is_not_null()).to_numpy() & ~blocked[
-        page_id
-    ]
-    noindex = np.zeros(n, bool)
-    noindex[page_id] = pages["noindex"].fill_null(False).to_numpy()
-    canon = np.full(n, -1, np.int64)
-    canon[page_id] = canonical
-    canonicalised = (canon >= 0) & (canon != np.arange(n))
-    html = np.zeros(n, bool)
-    html[page_id] = pages["content_type"].fill_null("text/html").str.contains("html").to_numpy()
+    pages, sitemaps = st.pages, st.sitemaps
+    n, src, dst = st.n, st.src, st.dst
+    not_self = src != dst
 
-    # Redirects: each redirecting URL's next hop, then its final target and hops.
-    hop = links.filter(pl.col("redirect")).group_by("src").agg(pl.col("dst").first())
-    nxt = np.full(n, -1, np.int64)
-    nxt[hop["src"].to_numpy()] = hop["dst"].to_numpy()
-    redirects = nxt >= 0
-    final, hops, loop = _resolve_redirects(nxt)
-    ok = fetched & (status == 200) & ~redirects
-    eligible = ok & ~canonicalised  # may receive link score
+    # Depth from the seeds over followed internal links and redirects; and over content
+    # links only (redirects have no position: they count there too).
+    walk = st.internal & st.follow & (st.clickable | st.redirect)
+    depth = _depth(src[walk], dst[walk], n, st.seeds)
+    content = walk & ~st.navigation & ~st.footer
+    content_depth = _depth(src[content], dst[content], n, st.seeds)
 
-    # Depth from the seeds over followed internal links and redirects.
-    in_site = np.zeros(n, bool)
-    in_site[page_id] = True
-    in_site[sitemap_id] = True
-    internal = links.filter(pl.col("internal"))
-    in_site[internal["dst"].to_numpy()] = True
-    seeds = _seeds(urls, seed_urls, pages, page_id, in_site)
-    walk = internal.filter(pl.col("follow") & (pl.col("clickable") | pl.col("redirect")))
-    depth = _depth(walk["src"].to_numpy(), walk["dst"].to_numpy(), n, seeds)
-    content_walk = walk.filter(~pl.col("position").fill_null(CONTENT).is_in(NAVIGATION + FOOTER))
-    content_depth = _depth(content_walk["src"].to_numpy(), content_walk["dst"].to_numpy(), n, seeds)
-
-    # Link score: the analysis's PageRank on the eligible pages; a link to a redirect counts
-    # for the redirect's final target.
+    # Link score: the analysis's PageRank over the pages that answered 200; a link to a
+    # redirect counts for its final target; canonicalised pages receive nothing.
     node = np.full(n, -1, np.int64)
-    node[ok] = np.arange(int(ok.sum()))
-    score_links = internal.filter(pl.col("clickable"))
-    s = score_links["src"].to_numpy()
-    t = final[score_links["dst"].to_numpy()]
+    n_nodes = int(st.ok.sum())
+    node[st.ok] = np.arange(n_nodes)
+    scored = np.flatnonzero(st.internal & st.clickable)
+    s, t = src[scored], st.final[dst[scored]]
     keep = (node[s] >= 0) & (t >= 0)
-    keep[keep] &= eligible[t[keep]]
-    weight = _weights(score_links, definition)
+    keep[keep] &= st.ok[t[keep]] & ~st.canonicalised[t[keep]]
+    scored = scored[keep]
+    weight = _weights(st, scored, definition)
     link_score = np.full(n, np.nan)
-    link_score[ok] = _link_score(
-        node[s[keep]], node[t[keep]], weight[keep], int(ok.sum()), engine, definition
+    link_score[st.ok] = _link_score(
+        node[s[keep]], node[t[keep]], weight, n_nodes, engine, definition
     )
+    st.link_score = link_score
 
-    # Inlinks and outlinks, over clickable links between two different URLs.
-    clicks = links.filter(pl.col("clickable") & (pl.col("src") != pl.col("dst")))
-    boilerplate = pl.col("position").fill_null(CONTENT)
-    inbound = (
-        clicks.filter(pl.col("internal"))
-        .group_by("dst")
-        .agg(
-            inlinks=pl.col("follow").sum(),
-            inlinks_nofollow=(~pl.col("follow")).sum(),
-            unique_inlinks=pl.col("src").n_unique(),
-            inlinks_content=(pl.col("follow") & ~boilerplate.is_in(NAVIGATION + FOOTER)).sum(),
-            inlinks_navigation=(pl.col("follow") & boilerplate.is_in(NAVIGATION)).sum(),
-            inlinks_footer=(pl.col("follow") & boilerplate.is_in(FOOTER)).sum(),
-        )
-    )
-    outbound = clicks.group_by("src").agg(
-        outlinks_internal=pl.col("internal").sum(), outlinks_external=(~pl.col("internal")).sum()
-    )
+    # Inlinks and outlinks: clickable links between two different URLs.
+    clicks = st.clickable & not_self
+    inbound = clicks & st.internal
+    followed = inbound & st.follow
+
+    def count(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return np.bincount(ids[mask], minlength=n)
+
+    inlinks = count(followed, dst)
+    st.inlinks = inlinks
+    pairs = pl.Series(dst[inbound].astype(np.int64) * n + src[inbound]).unique().to_numpy()
+    columns_by_count = {
+        "inlinks": inlinks,
+        "inlinks_nofollow": count(inbound & ~st.follow, dst),
+        "unique_inlinks": np.bincount(pairs // max(n, 1), minlength=n),
+        "inlinks_content": count(followed & ~st.navigation & ~st.footer, dst),
+        "inlinks_navigation": count(followed & st.navigation, dst),
+        "inlinks_footer": count(followed & st.footer, dst),
+        "outlinks_internal": count(clicks & st.internal, src),
+        "outlinks_external": count(clicks & ~st.internal, src),
+    }
     linked = np.zeros(n, bool)
-    reach = internal.filter(
-        (pl.col("clickable") | pl.col("redirect")) & (pl.col("src") != pl.col("dst"))
-    )
-    linked[reach["dst"].to_numpy()] = True
-
-    in_sitemap = np.zeros(n, bool)
-    in_sitemap[sitemap_id] = True
+    linked[dst[st.internal & (st.clickable | st.redirect) & not_self]] = True
     by_sitemap = np.zeros(n, bool)
-    by_sitemap[page_id] = (pages["discovered_by"] == "sitemap").fill_null(False).to_numpy()
-    orphan = (in_sitemap | by_sitemap) & ~linked
-
-    reason = _not_indexable(fetched, status, blocked, network, redirects, noindex, canonicalised)
+    by_sitemap[st.page_id] = (pages["discovered_by"] == "sitemap").fill_null(False).to_numpy()
+    orphan = (st.in_sitemap | by_sitemap) & ~linked
+    reason = _not_indexable(st)
 
     # The per-page table: the site's fetched pages and its sitemap URLs.
-    rows = np.flatnonzero(fetched | in_sitemap)
-    url_text = pl.Series("url", urls.take(pa.array(rows)))
+    rows = np.flatnonzero(st.fetched | st.in_sitemap)
     page_of = np.full(n, -1, np.int64)
-    page_of[page_id] = np.arange(pages.height)
+    page_of[st.page_id] = np.arange(pages.height)
     at = page_of[rows]
+    present = pl.Series(at >= 0)
 
     def from_pages(column: str) -> pl.Series:
         values = pages[column].gather(np.maximum(at, 0))
-        return pl.select(pl.when(pl.Series(at >= 0)).then(values).otherwise(None)).to_series()
+        return pl.select(pl.when(present).then(values).otherwise(None)).to_series()
 
-    ids = pl.Series("id", rows)
-    redirect_to = np.where(redirects[rows] & (final[rows] >= 0), final[rows], -1)
+    redirect_to = np.where(st.redirects[rows] & (st.final[rows] >= 0), st.final[rows], -1)
     frame = pl.DataFrame(
         {
-            "id": ids,
-            "url": url_text,
-            "status": _nullable(status[rows]),
+            "id": rows,
+            "url": pl.Series(st.urls.take(pa.array(rows))),
+            "status": _nullable(st.status[rows]),
             "indexable": reason[rows] == "",
             "not_indexable_because": pl.Series(reason[rows]).replace("", None),
             "depth": _nullable(depth[rows]),
             "content_depth": _nullable(content_depth[rows]),
             "link_score": pl.Series(link_score[rows], nan_to_null=True),
-            "in_sitemap": in_sitemap[rows],
+            **{name: values[rows] for name, values in columns_by_count.items()},
+            "in_sitemap": st.in_sitemap[rows],
             "orphan": orphan[rows],
-            "canonical": _url_or_null(urls, np.where(canonicalised[rows], canon[rows], -1)),
-            "redirect_to": _url_or_null(urls, redirect_to),
-            "redirect_hops": _nullable(np.where(redirects[rows], hops[rows], -1)),
+            "canonical": _url_or_null(
+                st.urls, np.where(st.canonicalised[rows], st.canon[rows], -1)
+            ),
+            "redirect_to": _url_or_null(st.urls, redirect_to),
+            "redirect_hops": _nullable(np.where(st.redirects[rows], st.hops[rows], -1)),
             "title": from_pages("title"),
             "discovered_by": from_pages("discovered_by"),
             "error": from_pages("error"),
         }
     )
-    counts = ["inlinks", "inlinks_nofollow", "unique_inlinks", "inlinks_content",
-              "inlinks_navigation", "inlinks_footer"]  # fmt: skip
-    frame = (
-        frame.join(inbound.rename({"dst": "id"}), on="id", how="left")
-        .join(outbound.rename({"src": "id"}), on="id", how="left")
-        .with_columns(
-            pl.col(c).fill_null(0).cast(pl.Int64)
-            for c in [*counts, "outlinks_internal", "outlinks_external"]
-        )
-        .sort(["link_score", "url"], descending=[True, False], nulls_last=True)
-    )
+    # Strongest first, ties (and pages without a score, last) in the order the crawl
+    # first met them: rule 6 of the analysis.
+    order = np.lexsort((rows, -np.nan_to_num(link_score[rows], nan=-1.0)))
+    frame = frame[order]
 
-    state = _State(
-        urls=urls, edges=edges, links=links, frame=frame, status=status, fetched=fetched,
-        blocked=blocked, network=network, noindex=noindex, canon=canon,
-        canonicalised=canonicalised, redirects=redirects, final=final, hops=hops, loop=loop,
-        link_score=link_score, ok=ok, html=html, in_sitemap=in_sitemap, sitemaps=sitemaps,
-        sitemap_id=sitemap_id, seeds=seeds, max_depth_ok=max_depth_ok,
-    )  # fmt: skip
-    issues = _issues(state)
+    issues = _issues(st, frame, max_depth_ok)
+    depths = frame["depth"].drop_nulls()
     summary: dict[str, Any] = {
         "domain": domain,
         "crawl_id": crawl_id,
         "pages": frame.height,
-        "fetched": int(fetched[rows].sum()),
+        "fetched": int(st.fetched[rows].sum()),
         "indexable": int(frame["indexable"].sum()),
-        "in_sitemap": int(in_sitemap.sum()),
+        "in_sitemap": int(st.in_sitemap.sum()),
         "sitemap_entries": sitemaps.height,
-        "seeds": urls.take(pa.array(seeds, pa.int64())).to_pylist(),
-        "max_depth": None if frame["depth"].is_null().all() else int(frame["depth"].max()),  # type: ignore[arg-type]
+        "seeds": st.urls.take(pa.array(st.seeds, pa.int64())).to_pylist(),
+        "max_depth": int(depths.max()) if len(depths) else None,  # type: ignore[arg-type]
         "max_depth_ok": max_depth_ok,
         "issues": {name: rows.height for name, rows in issues.items()},
     }
-    pages_out = _pandas(frame.drop("id").select(PAGE_COLUMNS))
-    return SiteAudit(summary, pages_out, issues)
+    return SiteAudit(summary, frame.select(PAGE_COLUMNS), issues)
 
 
-@dataclass
-class _State:
-    urls: pa.Array
-    edges: pl.DataFrame
-    links: pl.DataFrame
-    frame: pl.DataFrame
-    status: np.ndarray
-    fetched: np.ndarray
-    blocked: np.ndarray
-    network: np.ndarray
-    noindex: np.ndarray
-    canon: np.ndarray
-    canonicalised: np.ndarray
-    redirects: np.ndarray
-    final: np.ndarray
-    hops: np.ndarray
-    loop: np.ndarray
-    link_score: np.ndarray
-    ok: np.ndarray
-    html: np.ndarray
-    in_sitemap: np.ndarray
-    sitemaps: pl.DataFrame
-    sitemap_id: np.ndarray
-    seeds: np.ndarray
-    max_depth_ok: int
+def _arrays(
+    pages: pl.DataFrame,
+    sitemaps: pl.DataFrame,
+    edges: pa.Table,
+    seed_urls: list[str],
+    domain: str,
+) -> _Site:
+    # Number every URL once: pages, sitemap entries, link ends and canonicals.
+    urls, (page_id, sitemap_id, src, dst, canonical) = number_strings(
+        [
+            _strings(pages["url"]),
+            _strings(sitemaps["url"]),
+            edges.column("source"),
+            edges.column("target"),
+            _strings(pages["canonical"]),
+        ]
+    )
+    n = len(urls)
+    kind = _codes(edges.column("kind"))
+    position = _codes(edges.column("position"))
+    clickable = _lookup(kind, lambda k: k in LINK_KINDS)
+    redirect = _lookup(kind, lambda k: k in REDIRECT_KINDS)
+    navigation = _lookup(position, lambda p: p in NAVIGATION)
+    footer = _lookup(position, lambda p: p in FOOTER)
+    internal = _lookup(_codes(edges.column("target_domain")), lambda d: d == domain)
+    follow = edges.column("follow").to_numpy()
+
+    def per_url(values: Any, default: Any, dtype: Any) -> np.ndarray:
+        out = np.full(n, default, dtype)
+        out[page_id] = values
+        return out
+
+    fetched = per_url(True, False, bool)
+    status = per_url(pages["status"].fill_null(-1).to_numpy(), -1, np.int32)
+    error = pages["error"]
+    blocked = per_url((error == _ROBOTS).fill_null(False).to_numpy(), False, bool)
+    network = fetched & (status < 0) & ~blocked
+    noindex = per_url(pages["noindex"].fill_null(False).to_numpy(), False, bool)
+    canon = per_url(canonical, -1, np.int64)
+    canonicalised = (canon >= 0) & (canon != np.arange(n))
+    html = per_url(
+        pages["content_type"].fill_null("text/html").str.contains("html").to_numpy(), False, bool
+    )
+
+    # Redirects: each redirecting URL's first hop, then its final target and hops.
+    hop_rows = np.flatnonzero(redirect)
+    first_of, first = np.unique(src[hop_rows], return_index=True)
+    nxt = np.full(n, -1, np.int64)
+    nxt[first_of] = dst[hop_rows[first]]
+    redirects = nxt >= 0
+    final, hops, loop = _resolve_redirects(nxt)
+    ok = fetched & (status == 200) & ~redirects
+
+    in_site = np.zeros(n, bool)
+    in_site[page_id] = True
+    in_site[sitemap_id] = True
+    in_site[dst[internal]] = True
+    in_sitemap = np.zeros(n, bool)
+    in_sitemap[sitemap_id] = True
+    seeds = _seeds(urls, seed_urls, pages, page_id, in_site)
+    # What the issue lists show of a link; the URL columns are numbered now, and go.
+    shown = edges.select(["anchor", "rel", "position", "kind"])
+    return _Site(
+        urls=urls, edges=shown, kind=kind, position=position, pages=pages, page_id=page_id,
+        sitemap_id=sitemap_id, sitemaps=sitemaps, src=src, dst=dst, follow=follow,
+        clickable=clickable,
+        redirect=redirect, internal=internal, navigation=navigation, footer=footer,
+        fetched=fetched, status=status, blocked=blocked, network=network, noindex=noindex,
+        canon=canon, canonicalised=canonicalised, html=html, redirects=redirects,
+        final=final, hops=hops, loop=loop, ok=ok, seeds=seeds, in_sitemap=in_sitemap,
+    )  # fmt: skip
 
 
 def _strings(column: pl.Series) -> pa.ChunkedArray:
@@ -471,12 +538,13 @@ def _strings(column: pl.Series) -> pa.ChunkedArray:
 
 def _nullable(values: np.ndarray) -> pl.Series:
     """Whole numbers, -1 as null."""
+    values = np.asarray(values)
     return pl.Series(values.astype(np.int64)).set(pl.Series(values < 0), None)
 
 
 def _url_or_null(urls: pa.Array, ids: np.ndarray) -> pl.Series:
     ids = np.asarray(ids, np.int64)
-    return pl.Series(urls.take(pa.array(np.maximum(ids, 0), mask=ids < 0)))
+    return pl.Series(urls.take(pa.array(np.maximum(ids, 0), mask=ids < 0)), dtype=pl.String)
 
 
 def _resolve_redirects(nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -521,43 +589,60 @@ def _seeds(
     if seed_urls:
         known = pc.index_in(pa.array(seed_urls, pa.string()), value_set=urls).to_pylist()
         ids.update(i for i in known if i is not None and in_site[i])
-    if not ids and pages.height:
-        crawl_depth = pages["depth"].fill_null(np.iinfo(np.int16).max).to_numpy()
-        ids.update(page_id[crawl_depth == crawl_depth.min()].tolist())
+    crawl_depth = pages["depth"]
+    if not ids and crawl_depth.drop_nulls().len():
+        lowest = crawl_depth.min()
+        ids.update(page_id[(crawl_depth == lowest).fill_null(False).to_numpy()].tolist())
     return np.array(sorted(ids), np.int64)
 
 
 def _depth(source: np.ndarray, target: np.ndarray, n: int, seeds: np.ndarray) -> np.ndarray:
-    """Fewest links from any seed to each id (-1: unreachable), by breadth-first search."""
+    """Fewest links from any seed to each id (-1: unreachable), by breadth-first search:
+    one pass over the links per level, which needs no sort; a site deeper than
+    _BFS_LEVELS levels (a long pagination chain) is handed to scipy's shortest paths."""
     depth = np.full(n, -1, np.int64)
     if n == 0 or len(seeds) == 0:
         return depth
-    graph = sp.csr_matrix((np.ones(len(source)), (source, target)), shape=(n, n))
+    frontier = np.zeros(n, bool)
+    frontier[seeds] = True
+    depth[seeds] = 0
+    for level in range(1, _BFS_LEVELS + 1):
+        reached = target[frontier[source]]
+        reached = reached[depth[reached] < 0]
+        if not len(reached):
+            return depth
+        depth[reached] = level
+        frontier[:] = False
+        frontier[reached] = True
+    depth[:] = -1
+    graph = sp.csr_matrix((np.ones(len(source), np.int8), (source, target)), shape=(n, n))
     distance = dijkstra(graph, directed=True, indices=seeds, unweighted=True, min_only=True)
     reached = np.isfinite(distance)
     depth[reached] = distance[reached].astype(np.int64)
     return depth
 
 
-def _weights(links: pl.DataFrame, definition: Definition) -> np.ndarray:
-    """Each link's weight by the definition's rule 1, computed once per (follow, kind,
-    position) combination."""
-    keys = ["follow", "kind", "position"]
-    combos = links.select(keys).unique()
-    weights = combos.with_columns(
-        weight=pl.Series(
-            [definition.weight(f, k, p) for f, k, p in combos.iter_rows()], dtype=pl.Float64
-        )
+def _weights(st: _Site, rows: np.ndarray, definition: Definition) -> tuple[np.ndarray, np.ndarray]:
+    """The weight of each link row by the definition's rule 1, computed once per (follow,
+    kind, position) combination: the distinct weights ascending, and each row's index."""
+    (kind_values, kind), (position_values, position) = st.kind, st.position
+    follow = st.follow[rows].astype(np.intp)
+    table = np.array(
+        [
+            [[definition.weight(f, k, p) for p in position_values] for k in kind_values]
+            for f in (False, True)
+        ]
     )
-    joined = links.select(keys).join(weights, on=keys, how="left", nulls_equal=True,
-                                     maintain_order="left")  # fmt: skip
-    return joined["weight"].to_numpy()
+    # As the analysis carries them: the distinct weights, and each link's index among them.
+    levels, index = np.unique(table, return_inverse=True)
+    level = index.reshape(table.shape).astype(np.uint8)[follow, kind[rows], position[rows]]
+    return levels, level
 
 
 def _link_score(
     source: np.ndarray,
     target: np.ndarray,
-    weight: np.ndarray,
+    weight: tuple[np.ndarray, np.ndarray],
     n: int,
     engine: str,
     definition: Definition,
@@ -566,7 +651,10 @@ def _link_score(
     :class:`~linkcrawl.analysis.definition.Definition`)."""
     if n == 0:
         return np.zeros(0)
-    s, t, w = collapse_links(source, target, weight, n, keep_zero=False)
+    levels, level = weight
+    s, t, w = collapse_links(
+        source, target, levels[level], n, keep_zero=False, levels=(levels, level)
+    )
     pagerank = SOLVERS[engine](s, t, w, n, definition)
     out_weight = np.bincount(s, weights=w, minlength=n)
     linked = np.bincount(t, weights=w, minlength=n) > 0
@@ -574,26 +662,19 @@ def _link_score(
     return authority_scale(pagerank, lowest, linked)
 
 
-def _not_indexable(
-    fetched: np.ndarray,
-    status: np.ndarray,
-    blocked: np.ndarray,
-    network: np.ndarray,
-    redirects: np.ndarray,
-    noindex: np.ndarray,
-    canonicalised: np.ndarray,
-) -> np.ndarray:
+def _not_indexable(st: _Site) -> np.ndarray:
     """Why each URL is not indexable ("" when it is): the first reason that applies."""
+    status = st.status
     conditions = [
-        ~fetched,
-        blocked,
-        network,
-        redirects,
+        ~st.fetched,
+        st.blocked,
+        st.network,
+        st.redirects,
         (status >= 400) & (status < 500),
         status >= 500,
         status != 200,
-        noindex,
-        canonicalised,
+        st.noindex,
+        st.canonicalised,
     ]
     reasons = ["not-crawled", "robots-blocked", "network-error", "redirect", "client-error",
                "server-error", "non-200", "noindex", "canonicalised"]  # fmt: skip
@@ -603,69 +684,77 @@ def _not_indexable(
 # -- the issues ------------------------------------------------------------------------------
 
 
-def _issues(st: _State) -> dict[str, pl.DataFrame]:
-    urls, frame = st.urls, st.frame
+def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.DataFrame]:
+    urls, n = st.urls, st.n
+    score = st.link_score
+    # The internal clickable links between two URLs: the links an issue lists.
+    link_rows = np.flatnonzero(st.clickable & st.internal & (st.src != st.dst))
+    link_dst = st.dst[link_rows]
+    # The place of each URL in the page table, strongest first: links are listed by their
+    # source's place, then their target's.
+    ids = frame["id"].to_numpy()
+    rank = np.full(n, n, np.int64)
+    rank[ids] = np.arange(len(ids))
 
-    def url(ids: pl.Expr | pl.Series | np.ndarray) -> pl.Series:
-        values = ids.to_numpy() if isinstance(ids, pl.Series) else np.asarray(ids)
-        return _url_or_null(urls, values)
+    def by_source(rows: np.ndarray) -> np.ndarray:
+        return rows[np.lexsort((rank[st.dst[rows]], rank[st.src[rows]]))]
 
-    # The internal clickable links, with their text and the linking page's score.
-    clicks = st.links.filter(
-        pl.col("clickable") & pl.col("internal") & (pl.col("src") != pl.col("dst"))
-    )
-    rows = clicks["row"].to_numpy()
-    link_table = pl.DataFrame(
-        {
-            "src": clicks["src"],
-            "dst": clicks["dst"],
-            "source": url(clicks["src"]),
-            "target": url(clicks["dst"]),
-            "anchor": st.edges["anchor"].gather(rows),
-            "rel": st.edges["rel"].gather(rows),
-            "follow": clicks["follow"],
-            "position": clicks["position"],
-            "kind": clicks["kind"],
-            "source_link_score": pl.Series(
-                st.link_score[clicks["src"].to_numpy()], nan_to_null=True
-            ),
-        }
-    )
-
-    def links_to(mask: np.ndarray, **extra: Any) -> pl.DataFrame:
-        hit = link_table.filter(pl.Series(mask[link_table["dst"].to_numpy()]))
-        dst = hit["dst"].to_numpy()
-        columns = {name: make(dst) for name, make in extra.items()}
-        out = hit.with_columns(**columns) if columns else hit
-        return _ordered(out.select([*_LINK_COLUMNS, *columns]), "source_link_score", "source")
+    def url(ids: np.ndarray) -> pl.Series:
+        return _url_or_null(urls, ids)
 
     def status_of(ids: np.ndarray) -> pl.Series:
-        values = st.status[np.maximum(ids, 0)]
-        return _nullable(np.where(ids >= 0, values, -1))
+        ids = np.asarray(ids)
+        return _nullable(np.where(ids >= 0, st.status[np.maximum(ids, 0)], -1))
 
-    error_text = np.full(len(st.status), None, dtype=object)
-    page_errors = frame.filter(pl.col("error").is_not_null())
-    error_text[page_errors["id"].to_numpy()] = page_errors["error"].to_numpy()
+    def link_frame(rows: np.ndarray) -> pl.DataFrame:
+        taken = pa.array(rows, pa.int64())
+        position = st.edges.column("position").take(taken)
+        return pl.DataFrame(
+            {
+                "source": url(st.src[rows]),
+                "target": url(st.dst[rows]),
+                "anchor": pl.Series(st.edges.column("anchor").take(taken), dtype=pl.String),
+                "follow": st.follow[rows],
+                "position": pl.Series(position.cast(pa.string()), dtype=pl.String),
+                "kind": pl.Series(
+                    st.edges.column("kind").take(taken).cast(pa.string()), dtype=pl.String
+                ),
+                "source_link_score": pl.Series(score[st.src[rows]], nan_to_null=True),
+            }
+        )
 
-    def page_issue(mask: pl.Expr, *columns: str) -> pl.DataFrame:
-        picked = frame.filter(mask).select(["url", *columns, "link_score"])
-        return _ordered(picked, "link_score", "url")
+    def links_to(mask: np.ndarray, **extra: Any) -> pl.DataFrame:
+        rows = by_source(link_rows[mask[link_dst]])
+        out = link_frame(rows)
+        dst = st.dst[rows]
+        columns = {name: make(dst) for name, make in extra.items()}
+        return out.with_columns(**columns) if columns else out
+
+    error_text = np.full(n, None, dtype=object)
+    errors_at = frame.filter(pl.col("error").is_not_null())
+    error_text[errors_at["id"].to_numpy()] = errors_at["error"].to_numpy()
+
+    def page_issue(mask: np.ndarray | pl.Expr, *columns: str) -> pl.DataFrame:
+        # The page table's order: the strongest page first.
+        where = pl.Series(mask[ids]) if isinstance(mask, np.ndarray) else mask
+        return frame.filter(where).select(["url", *columns, "link_score"])
 
     issues: dict[str, pl.DataFrame] = {}
     issues["orphans"] = page_issue(
         pl.col("orphan"), "status", "in_sitemap", "discovered_by", "not_indexable_because"
     )
-    answered = pl.Series(st.ok[frame["id"].to_numpy()])
-    single = frame.filter(answered & (pl.col("inlinks") == 1)).select(["id", "url", "link_score"])
-    only = (
-        link_table.filter(pl.col("follow"))
-        .join(single.select(pl.col("id").alias("dst")), on="dst", how="semi")
-        .select(pl.col("dst").alias("id"), "source", "source_link_score")
+    # The single linking page of each page that answered 200 with one followed inlink.
+    single = st.ok & (st.inlinks == 1)
+    only = by_source(link_rows[single[link_dst] & st.follow[link_rows]])
+    issues["single_inlink"] = pl.DataFrame(
+        {
+            "url": url(st.dst[only]),
+            "link_score": pl.Series(score[st.dst[only]], nan_to_null=True),
+            "source": url(st.src[only]),
+            "source_link_score": pl.Series(score[st.src[only]], nan_to_null=True),
+        }
     )
-    issues["single_inlink"] = _ordered(
-        single.join(only, on="id", how="left").drop("id"), "source_link_score", "url"
-    )
-    issues["too_deep"] = page_issue(pl.col("depth") > st.max_depth_ok, "depth", "content_depth")
+    issues["too_deep"] = page_issue(pl.col("depth") > max_depth_ok, "depth", "content_depth")
     issues["links_to_redirect"] = links_to(
         st.redirects,
         final_target=lambda d: url(st.final[d]),
@@ -673,10 +762,9 @@ def _issues(st: _State) -> dict[str, pl.DataFrame]:
         hops=lambda d: pl.Series(st.hops[d]),
         loop=lambda d: pl.Series(st.loop[d]),
     )
-    broken = st.fetched & ((st.status >= 400) | st.network)
     issues["links_to_error"] = links_to(
-        broken,
-        status=lambda d: status_of(d),
+        st.fetched & ((st.status >= 400) | st.network),
+        status=status_of,
         error=lambda d: pl.Series(error_text[d], dtype=pl.String),
     )
     issues["links_to_noindex"] = links_to(st.noindex)
@@ -684,66 +772,63 @@ def _issues(st: _State) -> dict[str, pl.DataFrame]:
         st.canonicalised, canonical=lambda d: url(st.canon[d])
     )
     issues["links_to_blocked"] = links_to(st.blocked)
-    issues["redirect_chains"] = _redirect_chains(st, link_table, url, status_of)
+    issues["redirect_chains"] = _redirect_chains(st, link_rows, url, status_of, rank)
+    to = np.maximum(st.canon, 0)
     issues["canonical_chains"] = _canonical_issue(
-        st, st.canonicalised & st.canonicalised[np.maximum(st.canon, 0)], url, status_of, True
+        st, st.canonicalised & st.canonicalised[to], url, status_of, rank, chain=True
     )
-    target_bad = st.fetched[np.maximum(st.canon, 0)] & (st.status[np.maximum(st.canon, 0)] != 200)
     issues["canonical_to_non_200"] = _canonical_issue(
-        st, st.canonicalised & target_bad, url, status_of, False
+        st,
+        st.canonicalised & st.fetched[to] & (st.status[to] != 200),
+        url,
+        status_of,
+        rank,
+        chain=False,
     )
-    issues["nofollowed_internal"] = _ordered(
-        link_table.filter(~pl.col("follow")).select([*_LINK_COLUMNS, "rel"]),
-        "source_link_score",
-        "source",
-    )
-    in_map = np.zeros(len(st.status), bool)
-    in_map[st.sitemap_id] = True
-    sitemap_of = st.sitemaps.select(pl.col("url"), pl.col("sitemap"))
+    nofollow = by_source(link_rows[~st.follow[link_rows]])
+    rel = pl.Series(st.edges.column("rel").take(pa.array(nofollow)).cast(pa.string()))
+    issues["nofollowed_internal"] = link_frame(nofollow).with_columns(rel=rel)
+    sitemap_of = st.sitemaps.select("url", "sitemap")
+    in_map = st.in_sitemap
 
     def sitemap_issue(mask: np.ndarray, *columns: str) -> pl.DataFrame:
-        picked = frame.filter(pl.Series(mask[frame["id"].to_numpy()]))
-        picked = picked.join(sitemap_of, on="url", how="left")
-        return _ordered(
-            picked.select(["url", "sitemap", *columns, "link_score"]), "link_score", "url"
-        )
+        picked = frame.filter(pl.Series(mask[ids]))
+        picked = picked.join(sitemap_of, on="url", how="left", maintain_order="left")
+        return picked.select(["url", "sitemap", *columns, "link_score"])
 
-    errors = in_map & st.fetched & ~st.redirects & ((st.status >= 400) | st.network | st.blocked)
-    issues["sitemap_non_200"] = sitemap_issue(errors, "status", "error")
+    failed = st.fetched & ~st.redirects & ((st.status >= 400) | st.network | st.blocked)
+    issues["sitemap_non_200"] = sitemap_issue(in_map & failed, "status", "error")
     issues["sitemap_noindex"] = sitemap_issue(in_map & st.noindex)
     issues["sitemap_redirect"] = sitemap_issue(
         in_map & st.redirects, "status", "redirect_to", "redirect_hops"
     )
     issues["sitemap_canonicalised"] = sitemap_issue(in_map & st.canonicalised, "canonical")
-    html = pl.Series(st.html[frame["id"].to_numpy()])
     issues["no_outlinks"] = page_issue(
-        answered & html & (pl.col("outlinks_internal") + pl.col("outlinks_external") == 0),
+        pl.Series((st.ok & st.html)[ids])
+        & (pl.col("outlinks_internal") + pl.col("outlinks_external") == 0),
         "inlinks",
     )
     return issues
 
 
 def _redirect_chains(
-    st: _State, link_table: pl.DataFrame, url: Any, status_of: Any
+    st: _Site, link_rows: np.ndarray, url: Any, status_of: Any, rank: np.ndarray
 ) -> pl.DataFrame:
-    """One row per chain head: a redirecting URL that a page links to, a seed, a sitemap
-    entry, or no other redirect's target; with two hops or more, or a loop."""
-    n = len(st.status)
-    head = np.zeros(n, bool)
-    head[link_table["dst"].to_numpy()] = True
+    """One row per chain head (a redirecting URL that a page links to, a seed, a sitemap
+    entry, or no other redirect's target) with two hops or more, or a loop."""
+    head = np.zeros(st.n, bool)
+    head[st.dst[link_rows]] = True
     head[st.seeds] = True
     head[st.sitemap_id] = True
-    redirect_targets = st.links.filter(pl.col("redirect"))["dst"].to_numpy()
-    is_target = np.zeros(n, bool)
-    is_target[redirect_targets] = True
+    is_target = np.zeros(st.n, bool)
+    is_target[st.dst[st.redirect]] = True
     head |= ~is_target
     pick = np.flatnonzero(st.redirects & head & ((st.hops >= 2) | st.loop))
-    inbound = link_table.group_by("dst").agg(
-        inlinks=pl.len(), top_source_link_score=pl.col("source_link_score").max()
-    )
-    # The chains themselves, walked hop by hop (chains are short; heads are few).
-    hop = st.links.filter(pl.col("redirect")).group_by("src").agg(pl.col("dst").first())
-    step = dict(zip(hop["src"].to_list(), hop["dst"].to_list(), strict=True))
+    # The chains, walked hop by hop: chains are short, and their heads few.
+    hop_rows = np.flatnonzero(st.redirect)
+    step: dict[int, int] = {}
+    for s, t in zip(st.src[hop_rows].tolist(), st.dst[hop_rows].tolist(), strict=True):
+        step.setdefault(s, t)
     chains = []
     for u in pick.tolist():
         path, seen, at = [u], {u}, u
@@ -753,10 +838,17 @@ def _redirect_chains(
             if at in seen:
                 break
             seen.add(at)
-        chains.append(" -> ".join(urls_of(st.urls, path)))
+        chains.append(" -> ".join(str(v) for v in st.urls.take(pa.array(path)).to_pylist()))
+    to_head = link_rows[head[st.dst[link_rows]] & st.redirects[st.dst[link_rows]]]
+    inbound = (
+        pl.DataFrame({"id": st.dst[to_head], "score": st.link_score[st.src[to_head]]})
+        .group_by("id")
+        .agg(inlinks=pl.len(), top_source_link_score=pl.col("score").fill_nan(None).max())
+    )
     out = pl.DataFrame(
         {
-            "dst": pick,
+            "id": pick,
+            "place": rank[pick],
             "url": url(pick),
             "hops": st.hops[pick],
             "loop": st.loop[pick],
@@ -765,18 +857,18 @@ def _redirect_chains(
             "chain": pl.Series(chains, dtype=pl.String),
         }
     )
-    out = out.join(inbound, on="dst", how="left").with_columns(pl.col("inlinks").fill_null(0))
-    return _ordered(out.drop("dst"), "top_source_link_score", "url")
-
-
-def urls_of(urls: pa.Array, ids: list[int]) -> list[str]:
-    return [str(u) for u in urls.take(pa.array(ids, pa.int64())).to_pylist()]
+    out = out.join(inbound, on="id", how="left").with_columns(
+        pl.col("inlinks").fill_null(0).cast(pl.Int64)
+    )
+    out = out.sort(["top_source_link_score", "place"], descending=[True, False], nulls_last=True)
+    return out.drop("id", "place")
 
 
 def _canonical_issue(
-    st: _State, mask: np.ndarray, url: Any, status_of: Any, chain: bool
+    st: _Site, mask: np.ndarray, url: Any, status_of: Any, rank: np.ndarray, *, chain: bool
 ) -> pl.DataFrame:
     ids = np.flatnonzero(mask)
+    ids = ids[np.argsort(rank[ids], kind="stable")]
     to = st.canon[ids]
     columns: dict[str, Any] = {"url": url(ids), "canonical": url(to)}
     if chain:
@@ -784,12 +876,7 @@ def _canonical_issue(
     else:
         columns["canonical_status"] = status_of(to)
     columns["link_score"] = pl.Series(st.link_score[ids], nan_to_null=True)
-    return _ordered(pl.DataFrame(columns), "link_score", "url")
-
-
-def _ordered(frame: pl.DataFrame, score: str, tie: str) -> pl.DataFrame:
-    """Strongest first (missing scores last), then by ``tie``: a stable, total order."""
-    return frame.sort([score, tie], descending=[True, False], nulls_last=True, maintain_order=True)
+    return pl.DataFrame(columns)
 
 
 def _pandas(frame: pl.DataFrame) -> pd.DataFrame:
