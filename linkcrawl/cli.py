@@ -760,8 +760,8 @@ def site(
       linkcrawl site example.com --issues
       linkcrawl site example.com --issue links_to_redirect --format csv > fix.csv
     """
-    from linkcrawl.reports.site import ISSUES
-    from linkcrawl.reports.site import site as run_site
+    from linkcrawl.reports.site_audit import ISSUES
+    from linkcrawl.reports.site_audit import site as run_site
 
     if list_issues and issue is not None:
         raise LinkcrawlError("give --issues or --issue NAME, not both")

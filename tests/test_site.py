@@ -22,7 +22,7 @@ from linkcrawl.dataset.schemas import SITEMAPS_SCHEMA, table_from_columns
 from linkcrawl.dataset.write import PartWriter
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from linkcrawl.extract.urls import registered_domain
-from linkcrawl.reports.site import ISSUES, PAGE_COLUMNS, site
+from linkcrawl.reports.site_audit import ISSUES, PAGE_COLUMNS, site
 from tests.conftest import FAST, SHARED_DATA, run_linkcrawl
 
 pytestmark = pytest.mark.slow  # every test reads a crawl made by the real command line
@@ -212,6 +212,9 @@ def check_against_networkx(data: Path, crawl_id: str, domain: str) -> int:
 
 
 def test_every_field_of_every_page(site_crawl, audit):
+    import linkcrawl.reports
+
+    assert linkcrawl.reports.site is site  # the library function, under its documented name
     orphan_200 = orphan_fetched(site_crawl)
     pages = audit.pages.set_index("url")
     assert list(audit.pages.columns) == PAGE_COLUMNS
@@ -490,3 +493,30 @@ def test_depth_and_link_score_on_iana_match_networkx(tmp_path):
     assert (pages.status == 200).sum() >= 10
     assert pages.redirect_hops.notna().sum() >= 1
     assert check_against_networkx(tmp_path, "iana", "iana.org") == len(pages)
+
+
+def test_html_report_site_section(site_crawl, audit, tmp_path):
+    import re
+
+    from linkcrawl.analysis import analyze
+    from linkcrawl.reports.html import report, site_folder
+
+    analyze(site_crawl, "s1")
+    out = tmp_path / "report.html"
+    text = report(site_crawl, DOMAIN, out)
+    assert "<h2>Site audit</h2>" in text
+    for name, rows in audit.summary["issues"].items():
+        if rows:
+            assert f"<h3>{name} ({rows:,})</h3>" in text, name
+    assert "<h3>canonical_to_non_200" in text and "<h3>orphans (1)</h3>" in text
+    # still self-contained: no reference outside the page, no image, no script
+    refs = re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', text, re.I)
+    assert all(r.startswith("#") for r in refs)
+    assert "<img" not in text and "<script" not in text
+    # the full lists beside the report, read back as the command line exports them
+    folder = site_folder(out)
+    assert folder == tmp_path / "report-site"
+    chains = pd.read_csv(folder / "redirect_chains.csv")
+    assert sorted(chains.url) == [f"{B}/loop1", f"{B}/r1"]
+    assert len(pd.read_csv(folder / "pages.csv")) == len(audit.pages)
+    assert report(site_crawl, DOMAIN) == text  # the same bytes twice

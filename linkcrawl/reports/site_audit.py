@@ -200,8 +200,12 @@ def site(
     seeds = [
         str(s) for s in (ds.manifest(crawl_id).fields.get("seeds") or []) if isinstance(s, str)
     ]
+    # What pyarrow's pool kept from decoding the files, and then the link URLs' strings
+    # once numbered, go back to the system: what comes next is numpy's memory.
+    pa.default_memory_pool().release_unused()
     st = _arrays(pages, sitemaps, edges, seeds, name)
-    del edges  # the link URLs are numbered: their strings can go
+    del edges
+    pa.default_memory_pool().release_unused()
     return _audit(st, name, crawl_id, max_depth_ok, engine, definition)
 
 
