@@ -520,3 +520,18 @@ def test_html_report_site_section(site_crawl, audit, tmp_path):
     assert sorted(chains.url) == [f"{B}/loop1", f"{B}/r1"]
     assert len(pd.read_csv(folder / "pages.csv")) == len(audit.pages)
     assert report(site_crawl, DOMAIN) == text  # the same bytes twice
+
+
+def test_a_page_fetched_twice_counts_once(site_crawl, audit, tmp_path):
+    """A resumed crawl can hold a page, and its links, twice: the audit is the same."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(site_crawl, data)
+    for table in ("pages", "edges"):
+        partition = data / table / "crawl_id=s1"
+        for part in sorted(partition.glob("*.parquet")):
+            shutil.copy(part, partition / f"part-again{part.name[5:]}")
+    again = site(data, DOMAIN)
+    pd.testing.assert_frame_equal(again.pages, audit.pages)
+    assert again.summary == audit.summary
