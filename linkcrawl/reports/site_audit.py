@@ -2,11 +2,12 @@
 a site (click depth, link score, orphans, and the internal links that point at problems).
 docs/site-audit.md defines every field and issue.
 
-The graph work runs on integer ids: every URL of the site is numbered once (pyarrow), the
-set work (joins, counts, the issue lists) is polars over those ids, depth is scipy's
-breadth-first search, and the link score is the analysis's own PageRank and 0-100 scale
+Everything runs on integer ids: every URL of the site is numbered once (pyarrow), a link
+is a row of id arrays; counts are bincounts over masks of those rows, distinct linking
+pages and the tables are polars, depth is one breadth-first pass over the links per level,
+and the link score is the analysis's own PageRank solver and 0-100 scale
 (:mod:`linkcrawl.analysis.definition`, :mod:`linkcrawl.analysis.pagerank`) on the site's
-internal graph.
+internal graph. A million-page site never becomes a frame of link strings.
 """
 
 from __future__ import annotations
