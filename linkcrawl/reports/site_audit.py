@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order
 
 from linkcrawl.analysis.definition import Definition, authority_scale, floor
 from linkcrawl.analysis.graph import collapse_links, number_strings, url_hosts
@@ -62,7 +62,6 @@ MAX_DEPTH_OK = 3
 # (10) anyway, so a chain still redirecting after this many is a loop.
 _MAX_HOPS = 64
 _ROBOTS = "robots-disallowed"
-_BFS_LEVELS = 64
 
 # The per-page table's columns, in order (docs/site-audit.md defines each).
 PAGE_COLUMNS = [
@@ -602,28 +601,27 @@ def _seeds(
 
 
 def _depth(source: np.ndarray, target: np.ndarray, n: int, seeds: np.ndarray) -> np.ndarray:
-    """Fewest links from any seed to each id (-1: unreachable), by breadth-first search:
-    one pass over the links per level, which needs no sort; a site deeper than
-    _BFS_LEVELS levels (a long pagination chain) is handed to scipy's shortest paths."""
+    """Fewest links from any seed to each id (-1: unreachable): scipy's breadth-first
+    search from one extra node linked to every seed, its tree's depths by pointer jumping
+    (each pass doubles the steps counted, so a 1,000-deep chain takes ten passes)."""
     depth = np.full(n, -1, np.int64)
     if n == 0 or len(seeds) == 0:
         return depth
-    frontier = np.zeros(n, bool)
-    frontier[seeds] = True
-    depth[seeds] = 0
-    for level in range(1, _BFS_LEVELS + 1):
-        reached = target[frontier[source]]
-        reached = reached[depth[reached] < 0]
-        if not len(reached):
-            return depth
-        depth[reached] = level
-        frontier[:] = False
-        frontier[reached] = True
-    depth[:] = -1
-    graph = sp.csr_matrix((np.ones(len(source), np.int8), (source, target)), shape=(n, n))
-    distance = dijkstra(graph, directed=True, indices=seeds, unweighted=True, min_only=True)
-    reached = np.isfinite(distance)
-    depth[reached] = distance[reached].astype(np.int64)
+    root = n
+    s = np.concatenate([np.full(len(seeds), root), source])
+    t = np.concatenate([seeds, target])
+    graph = sp.csr_matrix((np.ones(len(s), np.int8), (s, t)), shape=(n + 1, n + 1))
+    order, parent = breadth_first_order(graph, root, directed=True, return_predecessors=True)
+    up = np.full(n + 1, root, np.int64)
+    up[order] = parent[order]
+    up[root] = root
+    steps = np.zeros(n + 1, np.int64)
+    steps[order] = 1
+    steps[root] = 0
+    while (up[order] != root).any():
+        steps += steps[up]
+        up = up[up]
+    depth[order[1:]] = steps[order[1:]] - 1  # seeds are one step from the extra node
     return depth
 
 
