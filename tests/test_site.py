@@ -345,6 +345,7 @@ def test_every_issue(site_crawl, audit):
     assert links(audit.issue("links_to_redirect")) in ([("/", "/r1"), ("/", "/loop1")],
                                                        [("/", "/loop1"), ("/", "/r1")])  # fmt: skip
     r1, loop = to_redirect.loc[f"{B}/r1"], to_redirect.loc[f"{B}/loop1"]
+    assert (r1.anchor, loop.anchor) == ("chain", "loop")  # read for these rows only
     assert (r1.final_target, r1.final_status, r1.hops, r1.loop) == (
         f"{B}/final.html",
         200,
@@ -383,6 +384,7 @@ def test_every_issue(site_crawl, audit):
     ]
     nofollow = audit.issue("nofollowed_internal")
     assert links(nofollow) == [("/", "/nf.html")] and list(nofollow.rel) == ["nofollow"]
+    assert list(nofollow.anchor) == ["nf"] and list(nofollow.position) == ["content"]
     assert urls("sitemap_non_200") == ["/missing.html"]
     assert urls("sitemap_noindex") == ["/noindex.html"]
     assert urls("sitemap_redirect") == ["/r1"]

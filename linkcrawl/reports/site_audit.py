@@ -12,7 +12,7 @@ internal graph. A million-page site never becomes a frame of link strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ class SiteAudit:
 
     summary: dict[str, Any]
     _pages: pl.DataFrame = field(repr=False)
-    _issues: dict[str, pl.DataFrame] = field(repr=False, default_factory=dict)
+    _issues: dict[str, pl.DataFrame | _Lazy] = field(repr=False, default_factory=dict)
     _pages_pandas: pd.DataFrame | None = field(repr=False, default=None)
 
     @property
@@ -124,7 +124,10 @@ class SiteAudit:
         """The rows of issue ``name`` (see :data:`ISSUES`), the one to fix first on top."""
         if name not in ISSUES:
             raise LinkcrawlError(f"unknown issue {name!r}: choose from {', '.join(ISSUES)}")
-        return _pandas(self._issues[name])
+        rows = self._issues[name]
+        if isinstance(rows, _Lazy):
+            rows = self._issues[name] = rows.build()
+        return _pandas(rows)
 
     def counts(self) -> pd.DataFrame:
         """One row per issue: issue, rows, and what it lists."""
@@ -132,10 +135,23 @@ class SiteAudit:
         return pd.DataFrame(
             {
                 "issue": names,
-                "rows": [self._issues[n].height for n in names],
+                "rows": [_height(self._issues[n]) for n in names],
                 "description": [ISSUES[n] for n in names],
             }
         )
+
+
+@dataclass
+class _Lazy:
+    """An issue list built when it is asked for: its rows are counted without reading
+    the anchors of every link (``--issues`` prints counts only)."""
+
+    rows: int
+    build: Callable[[], pl.DataFrame]
+
+
+def _height(rows: pl.DataFrame | _Lazy) -> int:
+    return rows.rows if isinstance(rows, _Lazy) else rows.height
 
 
 def site(
@@ -194,7 +210,7 @@ def site(
         ) from None
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
-    pages, sitemaps, edges = _read(ds, crawl_id, name)
+    pages, sitemaps, edges, anchors = _read(ds, crawl_id, name)
     if pages.height == 0 and sitemaps.height == 0:
         raise LinkcrawlError(f"crawl {crawl_id} has no page of {name}{_crawled_hint(ds, crawl_id)}")
     seeds = [
@@ -204,6 +220,7 @@ def site(
     # once numbered, go back to the system: what comes next is numpy's memory.
     pa.default_memory_pool().release_unused()
     st = _arrays(pages, sitemaps, edges, seeds, name)
+    st.read_anchors = anchors
     del edges
     pa.default_memory_pool().release_unused()
     return _audit(st, name, crawl_id, max_depth_ok, engine, definition)
@@ -213,16 +230,20 @@ def site(
 
 _PAGE_READ = ["url", "status", "error", "title", "canonical", "noindex", "content_type",
               "depth", "fetched_at", "discovered_by"]  # fmt: skip
-_EDGE_READ = ["source", "target", "anchor", "rel", "follow", "position", "kind",
-              "target_domain"]  # fmt: skip
+# Anchors (plain strings, a tenth of the bytes) are read only when a list of links is
+# asked for.
+_EDGE_READ = ["source", "target", "rel", "follow", "position", "kind", "target_domain"]
 # Read as Parquet's dictionary pages: a few distinct values over millions of rows (source:
 # a page's links are one run of rows), numbered without hashing every row.
 _EDGE_DICTIONARY = {"source", "rel", "position", "kind", "target_domain", "source_domain"}
 
 
-def _read(ds: Dataset, crawl_id: str, domain: str) -> tuple[pl.DataFrame, pl.DataFrame, pa.Table]:
-    """The site's pages (one row per URL, its last fetch), its sitemap entries, and the
-    links on its pages (an Arrow table, one row per link, each page's links once)."""
+def _read(
+    ds: Dataset, crawl_id: str, domain: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pa.Table, Callable[[], pa.ChunkedArray] | None]:
+    """The site's pages (one row per URL, its last fetch), its sitemap entries, the links
+    on its pages (an Arrow table, one row per link, each page's links once), and how to
+    read their anchors later, row for row (None: the table has them)."""
     try:
         pages = ds.arrow("pages", crawl_id).to_table(columns=_PAGE_READ)
         hosts = url_hosts(pages.column("url"))
@@ -243,20 +264,38 @@ def _read(ds: Dataset, crawl_id: str, domain: str) -> tuple[pl.DataFrame, pl.Dat
                 filesystem=edge_files.filesystem,
             )
         # A resumed crawl can hold a page twice: its links are then told apart by ordinal.
-        columns = [*_EDGE_READ, "ordinal"] if twice else _EDGE_READ
+        # Then the anchors too, read with the links they are deduplicated with.
+        columns = [*_EDGE_READ, "ordinal", "anchor"] if twice else _EDGE_READ
         edges = edge_files.to_table(columns=columns, filter=only_site)
+        links = edge_files
+
+        def anchors() -> pa.ChunkedArray:
+            # The same scan, in the same order (to_table keeps the files' row order).
+            try:
+                return links.to_table(columns=["anchor"], filter=only_site).column("anchor")
+            except (pa.ArrowException, OSError) as exc:
+                raise DatasetError(f"{ds.root}: crawl {crawl_id}: {first_line(exc)}") from None
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{ds.root}: crawl {crawl_id}: {first_line(exc)}") from None
     page_frame = pl.from_arrow(pages)
     assert isinstance(page_frame, pl.DataFrame)
     if twice:
-        # The page's last fetch counts, and its links once.
-        page_frame = page_frame.sort("fetched_at").unique("url", keep="last", maintain_order=True)
+        # The page's last fetch counts, in the place where the crawl first met the URL.
+        page_frame = page_frame.with_row_index("first")
+        first = page_frame.group_by("url").agg(pl.col("first").min())
+        page_frame = (
+            page_frame.drop("first")
+            .sort("fetched_at", maintain_order=True)
+            .unique("url", keep="last", maintain_order=True)
+            .join(first, on="url")
+            .sort("first")
+            .drop("first")
+        )
         edges = _distinct_links(edges)
     sitemap_frame = pl.from_arrow(sitemaps)
     assert isinstance(sitemap_frame, pl.DataFrame)
     sitemap_frame = sitemap_frame.unique("url", keep="first", maintain_order=True)
-    return page_frame, sitemap_frame, edges
+    return page_frame, sitemap_frame, edges, None if twice else anchors
 
 
 def _distinct_links(edges: pa.Table) -> pa.Table:
@@ -333,11 +372,19 @@ class _Site:
     seeds: np.ndarray
     in_sitemap: np.ndarray
     link_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    read_anchors: Callable[[], pa.ChunkedArray] | None = None
     inlinks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n(self) -> int:
         return len(self.urls)
+
+    def anchors(self) -> pa.ChunkedArray:
+        """The anchor of each link row, read on first use."""
+        if "anchor" not in self.edges.column_names:
+            assert self.read_anchors is not None
+            self.edges = self.edges.append_column("anchor", self.read_anchors())
+        return self.edges.column("anchor")
 
 
 def _audit(
@@ -457,7 +504,7 @@ def _audit(
         "seeds": st.urls.take(pa.array(st.seeds, pa.int64())).to_pylist(),
         "max_depth": int(depths.max()) if len(depths) else None,  # type: ignore[arg-type]
         "max_depth_ok": max_depth_ok,
-        "issues": {name: rows.height for name, rows in issues.items()},
+        "issues": {name: _height(rows) for name, rows in issues.items()},
     }
     return SiteAudit(summary, frame.select(PAGE_COLUMNS), issues)
 
@@ -523,7 +570,9 @@ def _arrays(
     in_sitemap[sitemap_id] = True
     seeds = _seeds(urls, seed_urls, pages, page_id, in_site)
     # What the issue lists show of a link; the URL columns are numbered now, and go.
-    shown = edges.select(["anchor", "rel", "position", "kind"])
+    shown = edges.select(
+        [c for c in ("anchor", "rel", "position", "kind") if c in edges.column_names]
+    )
     return _Site(
         urls=urls, edges=shown, kind=kind, position=position, pages=pages, page_id=page_id,
         sitemap_id=sitemap_id, sitemaps=sitemaps, src=src, dst=dst, follow=follow,
@@ -687,7 +736,7 @@ def _not_indexable(st: _Site) -> np.ndarray:
 # -- the issues ------------------------------------------------------------------------------
 
 
-def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.DataFrame]:
+def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.DataFrame | _Lazy]:
     urls, n = st.urls, st.n
     score = st.link_score
     # The internal clickable links between two URLs: the links an issue lists.
@@ -716,7 +765,7 @@ def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.D
             {
                 "source": url(st.src[rows]),
                 "target": url(st.dst[rows]),
-                "anchor": pl.Series(st.edges.column("anchor").take(taken), dtype=pl.String),
+                "anchor": pl.Series(st.anchors().take(taken), dtype=pl.String),
                 "follow": st.follow[rows],
                 "position": pl.Series(position.cast(pa.string()), dtype=pl.String),
                 "kind": pl.Series(
@@ -726,12 +775,17 @@ def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.D
             }
         )
 
-    def links_to(mask: np.ndarray, **extra: Any) -> pl.DataFrame:
-        rows = by_source(link_rows[mask[link_dst]])
-        out = link_frame(rows)
-        dst = st.dst[rows]
-        columns = {name: make(dst) for name, make in extra.items()}
-        return out.with_columns(**columns) if columns else out
+    def links_to(mask: np.ndarray, **extra: Any) -> _Lazy:
+        rows = link_rows[mask[link_dst]]
+
+        def build() -> pl.DataFrame:
+            ordered = by_source(rows)
+            out = link_frame(ordered)
+            dst = st.dst[ordered]
+            columns = {name: make(dst) for name, make in extra.items()}
+            return out.with_columns(**columns) if columns else out
+
+        return _Lazy(len(rows), build)
 
     error_text = np.full(n, None, dtype=object)
     errors_at = frame.filter(pl.col("error").is_not_null())
@@ -742,7 +796,7 @@ def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.D
         where = pl.Series(mask[ids]) if isinstance(mask, np.ndarray) else mask
         return frame.filter(where).select(["url", *columns, "link_score"])
 
-    issues: dict[str, pl.DataFrame] = {}
+    issues: dict[str, pl.DataFrame | _Lazy] = {}
     issues["orphans"] = page_issue(
         pl.col("orphan"), "status", "in_sitemap", "discovered_by", "not_indexable_because"
     )
@@ -788,9 +842,14 @@ def _issues(st: _Site, frame: pl.DataFrame, max_depth_ok: int) -> dict[str, pl.D
         rank,
         chain=False,
     )
-    nofollow = by_source(link_rows[~st.follow[link_rows]])
-    rel = pl.Series(st.edges.column("rel").take(pa.array(nofollow)).cast(pa.string()))
-    issues["nofollowed_internal"] = link_frame(nofollow).with_columns(rel=rel)
+    nofollow = link_rows[~st.follow[link_rows]]
+
+    def nofollowed() -> pl.DataFrame:
+        rows = by_source(nofollow)
+        rel = pl.Series(st.edges.column("rel").take(pa.array(rows)).cast(pa.string()))
+        return link_frame(rows).with_columns(rel=rel)
+
+    issues["nofollowed_internal"] = _Lazy(len(nofollow), nofollowed)
     sitemap_of = st.sitemaps.select("url", "sitemap")
     in_map = st.in_sitemap
 
