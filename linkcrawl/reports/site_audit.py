@@ -4,7 +4,7 @@ docs/site-audit.md defines every field and issue.
 
 Everything runs on integer ids: every URL of the site is numbered once (pyarrow), a link
 is a row of id arrays; counts are bincounts over masks of those rows, distinct linking
-pages and the tables are polars, depth is one breadth-first pass over the links per level,
+pages and the tables are polars, depth is scipy's breadth-first search,
 and the link score is the analysis's own PageRank solver and 0-100 scale
 (:mod:`linkcrawl.analysis.definition`, :mod:`linkcrawl.analysis.pagerank`) on the site's
 internal graph. A million-page site never becomes a frame of link strings.
