@@ -8,6 +8,12 @@ positions, nofollow, image links and redirects in plausible shares; 90 % of the 
 fetched, the rest only linked to. URLs are real strings (~45 bytes), as a crawl writes.
 
     python bench/gen_web_graph.py [DIR] [--pages N] [--edges M] [--seed S]
+
+``generate_site`` (``--site``) builds one big site instead, for bench/site_bench.py: a
+home page, sections and a ten-way tree of pages below them, every page with navigation
+and footer links, its children and a few related pages in its content; some pages
+noindex, canonicalised, redirected, missing or blocked by robots.txt, and a sitemap that
+lists most pages and some orphans no page links to.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkcrawl.dataset.schemas import PAGES_SCHEMA, SITEMAPS_SCHEMA
+from linkcrawl.dataset.write import PartWriter
 from linkcrawl.sources.edgelist import import_edges
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "results" / "web-1m"
@@ -110,14 +118,171 @@ def generate(n_pages: int, n_edges: int, seed: int = 1) -> tuple[pa.Table, pa.Ar
     return edges, urls.take(pa.array(fetched))
 
 
+SITE_HOST = "www.bigsite-example.com"
+SITE_DIR = Path(__file__).resolve().parent / "results" / "site-1m"
+SITE_CRAWL_ID = "site1M"
+
+
+def generate_site(
+    n_pages: int, seed: int = 1, orphans: int = 1000
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """One site of ``n_pages`` linked pages plus ``orphans`` only its sitemap lists: the
+    edges table, the pages table (PAGES_SCHEMA) and the sitemap entries (SITEMAPS_SCHEMA).
+    About 10 links a page: 5 in the navigation (home, 4 sections), 1 in the footer, the
+    page's children in a ten-way tree and 3 related pages (skewed toward the top) in its
+    content."""
+    rng = np.random.default_rng(seed)
+    total = n_pages + orphans
+    ids = np.arange(total)
+    urls = pa.array(
+        [f"https://{SITE_HOST}/"]
+        + [f"https://{SITE_HOST}/{SECTIONS[i % len(SECTIONS)]}/page-{i}.html"
+           for i in range(1, total)],
+        pa.string(),
+    )  # fmt: skip
+    # What each page is: 1 % noindex, 1 % canonicalised, 0.5 % redirects, 0.5 % missing,
+    # 0.2 % blocked by robots.txt; the home page is a plain page.
+    draw = rng.random(total)
+    draw[0] = 1.0
+    redirect = draw < 0.005
+    missing = (draw >= 0.005) & (draw < 0.010)
+    blocked = (draw >= 0.010) & (draw < 0.012)
+    noindex = (draw >= 0.012) & (draw < 0.022)
+    canonicalised = (draw >= 0.022) & (draw < 0.032)
+    has_links = ~(redirect | missing | blocked)
+    linked = ids < n_pages  # the orphans are linked by no page
+
+    sources, targets, positions, kinds, follows = [], [], [], [], []
+
+    def add(source: np.ndarray, target: np.ndarray, position: str | None, kind: str,
+            follow: np.ndarray | bool = True) -> None:  # fmt: skip
+        sources.append(source)
+        targets.append(target)
+        positions.append(np.full(len(source), position, dtype=object))
+        kinds.append(np.full(len(source), kind, dtype=object))
+        follows.append(np.broadcast_to(np.asarray(follow, bool), len(source)))
+
+    pages_with_links = ids[has_links]
+    sections = np.arange(1, 5)
+    for target in [0, *sections.tolist()]:
+        add(pages_with_links, np.full(len(pages_with_links), target), "navigation", "anchor")
+    add(pages_with_links, np.full(len(pages_with_links), 5), "footer", "anchor")
+    parent = (ids[1:n_pages] - 1) // 10
+    child = ids[1:n_pages]
+    keep = has_links[parent]
+    add(parent[keep], child[keep], "content", "anchor")
+    for _ in range(3):
+        related = (n_pages * rng.random(len(pages_with_links)) ** 2).astype(np.int64)
+        add(pages_with_links, related, "content", "anchor", rng.random(len(related)) > 0.02)
+    hop_source = ids[redirect]
+    add(hop_source, rng.integers(0, n_pages, len(hop_source)), None, "redirect")
+    canon_source = ids[canonicalised]
+    add(canon_source, rng.integers(0, n_pages, len(canon_source)), "head", "canonical")
+    source = np.concatenate(sources)
+    order = np.argsort(source, kind="stable")  # a page's links are one run of rows
+    source = source[order]
+    target = np.concatenate(targets)[order]
+    follow = np.concatenate(follows)[order]
+    starts = np.ones(len(source), bool)
+    starts[1:] = source[1:] != source[:-1]
+    ordinal = np.arange(len(source)) - np.maximum.accumulate(
+        np.where(starts, np.arange(len(source)), 0)
+    )
+    edges = pa.table(
+        {
+            "source": urls.take(pa.array(source)),
+            "target": urls.take(pa.array(target)),
+            "anchor": pa.array(WORDS).take(pa.array(rng.integers(0, len(WORDS), len(source)))),
+            "rel": pa.array(np.where(follow, "", "nofollow")),
+            "follow": pa.array(follow),
+            "position": pa.array(np.concatenate(positions)[order], pa.string()),
+            "kind": pa.array(np.concatenate(kinds)[order], pa.string()),
+            "ordinal": pa.array(ordinal.astype(np.int32)),
+        }
+    )
+    status = np.where(redirect, 301, np.where(missing, 404, 200)).astype(np.int16)
+    canonical = np.full(total, None, dtype=object)
+    canonical_of = dict(zip(canon_source.tolist(), target[np.isin(source, canon_source) &
+                        (edges.column("kind").to_numpy(zero_copy_only=False) == "canonical")]
+                        .tolist(), strict=True))  # fmt: skip
+    url_list = urls.to_pylist()
+    for page, to in canonical_of.items():
+        canonical[page] = url_list[to]
+    now = np.datetime64(datetime(2026, 1, 1), "ms")
+    depth = np.zeros(total, np.int16)
+    discovered_by = np.where(linked, "link", "sitemap").astype(object)
+    discovered_by[0] = "seed"
+    pages = pa.table(
+        {
+            "url": urls,
+            "status": pa.array(status, mask=blocked),
+            "error": pa.array(np.where(blocked, "robots-disallowed", None), pa.string()),
+            "content_type": pa.array(
+                np.where(blocked, None, "text/html; charset=utf-8"), pa.string()
+            ),
+            "title": pa.array(np.where(has_links, "A page", None), pa.string()),
+            "canonical": pa.array(canonical, pa.string()),
+            "noindex": pa.array(noindex, mask=~has_links),
+            "nofollow": pa.array(np.zeros(total, bool), mask=~has_links),
+            "depth": pa.array(depth),
+            "fetched_at": pa.array(np.full(total, now), PAGES_SCHEMA.field("fetched_at").type),
+            "discovered_by": pa.array(discovered_by, pa.string()),
+        }
+    )
+    pages = pa.table(
+        {f.name: pages.column(f.name) if f.name in pages.column_names
+         else pa.nulls(total, f.type) for f in PAGES_SCHEMA},
+        schema=PAGES_SCHEMA,
+    )  # fmt: skip
+    listed = np.flatnonzero((rng.random(total) < 0.9) | ~linked)
+    sitemaps = pa.table(
+        {
+            "sitemap": pa.array([f"https://{SITE_HOST}/sitemap.xml"] * len(listed)),
+            "url": urls.take(pa.array(listed)),
+            "domain": pa.array(["bigsite-example.com"] * len(listed)),
+            "lastmod": pa.nulls(len(listed), SITEMAPS_SCHEMA.field("lastmod").type),
+            "changefreq": pa.nulls(len(listed), pa.string()),
+            "priority": pa.nulls(len(listed), pa.float64()),
+            "fetched_at": pa.array(
+                np.full(len(listed), now), SITEMAPS_SCHEMA.field("fetched_at").type
+            ),
+        },
+        schema=SITEMAPS_SCHEMA,
+    )
+    return edges, pages, sitemaps
+
+
+def write_site(directory: Path, n_pages: int, seed: int, crawl_id: str) -> None:
+    """Write :func:`generate_site`'s site as crawl ``crawl_id`` of ``directory``: the edges
+    and manifest by import_edges, then the pages with their statuses and the sitemap
+    entries as a crawl writes them."""
+    edges, pages, sitemaps = generate_site(n_pages, seed)
+    import_edges(directory, edges, crawl_id, pages=pages.column("url"),
+                 started_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    for part in (directory / "pages" / f"crawl_id={crawl_id}").glob("*.parquet"):
+        part.unlink()  # import_edges knows no statuses: these pages do
+    writer = PartWriter(directory, "pages", crawl_id, PAGES_SCHEMA)
+    for start in range(0, pages.num_rows, 1 << 20):
+        writer.write(pages.slice(start, 1 << 20))
+    PartWriter(directory, "sitemaps", crawl_id, SITEMAPS_SCHEMA).write(sitemaps)
+    print(f"{directory}: crawl {crawl_id}, one site of {pages.num_rows:,} pages, "
+          f"{edges.num_rows:,} links, {sitemaps.num_rows:,} sitemap entries")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("dir", nargs="?", type=Path, default=None)
+    parser.add_argument("--site", action="store_true", help="one big site (generate_site)")
     parser.add_argument("--pages", type=int, default=1_000_000)
     parser.add_argument("--edges", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--crawl-id", default=CRAWL_ID)
     args = parser.parse_args()
+    if args.site:
+        crawl_id = SITE_CRAWL_ID if args.crawl_id == CRAWL_ID else args.crawl_id
+        write_site(args.dir or SITE_DIR, args.pages, args.seed, crawl_id)
+        return
+    args.dir = args.dir or DEFAULT_DIR
     started = time.perf_counter()
     edges, fetched = generate(args.pages, args.edges, args.seed)
     generated = time.perf_counter()

@@ -56,7 +56,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .flag { display: inline-block; background: #fde8e8; color: #9b1c1c; border-radius: 4px;
   padding: 0 5px; margin: 0 3px 2px 0; font-size: 12px; white-space: nowrap; }
 .new { color: #146c2e; } .lost { color: #9b1c1c; }
+td.bar { width: 60%; } td.bar div { background: #3b6fb6; height: 12px; }
+details pre { background: #fff; border: 1px solid #d5dbe3; padding: 6px; overflow-x: auto;
+  font-size: 12px; max-height: 400px; }
 """
+# Rows of an issue shown in the site section, and the most rows of one embedded as CSV.
+_SITE_TOP = 5
+_SITE_CSV_ROWS = 2000
 
 
 def _e(value: Any) -> str:
@@ -223,6 +229,7 @@ def render_report(
     crawl_id: str | None = None,
     *,
     warn: Callable[[str], None] | None = None,
+    site_audit: Any = None,
 ) -> str:
     """The report of ``target``'s backlinks in one crawl, as an HTML document (a string).
 
@@ -478,6 +485,8 @@ def render_report(
                 )
             )
 
+    parts.extend(_site_section(ds, target, crawl_id, warn, site_audit))
+
     title = f"Backlink report: {domain}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
@@ -529,7 +538,123 @@ def report(
     --------
     >>> report("data", "example.com", "report.html")                # doctest: +SKIP
     """
-    text = render_report(data_dir, target, crawl_id, warn=warn)
+    audit = _audit_of_site(data_dir, target, crawl_id, warn)
+    text = render_report(data_dir, target, crawl_id, warn=warn, site_audit=audit or False)
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
+        if audit is not None:
+            _write_site_csvs(audit, site_folder(out))
     return text
+
+
+def site_folder(out: Path | str) -> Path:
+    """Where :func:`report` writes the site audit's full CSVs: ``report.html`` ->
+    ``report-site/``, one file per issue and ``pages.csv``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-site")
+
+
+def _audit_of_site(
+    data_dir: Path | str, target: str, crawl_id: str | None, warn: Callable[[str], None] | None
+) -> Any:
+    from linkcrawl.reports.site_audit import site
+
+    try:
+        return site(data_dir, target, crawl_id)
+    except LinkcrawlError as exc:
+        _skipped(warn, "site audit", exc)
+        return None
+
+
+def _write_site_csvs(audit: Any, folder: Path) -> None:
+    from linkcrawl.reports.output import Output
+    from linkcrawl.reports.site_audit import ISSUES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = Output(fmt="csv").csv
+    (folder / "pages.csv").write_text(csv(audit.pages), encoding="utf-8")
+    for name in ISSUES:
+        (folder / f"{name}.csv").write_text(csv(audit.issue(name)), encoding="utf-8")
+
+
+def _bars(labels: list[str], values: list[int], heading: str) -> str:
+    """A bar chart as an HTML table (label, bar, count): no SVG, nothing to load."""
+    top = max(values, default=0) or 1
+    rows = "".join(
+        f'<tr><td>{_e(label)}</td><td class="bar"><div style="width:{100 * v / top:.1f}%">'
+        f'</div></td><td class="num">{v:,}</td></tr>'
+        for label, v in zip(labels, values, strict=True)
+    )
+    return (
+        f"<table><thead><tr><th>{_e(heading)}</th><th></th><th>URLs</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _site_section(
+    ds: Any, target: str, crawl_id: str, warn: Callable[[str], None] | None, audit: Any
+) -> list[str]:
+    """The site audit of the target's own domain (docs/site-audit.md): depth histogram,
+    link score distribution, and each issue's count with its top rows; the full lists as
+    CSV (embedded when short, and written beside the report by :func:`report`)."""
+    from linkcrawl.reports.output import Output
+    from linkcrawl.reports.site_audit import ISSUES
+
+    parts = ["<h2>Site audit</h2>"]
+    if audit is None:
+        audit = _audit_of_site(ds, target, crawl_id, warn)
+    if not audit:
+        parts.append(_note("The crawl has no page of this domain to audit."))
+        return parts
+    s = audit.summary
+    pages = audit.pages_polars
+    parts.append(
+        '<div class="cards">'
+        + _card(f"{s['pages']:,}", "URLs of the site")
+        + _card(f"{s['indexable']:,}", "indexable")
+        + _card(f"{s['in_sitemap']:,}", "in a sitemap")
+        + _card("–" if s["max_depth"] is None else str(s["max_depth"]), "deepest click depth")
+        + "</div>"
+    )
+    depth = pages["depth"]
+    deepest = int(depth.max()) if depth.drop_nulls().len() else -1
+    labels = [str(d) for d in range(deepest + 1)] + ["not reached"]
+    values = [int((depth == d).sum()) for d in range(deepest + 1)] + [int(depth.null_count())]
+    scores = pages["link_score"]
+    bins = [f"{10 * b}–{10 * b + 10}" for b in range(10)] + ["no score"]
+    counts = [int(((scores >= 10 * b) & (scores < 10 * b + 10)).sum()) for b in range(9)]
+    counts.append(int((scores >= 90).sum()))
+    counts.append(int(scores.null_count()))
+    parts.append(
+        '<div class="row"><div class="chart">'
+        + _bars(labels, values, "click depth from the seeds")
+        + '</div><div class="chart">'
+        + _bars(bins, counts, "link score (internal PageRank, 0–100)")
+        + "</div></div>"
+    )
+    counts_frame = audit.counts()
+    parts.append(
+        _table(counts_frame, {"issue": "issue", "rows": "rows", "description": "what it lists"},
+               numeric=("rows",))
+    )  # fmt: skip
+    parts.append(
+        _note(
+            "Full lists: `linkcrawl site DOMAIN --issue NAME --format csv`; "
+            "`linkcrawl report --out FILE` also writes them to FILE's -site/ folder."
+        )
+    )
+    csv = Output(fmt="csv").csv
+    for name in ISSUES:
+        rows = audit.issue(name)
+        if rows.empty:
+            continue
+        parts.append(f"<h3>{_e(name)} ({len(rows):,})</h3>")
+        top = rows.head(_SITE_TOP).astype(object).where(rows.head(_SITE_TOP).notna(), None)
+        numeric = [c for c in top.columns if c.endswith(("score", "status", "hops", "depth"))]
+        parts.append(_table(top, {c: c for c in top.columns}, numeric=numeric))
+        if len(rows) <= _SITE_CSV_ROWS:
+            parts.append(
+                f'<details id="site-{_e(name)}"><summary>all {len(rows):,} rows as CSV'
+                f"</summary><pre>{_e(csv(rows))}</pre></details>"
+            )
+    return parts
