@@ -213,7 +213,7 @@ LOCAL_ONLY: dict[str, str | None] = {
     "audit": None,  # a new generation of the authority folder, staged as analyze's is
     # It reads through Dataset.arrow() only, but tests/test_object_store.py does not run it
     # against a bucket yet: refused there until it does.
-    "site": "it has not been checked against an object store yet",
+    "site": None,  # reads through Dataset.arrow() only
     "disavow": None,
     "import edges": None,  # written through the dataset's writers, as a crawl's parts are
     "import warc": "archive imports are built and tested on local directories only",

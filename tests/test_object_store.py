@@ -269,16 +269,18 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
     arguments = {
         "history": target, "diff": ["s3a", "s3b"], "audit": analysed, "domains": analysed,
         "backlinks": [*target, *analysed], "report": [*target, *analysed],
-        "disavow": [*target, *analysed],
+        "disavow": [*target, *analysed], "site": [*target, *analysed],
     }  # fmt: skip
     ran = []
-    for command in sorted(LOCAL_ONLY.keys() - {"crawl", "analyze", "demo"}):
+    # (the import commands write a new crawl: tests above import into an object store)
+    writers = {"crawl", "analyze", "demo", "import edges", "import warc"}
+    for command in sorted(LOCAL_ONLY.keys() - writers):
         if LOCAL_ONLY[command] is not None:
             continue
         outputs = []
         for where, data in (("s3", uri), ("local", str(copy))):
             extra = ["--out", str(tmp_path / f"{where}.html")] if command == "report" else []
-            if command in ("backlinks", "domains", "diff", "history", "broken"):
+            if command in ("backlinks", "domains", "diff", "history", "broken", "site"):
                 extra = ["--format", "json", "--limit", "0"]
             run = run_linkcrawl([command, *arguments.get(command, []), *extra, "--data", data])
             assert run.returncode == 0, (command, where, run.stderr)
@@ -295,7 +297,7 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         if command == "domains":
             rows = json.loads(outputs[0])["rows"]
             assert [r["domain"] for r in rows] == list(domains.sort_values("rank").domain)
-    assert {"backlinks", "domains", "report"} <= set(ran)
+    assert {"backlinks", "domains", "report", "site"} <= set(ran)
     # the same page, but for where a note says the data directory is
     html = {
         where: (tmp_path / f"{where}.html").read_text().replace(escape(data), "DATA")
