@@ -10,14 +10,22 @@ import pyarrow as pa
 # Bumped when a change to a schema would make an older linkcrawl misread the files; readers
 # refuse files and manifests from a newer version rather than guess.
 # 2: edges.origin and pages.discovered_by (issue 18).
-SCHEMA_VERSION = 2
+# 3: pages.etag, last_modified, content_sha1, not_modified, edges_from (issue 21).
+SCHEMA_VERSION = 3
 
 
 # Columns added after version 1, with the version that added them. A part file of an
 # older version lacks them, and readers give null there: not recorded, rather than a guess.
 ADDED_COLUMNS: dict[str, dict[str, int]] = {
     "edges": {"origin": 2},
-    "pages": {"discovered_by": 2},
+    "pages": {
+        "discovered_by": 2,
+        "etag": 3,
+        "last_modified": 3,
+        "content_sha1": 3,
+        "not_modified": 3,
+        "edges_from": 3,
+    },
 }
 
 
@@ -43,6 +51,7 @@ DICTIONARY_COLUMNS = {
     "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain", "origin"],
     "pages": [
         "status", "error", "content_type", "meta_robots", "x_robots_tag", "depth", "discovered_by",
+        "edges_from",
     ],
     "sitemaps": ["sitemap", "domain", "changefreq"],
     # one URL per row and nearly distinct floats: only the domain repeats
@@ -104,6 +113,18 @@ PAGES_SCHEMA = pa.schema(
         pa.field("fetched_at", TIMESTAMP, nullable=False),
         # How the crawl found the URL: seed, link, sitemap or redirect (null: not recorded).
         pa.field("discovered_by", pa.string()),
+        # The response's validators, as an incremental crawl sends them back
+        # (If-None-Match, If-Modified-Since), and the SHA-1 of its body (hex): a page
+        # whose digest is unchanged is unchanged even from a server that sends no
+        # validators (linkcrawl.crawl.incremental).
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", TIMESTAMP),
+        pa.field("content_sha1", pa.string()),
+        # The server answered 304 Not Modified to this crawl's conditional request.
+        pa.field("not_modified", pa.bool_()),
+        # The crawl whose edges rows of this page were carried into this crawl (a 304, or
+        # a body whose digest is unchanged); null when the page was parsed in this crawl.
+        pa.field("edges_from", pa.string()),
     ],
     metadata=_metadata("pages"),
 )
