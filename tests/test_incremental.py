@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, WebRequest
 from linkcrawl.reports.monitor import diff
-from tests.conftest import FAST, run_linkcrawl
+from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -298,3 +299,54 @@ def test_bad_input_is_one_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and says in lines[0], result.stderr
     assert sorted(p.name for p in (data / "crawls").iterdir()) == ["first.json", "half.json"]
+
+
+@pytest.fixture
+def redis_url():
+    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
+    port = free_port()
+    proc = start_server(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        port,
+        "redis-server",
+        timeout=10,
+    )
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+def test_incremental_shared_through_redis(tmp_path, redis_url):
+    """Two workers of one crawl shared through Redis build on the same earlier crawl: each
+    sends the validators of the pages it downloads and carries their edges."""
+    data = tmp_path / "data"
+    web = build_web(validators=True)
+    with LocalWebServer(web) as server:
+        crawl(server, data, "first")
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        args = ["crawl", *seeds(), "--data", str(data), "--crawl-id", "second", "--incremental"]
+        args += ["--redis", redis_url, *FAST, "-s", "LINKCRAWL_REDIS_WORKER_TIMEOUT=2"]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "linkcrawl.cli", *args, "-s", f"LINKCRAWL_WORKER={name}"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("wa", "wb")
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    record = manifest(data, "second")
+    assert record["status"] == "finished" and record["since"] == "first"
+    after = pages(data, "second")
+    html = after[after.status == 200]
+    assert after.index.is_unique and len(html) == 2 * (PAGES + 1)
+    assert (html.edges_from == "first").all() and html.not_modified.all()
+    pd.testing.assert_frame_equal(edge_multiset(data, "second"), edge_multiset(data, "first"))
