@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -71,11 +71,6 @@ def response_validators(headers: Any) -> tuple[str | None, int | None]:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # an HTTP date is GMT
     return etag, int(moment.timestamp() * 1000)
-
-
-def http_date(ms: int) -> str:
-    """An HTTP date (IMF-fixdate) for a time in ms since the epoch."""
-    return format_datetime(datetime.fromtimestamp(ms / 1000, UTC), usegmt=True)
 
 
 @dataclass(frozen=True, slots=True)
