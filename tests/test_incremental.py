@@ -288,17 +288,36 @@ def test_bad_input_is_one_line(tmp_path):
             ["crawl", "--resume", "half", "--data", str(data), "--incremental"],
             proxy=server.proxy_url,
         )
+        # An interrupted incremental crawl whose earlier crawl is gone (pruned, say).
+        (data / "crawls" / "orphan.json").write_text(
+            json.dumps(
+                {
+                    **manifest(data, "first"),
+                    "crawl_id": "orphan",
+                    "status": "interrupted",
+                    "since": "gone",
+                    "counts": {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0},
+                    "options": {**manifest(data, "first")["options"], "since": "gone"},
+                }
+            )
+        )
+        orphan = run_linkcrawl(
+            ["crawl", "--resume", "orphan", "--data", str(data)], proxy=server.proxy_url
+        )
     for result, says in (
         (none, "no crawl in"),
         (other, "no finished crawl of these seeds"),
         (unknown, "--since: no crawl 'nope'"),
         (unfinished, "--since half: that crawl is interrupted, not finished"),
         (both, "--resume continues a crawl as it started"),
+        (orphan, "cannot resume orphan: it is an incremental crawl on gone (no crawl 'gone'"),
     ):
         assert result.returncode == 1, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and says in lines[0], result.stderr
-    assert sorted(p.name for p in (data / "crawls").iterdir()) == ["first.json", "half.json"]
+    names = sorted(p.name for p in (data / "crawls").iterdir())
+    assert names == ["first.json", "half.json", "orphan.json"]
+    assert manifest(data, "orphan")["status"] == "interrupted"  # left as it was
 
 
 @pytest.fixture

@@ -355,6 +355,16 @@ def _local_plan(
         if seed_list and seed_list != own_seeds:
             changed["seeds"] = seed_list
         seed_list = seed_list or own_seeds
+        if recorded.get("since"):
+            # An incremental crawl goes on building on its earlier crawl, which must still
+            # be there: its spider reads it at start.
+            try:
+                resolve_since(data_dir, seed_list, recorded["since"])
+            except LinkcrawlError as exc:
+                raise LinkcrawlError(
+                    f"cannot resume {crawl_id}: it is an incremental crawl on "
+                    f"{recorded['since']} ({str(exc).partition(': ')[2]})"
+                ) from None
         options = _run_options(recorded, per_run, progress_seconds)
         options["overrides"]["LINKCRAWL_RESUME"] = True
         resumes = list(previous.get("resumes") or [])
