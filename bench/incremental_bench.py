@@ -8,7 +8,8 @@ files. Each run crawls it into a fresh data directory, then recrawls it with
 as medians: the bytes the server wrote (status lines, headers and bodies) and the crawl
 process's wall time, start-up included, the recrawl as a share of the first crawl (the
 issue's bounds: 10% of the bytes, 30% of the time). Also checked: the recrawl's edges are
-the first crawl's, row for row.
+the first crawl's, row for row. For scale, the same URLs fetched once by a bare Scrapy
+spider that parses nothing: the floor of any recrawl that sends one request per page.
 
     flock /work/bench.lock python bench/incremental_bench.py [--pages 2000] [--repeat 3]
         [--page-kb 30]
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -37,6 +39,33 @@ from crawl_throughput import HOST, build_site, politeness_off
 from linkcrawl.demo.localweb import LocalWeb, Resource
 
 EDGE_COLUMNS = "source, target, anchor, rel, follow, position, kind, ordinal"
+# The floor of any crawl that sends one request per page: a bare Scrapy spider given every
+# URL of the site at start, whose callback does nothing, with the same politeness off.
+BARE_FETCH = textwrap.dedent(
+    """
+    import sys
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    class Bare(scrapy.Spider):
+        name = "bare"
+
+        async def start(self):
+            for url in open(sys.argv[1]).read().split():
+                yield scrapy.Request(url, callback=self.parse)
+
+        def parse(self, response):
+            return None
+
+    process = CrawlerProcess(dict(
+        CONCURRENT_REQUESTS=16, CONCURRENT_REQUESTS_PER_DOMAIN=16, ROBOTSTXT_OBEY=False,
+        AUTOTHROTTLE_ENABLED=False, DOWNLOAD_DELAY=0, LOG_LEVEL="WARNING",
+        TELNETCONSOLE_ENABLED=False, COOKIES_ENABLED=False,
+    ))
+    process.crawl(Bare)
+    process.start()
+    """
+)
 
 
 class ValidatingServer:
@@ -132,6 +161,20 @@ def crawl(
     return server.sent - sent, wall, cpu
 
 
+def bare_fetch(server: ValidatingServer, urls: Path) -> tuple[float, float]:
+    """The bare Scrapy spider fetching every URL once: its wall and CPU time."""
+    import os
+
+    env = {**os.environ, "http_proxy": server.proxy_url}
+    before = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    cmd = [sys.executable, "-c", BARE_FETCH, str(urls)]
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
 def edge_rows(data: Path, crawl_id: str) -> list[tuple]:
     files = str(data / "edges" / f"crawl_id={crawl_id}" / "*.parquet")
     sql = f"SELECT {EDGE_COLUMNS}, count(*) FROM read_parquet('{files}') GROUP BY ALL ORDER BY ALL"
@@ -165,29 +208,37 @@ def main() -> None:
                 first_bytes, first_time, first_cpu = crawl(server, data, "first")
                 again_bytes, again_time, again_cpu = crawl(server, data, "again", "--incremental")
                 assert edge_rows(data, "again") == edge_rows(data, "first"), "edges differ"
-            runs.append((first_bytes, first_time, again_bytes, again_time, first_cpu, again_cpu))
+                urls = data / "urls.txt"
+                urls.write_text("\n".join(f"http://{h}{p}" for h, p in server.full))
+                bare_time, bare_cpu = bare_fetch(server, urls)
+            timings = (first_time, again_time, first_cpu, again_cpu, bare_time, bare_cpu)
+            runs.append((first_bytes, again_bytes, *timings))
             print(
                 f"run {run + 1}: first {first_bytes / 1e6:.2f} MB {first_time:.2f} s "
                 f"(CPU {first_cpu:.2f} s); incremental {again_bytes / 1e6:.3f} MB "
                 f"{again_time:.2f} s (CPU {again_cpu:.2f} s): bytes "
                 f"{again_bytes / first_bytes:.1%}, time {again_time / first_time:.1%}, "
-                f"CPU {again_cpu / first_cpu:.1%}",
+                f"CPU {again_cpu / first_cpu:.1%}; bare Scrapy fetch of every URL "
+                f"{bare_time:.2f} s (CPU {bare_cpu:.2f} s)",
                 flush=True,
             )
     finally:
         server.close()
-    byte_ratio = statistics.median(r[2] / r[0] for r in runs)
-    time_ratio = statistics.median(r[3] / r[1] for r in runs)
+    byte_ratio = statistics.median(r[1] / r[0] for r in runs)
+    time_ratio = statistics.median(r[3] / r[2] for r in runs)
     cpu_ratio = statistics.median(r[5] / r[4] for r in runs)
+    floor = statistics.median(r[6] / r[2] for r in runs)
     size = statistics.mean(len(r.body) for r in web.pages.values()) / 1024
     print(
         f"{args.pages:,} pages of {size:.1f} KB, medians of {len(runs)}: first crawl "
         f"{statistics.median(r[0] for r in runs) / 1e6:.2f} MB, "
-        f"{statistics.median(r[1] for r in runs):.2f} s; incremental recrawl "
-        f"{statistics.median(r[2] for r in runs) / 1e6:.3f} MB, "
+        f"{statistics.median(r[2] for r in runs):.2f} s; incremental recrawl "
+        f"{statistics.median(r[1] for r in runs) / 1e6:.3f} MB, "
         f"{statistics.median(r[3] for r in runs):.2f} s; "
         f"ratio bytes {byte_ratio:.1%} (bound 10%), time {time_ratio:.1%} (bound 30%), "
-        f"CPU {cpu_ratio:.1%}"
+        f"CPU {cpu_ratio:.1%}; a bare Scrapy spider fetching every URL once, parsing "
+        f"nothing, takes {floor:.1%} of the first crawl's time: the floor of a recrawl "
+        "that requests every page"
     )
 
 
