@@ -1037,7 +1037,13 @@ def disavow(
     show_default=True,
     help="The HTML file to write.",
 )
-def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
+@click.option(
+    "--csv-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the site audit's full lists to this folder, a CSV file per issue.",
+)
+def report(data_dir: str, crawl_id: str | None, target: str, out: str, csv_dir: str | None) -> None:
     """One self-contained HTML report of TARGET's backlinks (opens offline).
 
     Authority, referring domains over time, anchors, follow/nofollow and position splits,
@@ -1055,8 +1061,9 @@ def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
         out,
         crawl_id,
         warn=lambda line: click.echo(_escape_terminal(line), err=True),
+        csv_dir=csv_dir,
     )
-    click.echo(f"wrote {out}", err=True)
+    click.echo(f"wrote {out}" + (f" and {csv_dir}/" if csv_dir else ""), err=True)
 
 
 @main.command()
