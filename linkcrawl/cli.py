@@ -995,6 +995,16 @@ def audit(
     default=None,
     help="More domains never to list, one a line (the audit's trusted ones never are).",
 )
+@click.option("--urls", is_flag=True, help="List the linking pages' URLs, not their domains.")
+@click.option(
+    "--no-reasons", is_flag=True, help="Leave out the comment lines giving each entry's flags."
+)
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Over Google's limits, write several files (OUT-1.txt, OUT-2.txt, ...) instead of "
+    "refusing; needs --out.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: stdout.")
 def disavow(
     data_dir: str,
@@ -1002,27 +1012,72 @@ def disavow(
     target: str,
     min_flags: int,
     trusted: str | None,
+    urls: bool,
+    no_reasons: bool,
+    split: bool,
     out: str | None,
 ) -> None:
     """A disavow file (Google's format) for the flagged domains linking to TARGET.
 
     Run `linkcrawl audit` first. Reproducible: sorted, no date. Review before uploading.
+    The file keeps within Google's limits (100,000 lines, 2 MB, URLs of 2,048
+    characters): one that would not is refused, naming the limit, and nothing is
+    written; --split writes it as several files instead.
 
     \b
     Example:
       linkcrawl disavow example.com --min-flags 2 --out disavow.txt
+      linkcrawl disavow example.com --urls --split --out disavow.txt
     """
-    from linkcrawl.reports.audit import disavow as run_disavow
+    from linkcrawl.reports.audit import disavow_files
 
-    text = run_disavow(data_dir, target, crawl_id, min_flags=min_flags, trusted=trusted)
+    if split and out is None:
+        raise click.UsageError("--split writes files: give --out FILE")
+    texts = disavow_files(
+        data_dir,
+        target,
+        crawl_id,
+        min_flags=min_flags,
+        trusted=trusted,
+        urls=urls,
+        reasons=not no_reasons,
+        split=split,
+    )
     if out is None:
         # Escaped for a terminal only: redirected, the file is exactly the one --out writes.
         terminal = _stdout_is_terminal()
-        click.echo(_escape_terminal(text) if terminal else text, nl=False, color=True)
+        click.echo(_escape_terminal(texts[0]) if terminal else texts[0], nl=False, color=True)
         return
-    Path(out).write_text(text, encoding="utf-8")
-    listed = sum(line.startswith("domain:") for line in text.splitlines())
-    click.echo(f"wrote {out}: {listed} domains", err=True)
+    path = Path(out)
+    if len(texts) == 1:
+        paths = [path]
+    else:
+        stem, suffix = path.stem, path.suffix or ".txt"
+        paths = [path.with_name(f"{stem}-{i}{suffix}") for i in range(1, len(texts) + 1)]
+    _write_all(paths, [text.encode("utf-8") for text in texts])
+    entry = "http" if urls else "domain:"
+    for where, text in zip(paths, texts, strict=True):
+        listed = sum(line.startswith(entry) for line in text.splitlines())
+        click.echo(f"wrote {where}: {listed:,} {'pages' if urls else 'domains'}", err=True)
+
+
+def _write_all(paths: list[Path], payloads: list[bytes]) -> None:
+    """Write every file or none: each is staged beside its place, and the staged files are
+    moved into place once all are whole."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, payload in zip(paths, payloads, strict=True):
+            tmp = path.with_name(f".{path.name}~{os.getpid()}.tmp")
+            staged.append((tmp, path))
+            with open(tmp, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 @main.command()
