@@ -208,6 +208,7 @@ LOCAL_ONLY: dict[str, str | None] = {
     # The authority tables are read through Dataset.authority_arrow() / authority().
     "backlinks": None,
     "domains": None,
+    "intersect": None,  # reads inbound.parquet through Dataset.authority_arrow()
     "report": None,  # the HTML file (--out) is written to a local path
     "demo": None,  # crawl and analyze, as above, then domains and backlinks
     "audit": None,  # a new generation of the authority folder, staged as analyze's is
@@ -748,6 +749,64 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> 
         "source_domain_authority",
     ]
     out.rows(report.links, title="", default=columns, extra={"summary": s})
+
+
+@main.command()
+@_reads_dataset
+@click.argument("target")
+@click.argument("competitors", nargs=-1, required=True)
+@_data_option
+@_crawl_id_option
+@click.option(
+    "--min",
+    "min_competitors",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Keep domains that link to at least this many of the competitors.",
+)
+@click.option("--links", "show_links", is_flag=True, help="Print every prospect's links instead.")
+@_prints_rows
+def intersect(
+    target: str,
+    competitors: tuple[str, ...],
+    data_dir: str,
+    crawl_id: str | None,
+    min_competitors: int,
+    show_links: bool,
+    out: Output,
+) -> None:
+    """Link prospects: domains linking to at least --min of the COMPETITORs but not to
+    TARGET, by authority, with their linking pages.
+
+    TARGET and each COMPETITOR are a registered domain, a host or a URL prefix. A domain
+    with any link to TARGET, followed or not, is left out.
+
+    \b
+    Example:
+      linkcrawl intersect example.com rival-a.com rival-b.com rival-c.com --min 2
+      linkcrawl intersect example.com rival-a.com --links --format csv > prospects.csv
+    """
+    from linkcrawl.reports.intersect import intersect as run_intersect
+
+    report = run_intersect(
+        data_dir, target, list(competitors), crawl_id, min_competitors=min_competitors
+    )
+    s = report.summary
+    extra = {"summary": s}
+    if out.fmt == "table":
+        click.echo(
+            _escape_terminal(
+                f"Link intersect of {s['target']} (crawl {s['crawl_id']}): {s['prospects']:,} "
+                f"prospect{'' if s['prospects'] == 1 else 's'} linking to at least "
+                f"{s['min_competitors']} of {len(s['competitors'])} competitors, not to "
+                f"{s['target']}"
+            )
+        )
+    if show_links:
+        out.rows(report.links, title="", extra=extra)
+    else:
+        out.rows(report.domains, title="", extra=extra)
 
 
 @main.command()
