@@ -700,15 +700,42 @@ def analyze(
 @click.argument("target")
 @_data_option
 @_crawl_id_option
+@click.option(
+    "--anchors",
+    "show_anchors",
+    is_flag=True,
+    help="Print the anchor classes (exact, partial, branded, naked, generic, image, empty) "
+    "by referring domains instead.",
+)
+@click.option(
+    "--keywords",
+    multiple=True,
+    metavar="PHRASE[,PHRASE...]",
+    help="With --anchors: the phrases of exact and partial matches (default: the title of "
+    "each linked page).",
+)
 @_prints_rows
-def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> None:
+def backlinks(
+    target: str,
+    data_dir: str,
+    crawl_id: str | None,
+    show_anchors: bool,
+    keywords: tuple[str, ...],
+    out: Output,
+) -> None:
     """The best inbound links of TARGET, a registered domain or a URL prefix.
 
     \b
     Example:
       linkcrawl backlinks example.com --limit 50
       linkcrawl backlinks https://example.com/blog/ --format csv > backlinks.csv
+      linkcrawl backlinks example.com --anchors --keywords "running shoes,trail shoes"
     """
+    if keywords and not show_anchors:
+        raise click.UsageError("--keywords applies to --anchors")
+    if show_anchors:
+        _anchor_classes(target, data_dir, crawl_id, _phrases(keywords), out)
+        return
     from linkcrawl.reports.backlinks import backlinks as run_backlinks
 
     report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=None)
@@ -807,6 +834,33 @@ def intersect(
         out.rows(report.links, title="", extra=extra)
     else:
         out.rows(report.domains, title="", extra=extra)
+
+
+def _phrases(given: Sequence[str]) -> list[str] | None:
+    """--keywords, each given once or comma-separated; None when none is given."""
+    phrases = [p.strip() for item in given for p in item.split(",") if p.strip()]
+    return phrases or None
+
+
+def _anchor_classes(
+    target: str, data_dir: str, crawl_id: str | None, keywords: list[str] | None, out: Output
+) -> None:
+    from linkcrawl.reports.anchors import anchor_classes
+
+    report = anchor_classes(data_dir, target, crawl_id, keywords=keywords)
+    s = report.summary
+    if out.fmt == "table":
+        against = "titles of the linked pages" if keywords is None else ", ".join(keywords)
+        n = s["referring_domains"]
+        click.echo(
+            _escape_terminal(
+                f"Anchor classes of {s['target']} (crawl {s['crawl_id']}): {n:,} referring "
+                f"domain{'' if n == 1 else 's'}; exact and partial against: {against}"
+            )
+        )
+    if s["over_optimised"]:
+        click.echo(s["over_optimised"], err=True)
+    out.rows(report.classes, title="", extra={"summary": s})
 
 
 @main.command()
@@ -1001,9 +1055,27 @@ def site(
     default=None,
     help="Share of domains assumed good, to scale a small trusted core (default 0.5).",
 )
+@click.option(
+    "--target",
+    default=None,
+    help="Also check this domain's anchor profile: over-optimised when more than 20% of "
+    "its referring domains use an exact-match anchor.",
+)
+@click.option(
+    "--keywords",
+    multiple=True,
+    metavar="PHRASE[,PHRASE...]",
+    help="With --target: the exact-match phrases (default: the linked pages' titles).",
+)
 @_prints_rows
 def audit(
-    data_dir: str, crawl_id: str | None, trusted: str | None, good_share: float | None, out: Output
+    data_dir: str,
+    crawl_id: str | None,
+    trusted: str | None,
+    good_share: float | None,
+    target: str | None,
+    keywords: tuple[str, ...],
+    out: Output,
 ) -> None:
     """TrustRank, spam mass and toxic-link flags, added to the authority tables.
 
@@ -1019,12 +1091,17 @@ def audit(
     from linkcrawl.reports.audit import GOOD_SHARE
     from linkcrawl.reports.audit import audit as run_audit
 
+    if keywords and target is None:
+        raise click.UsageError("--keywords applies to --target")
+
     result = run_audit(
         data_dir,
         crawl_id,
         trusted=trusted,
         good_share=GOOD_SHARE if good_share is None else good_share,
         progress=lambda line: click.echo(line, err=True),
+        target=target,
+        keywords=_phrases(keywords),
     )
     for note in result.notes:
         click.echo(_escape_terminal(note), err=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -121,6 +121,8 @@ def audit(
     candidates: int = 20,
     good_share: float = GOOD_SHARE,
     progress: Callable[[str], None] | None = None,
+    target: str | None = None,
+    keywords: Sequence[str] | None = None,
 ) -> AuditResult:
     """Trust, spam mass and link flags of an analysed crawl, written into its authority
     tables.
@@ -155,6 +157,11 @@ def audit(
         part of the web. ``good_share=0`` gives the unscaled m = 1 − p′/p.
     progress
         Called with a short line at each stage (the CLI prints them to stderr).
+    target, keywords
+        Also check the anchor profile of ``target`` (a domain, host or URL prefix) against
+        ``keywords`` (default: the linked pages' titles): when it is over-optimised
+        (:func:`linkcrawl.reports.anchors.over_optimisation`), the reason is one of the
+        result's ``notes``.
 
     Returns
     -------
@@ -165,6 +172,28 @@ def audit(
     >>> result = audit("data", trusted="trusted.txt")                # doctest: +SKIP
     >>> result.domains.sort_values("spam_mass", ascending=False)     # doctest: +SKIP
     """
+    result = _audit_tables(
+        data_dir, crawl_id, trusted, damping, tol, candidates, good_share, progress
+    )
+    if target is not None:
+        from linkcrawl.reports.anchors import anchor_classes
+
+        profile = anchor_classes(data_dir, target, result.crawl_id, keywords=keywords).summary
+        if profile["over_optimised"]:
+            result.notes.append(f"{profile['target']}: {profile['over_optimised']}")
+    return result
+
+
+def _audit_tables(
+    data_dir: Path | str | Dataset,
+    crawl_id: str | None,
+    trusted: Iterable[str] | Path | str | None,
+    damping: float,
+    tol: float,
+    candidates: int,
+    good_share: float,
+    progress: Callable[[str], None] | None,
+) -> AuditResult:
     trusted_list = _trusted_list(trusted)
     definition = Definition.make(damping=damping, tol=tol)
     ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
