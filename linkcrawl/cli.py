@@ -917,19 +917,36 @@ def diff(
 @_reads_dataset
 @click.argument("target")
 @_data_option
+@click.option(
+    "--domains",
+    "by_domains",
+    is_flag=True,
+    help="Print the referring domains gained and lost from each crawl to the next instead.",
+)
 @_prints_rows
-def history(target: str, data_dir: str, out: Output) -> None:
+def history(target: str, data_dir: str, by_domains: bool, out: Output) -> None:
     """Each backlink of TARGET across all finished crawls: first and last seen, and the
     referring domains of each crawl.
 
     TARGET is a registered domain, a host or a URL prefix. --limit and --columns apply to
-    the backlinks; JSON has the per-crawl counts under "referring_domains".
+    the backlinks; JSON has the per-crawl counts under "referring_domains". With
+    --domains: one row per crawl with its date, its referring domains, the new and lost
+    ones since the crawl before (new_domains and lost_domains list them: --columns).
 
     \b
     Example:
       linkcrawl history example.com
       linkcrawl history https://example.com/blog/ --format json
+      linkcrawl history example.com --domains
     """
+    if by_domains:
+        from linkcrawl.reports.monitor import velocity
+
+        rows = velocity(data_dir, target)
+        title = f"Referring domains of {target}, new and lost per crawl:"
+        columns = ["date", "crawl_id", "referring_domains", "new", "lost", "net"]
+        out.rows(rows, title=title, default=columns)
+        return
     from linkcrawl.reports.monitor import history as run_history
 
     links, per_crawl = run_history(data_dir, target)
