@@ -714,6 +714,12 @@ def analyze(
     help="With --anchors: the phrases of exact and partial matches (default: the title of "
     "each linked page).",
 )
+@click.option(
+    "--networks",
+    "show_networks",
+    is_flag=True,
+    help="Print the referring subnets (/24, IPv6 /48) with their referring domains and IPs.",
+)
 @_prints_rows
 def backlinks(
     target: str,
@@ -721,6 +727,7 @@ def backlinks(
     crawl_id: str | None,
     show_anchors: bool,
     keywords: tuple[str, ...],
+    show_networks: bool,
     out: Output,
 ) -> None:
     """The best inbound links of TARGET, a registered domain or a URL prefix.
@@ -733,8 +740,30 @@ def backlinks(
     """
     if keywords and not show_anchors:
         raise click.UsageError("--keywords applies to --anchors")
+    if show_anchors and show_networks:
+        raise click.UsageError("give --anchors or --networks, not both")
     if show_anchors:
         _anchor_classes(target, data_dir, crawl_id, _phrases(keywords), out)
+        return
+    if show_networks:
+        from linkcrawl.reports.networks import referring_networks
+
+        net = referring_networks(data_dir, target, crawl_id)
+        n = net.summary
+        if out.fmt == "table":
+            per = n["ips_per_subnet"]
+            click.echo(
+                _escape_terminal(
+                    f"Referring networks of {n['target']} (crawl {n['crawl_id']}): "
+                    f"{n['referring_domains']:,} referring domains, {n['domains_with_ip']:,} "
+                    f"with a known address, {n['referring_ips']:,} IPs, "
+                    f"{n['referring_subnets']:,} subnets"
+                    + (f", {per:.2f} IPs per subnet" if per is not None else "")
+                )
+            )
+        for line in n["flags"]:
+            click.echo(_escape_terminal(line), err=True)
+        out.rows(net.subnets, title="", extra={"summary": n})
         return
     from linkcrawl.reports.backlinks import backlinks as run_backlinks
 

@@ -161,7 +161,9 @@ def audit(
         Also check the anchor profile of ``target`` (a domain, host or URL prefix) against
         ``keywords`` (default: the linked pages' titles): when it is over-optimised
         (:func:`linkcrawl.reports.anchors.over_optimisation`), the reason is one of the
-        result's ``notes``.
+        result's ``notes``; so is each hosting flag of
+        :func:`linkcrawl.reports.networks.network_flags` (many referring domains on one
+        subnet).
 
     Returns
     -------
@@ -177,10 +179,13 @@ def audit(
     )
     if target is not None:
         from linkcrawl.reports.anchors import anchor_classes
+        from linkcrawl.reports.networks import referring_networks
 
         profile = anchor_classes(data_dir, target, result.crawl_id, keywords=keywords).summary
         if profile["over_optimised"]:
             result.notes.append(f"{profile['target']}: {profile['over_optimised']}")
+        hosting = referring_networks(data_dir, target, result.crawl_id).summary
+        result.notes.extend(f"{hosting['target']}: {line}" for line in hosting["flags"])
     return result
 
 
