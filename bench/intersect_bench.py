@@ -1,5 +1,6 @@
-"""Time `linkcrawl intersect TARGET` with three competitors against `linkcrawl backlinks
-TARGET` on the same analysed crawl (bench/gen_web_graph.py, then `linkcrawl analyze`).
+"""Time `linkcrawl intersect TARGET` with three competitors, and `backlinks TARGET
+--anchors` and `--networks`, against `linkcrawl backlinks TARGET` on the same analysed
+crawl (bench/gen_web_graph.py, then `linkcrawl analyze`).
 
 TARGET is the domain ranked --rank by authority (default 1, the one with most backlinks),
 the competitors the three ranked after it: the heaviest case, four of the largest inbound
@@ -52,22 +53,24 @@ def main() -> None:
         "backlinks": ["backlinks", target, *d, "--format", "csv"],
         "intersect": ["intersect", target, *rivals, *d, "--format", "csv"],
         "intersect --min 2": ["intersect", target, *rivals, "--min", "2", *d, "--format", "csv"],
+        "backlinks --anchors": ["backlinks", target, "--anchors", *d, "--format", "csv"],
+        "backlinks --networks": ["backlinks", target, "--networks", *d, "--format", "csv"],
     }
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(args.repeat):
         for name, command in commands.items():
             results[name].append(run(command))
             seconds, mb = results[name][-1]
-            print(f"{name:18} {seconds:7.2f} s {mb:7.0f} MB", flush=True)
+            print(f"{name:20} {seconds:7.2f} s {mb:7.0f} MB", flush=True)
     base_s = statistics.median(r[0] for r in results["backlinks"])
     base_mb = statistics.median(r[1] for r in results["backlinks"])
     print()
-    print(f"{'command':18} {'runs':>4} {'time s':>8} {'peak RSS MB':>11} {'÷ backlinks':>11}")
+    print(f"{'command':20} {'runs':>4} {'time s':>8} {'peak RSS MB':>11} {'÷ backlinks':>11}")
     for name, runs in results.items():
         s = statistics.median(r[0] for r in runs)
         mb = statistics.median(r[1] for r in runs)
         print(
-            f"{name:18} {len(runs):>4} {s:>8.2f} {mb:>11.0f} {s / base_s:>11.2f}"
+            f"{name:20} {len(runs):>4} {s:>8.2f} {mb:>11.0f} {s / base_s:>11.2f}"
             f"  (RSS {mb / base_mb:.2f})"
         )
 
