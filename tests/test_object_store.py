@@ -307,6 +307,21 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
             prospects = rivals - to["foxtrot-example.com"] - {"foxtrot-example.com"}
             assert {r["domain"] for r in rows} == prospects and len(prospects) == 2
     assert {"backlinks", "domains", "report", "site", "intersect"} <= set(ran)
+    # and the variants of issue 20 read there as here
+    variants = [
+        ["history", *target, "--domains"],
+        ["backlinks", *target, "--anchors", *analysed],
+        # (no rows: the crawl went through the local web's proxy, so no page has an ip)
+        ["backlinks", *target, "--networks", *analysed],
+    ]
+    for variant in variants:
+        answers = []
+        for data in (uri, str(copy)):
+            run = run_linkcrawl([*variant, "--format", "json", "--limit", "0", "--data", data])
+            assert run.returncode == 0, (variant, run.stderr)
+            answers.append(json.loads(run.stdout))
+        assert answers[0] == answers[1], variant
+        assert answers[0]["rows"] or variant[2] == "--networks", variant
     # the same page, but for where a note says the data directory is
     html = {
         where: (tmp_path / f"{where}.html").read_text().replace(escape(data), "DATA")
