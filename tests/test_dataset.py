@@ -26,6 +26,7 @@ from linkcrawl.dataset.manifest import read_manifest
 from linkcrawl.dataset.schemas import (
     EDGES_SCHEMA,
     PAGES_SCHEMA,
+    SCHEMA_VERSION,
     SITEMAPS_SCHEMA,
     table_from_columns,
 )
@@ -479,7 +480,7 @@ def test_manifest_times_in_any_iso_form_read_as_one(tmp_path):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"crawl_id": "c1", "schema_version": 3}, "newer linkcrawl"),
+        ({"crawl_id": "c1", "schema_version": SCHEMA_VERSION + 1}, "newer linkcrawl"),
         ({"crawl_id": "c1", "started_at": "yesterday"}, "bad started_at"),
         ({"crawl_id": "c1", "started_at": 20261122}, "bad started_at"),
         ({"crawl_id": "c1", "status": ["finished"]}, "bad status"),
@@ -508,7 +509,7 @@ def test_parts_of_a_newer_schema_or_other_types_are_refused(tmp_path):
     ).append_column("extra", pa.array([], pa.int8()))
     part = tmp_path / "pages" / "crawl_id=c1" / "part-00000.parquet"
     part.parent.mkdir(parents=True)
-    newer = table.schema.with_metadata({b"linkcrawl.schema_version": b"3"})
+    newer = table.schema.with_metadata({b"linkcrawl.schema_version": b"%d" % (SCHEMA_VERSION + 1)})
     pq.write_table(table.cast(newer), part)
     with pytest.raises(DatasetError, match="newer linkcrawl"):
         open_dataset(tmp_path).pages("c1")

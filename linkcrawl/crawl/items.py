@@ -15,7 +15,8 @@ class PageItem:
     ``fetched_at`` is milliseconds since the Unix epoch (UTC). For a redirect the links
     hold one edge of kind ``redirect`` to the Location. ``discovered_by`` says how the
     crawl found the URL (seed, link, sitemap, redirect). ``origin`` is per link (html or
-    rendered); left empty, every link of the page is ``html``.
+    rendered); left empty, every link of the page is ``html``. ``ip`` is the server address
+    of the connection (None through a proxy).
     """
 
     url: str
@@ -34,6 +35,7 @@ class PageItem:
     bytes: int | None = None
     elapsed_ms: int | None = None
     discovered_by: str | None = None
+    ip: str | None = None
     target: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)
     rel: list[str] = field(default_factory=list)

@@ -10,14 +10,15 @@ import pyarrow as pa
 # Bumped when a change to a schema would make an older linkcrawl misread the files; readers
 # refuse files and manifests from a newer version rather than guess.
 # 2: edges.origin and pages.discovered_by (issue 18).
-SCHEMA_VERSION = 2
+# 3: pages.ip (issue 20).
+SCHEMA_VERSION = 3
 
 
 # Columns added after version 1, with the version that added them. A part file of an
 # older version lacks them, and readers give null there: not recorded, rather than a guess.
 ADDED_COLUMNS: dict[str, dict[str, int]] = {
     "edges": {"origin": 2},
-    "pages": {"discovered_by": 2},
+    "pages": {"discovered_by": 2, "ip": 3},
 }
 
 
@@ -104,6 +105,9 @@ PAGES_SCHEMA = pa.schema(
         pa.field("fetched_at", TIMESTAMP, nullable=False),
         # How the crawl found the URL: seed, link, sitemap or redirect (null: not recorded).
         pa.field("discovered_by", pa.string()),
+        # The server's address the page came from, as the connection saw it (null through
+        # a proxy, where the connection is the proxy's; and for a failed fetch).
+        pa.field("ip", pa.string()),
     ],
     metadata=_metadata("pages"),
 )
