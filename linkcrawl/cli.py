@@ -208,6 +208,7 @@ LOCAL_ONLY: dict[str, str | None] = {
     # The authority tables are read through Dataset.authority_arrow() / authority().
     "backlinks": None,
     "domains": None,
+    "intersect": None,  # reads inbound.parquet through Dataset.authority_arrow()
     "report": None,  # the HTML file (--out) is written to a local path
     "demo": None,  # crawl and analyze, as above, then domains and backlinks
     "audit": None,  # a new generation of the authority folder, staged as analyze's is
@@ -716,15 +717,71 @@ def analyze(
 @click.argument("target")
 @_data_option
 @_crawl_id_option
+@click.option(
+    "--anchors",
+    "show_anchors",
+    is_flag=True,
+    help="Print the anchor classes (exact, partial, branded, naked, generic, image, empty) "
+    "by referring domains instead.",
+)
+@click.option(
+    "--keywords",
+    multiple=True,
+    metavar="PHRASE[,PHRASE...]",
+    help="With --anchors: the phrases of exact and partial matches (default: the title of "
+    "each linked page).",
+)
+@click.option(
+    "--networks",
+    "show_networks",
+    is_flag=True,
+    help="Print the referring subnets (/24, IPv6 /48) with their referring domains and IPs.",
+)
 @_prints_rows
-def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> None:
+def backlinks(
+    target: str,
+    data_dir: str,
+    crawl_id: str | None,
+    show_anchors: bool,
+    keywords: tuple[str, ...],
+    show_networks: bool,
+    out: Output,
+) -> None:
     """The best inbound links of TARGET, a registered domain or a URL prefix.
 
     \b
     Example:
       linkcrawl backlinks example.com --limit 50
       linkcrawl backlinks https://example.com/blog/ --format csv > backlinks.csv
+      linkcrawl backlinks example.com --anchors --keywords "running shoes,trail shoes"
     """
+    if keywords and not show_anchors:
+        raise click.UsageError("--keywords applies to --anchors")
+    if show_anchors and show_networks:
+        raise click.UsageError("give --anchors or --networks, not both")
+    if show_anchors:
+        _anchor_classes(target, data_dir, crawl_id, _phrases(keywords), out)
+        return
+    if show_networks:
+        from linkcrawl.reports.networks import referring_networks
+
+        net = referring_networks(data_dir, target, crawl_id)
+        n = net.summary
+        if out.fmt == "table":
+            per = n["ips_per_subnet"]
+            click.echo(
+                _escape_terminal(
+                    f"Referring networks of {n['target']} (crawl {n['crawl_id']}): "
+                    f"{n['referring_domains']:,} referring domains, {n['domains_with_ip']:,} "
+                    f"with a known address, {n['referring_ips']:,} IPs, "
+                    f"{n['referring_subnets']:,} subnets"
+                    + (f", {per:.2f} IPs per subnet" if per is not None else "")
+                )
+            )
+        for line in n["flags"]:
+            click.echo(_escape_terminal(line), err=True)
+        out.rows(net.subnets, title="", extra={"summary": n})
+        return
     from linkcrawl.reports.backlinks import backlinks as run_backlinks
 
     report = run_backlinks(data_dir, target, crawl_id=crawl_id, limit=None)
@@ -765,6 +822,91 @@ def backlinks(target: str, data_dir: str, crawl_id: str | None, out: Output) -> 
         "source_domain_authority",
     ]
     out.rows(report.links, title="", default=columns, extra={"summary": s})
+
+
+@main.command()
+@_reads_dataset
+@click.argument("target")
+@click.argument("competitors", nargs=-1, required=True)
+@_data_option
+@_crawl_id_option
+@click.option(
+    "--min",
+    "min_competitors",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Keep domains that link to at least this many of the competitors.",
+)
+@click.option("--links", "show_links", is_flag=True, help="Print every prospect's links instead.")
+@_prints_rows
+def intersect(
+    target: str,
+    competitors: tuple[str, ...],
+    data_dir: str,
+    crawl_id: str | None,
+    min_competitors: int,
+    show_links: bool,
+    out: Output,
+) -> None:
+    """Link prospects: domains linking to at least --min of the COMPETITORs but not to
+    TARGET, by authority, with their linking pages.
+
+    TARGET and each COMPETITOR are a registered domain, a host or a URL prefix. A domain
+    with any link to TARGET, followed or not, is left out.
+
+    \b
+    Example:
+      linkcrawl intersect example.com rival-a.com rival-b.com rival-c.com --min 2
+      linkcrawl intersect example.com rival-a.com --links --format csv > prospects.csv
+    """
+    from linkcrawl.reports.intersect import intersect as run_intersect
+
+    report = run_intersect(
+        data_dir, target, list(competitors), crawl_id, min_competitors=min_competitors
+    )
+    s = report.summary
+    extra = {"summary": s}
+    if out.fmt == "table":
+        click.echo(
+            _escape_terminal(
+                f"Link intersect of {s['target']} (crawl {s['crawl_id']}): {s['prospects']:,} "
+                f"prospect{'' if s['prospects'] == 1 else 's'} linking to at least "
+                f"{s['min_competitors']} of {len(s['competitors'])} competitors, not to "
+                f"{s['target']}"
+            )
+        )
+    if show_links:
+        out.rows(report.links, title="", extra=extra)
+    else:
+        out.rows(report.domains, title="", extra=extra)
+
+
+def _phrases(given: Sequence[str]) -> list[str] | None:
+    """--keywords, each given once or comma-separated; None when none is given."""
+    phrases = [p.strip() for item in given for p in item.split(",") if p.strip()]
+    return phrases or None
+
+
+def _anchor_classes(
+    target: str, data_dir: str, crawl_id: str | None, keywords: list[str] | None, out: Output
+) -> None:
+    from linkcrawl.reports.anchors import anchor_classes
+
+    report = anchor_classes(data_dir, target, crawl_id, keywords=keywords)
+    s = report.summary
+    if out.fmt == "table":
+        against = "titles of the linked pages" if keywords is None else ", ".join(keywords)
+        n = s["referring_domains"]
+        click.echo(
+            _escape_terminal(
+                f"Anchor classes of {s['target']} (crawl {s['crawl_id']}): {n:,} referring "
+                f"domain{'' if n == 1 else 's'}; exact and partial against: {against}"
+            )
+        )
+    if s["over_optimised"]:
+        click.echo(s["over_optimised"], err=True)
+    out.rows(report.classes, title="", extra={"summary": s})
 
 
 @main.command()
@@ -821,19 +963,36 @@ def diff(
 @_reads_dataset
 @click.argument("target")
 @_data_option
+@click.option(
+    "--domains",
+    "by_domains",
+    is_flag=True,
+    help="Print the referring domains gained and lost from each crawl to the next instead.",
+)
 @_prints_rows
-def history(target: str, data_dir: str, out: Output) -> None:
+def history(target: str, data_dir: str, by_domains: bool, out: Output) -> None:
     """Each backlink of TARGET across all finished crawls: first and last seen, and the
     referring domains of each crawl.
 
     TARGET is a registered domain, a host or a URL prefix. --limit and --columns apply to
-    the backlinks; JSON has the per-crawl counts under "referring_domains".
+    the backlinks; JSON has the per-crawl counts under "referring_domains". With
+    --domains: one row per crawl with its date, its referring domains, the new and lost
+    ones since the crawl before (new_domains and lost_domains list them: --columns).
 
     \b
     Example:
       linkcrawl history example.com
       linkcrawl history https://example.com/blog/ --format json
+      linkcrawl history example.com --domains
     """
+    if by_domains:
+        from linkcrawl.reports.monitor import velocity
+
+        rows = velocity(data_dir, target)
+        title = f"Referring domains of {target}, new and lost per crawl:"
+        columns = ["date", "crawl_id", "referring_domains", "new", "lost", "net"]
+        out.rows(rows, title=title, default=columns)
+        return
     from linkcrawl.reports.monitor import history as run_history
 
     links, per_crawl = run_history(data_dir, target)
@@ -959,9 +1118,27 @@ def site(
     default=None,
     help="Share of domains assumed good, to scale a small trusted core (default 0.5).",
 )
+@click.option(
+    "--target",
+    default=None,
+    help="Also check this domain's anchor profile: over-optimised when more than 20% of "
+    "its referring domains use an exact-match anchor.",
+)
+@click.option(
+    "--keywords",
+    multiple=True,
+    metavar="PHRASE[,PHRASE...]",
+    help="With --target: the exact-match phrases (default: the linked pages' titles).",
+)
 @_prints_rows
 def audit(
-    data_dir: str, crawl_id: str | None, trusted: str | None, good_share: float | None, out: Output
+    data_dir: str,
+    crawl_id: str | None,
+    trusted: str | None,
+    good_share: float | None,
+    target: str | None,
+    keywords: tuple[str, ...],
+    out: Output,
 ) -> None:
     """TrustRank, spam mass and toxic-link flags, added to the authority tables.
 
@@ -977,12 +1154,17 @@ def audit(
     from linkcrawl.reports.audit import GOOD_SHARE
     from linkcrawl.reports.audit import audit as run_audit
 
+    if keywords and target is None:
+        raise click.UsageError("--keywords applies to --target")
+
     result = run_audit(
         data_dir,
         crawl_id,
         trusted=trusted,
         good_share=GOOD_SHARE if good_share is None else good_share,
         progress=lambda line: click.echo(line, err=True),
+        target=target,
+        keywords=_phrases(keywords),
     )
     for note in result.notes:
         click.echo(_escape_terminal(note), err=True)
@@ -1012,6 +1194,16 @@ def audit(
     default=None,
     help="More domains never to list, one a line (the audit's trusted ones never are).",
 )
+@click.option("--urls", is_flag=True, help="List the linking pages' URLs, not their domains.")
+@click.option(
+    "--no-reasons", is_flag=True, help="Leave out the comment lines giving each entry's flags."
+)
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Over Google's limits, write several files (OUT-1.txt, OUT-2.txt, ...) instead of "
+    "refusing; needs --out.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: stdout.")
 def disavow(
     data_dir: str,
@@ -1019,27 +1211,72 @@ def disavow(
     target: str,
     min_flags: int,
     trusted: str | None,
+    urls: bool,
+    no_reasons: bool,
+    split: bool,
     out: str | None,
 ) -> None:
     """A disavow file (Google's format) for the flagged domains linking to TARGET.
 
     Run `linkcrawl audit` first. Reproducible: sorted, no date. Review before uploading.
+    The file keeps within Google's limits (100,000 lines, 2 MB, URLs of 2,048
+    characters): one that would not is refused, naming the limit, and nothing is
+    written; --split writes it as several files instead.
 
     \b
     Example:
       linkcrawl disavow example.com --min-flags 2 --out disavow.txt
+      linkcrawl disavow example.com --urls --split --out disavow.txt
     """
-    from linkcrawl.reports.audit import disavow as run_disavow
+    from linkcrawl.reports.audit import disavow_files
 
-    text = run_disavow(data_dir, target, crawl_id, min_flags=min_flags, trusted=trusted)
+    if split and out is None:
+        raise click.UsageError("--split writes files: give --out FILE")
+    texts = disavow_files(
+        data_dir,
+        target,
+        crawl_id,
+        min_flags=min_flags,
+        trusted=trusted,
+        urls=urls,
+        reasons=not no_reasons,
+        split=split,
+    )
     if out is None:
         # Escaped for a terminal only: redirected, the file is exactly the one --out writes.
         terminal = _stdout_is_terminal()
-        click.echo(_escape_terminal(text) if terminal else text, nl=False, color=True)
+        click.echo(_escape_terminal(texts[0]) if terminal else texts[0], nl=False, color=True)
         return
-    Path(out).write_text(text, encoding="utf-8")
-    listed = sum(line.startswith("domain:") for line in text.splitlines())
-    click.echo(f"wrote {out}: {listed} domains", err=True)
+    path = Path(out)
+    if len(texts) == 1:
+        paths = [path]
+    else:
+        stem, suffix = path.stem, path.suffix or ".txt"
+        paths = [path.with_name(f"{stem}-{i}{suffix}") for i in range(1, len(texts) + 1)]
+    _write_all(paths, [text.encode("utf-8") for text in texts])
+    entry = "http" if urls else "domain:"
+    for where, text in zip(paths, texts, strict=True):
+        listed = sum(line.startswith(entry) for line in text.splitlines())
+        click.echo(f"wrote {where}: {listed:,} {'pages' if urls else 'domains'}", err=True)
+
+
+def _write_all(paths: list[Path], payloads: list[bytes]) -> None:
+    """Write every file or none: each is staged beside its place, and the staged files are
+    moved into place once all are whole."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, payload in zip(paths, payloads, strict=True):
+            tmp = path.with_name(f".{path.name}~{os.getpid()}.tmp")
+            staged.append((tmp, path))
+            with open(tmp, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 @main.command()
@@ -1054,7 +1291,13 @@ def disavow(
     show_default=True,
     help="The HTML file to write.",
 )
-def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
+@click.option(
+    "--csv-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the site audit's full lists to this folder, a CSV file per issue.",
+)
+def report(data_dir: str, crawl_id: str | None, target: str, out: str, csv_dir: str | None) -> None:
     """One self-contained HTML report of TARGET's backlinks (opens offline).
 
     Authority, referring domains over time, anchors, follow/nofollow and position splits,
@@ -1072,8 +1315,9 @@ def report(data_dir: str, crawl_id: str | None, target: str, out: str) -> None:
         out,
         crawl_id,
         warn=lambda line: click.echo(_escape_terminal(line), err=True),
+        csv_dir=csv_dir,
     )
-    click.echo(f"wrote {out}", err=True)
+    click.echo(f"wrote {out}" + (f" and {csv_dir}/" if csv_dir else ""), err=True)
 
 
 @main.command()

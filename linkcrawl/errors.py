@@ -12,6 +12,7 @@ __all__ = [
     "CrawlFailed",
     "CrawlInterrupted",
     "DatasetError",
+    "DisavowLimitError",
     "LinkcrawlError",
     "UnknownColumn",
     "first_line",
@@ -62,3 +63,13 @@ class CrawlFailed(LinkcrawlError):
     def __init__(self, message: str, crawl_id: str) -> None:
         super().__init__(message)
         self.crawl_id = crawl_id
+
+
+class DisavowLimitError(LinkcrawlError):
+    """A disavow file would exceed one of Google's limits (``limit``: ``lines``, ``bytes``,
+    ``url-length`` or ``entry``); the message says which, and what to do. Nothing is
+    written."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit

@@ -213,7 +213,7 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
 # were well (they fail, or answer from the rest and say what they skipped). The others
 # may answer, since what they read is whole.
 _PARTS = {"analyze", "diff", "history", "broken", "report"}
-_AUTHORITY = {"backlinks", "domains", "audit", "disavow", "report"}
+_AUTHORITY = {"backlinks", "domains", "audit", "disavow", "report", "intersect"}
 _MANIFEST = _PARTS | _AUTHORITY | {"prune"}
 AFFECTED = {
     "no_parts": _PARTS,
@@ -249,6 +249,7 @@ def commands(data: Path, out: Path) -> dict[str, list[str]]:
         "broken": ["broken", *d],
         "audit": ["audit", *d],
         "disavow": ["disavow", TARGET, *d],
+        "intersect": ["intersect", TARGET, "bravo-example.co.uk", *d],
         "report": ["report", TARGET, "--out", str(out / "report.html"), *d],
         "prune": ["prune", "--keep", "1", *d],
     }

@@ -270,6 +270,7 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         "history": target, "diff": ["s3a", "s3b"], "audit": analysed, "domains": analysed,
         "backlinks": [*target, *analysed], "report": [*target, *analysed],
         "disavow": [*target, *analysed], "site": [*target, *analysed],
+        "intersect": ["foxtrot-example.com", "github.com", "wikipedia.org", *target, *analysed],
     }  # fmt: skip
     ran = []
     # (the import commands write a new crawl: tests above import into an object store)
@@ -280,7 +281,8 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         outputs = []
         for where, data in (("s3", uri), ("local", str(copy))):
             extra = ["--out", str(tmp_path / f"{where}.html")] if command == "report" else []
-            if command in ("backlinks", "domains", "diff", "history", "broken", "site"):
+            if command in ("backlinks", "domains", "diff", "history", "broken", "site",
+                           "intersect"):  # fmt: skip
                 extra = ["--format", "json", "--limit", "0"]
             run = run_linkcrawl([command, *arguments.get(command, []), *extra, "--data", data])
             assert run.returncode == 0, (command, where, run.stderr)
@@ -297,7 +299,29 @@ def test_crawl_to_s3(demo_server, demo_crawl, s3_server, monkeypatch, tmp_path):
         if command == "domains":
             rows = json.loads(outputs[0])["rows"]
             assert [r["domain"] for r in rows] == list(domains.sort_values("rank").domain)
-    assert {"backlinks", "domains", "report", "site"} <= set(ran)
+        if command == "intersect":
+            # The prospects, counted with pandas from the inbound rows read above.
+            rows = json.loads(outputs[0])["rows"]
+            to = inbound.groupby("target_domain").source_domain.apply(set)
+            rivals = to["github.com"] | to["wikipedia.org"] | to["alpha-example.com"]
+            prospects = rivals - to["foxtrot-example.com"] - {"foxtrot-example.com"}
+            assert {r["domain"] for r in rows} == prospects and len(prospects) == 2
+    assert {"backlinks", "domains", "report", "site", "intersect"} <= set(ran)
+    # and the variants of issue 20 read there as here
+    variants = [
+        ["history", *target, "--domains"],
+        ["backlinks", *target, "--anchors", *analysed],
+        # (no rows: the crawl went through the local web's proxy, so no page has an ip)
+        ["backlinks", *target, "--networks", *analysed],
+    ]
+    for variant in variants:
+        answers = []
+        for data in (uri, str(copy)):
+            run = run_linkcrawl([*variant, "--format", "json", "--limit", "0", "--data", data])
+            assert run.returncode == 0, (variant, run.stderr)
+            answers.append(json.loads(run.stdout))
+        assert answers[0] == answers[1], variant
+        assert answers[0]["rows"] or variant[2] == "--networks", variant
     # the same page, but for where a note says the data directory is
     html = {
         where: (tmp_path / f"{where}.html").read_text().replace(escape(data), "DATA")

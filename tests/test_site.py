@@ -501,11 +501,12 @@ def test_html_report_site_section(site_crawl, audit, tmp_path):
     import re
 
     from linkcrawl.analysis import analyze
-    from linkcrawl.reports.html import report, site_folder
+    from linkcrawl.reports.html import report
 
     analyze(site_crawl, "s1")
     out = tmp_path / "report.html"
-    text = report(site_crawl, DOMAIN, out)
+    folder = tmp_path / "lists"
+    text = report(site_crawl, DOMAIN, out, csv_dir=folder)
     assert "<h2>Site audit</h2>" in text
     for name, rows in audit.summary["issues"].items():
         if rows:
@@ -515,13 +516,15 @@ def test_html_report_site_section(site_crawl, audit, tmp_path):
     refs = re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', text, re.I)
     assert all(r.startswith("#") for r in refs)
     assert "<img" not in text and "<script" not in text
-    # the full lists beside the report, read back as the command line exports them
-    folder = site_folder(out)
-    assert folder == tmp_path / "report-site"
+    # the full lists in --csv-dir, read back as the command line exports them
     chains = pd.read_csv(folder / "redirect_chains.csv")
     assert sorted(chains.url) == [f"{B}/loop1", f"{B}/r1"]
     assert len(pd.read_csv(folder / "pages.csv")) == len(audit.pages)
     assert report(site_crawl, DOMAIN) == text  # the same bytes twice
+    # without csv_dir, the report writes its one file and nothing beside it
+    before = set(tmp_path.iterdir())
+    report(site_crawl, DOMAIN, tmp_path / "again.html")
+    assert set(tmp_path.iterdir()) - before == {tmp_path / "again.html"}
 
 
 def test_a_page_fetched_twice_counts_once(site_crawl, audit, tmp_path):

@@ -26,6 +26,7 @@ from linkcrawl.dataset.schemas import (
     EDGES_SCHEMA,
     PAGES_SCHEMA,
     PARQUET_OPTIONS,
+    SCHEMA_VERSION,
     table_from_columns,
 )
 from linkcrawl.dataset.write import (
@@ -410,7 +411,7 @@ def test_part_from_a_newer_version_is_named(tmp_path):
     w = PartWriter(tmp_path, "edges", "c1", EDGES_SCHEMA)
     w.write(edge_table(2))
     newer = EDGES_SCHEMA.with_metadata(
-        {"linkcrawl.table": "edges", "linkcrawl.schema_version": "3"}
+        {"linkcrawl.table": "edges", "linkcrawl.schema_version": str(SCHEMA_VERSION + 1)}
     )
     # A newer version that changed a column's type: this version cannot read it as is.
     newer = newer.set(newer.get_field_index("ordinal"), pa.field("ordinal", pa.string()))
@@ -419,7 +420,8 @@ def test_part_from_a_newer_version_is_named(tmp_path):
     pq.write_table(table, tmp_path / "edges" / "crawl_id=c1" / "part-00001.parquet")
     with pytest.raises(DatasetError) as exc:
         open_dataset(tmp_path).edges("c1")
-    assert "part-00001.parquet: written by a newer linkcrawl (schema version 3" in one_line(exc)
+    newer_version = f"written by a newer linkcrawl (schema version {SCHEMA_VERSION + 1}"
+    assert f"part-00001.parquet: {newer_version}" in one_line(exc)
     ds = open_dataset(tmp_path, skip_corrupt=True)
     assert len(ds.edges("c1")) == 2
     assert [s.path.name for s in ds.skipped] == ["part-00001.parquet"]

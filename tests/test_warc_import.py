@@ -153,6 +153,32 @@ def test_import_writes_the_rows_a_live_crawl_of_the_same_responses_writes(import
 
 
 @pytest.mark.slow
+def test_pages_have_the_archived_server_address(imported):
+    """pages.ip is the WARC-IP-Address of the capture each row comes from (the newest
+    response or revisit of its URL, read here with warcio): wget's archive has one for
+    every record, the Common Crawl sample one per host, and iana.warc.gz none."""
+    data, _ = imported
+    newest: dict[str, tuple[str, str | None]] = {}
+    for path in (IANA, IAH, CC):
+        with open(shared(path), "rb") as stream:
+            for record in ArchiveIterator(stream, arc2warc=True):
+                uri = (record.rec_headers.get_header("WARC-Target-URI") or "").strip("<>")
+                if record.rec_type not in ("response", "revisit") or not uri.startswith("http"):
+                    continue
+                date = record.rec_headers.get_header("WARC-Date")
+                url = normalize_url(uri)
+                if url and (url not in newest or date >= newest[url][0]):
+                    newest[url] = (date, record.rec_headers.get_header("WARC-IP-Address"))
+    rows = pages(data, "w1")
+    fetched = rows[rows.error.isna()]
+    expected = {url: newest[url][1] for url in fetched.index}
+    got = {url: (None if pd.isna(ip) else ip) for url, ip in fetched.ip.items()}
+    assert got == expected
+    assert sum(ip is not None for ip in got.values()) >= 20
+    assert "207.241.224.2" in got.values() and "62.113.195.126" in got.values()
+
+
+@pytest.mark.slow
 def test_revisits_take_their_original_payload(imported):
     """The newest capture of 18 iana.warc.gz URLs (style sheets, fonts, scripts, images) is
     a revisit record: each page row has the status of the revisit and the size of the

@@ -16,7 +16,8 @@ class PageItem:
     ``fetched_at`` is milliseconds since the Unix epoch (UTC). For a redirect the links
     hold one edge of kind ``redirect`` to the Location. ``discovered_by`` says how the
     crawl found the URL (seed, link, sitemap, redirect). ``origin`` is per link (html or
-    rendered); left empty, every link of the page is ``html``.
+    rendered); left empty, every link of the page is ``html``. ``ip`` is the server address
+    of the connection (None through a proxy).
 
     ``etag``, ``last_modified`` (ms since the epoch) and ``content_sha1`` are the
     response's validators and body digest. A page whose edges an incremental crawl carries
@@ -41,6 +42,7 @@ class PageItem:
     bytes: int | None = None
     elapsed_ms: int | None = None
     discovered_by: str | None = None
+    ip: str | None = None
     etag: str | None = None
     last_modified: int | None = None
     content_sha1: str | None = None

@@ -10,7 +10,8 @@ import pyarrow as pa
 # Bumped when a change to a schema would make an older linkcrawl misread the files; readers
 # refuse files and manifests from a newer version rather than guess.
 # 2: edges.origin and pages.discovered_by (issue 18).
-# 3: pages.etag, last_modified, content_sha1, not_modified, edges_from (issue 21).
+# 3: pages.ip (issue 20); pages.etag, last_modified, content_sha1, not_modified,
+#    edges_from (issue 21).
 SCHEMA_VERSION = 3
 
 
@@ -20,6 +21,7 @@ ADDED_COLUMNS: dict[str, dict[str, int]] = {
     "edges": {"origin": 2},
     "pages": {
         "discovered_by": 2,
+        "ip": 3,
         "etag": 3,
         "last_modified": 3,
         "content_sha1": 3,
@@ -113,6 +115,9 @@ PAGES_SCHEMA = pa.schema(
         pa.field("fetched_at", TIMESTAMP, nullable=False),
         # How the crawl found the URL: seed, link, sitemap or redirect (null: not recorded).
         pa.field("discovered_by", pa.string()),
+        # The server's address the page came from, as the connection saw it (null through
+        # a proxy, where the connection is the proxy's; and for a failed fetch).
+        pa.field("ip", pa.string()),
         # The response's validators, as an incremental crawl sends them back
         # (If-None-Match, If-Modified-Since), and the SHA-1 of its body (hex): a page
         # whose digest is unchanged is unchanged even from a server that sends no

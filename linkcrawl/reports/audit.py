@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -45,6 +45,7 @@ from linkcrawl.dataset.schemas import DICTIONARY_COLUMNS, PAGE_AUTHORITY_SCHEMA
 from linkcrawl.dataset.write import staged_partition, write_tables_atomic
 from linkcrawl.errors import DatasetError, LinkcrawlError
 from linkcrawl.extract.urls import registered_domain
+from linkcrawl.reports.disavow import DisavowEntry, DisavowLimitError, pack_disavow
 from linkcrawl.reports.target import parse_target
 
 __all__ = [
@@ -62,10 +63,12 @@ __all__ = [
     "SPAM_MASS_MIN_PAGERANK",
     "SPAM_MASS_THRESHOLD",
     "AuditResult",
+    "DisavowLimitError",
     "audit",
     "audit_into",
     "core_pagerank",
     "disavow",
+    "disavow_files",
     "normalise_domains",
     "previous_trusted",
     "read_trusted",
@@ -118,6 +121,8 @@ def audit(
     candidates: int = 20,
     good_share: float = GOOD_SHARE,
     progress: Callable[[str], None] | None = None,
+    target: str | None = None,
+    keywords: Sequence[str] | None = None,
 ) -> AuditResult:
     """Trust, spam mass and link flags of an analysed crawl, written into its authority
     tables.
@@ -152,6 +157,13 @@ def audit(
         part of the web. ``good_share=0`` gives the unscaled m = 1 − p′/p.
     progress
         Called with a short line at each stage (the CLI prints them to stderr).
+    target, keywords
+        Also check the anchor profile of ``target`` (a domain, host or URL prefix) against
+        ``keywords`` (default: the linked pages' titles): when it is over-optimised
+        (:func:`linkcrawl.reports.anchors.over_optimisation`), the reason is one of the
+        result's ``notes``; so is each hosting flag of
+        :func:`linkcrawl.reports.networks.network_flags` (many referring domains on one
+        subnet).
 
     Returns
     -------
@@ -162,6 +174,31 @@ def audit(
     >>> result = audit("data", trusted="trusted.txt")                # doctest: +SKIP
     >>> result.domains.sort_values("spam_mass", ascending=False)     # doctest: +SKIP
     """
+    result = _audit_tables(
+        data_dir, crawl_id, trusted, damping, tol, candidates, good_share, progress
+    )
+    if target is not None:
+        from linkcrawl.reports.anchors import anchor_classes
+        from linkcrawl.reports.networks import referring_networks
+
+        profile = anchor_classes(data_dir, target, result.crawl_id, keywords=keywords).summary
+        if profile["over_optimised"]:
+            result.notes.append(f"{profile['target']}: {profile['over_optimised']}")
+        hosting = referring_networks(data_dir, target, result.crawl_id).summary
+        result.notes.extend(f"{hosting['target']}: {line}" for line in hosting["flags"])
+    return result
+
+
+def _audit_tables(
+    data_dir: Path | str | Dataset,
+    crawl_id: str | None,
+    trusted: Iterable[str] | Path | str | None,
+    damping: float,
+    tol: float,
+    candidates: int,
+    good_share: float,
+    progress: Callable[[str], None] | None,
+) -> AuditResult:
     trusted_list = _trusted_list(trusted)
     definition = Definition.make(damping=damping, tol=tol)
     ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
@@ -231,13 +268,20 @@ def disavow(
     *,
     min_flags: int = 1,
     trusted: Iterable[str] | Path | str | None = None,
+    urls: bool = False,
+    reasons: bool = True,
 ) -> str:
     """A disavow file for Google's Disavow tool: the domains whose links to ``target``
     carry at least ``min_flags`` distinct flags.
 
-    One ``domain:example.com`` line per domain, sorted, each after ``#`` comment lines
-    giving its flags and reasons. Trusted domains (those of the audit, and ``trusted``)
-    are never listed. No timestamp: the same audit gives the same file byte for byte.
+    One ``domain:example.com`` line per domain (with ``urls``: one linking page URL per
+    line), sorted, each after ``#`` comment lines giving its flags and reasons. Trusted
+    domains (those of the audit, and ``trusted``) are never listed. No timestamp: the same
+    audit gives the same file byte for byte. The file keeps within Google's limits
+    (:mod:`linkcrawl.reports.disavow`: :data:`~linkcrawl.reports.disavow.MAX_LINES`
+    lines, :data:`~linkcrawl.reports.disavow.MAX_BYTES` bytes,
+    :data:`~linkcrawl.reports.disavow.MAX_URL_CHARS` characters per URL) or is refused:
+    :func:`disavow_files` splits it instead.
 
     Parameters
     ----------
@@ -249,10 +293,49 @@ def disavow(
     crawl_id
         The crawl; default the newest finished one. It must have been audited.
     min_flags
-        Distinct flags a domain's links must carry between them to be listed.
+        Distinct flags a domain's (or page's) links must carry between them to be listed.
     trusted
         More domains never to list (iterable, or a file with one a line).
+    urls
+        List the linking pages, one URL a line, instead of their domains.
+    reasons
+        Write each entry's flags and reasons as comments above it (without: one line per
+        entry, about a third of the lines).
+
+    Raises
+    ------
+    DisavowLimitError
+        The file would exceed one of Google's limits; the message names it.
     """
+    return disavow_files(
+        data_dir,
+        target,
+        crawl_id,
+        min_flags=min_flags,
+        trusted=trusted,
+        urls=urls,
+        reasons=reasons,
+        split=False,
+    )[0]
+
+
+def disavow_files(
+    data_dir: Path | str | Dataset = "data",
+    target: str = "",
+    crawl_id: str | None = None,
+    *,
+    min_flags: int = 1,
+    trusted: Iterable[str] | Path | str | None = None,
+    urls: bool = False,
+    reasons: bool = True,
+    split: bool = True,
+) -> list[str]:
+    """The disavow file of :func:`disavow` as one text or, with ``split``, as several,
+    each within Google's limits, each with the header and ``# part i of n``; an entry is
+    never separated from its comments. Google keeps one disavow file per property, so
+    parts are for review and hand-off; one file needs fewer entries (``min_flags``) or no
+    reasons. Raises :class:`DisavowLimitError` as :func:`disavow` does (with ``split``,
+    only for a URL over the length limit)."""
     if min_flags < 1:
         raise LinkcrawlError(f"--min-flags must be at least 1, not {min_flags}")
     domain = parse_target(target).domain  # TARGET as every report reads it
@@ -271,34 +354,39 @@ def disavow(
     never = set(_trusted_list(trusted)) | set(audited[0])
     rows = pl.from_arrow(_read_inbound_of(inbound_path, domain))
     assert isinstance(rows, pl.DataFrame)
-    # One reason per flag and domain: the first link's, in the table's order (by value).
-    reasons = (
+    key = "source" if urls else "source_domain"
+    # One reason per flag and entry: the first link's, in the table's order (by value).
+    found = (
         rows.filter(~pl.col("source_domain").is_in(sorted(never)))
         .with_row_index("row")
         .explode("flags", "flag_reasons")
         .drop_nulls("flags")
-        .group_by("source_domain", "flags")
+        .group_by(key, "flags")
         .agg(pl.col("flag_reasons").sort_by("row").first())
     )
     listed = (
-        reasons.group_by("source_domain")
+        found.group_by(key)
         .agg(pl.col("flags"), pl.col("flag_reasons"))
         .filter(pl.col("flags").list.len() >= min_flags)
-        .sort("source_domain")
+        .sort(key)
     )
-    lines = [
+    what = "pages" if urls else "domains"
+    header = [
         f"# linkcrawl disavow file for {domain}, crawl {crawl_id}",
-        f"# domains whose links to {domain} carry at least {min_flags} distinct flag(s);",
+        f"# {what} whose links to {domain} carry at least {min_flags} distinct flag(s);",
         "# trusted domains are never listed. Review before uploading to Google.",
     ]
-    for source_domain, flags, why in listed.iter_rows():
-        lines.append("")
-        for flag, reason in sorted(zip(flags, why, strict=True), key=lambda f: FLAGS.index(f[0])):
-            lines.append(f"# {flag}: {_clean(reason, 200)}")
-        lines.append(f"domain:{_clean(source_domain, 253)}")
-    if listed.is_empty():
-        lines.append("# no domain qualifies")
-    return "\n".join(lines) + "\n"
+    entries = []
+    for name, flags, why in listed.iter_rows():
+        comments: tuple[str, ...] = ()
+        if reasons:
+            pairs = sorted(zip(flags, why, strict=True), key=lambda f: FLAGS.index(f[0]))
+            comments = tuple(f"# {flag}: {_clean(reason, 200)}" for flag, reason in pairs)
+        # A URL is written whole (the limit on its length is checked, not cut to fit);
+        # a crawled URL is normalised, so it holds no control character.
+        line = _clean(name, 10**9) if urls else f"domain:{_clean(name, 253)}"
+        entries.append(DisavowEntry(line, comments))
+    return pack_disavow(header, entries, split=split, empty_note=f"# no {what[:-1]} qualifies")
 
 
 def _read_schema_names(path: Path | RemotePath) -> list[str]:
@@ -311,7 +399,7 @@ def _read_schema_names(path: Path | RemotePath) -> list[str]:
 def _read_inbound_of(path: Path | RemotePath, domain: str) -> pa.Table:
     """The flags of the links to ``domain``: row groups of other target domains are
     skipped by their statistics."""
-    columns = ["source_domain", "flags", "flag_reasons"]
+    columns = ["source", "source_domain", "flags", "flag_reasons"]
     flt = [("target_domain", "=", domain)]
     if isinstance(path, RemotePath):
         with path.open_input_file() as fh:

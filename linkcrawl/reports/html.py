@@ -510,6 +510,7 @@ def report(
     crawl_id: str | None = None,
     *,
     warn: Callable[[str], None] | None = None,
+    csv_dir: Path | str | None = None,
 ) -> str:
     """Write the HTML report of a domain's backlinks; returns the HTML.
 
@@ -533,25 +534,21 @@ def report(
     warn
         Called with one line for each section left out (its data could not be read);
         default: a logged warning.
+    csv_dir
+        A folder to write the site audit's full lists to, as CSV: one file per issue and
+        ``pages.csv`` (None: only the rows the report embeds).
 
     Examples
     --------
-    >>> report("data", "example.com", "report.html")                # doctest: +SKIP
+    >>> report("data", "example.com", "report.html", csv_dir="report-csv")  # doctest: +SKIP
     """
     audit = _audit_of_site(data_dir, target, crawl_id, warn)
     text = render_report(data_dir, target, crawl_id, warn=warn, site_audit=audit or False)
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
-        if audit is not None:
-            _write_site_csvs(audit, site_folder(out))
+    if csv_dir is not None and audit is not None:
+        _write_site_csvs(audit, Path(csv_dir))
     return text
-
-
-def site_folder(out: Path | str) -> Path:
-    """Where :func:`report` writes the site audit's full CSVs: ``report.html`` ->
-    ``report-site/``, one file per issue and ``pages.csv``."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}-site")
 
 
 def _audit_of_site(
@@ -596,7 +593,7 @@ def _site_section(
 ) -> list[str]:
     """The site audit of the target's own domain (docs/site-audit.md): depth histogram,
     link score distribution, and each issue's count with its top rows; the full lists as
-    CSV (embedded when short, and written beside the report by :func:`report`)."""
+    CSV (embedded when short, and written to ``csv_dir`` by :func:`report`)."""
     from linkcrawl.reports.output import Output
     from linkcrawl.reports.site_audit import ISSUES
 

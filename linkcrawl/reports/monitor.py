@@ -34,6 +34,7 @@ __all__ = [
     "diff",
     "history",
     "prune",
+    "velocity",
 ]
 
 DIFF_COLUMNS = ["change", "source", "target", "anchor", "follow", "reason"]
@@ -552,6 +553,91 @@ def history(
     if backlinks.empty:
         backlinks.attrs["hint"] = _hint(ds, ids, parsed, "no backlinks to")
     return History(backlinks, domains)
+
+
+VELOCITY_COLUMNS = [
+    "crawl_id",
+    "date",
+    "started_at",
+    "referring_domains",
+    "new",
+    "lost",
+    "net",
+    "new_domains",
+    "lost_domains",
+]
+
+
+def velocity(data_dir: Path | str | Dataset = "data", target: str = "") -> pd.DataFrame:
+    """New and lost referring domains of a target from each finished crawl to the next.
+
+    A referring domain of a crawl is a registered domain with at least one link to the
+    target in it, from another registered domain (followed or not), as in ``history``.
+
+    Parameters
+    ----------
+    data_dir
+        The linkcrawl data directory (a path, an object store URI, or a Dataset).
+    target
+        A registered domain, a host or a URL prefix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per finished crawl, oldest first: ``crawl_id``, ``date`` (the crawl's
+        start, UTC, as YYYY-MM-DD), ``started_at``, ``referring_domains``, ``new`` (domains
+        not referring in the crawl before), ``lost`` (referring in the crawl before, not in
+        this one), ``net`` (new − lost), and the domains themselves, sorted, in
+        ``new_domains`` and ``lost_domains``. The first crawl has nothing to compare with:
+        its ``new``, ``lost`` and ``net`` are null and its lists empty. A domain whose
+        pages a crawl did not fetch counts as lost from it: ``diff --target`` gives each
+        lost link's reason.
+
+    Examples
+    --------
+    >>> velocity("data", "example.com")[["date", "new", "lost"]]     # doctest: +SKIP
+    """
+    parsed = parse_target(target)
+    ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
+    crawls = _finished(ds)
+    if not crawls:
+        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    ids = [m.crawl_id for m in crawls]
+    times: list[Any] = [m.fields.get("started_at") for m in crawls]
+    started = pd.to_datetime(times, utc=True)
+    with _connect() as con:
+        _register(con, ds, "edges", ids, "edges_all")
+        found = _query(
+            con,
+            ds,
+            "SELECT DISTINCT crawl_id, source_domain FROM edges_all "
+            f"WHERE NOT internal AND {parsed.sql()}",
+        ).to_pandas()
+    per_crawl = found.groupby("crawl_id")["source_domain"].agg(set).to_dict()
+    rows = []
+    before: set[str] | None = None
+    for crawl_id, at in zip(ids, started, strict=True):
+        now: set[str] = per_crawl.get(crawl_id, set())
+        gained = sorted(now - before) if before is not None else []
+        gone = sorted(before - now) if before is not None else []
+        rows.append(
+            {
+                "crawl_id": crawl_id,
+                "date": at.strftime("%Y-%m-%d") if not pd.isna(at) else None,
+                "started_at": at,
+                "referring_domains": len(now),
+                "new": len(gained) if before is not None else None,
+                "lost": len(gone) if before is not None else None,
+                "net": len(gained) - len(gone) if before is not None else None,
+                "new_domains": gained,
+                "lost_domains": gone,
+            }
+        )
+        before = now
+    frame = pd.DataFrame(rows, columns=VELOCITY_COLUMNS)
+    for column in ("new", "lost", "net"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def _link_pairs(edges: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import ipaddress
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -102,6 +103,8 @@ class Capture:
     fetched_at: int  # ms since the epoch: the record's WARC-Date
     # Over DOWNLOAD_MAXSIZE (stored or decoded): a page row with the error a crawl writes.
     too_large: bool = False
+    # The server's address as the archiving crawler connected to it (WARC-IP-Address).
+    ip: str | None = None
 
     def response(self) -> Any:
         """The response a live crawl builds from the same status, headers and body (the
@@ -115,7 +118,12 @@ class Capture:
         # depth 0 for the callback's arithmetic; the page row's depth is set to null.
         request = scrapy.Request(self.url, meta={"depth": 0})
         return cls(
-            url=self.url, status=self.status, headers=headers, body=self.body, request=request
+            url=self.url,
+            status=self.status,
+            headers=headers,
+            body=self.body,
+            request=request,
+            ip_address=ipaddress.ip_address(self.ip) if self.ip else None,
         )
 
 
@@ -322,6 +330,14 @@ class _Problems:
 def _one_line(exc: BaseException) -> str:
     line = " ".join(first_line(exc).split())
     return line if len(line) <= 160 else line[:157] + "..."
+
+
+def _address(text: str | None) -> str | None:
+    """A WARC-IP-Address as pages.ip holds it; None when absent or not an address."""
+    try:
+        return str(ipaddress.ip_address((text or "").strip("[]"))) if text else None
+    except ValueError:
+        return None
 
 
 def _epoch_ms(date: str | None) -> int:
@@ -560,6 +576,7 @@ class ArchiveSet:
             body=body or b"",
             fetched_at=_epoch_ms(record.header("WARC-Date")),
             too_large=body is None,
+            ip=_address(record.header("WARC-IP-Address")),
         )
 
     def _decoded(self, archive: _ArchiveFile, record: _Record) -> tuple[bytes | None] | None:

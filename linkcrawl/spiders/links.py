@@ -238,6 +238,16 @@ def error_name(failure: Any) -> str:
     return f"{type(exc).__name__}: {first[0][:200]}" if first else type(exc).__name__
 
 
+def server_address(response: Response) -> str | None:
+    """The address of the server a response came from, as its connection saw it; None
+    through a proxy (the connection's address is the proxy's) or when Scrapy has none."""
+    request = response.request
+    if request is not None and request.meta.get("proxy"):
+        return None
+    address = getattr(response, "ip_address", None)
+    return str(address) if address is not None else None
+
+
 class LinkSpider(scrapy.Spider):
     """Crawl the registered domains of the seeds; record every link of every page.
 
@@ -599,6 +609,7 @@ class LinkSpider(scrapy.Spider):
             bytes=len(response.body),
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             discovered_by=response.meta.get("discovered_by"),
+            ip=server_address(response),
             etag=etag,
             last_modified=last_modified,
             content_sha1=content_digest(response.body) if response.status != 304 else None,
@@ -772,6 +783,7 @@ class LinkSpider(scrapy.Spider):
             bytes=len(response.body),
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             discovered_by=response.meta.get("discovered_by"),
+            ip=server_address(response),
             not_modified=False,
         )
 
