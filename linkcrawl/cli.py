@@ -357,6 +357,18 @@ _crawl_id_option = click.option(
     "(for scheduled crawls).",
 )
 @click.option(
+    "--incremental",
+    is_flag=True,
+    help="Build on the newest finished crawl of the same seeds: conditional requests, and "
+    "the links of unchanged pages copied from it (docs/dataset.md, incremental crawls).",
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="CRAWL_ID",
+    help="With --incremental: the finished crawl to build on (implies --incremental).",
+)
+@click.option(
     "-s",
     "--set",
     "settings",
@@ -381,6 +393,8 @@ def crawl(
     no_sitemaps: bool,
     resume: str | None,
     resume_interrupted: bool,
+    incremental: bool,
+    since: str | None,
     settings: tuple[str, ...],
     verbose: bool,
 ) -> None:
@@ -396,6 +410,7 @@ def crawl(
     Example:
       linkcrawl crawl https://example.com/ --max-pages 500
       linkcrawl crawl --seeds seeds.txt --data /srv/linkcrawl
+      linkcrawl crawl --seeds seeds.txt --incremental   # what changed since the last one
       linkcrawl crawl --seeds seeds.txt --data /mnt/shared --redis redis://10.0.0.5:6379/0 \\
           --crawl-id weekly48        # the same command on every machine
     """
@@ -432,6 +447,8 @@ def crawl(
         progress_seconds=2.0,
         workers=workers,
         redis=redis_url,
+        incremental=incremental,
+        since=since,
     )
     click.echo(done)
     record = open_dataset(data_dir).manifest(done)

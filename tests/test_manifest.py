@@ -36,6 +36,7 @@ FIELDS = {
     "distributed",
     "counts",
     "skipped",
+    "since",
     "imported",
     "source",
     "archives",

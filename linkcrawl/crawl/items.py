@@ -6,6 +6,7 @@ One item per page, not per link: a Scrapy item per link costs more than the craw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -17,6 +18,12 @@ class PageItem:
     crawl found the URL (seed, link, sitemap, redirect). ``origin`` is per link (html or
     rendered); left empty, every link of the page is ``html``. ``ip`` is the server address
     of the connection (None through a proxy).
+
+    ``etag``, ``last_modified`` (ms since the epoch) and ``content_sha1`` are the
+    response's validators and body digest. A page whose edges an incremental crawl carries
+    forward from an earlier crawl (linkcrawl.crawl.incremental) names that crawl in
+    ``edges_from`` and holds its edges rows in ``carried`` (a ``pyarrow.Table`` of the
+    edges schema); its link lists are then empty.
     """
 
     url: str
@@ -36,6 +43,12 @@ class PageItem:
     elapsed_ms: int | None = None
     discovered_by: str | None = None
     ip: str | None = None
+    etag: str | None = None
+    last_modified: int | None = None
+    content_sha1: str | None = None
+    not_modified: bool | None = None
+    edges_from: str | None = None
+    carried: Any = None
     target: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)
     rel: list[str] = field(default_factory=list)
@@ -47,4 +60,4 @@ class PageItem:
 
     @property
     def outlinks(self) -> int:
-        return len(self.target)
+        return self.carried.num_rows if self.carried is not None else len(self.target)

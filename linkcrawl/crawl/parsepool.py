@@ -266,7 +266,10 @@ class ParsePool:
             settings.getfloat("LINKCRAWL_PARSE_TIMEOUT"),
             crawler,
         )
-        crawler.signals.connect(pool.start, signal=signals.spider_opened)
+        if not settings.get("LINKCRAWL_SINCE"):
+            # An incremental crawl may parse few pages or none: its first page to parse
+            # starts the pool (submit), rather than a worker importing at start for nothing.
+            crawler.signals.connect(pool.start, signal=signals.spider_opened)
         crawler.signals.connect(pool.close, signal=signals.spider_closed)
         crawler.signals.connect(pool.close, signal=signals.engine_stopped)
         return pool

@@ -100,16 +100,24 @@ class ColumnBuffer:
         self.domains: list[str] = []
         self.page_rows = 0
         self.edge_rows = 0
+        # Of those, the rows built from the pages' link lists, and their count per page.
+        self.list_rows = 0
+        self.list_counts: list[int] = []
         # Links are "html" unless a page says otherwise: the per-link list is kept only
         # from the first page that gives one (rows before it are "html").
         self.origin: list[str] = []
         self.origin_from: int | None = None
+        # Edges rows carried forward from an earlier crawl (linkcrawl.crawl.incremental),
+        # one Arrow table per page, written after the rows built from the lists.
+        self.carried: list[pa.Table] = []
 
     def add(self, item: PageItem) -> int:
         """Buffer one page and its links; returns its number of links.
 
         Raises ValueError, buffering nothing, when the link lists differ in length.
         """
+        if item.carried is not None:
+            return self._add_carried(item)
         n = len(item.target)
         lists = [getattr(item, name) for name in _LINK_FIELDS]
         if any(len(values) != n for values in lists):
@@ -123,16 +131,33 @@ class ColumnBuffer:
             pages[name].append(getattr(item, name))
         self.domains.append(item.domain)
         self.outlinks.append(n)
+        self.list_counts.append(n)
         self.page_rows += 1
         if n:
             for column, values in zip(self.links.values(), lists, strict=True):
                 column.extend(values)
             if origin:
                 if self.origin_from is None:
-                    self.origin_from = self.edge_rows
+                    self.origin_from = self.list_rows
                 self.origin.extend(origin)
             elif self.origin_from is not None:
                 self.origin.extend(["html"] * n)
+            self.list_rows += n
+            self.edge_rows += n
+        return n
+
+    def _add_carried(self, item: PageItem) -> int:
+        """Buffer a page whose edges rows come as they are from an earlier crawl."""
+        n = item.carried.num_rows
+        pages = self.pages
+        for name in _PAGE_FIELDS:
+            pages[name].append(getattr(item, name))
+        self.domains.append(item.domain)
+        self.outlinks.append(n)
+        self.list_counts.append(0)
+        self.page_rows += 1
+        if n:
+            self.carried.append(item.carried)
             self.edge_rows += n
         return n
 
@@ -142,8 +167,8 @@ class ColumnBuffer:
         for field in PAGES_SCHEMA:
             if field.name == "outlinks":
                 arrays.append(pa.array(self.outlinks, pa.int32()))
-            elif field.name == "fetched_at":
-                arrays.append(pa.array(cols["fetched_at"], pa.int64()).cast(TIMESTAMP))
+            elif field.type == TIMESTAMP:
+                arrays.append(pa.array(cols[field.name], pa.int64()).cast(TIMESTAMP))
             else:
                 arrays.append(pa.array(cols[field.name], field.type))
         return pa.Table.from_arrays(arrays, schema=PAGES_SCHEMA)
@@ -151,16 +176,23 @@ class ColumnBuffer:
     def _origin(self) -> pa.Array:
         html = pa.scalar("html", pa.string())
         if self.origin_from is None:
-            return pa.repeat(html, self.edge_rows)
+            return pa.repeat(html, self.list_rows)
         head = pa.repeat(html, self.origin_from)
         return pa.concat_arrays([head, pa.array(self.origin, pa.string())])
 
     def edges_table(self) -> pa.Table:
-        counts = np.asarray(self.outlinks, dtype=np.int64)
+        built = self._built_edges()
+        if not self.carried:
+            return built
+        # Each carried page's rows stay one run, as they were in the earlier crawl.
+        return pa.concat_tables([built, *self.carried])
+
+    def _built_edges(self) -> pa.Table:
+        counts = np.asarray(self.list_counts, dtype=np.int64)
         # Row i of the batch is link number (i - first row of its page) of page page_of[i].
         page_of = np.repeat(np.arange(len(counts)), counts)
         first_row = np.cumsum(counts) - counts
-        ordinal = np.arange(self.edge_rows, dtype=np.int64) - first_row[page_of]
+        ordinal = np.arange(self.list_rows, dtype=np.int64) - first_row[page_of]
         take = pa.array(page_of)
         source = pa.array(self.pages["url"], pa.string()).take(take)
         source_domain = pa.array(self.domains, pa.string()).take(take)

@@ -46,12 +46,14 @@ def crawl_settings(
     concurrency: int | None = None,
     same_host: bool = False,
     progress_seconds: float = 0.0,
+    since: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     manifest_fields: Mapping[str, Any] | None = None,
 ) -> Settings:
     """The Scrapy settings of one crawl: linkcrawl's defaults (and the user's settings
     module, see :func:`project_settings`), then the options, then ``overrides``
-    (``-s NAME=VALUE``) last. ``manifest_fields`` go into the crawl's manifest as they are
+    (``-s NAME=VALUE``) last. ``since`` makes it an incremental crawl on that finished
+    crawl. ``manifest_fields`` go into the crawl's manifest as they are
     (``LINKCRAWL_MANIFEST_FIELDS``: the options of :func:`crawl_options`)."""
     settings = project_settings()
     settings.set("LINKCRAWL_DATA_DIR", str(data_dir), priority="cmdline")
@@ -72,6 +74,9 @@ def crawl_settings(
         settings.set("LINKCRAWL_SAME_HOST", True, priority="cmdline")
     if progress_seconds:
         settings.set("LINKCRAWL_PROGRESS_SECONDS", progress_seconds, priority="cmdline")
+    if since:
+        # An incremental crawl: the finished crawl it builds on (linkcrawl.crawl.incremental).
+        settings.set("LINKCRAWL_SINCE", since, priority="cmdline")
     for name, value in (overrides or {}).items():
         settings.set(name, value, priority="cmdline")
     if manifest_fields:

@@ -13,6 +13,7 @@ from typing import Any
 from linkcrawl.crawl.frontier import CrawlPlan, Frontier
 from linkcrawl.crawl.frontier.local import SingleProcess
 from linkcrawl.crawl.frontier.workers import LocalWorkers, shard_seeds
+from linkcrawl.crawl.incremental import resolve_since
 from linkcrawl.crawl.process import crawl_settings, project_settings, run_scrapy
 from linkcrawl.dataset.layout import (
     RemotePath,
@@ -89,17 +90,20 @@ def crawl_options(
     concurrency: int | None = None,
     same_host: bool = False,
     settings: Mapping[str, Any] | None = None,
+    since: str | None = None,
 ) -> dict[str, Any]:
     """The options of a crawl as its manifest records them (``options``), so that a
     resume runs with the same bounds and settings: ``max_depth``, ``max_pages``,
-    ``concurrency``, ``same_host`` and ``settings`` (every ``-s``, less those that only
-    change how this one run logs, such as ``LOG_LEVEL``)."""
+    ``concurrency``, ``same_host``, ``settings`` (every ``-s``, less those that only
+    change how this one run logs, such as ``LOG_LEVEL``) and ``since`` (the crawl an
+    incremental crawl builds on; None for a full crawl)."""
     return {
         "max_depth": max_depth,
         "max_pages": max_pages,
         "concurrency": concurrency,
         "same_host": bool(same_host),
         "settings": {k: v for k, v in (settings or {}).items() if k not in _PER_RUN_SETTINGS},
+        "since": since,
     }
 
 
@@ -114,6 +118,7 @@ def _recorded_options(manifest: Mapping[str, Any]) -> dict[str, Any]:
             concurrency=recorded.get("concurrency"),
             same_host=bool(recorded.get("same_host")),
             settings=recorded.get("settings") or {},
+            since=recorded.get("since"),
         )
     effective = manifest.get("settings") or {}
     depth = effective.get("LINKCRAWL_MAX_DEPTH")
@@ -159,6 +164,8 @@ def crawl(
     workers: int = 1,
     resume_interrupted: bool = False,
     redis: str | None = None,
+    incremental: bool = False,
+    since: str | None = None,
 ) -> str:
     """Crawl the registered domains of ``seeds`` into ``data_dir``; return the crawl id.
 
@@ -173,7 +180,15 @@ def crawl(
     domains dealt out between them (:func:`shard_seeds`); each writes its own part files.
 
     ``resume`` continues an interrupted crawl (its seeds come from its manifest) into the
-    same crawl partition, from its JOBDIR. Runs Scrapy's reactor in this process, so call
+    same crawl partition, from its JOBDIR; a resumed incremental crawl goes on as one,
+    on the same earlier crawl.
+
+    ``incremental`` builds on an earlier finished crawl (``since``, by default the newest
+    finished crawl of the same seeds): requests carry its validators, and the edges of
+    pages that answer 304 Not Modified, or whose body digest is unchanged, are copied
+    from it (:mod:`linkcrawl.crawl.incremental`). The new crawl is complete on its own.
+
+    Runs Scrapy's reactor in this process, so call
     it once per process (a notebook can run ``linkcrawl crawl`` as a subprocess instead).
 
     >>> crawl(["http://example.com/"], data_dir="data", max_pages=50)   # doctest: +SKIP
@@ -184,6 +199,14 @@ def crawl(
     seed_list = parse_seeds(list(seeds), problems)
     if problems:
         raise LinkcrawlError("bad seed: " + "; ".join(problems))
+    incremental = incremental or since is not None
+    if incremental and resume is not None:
+        raise LinkcrawlError(
+            "--resume continues a crawl as it started (incremental or not): "
+            "leave out --incremental and --since"
+        )
+    if since is not None:
+        validate_crawl_id(since)
     given = crawl_options(
         max_depth=max_depth,
         max_pages=max_pages,
@@ -193,7 +216,6 @@ def crawl(
     )
     # Settings for this run only (LOG_LEVEL): not recorded, not restored by a resume.
     per_run = {k: v for k, v in (settings or {}).items() if k in _PER_RUN_SETTINGS}
-    options = _run_options(given, per_run, progress_seconds)
     redis = redis or (settings or {}).get("LINKCRAWL_REDIS_URL")
     redis = redis or project_settings().get("LINKCRAWL_REDIS_URL")
     if redis:
@@ -210,7 +232,9 @@ def crawl(
         # Here: scrapy-redis is an optional extra, and slow to import.
         from linkcrawl.crawl.frontier.redis import SharedRedis
 
-        plan = _shared_plan(seed_list, root, crawl_id, options, {"options": given})
+        plan = _shared_plan(
+            seed_list, root, crawl_id, given, per_run, progress_seconds, since, incremental
+        )
         return _run(SharedRedis(plan, str(redis)))
     plan = _local_plan(
         seed_list,
@@ -221,6 +245,8 @@ def crawl(
         given,
         per_run,
         progress_seconds,
+        incremental,
+        since,
     )
     if plan.previous:
         # Resume with the same sharding as the crawl's first run.
@@ -280,9 +306,12 @@ def _local_plan(
     given: dict[str, Any],
     per_run: dict[str, Any],
     progress_seconds: float,
+    incremental: bool = False,
+    since: str | None = None,
 ) -> CrawlPlan:
     """A new crawl, or the resume of an interrupted one (its seeds, bounds and settings
-    from its manifest, unless given again)."""
+    from its manifest, unless given again). A new incremental crawl is told the crawl it
+    builds on here; a resumed one keeps its own."""
     options = _run_options(given, per_run, progress_seconds)
     previous: dict[str, Any] = {}
     if resume is None and resume_interrupted and (data_dir / "crawls").is_dir():
@@ -326,6 +355,16 @@ def _local_plan(
         if seed_list and seed_list != own_seeds:
             changed["seeds"] = seed_list
         seed_list = seed_list or own_seeds
+        if recorded.get("since"):
+            # An incremental crawl goes on building on its earlier crawl, which must still
+            # be there: its spider reads it at start.
+            try:
+                resolve_since(data_dir, seed_list, recorded["since"])
+            except LinkcrawlError as exc:
+                raise LinkcrawlError(
+                    f"cannot resume {crawl_id}: it is an incremental crawl on "
+                    f"{recorded['since']} ({str(exc).partition(': ')[2]})"
+                ) from None
         options = _run_options(recorded, per_run, progress_seconds)
         options["overrides"]["LINKCRAWL_RESUME"] = True
         resumes = list(previous.get("resumes") or [])
@@ -333,13 +372,16 @@ def _local_plan(
             resumes.append({"at": format_time(utcnow()), "overrides": changed})
         manifest_fields: dict[str, Any] = {"options": recorded, "resumes": resumes}
     else:
-        manifest_fields = {"options": given}
         crawl_id = validate_crawl_id(crawl_id or new_crawl_id())
         if manifest_path(data_dir, crawl_id).is_file():
             raise LinkcrawlError(
                 f"crawl {crawl_id} already exists in {data_dir}: choose "
                 f"another --crawl-id, or --resume {crawl_id}"
             )
+        if incremental and seed_list:
+            given = {**given, "since": resolve_since(data_dir, seed_list, since)}
+            options = _run_options(given, per_run, progress_seconds)
+        manifest_fields = {"options": given, "since": given["since"]}
     if not seed_list:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
     if isinstance(data_dir, Path):
@@ -352,11 +394,15 @@ def _shared_plan(
     seeds: list[str],
     data_dir: Path | RemotePath,
     crawl_id: str | None,
-    options: dict[str, Any],
-    manifest_fields: dict[str, Any],
+    given: dict[str, Any],
+    per_run: dict[str, Any],
+    progress_seconds: float,
+    since: str | None = None,
+    incremental: bool = False,
 ) -> CrawlPlan:
     """This process's part of a crawl shared through Redis: joined (its seeds from its
-    manifest, if not given) or started, never resumed."""
+    manifest, if not given) or started, never resumed. A worker joining an incremental
+    crawl builds on the crawl its manifest names."""
     if not crawl_id:
         raise LinkcrawlError(
             "--redis needs --crawl-id: start every worker of one crawl with the same id"
@@ -376,8 +422,14 @@ def _shared_plan(
             )
             raise LinkcrawlError(f"crawl {crawl_id} {state}: choose another --crawl-id")
         seeds = seeds or parse_seeds(manifest.fields.get("seeds", []))
+        since = manifest.fields.get("since") or (since if incremental else None)
+        incremental = incremental or bool(since)
     if not seeds:
         raise LinkcrawlError("no seed URLs: give URLs as arguments or in --seeds FILE")
+    if incremental:
+        given = {**given, "since": resolve_since(data_dir, seeds, since)}
+    options = _run_options(given, per_run, progress_seconds)
+    manifest_fields = {"options": given, "since": given["since"]}
     return CrawlPlan(data_dir, crawl_id, seeds, options, {}, manifest_fields)
 
 
@@ -445,6 +497,7 @@ def _run_options(
         "concurrency": options["concurrency"],
         "same_host": options["same_host"],
         "progress_seconds": progress_seconds,
+        "since": options.get("since"),
         "overrides": {**options["settings"], **per_run},
     }
 

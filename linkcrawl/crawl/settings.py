@@ -76,6 +76,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Refuses loopback, private, link-local (cloud metadata), multicast and reserved
     # addresses; after HttpProxyMiddleware (750), since a user-configured proxy is exempt.
     "linkcrawl.crawl.middlewares.AddressGuardMiddleware": 760,
+    # An incremental crawl's conditional requests (If-None-Match, If-Modified-Since from
+    # the earlier crawl's pages rows); off unless LINKCRAWL_SINCE is set.
+    "linkcrawl.crawl.incremental.ConditionalRequests": 580,
 }
 # Names are checked on the address the connection will use (see AddressGuardMiddleware).
 TWISTED_DNS_RESOLVER = "linkcrawl.crawl.middlewares.GuardedResolver"
@@ -147,6 +150,11 @@ LINKCRAWL_POSITION_RULES: list = []
 LINKCRAWL_WORKER = ""
 # Set by `linkcrawl crawl --resume`: rebuild the queue from the rows already on disk.
 LINKCRAWL_RESUME = False
+# Set by `linkcrawl crawl --incremental`: the finished crawl this one builds on. Its pages'
+# validators make conditional requests, and the edges of pages that answer 304 or whose
+# body digest is unchanged are copied from it (docs/dataset.md, "Incremental crawls").
+# Empty: a full crawl.
+LINKCRAWL_SINCE = ""
 LINKCRAWL_WRITE_MANIFEST = True
 # ... and which worker owns each registered domain (or host), for handing URLs over.
 LINKCRAWL_DOMAIN_OWNERS: dict = {}

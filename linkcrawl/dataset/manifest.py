@@ -261,6 +261,8 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "counts": {"pages": 0, "edges": 0, "errors": 0, "sitemaps": 0},
     # what the crawl did not request, by reason
     "skipped": {},
+    # an incremental crawl (linkcrawl crawl --incremental): the finished crawl it builds on
+    "since": None,
     # loaded from an edge list or an archive (linkcrawl.sources), not crawled
     "imported": False,
     # where the rows came from: crawl (a live crawl), warc (linkcrawl import warc), edges

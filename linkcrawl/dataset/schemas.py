@@ -10,7 +10,8 @@ import pyarrow as pa
 # Bumped when a change to a schema would make an older linkcrawl misread the files; readers
 # refuse files and manifests from a newer version rather than guess.
 # 2: edges.origin and pages.discovered_by (issue 18).
-# 3: pages.ip (issue 20).
+# 3: pages.ip (issue 20); pages.etag, last_modified, content_sha1, not_modified,
+#    edges_from (issue 21).
 SCHEMA_VERSION = 3
 
 
@@ -18,7 +19,15 @@ SCHEMA_VERSION = 3
 # older version lacks them, and readers give null there: not recorded, rather than a guess.
 ADDED_COLUMNS: dict[str, dict[str, int]] = {
     "edges": {"origin": 2},
-    "pages": {"discovered_by": 2, "ip": 3},
+    "pages": {
+        "discovered_by": 2,
+        "ip": 3,
+        "etag": 3,
+        "last_modified": 3,
+        "content_sha1": 3,
+        "not_modified": 3,
+        "edges_from": 3,
+    },
 }
 
 
@@ -44,6 +53,7 @@ DICTIONARY_COLUMNS = {
     "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain", "origin"],
     "pages": [
         "status", "error", "content_type", "meta_robots", "x_robots_tag", "depth", "discovered_by",
+        "edges_from",
     ],
     "sitemaps": ["sitemap", "domain", "changefreq"],
     # one URL per row and nearly distinct floats: only the domain repeats
@@ -108,6 +118,18 @@ PAGES_SCHEMA = pa.schema(
         # The server's address the page came from, as the connection saw it (null through
         # a proxy, where the connection is the proxy's; and for a failed fetch).
         pa.field("ip", pa.string()),
+        # The response's validators, as an incremental crawl sends them back
+        # (If-None-Match, If-Modified-Since), and the SHA-1 of its body (hex): a page
+        # whose digest is unchanged is unchanged even from a server that sends no
+        # validators (linkcrawl.crawl.incremental).
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", TIMESTAMP),
+        pa.field("content_sha1", pa.string()),
+        # The server answered 304 Not Modified to this crawl's conditional request.
+        pa.field("not_modified", pa.bool_()),
+        # The crawl whose edges rows of this page were carried into this crawl (a 304, or
+        # a body whose digest is unchanged); null when the page was parsed in this crawl.
+        pa.field("edges_from", pa.string()),
     ],
     metadata=_metadata("pages"),
 )

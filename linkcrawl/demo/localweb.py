@@ -12,6 +12,13 @@ included) to responses that take precedence over files::
     {"/old": {"status": 301, "headers": {"Location": "/new.html"}},
      "/gone": {"status": 410, "body": "gone"}}
 
+With ``validators=True`` every 200 response carries an ``ETag`` (a digest of its body)
+and a ``Last-Modified`` (when the resource was added, or the file's mtime), and a
+request whose ``If-None-Match`` (or, without one, ``If-Modified-Since``) still holds is
+answered ``304 Not Modified`` without a body, as RFC 9110 has it; without, no validators
+are sent and every request gets the whole body. ``sent_bytes`` counts what the server
+wrote: status lines, headers and bodies.
+
 Sites can also be given in memory (``LocalWeb(pages={url: Resource(...)})``), which is how
 tests and benchmarks build webs of their own. Run ``python -m linkcrawl.demo.localweb DIR`` to
 serve a folder by hand.
@@ -19,12 +26,14 @@ serve a folder by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -79,9 +88,15 @@ class LocalWeb:
         root: Path | str | None = None,
         pages: Mapping[str, Resource] | None = None,
         handler: Callable[[WebRequest], Resource | None] | None = None,
+        validators: bool = False,
     ) -> None:
         self.root = Path(root) if root is not None else None
         self.pages: dict[tuple[str, str], Resource] = {}
+        self.validators = validators
+        self.started = time.time()
+        # When each resource given in memory was last added (its Last-Modified).
+        self.modified: dict[tuple[str, str], float] = {}
+        self.sent_bytes = 0
         for url, resource in (pages or {}).items():
             self.add(url, resource)
         self.handler = handler
@@ -100,6 +115,12 @@ class LocalWeb:
         if parts.query:
             path = f"{path}?{parts.query}"
         self.pages[(parts.hostname or "", path)] = resource
+        self.modified[(parts.hostname or "", path)] = time.time()
+
+    def count_sent(self, n: int) -> None:
+        """Add ``n`` to the bytes written (by the server's handler)."""
+        with self._lock:
+            self.sent_bytes += n
 
     def hosts(self) -> list[str]:
         """The host names this web serves."""
@@ -133,19 +154,37 @@ class LocalWeb:
         with self._lock:
             self.requests.append((method, host, path))
             self.times.append(time.monotonic())
+        resource, modified = self._find(host, path, headers, method)
+        if self.validators and resource.status == 200 and not resource.chunk_size:
+            return _conditional(resource, modified, headers)
+        return resource
+
+    def _find(self, host: str, path: str, headers: Any, method: str) -> tuple[Resource, float]:
+        """The resource at ``host`` and ``path``, and when it last changed."""
         if self.handler is not None:
             found = self.handler(WebRequest(method, host, path, headers))
             if found is not None:
-                return found
+                return found, self.started
         resource = self.pages.get((host, path))
         if resource is not None:
-            return resource
+            return resource, self.modified.get((host, path), self.started)
         if self.root is None:
-            return NOT_FOUND
+            return NOT_FOUND, self.started
         route = self._host_routes(host).get(path)
         if route is not None:
-            return route
-        return self._file(host, path.partition("?")[0])
+            return route, self.started
+        file = self._file(host, path.partition("?")[0])
+        return file, self._mtime(host, path.partition("?")[0])
+
+    def _mtime(self, host: str, path: str) -> float:
+        assert self.root is not None
+        rel = path.lstrip("/")
+        if not rel or rel.endswith("/"):
+            rel += "index.html"
+        try:
+            return (self.root / host / rel).stat().st_mtime
+        except OSError:
+            return self.started
 
     def _file(self, host: str, path: str) -> Resource:
         assert self.root is not None
@@ -162,6 +201,27 @@ class LocalWeb:
         if ctype.startswith("text/"):
             ctype += "; charset=utf-8"
         return Resource(200, {"Content-Type": ctype}, file.read_bytes())
+
+
+def _conditional(resource: Resource, modified: float, headers: Any) -> Resource:
+    """``resource`` with its validators, or a 304 when the request's still hold
+    (If-None-Match first; If-Modified-Since only without it)."""
+    etag = '"' + hashlib.sha1(resource.body, usedforsecurity=False).hexdigest()[:20] + '"'
+    last_modified = formatdate(int(modified), usegmt=True)
+    validators = {"ETag": etag, "Last-Modified": last_modified}
+    match = headers.get("If-None-Match") if headers is not None else None
+    since = headers.get("If-Modified-Since") if headers is not None else None
+    fresh = False
+    if match:
+        fresh = etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
+    elif since:
+        try:
+            fresh = parsedate_to_datetime(since).timestamp() >= int(modified)
+        except (TypeError, ValueError, IndexError):
+            fresh = False
+    if fresh:
+        return Resource(304, validators)
+    return replace(resource, headers={**resource.headers, **validators})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -183,6 +243,14 @@ class _Handler(BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").partition(":")[0].lower()
         return host, self.path
 
+    def send_response_only(self, code: int, message: str | None = None) -> None:
+        super().send_response_only(code, message)
+        self.web.count_sent(len(f"{self.protocol_version} {code} {message or ''}\r\n"))
+
+    def send_header(self, keyword: str, value: str) -> None:
+        super().send_header(keyword, value)
+        self.web.count_sent(len(f"{keyword}: {value}\r\n"))
+
     def _respond(self, send_body: bool) -> None:
         host, path = self._target()
         resource = self.web.resolve(host, path, self.headers, self.command)
@@ -195,9 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
             if send_body:
                 self._send_chunked(resource)
             return
-        self.send_header("Content-Length", str(len(resource.body)))
+        if resource.status != 304:  # a 304 has no body, so no length of one
+            self.send_header("Content-Length", str(len(resource.body)))
         self.end_headers()
-        if send_body:
+        if send_body and resource.body:
+            self.web.count_sent(len(resource.body))
             try:
                 self.wfile.write(resource.body)
             except (BrokenPipeError, ConnectionResetError):

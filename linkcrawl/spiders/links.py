@@ -32,6 +32,7 @@ from twisted.internet.error import (
 )
 from twisted.web.client import ResponseNeverReceived
 
+from linkcrawl.crawl.incremental import EarlierCrawl, content_digest, response_validators
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
@@ -159,9 +160,13 @@ def page_look(item: PageItem) -> bytes:
     """A digest of a page's status, title and distinct links, digits read as ``#``."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"{item.status}\0{_DIGITS.sub('#', item.title or '')}\0".encode())
+    targets, anchors = item.target, item.anchor
+    if item.carried is not None:
+        targets = item.carried["target"].to_pylist()
+        anchors = item.carried["anchor"].to_pylist()
     links = {
         f"{_DIGITS.sub('#', target)}\0{_DIGITS.sub('#', anchor)}"
-        for target, anchor in zip(item.target, item.anchor, strict=True)
+        for target, anchor in zip(targets, anchors, strict=True)
     }
     for link in sorted(links):
         digest.update(link.encode("utf-8", "surrogatepass"))
@@ -341,6 +346,15 @@ class LinkSpider(scrapy.Spider):
         self.evidence = PatternEvidence(min(limits) if limits else 0)
         self.checked: set[str] = set()
         self._released = False
+        # An incremental crawl (linkcrawl.crawl.incremental): the crawl it builds on.
+        self.earlier: EarlierCrawl | None = None
+        since = settings.get("LINKCRAWL_SINCE")
+        if since:
+            owners = settings.getdict("LINKCRAWL_DOMAIN_OWNERS")
+            worker = settings.get("LINKCRAWL_WORKER")
+            owned = {k for k, o in owners.items() if o == worker} if owners and worker else None
+            root = settings.get("LINKCRAWL_DATA_DIR") or "data"
+            self.earlier = EarlierCrawl(root, since, owned)
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
@@ -583,6 +597,7 @@ class LinkSpider(scrapy.Spider):
         x_robots = [v.decode("latin-1") for v in headers.getlist(b"X-Robots-Tag")]
         latency = response.meta.get("download_latency")
         depth = self.click_depth(response.meta)
+        etag, last_modified = response_validators(headers)
         item = PageItem(
             url=url,
             fetched_at=int(time.time() * 1000),
@@ -595,8 +610,14 @@ class LinkSpider(scrapy.Spider):
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             discovered_by=response.meta.get("discovered_by"),
             ip=server_address(response),
+            etag=etag,
+            last_modified=last_modified,
+            content_sha1=content_digest(response.body) if response.status != 304 else None,
+            not_modified=response.status == 304,
         )
-        if 300 <= response.status < 400 and b"Location" in headers:
+        if self.earlier is not None and self._carry(item):
+            pass  # its edges are the earlier crawl's: nothing to parse
+        elif 300 <= response.status < 400 and b"Location" in headers:
             location = (headers[b"Location"] or b"").decode("latin-1")
             target = absolute_url(location, url)
             if target:
@@ -634,9 +655,19 @@ class LinkSpider(scrapy.Spider):
         out: list[Any] = [item, *self._judged(judged)]
         next_depth = None if depth is None else depth + 1
         hops = response.meta.get("redirect_hops", 0)
-        for target, target_domain, kind in zip(
-            item.target, item.target_domain, item.kind, strict=True
-        ):
+        if item.carried is not None:
+            # The links of a carried page lead on as those of a parsed page do: the new
+            # crawl reaches what the earlier one did, within its own depth and scope.
+            carried = item.carried
+            leads: Any = zip(
+                carried["target"].to_pylist(),
+                carried["target_domain"].to_pylist(),
+                carried["kind"].to_pylist(),
+                strict=True,
+            )
+        else:
+            leads = zip(item.target, item.target_domain, item.kind, strict=True)
+        for target, target_domain, kind in leads:
             if kind not in _CRAWLABLE_KINDS:
                 continue
             is_redirect = kind in ("redirect", "refresh")
@@ -650,6 +681,44 @@ class LinkSpider(scrapy.Spider):
                     request.meta["redirect_hops"] = hops + 1
                 out.append(request)
         return out
+
+    def _carry(self, item: PageItem) -> bool:
+        """Make ``item`` a page whose edges are carried from the earlier crawl, when it is
+        unchanged: the server answered 304 to our validators, or the body's digest (and
+        the X-Robots-Tag, which sets follow) is the earlier crawl's. Its row then repeats
+        what the earlier row read from the page; its fetch (time, depth, how it was found)
+        is this crawl's."""
+        assert self.earlier is not None
+        before = self.earlier.page(item.url)
+        if before is None:
+            return False
+        if item.status == 304:
+            self.crawler.stats.inc_value("linkcrawl/incremental/not_modified")
+            # A 304 may repeat or update the validators; else they stay as they were.
+            item.etag = item.etag or before.etag
+            item.last_modified = item.last_modified or before.last_modified
+        elif (
+            item.status == before.status
+            and item.content_sha1 is not None
+            and item.content_sha1 == before.content_sha1
+            and item.x_robots_tag == before.x_robots_tag
+        ):
+            self.crawler.stats.inc_value("linkcrawl/incremental/same_digest")
+        else:
+            return False
+        item.status = before.status
+        item.content_type = before.content_type
+        item.title = before.title
+        item.canonical = before.canonical
+        item.meta_robots = before.meta_robots
+        item.x_robots_tag = before.x_robots_tag
+        item.noindex = before.noindex
+        item.nofollow = before.nofollow
+        item.bytes = before.bytes
+        item.content_sha1 = before.content_sha1
+        item.edges_from = self.earlier.crawl_id
+        item.carried = self.earlier.edges(item.url)
+        return True
 
     async def _extract(
         self, response: TextResponse, url: str, x_robots: list[str]
@@ -715,6 +784,7 @@ class LinkSpider(scrapy.Spider):
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             discovered_by=response.meta.get("discovered_by"),
             ip=server_address(response),
+            not_modified=False,
         )
 
     def failed(self, failure: Any) -> Iterable[Any]:
