@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DIST ?= dist
-# Everything the tests and benchmarks import: the test servers, Redis, DuckDB, Spark, igraph.
-DEV_EXTRAS := test,bench,distributed,duckdb,spark
+# Everything the tests and benchmarks import: the test servers, Redis, DuckDB, Spark, igraph,
+# scrapy-playwright.
+DEV_EXTRAS := test,bench,distributed,duckdb,spark,render
 
 .PHONY: demo test bench lint dist provision clean
 
