@@ -32,6 +32,7 @@ import asyncio
 import logging
 import os
 import re
+import shlex
 import shutil
 import time
 import weakref
@@ -149,6 +150,7 @@ def render_settings(settings: Any) -> dict[str, Any]:
             "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
             "--disable-background-networking",
             "--no-pings",
+            *shlex.split(settings.get("LINKCRAWL_CHROMIUM_ARGS") or ""),
         ],
     }
     proxies = _proxies()

@@ -145,6 +145,8 @@ LINKCRAWL_SITEMAP_INDEX_DEPTH = 2
 LINKCRAWL_RENDER = "never"
 LINKCRAWL_RENDER_PATTERN = ""
 LINKCRAWL_CHROMIUM = ""
+# More arguments for Chromium, as on a command line ("--lang=de --disable-features=X").
+LINKCRAWL_CHROMIUM_ARGS = ""
 # Pages open in the browser at once, and each page's time budget in seconds (load, then
 # until its network is idle; the DOM as it stands when the budget is spent). A page whose
 # rendering fails is tried again this many times, then keeps the links of its HTML.
