@@ -25,8 +25,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed-base
 demo: $(VENV)/.installed-base
 	$(BIN)/linkcrawl demo
 
-# redis-server and chromium, which some tests run: installed with apt-get when root, else
-# one line saying what to install (.ci/provision; .ci/run calls it too).
+# redis-server, chromium-headless-shell and chromium, which some tests run: installed with
+# apt-get when root, else one line saying what to install (.ci/provision; .ci/run calls it).
 provision:
 	.ci/provision
 

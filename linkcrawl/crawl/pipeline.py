@@ -365,6 +365,11 @@ class ParquetPipeline:
         elif self.lost_pages:
             counts = dict(self.on_disk)
         interrupted = reason in _INTERRUPTED_REASONS or reason.startswith(("error", REDIS_LOST))
+        render = self.manifest.get("render")
+        if self.settings.get("LINKCRAWL_RENDER", "never") != "never":
+            # What rendering did (linkcrawl.crawl.render); a resumed crawl's run counts its own.
+            mode = self.settings.get("LINKCRAWL_RENDER")
+            render = {"mode": mode, **render_summary(self.crawler.stats.get_stats())}
         self.manifest = build_manifest(
             self.crawl_id,
             base=self.manifest,
@@ -376,13 +381,8 @@ class ParquetPipeline:
             skipped=add_skipped(
                 self.manifest.get("skipped"), skipped_counts(self.crawler.stats.get_stats())
             ),
+            render=render,
         )
-        if self.settings.get("LINKCRAWL_RENDER", "never") != "never":
-            # What rendering did (linkcrawl.crawl.render); a resume's run counts its own.
-            self.manifest["render"] = {
-                "mode": self.settings.get("LINKCRAWL_RENDER"),
-                **render_summary(self.crawler.stats.get_stats()),
-            }
         if not self.owns_manifest and self.frontier is None:
             self._hand_over_skipped()
         try:
