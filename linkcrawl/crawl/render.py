@@ -279,6 +279,9 @@ class Renderer:
         self.user_agent = settings.get("USER_AGENT")
         self.guard = BrowserGuard.from_settings(settings)
         self.hosts: dict[str, _HostState] = {}
+        # The bound on pages open at once, whichever handler renders them (Scrapy builds
+        # one download handler, and so one browser, per scheme: http and https).
+        self.pages = asyncio.Semaphore(max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4)))
         self._guarded_contexts: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
@@ -346,7 +349,8 @@ class Renderer:
         while True:
             request = self._request(response)
             try:
-                rendered = await self.crawler.engine.download_async(request)
+                async with self.pages:
+                    rendered = await self.crawler.engine.download_async(request)
                 if not request.meta.get("linkcrawl_guarded"):
                     raise RuntimeError("the page's guard was not installed")
                 break
