@@ -360,3 +360,53 @@ def test_a_killed_browser_is_launched_again_and_no_page_is_lost(tmp_path):
     assert render["pages"] + render["failed"] == pages
     edges = pd.read_parquet(tmp_path / "edges")
     assert (edges.origin == "rendered").sum() == render["links_only_rendered"] == render["pages"]
+
+
+@pytest.mark.parametrize(
+    ("html", "signals"),
+    [
+        # create-react-app's index.html, as served
+        (
+            "<noscript>You need to enable JavaScript to run this app.</noscript>"
+            '<div id="root"></div><script src="/static/js/main.js"></script>',
+            ("empty-root", "noscript", "few-links"),
+        ),
+        (
+            '<div id="__next"></div><script id="__NEXT_DATA__">{}</script>',
+            ("empty-root", "framework", "few-links"),
+        ),
+        ("<app-root></app-root><script src=main.js></script>", ("empty-root", "few-links")),
+        # rendered on the server: the root has the page in it, and many links
+        (
+            '<div id="root">' + "".join(f'<a href="/{i}">{i}</a>' for i in range(5)) + "</div>"
+            "<script src=/app.js></script>",
+            (),
+        ),
+        ("<p>A page of text, no script, no link.</p>", ()),
+        (
+            "<noscript><img src=/pixel.gif></noscript><a href=/a>a</a><script>x()</script>",
+            ("few-links",),
+        ),
+    ],
+)
+def test_shell_signals_on_saved_html(html, signals):
+    from scrapy.http import HtmlResponse
+
+    from linkcrawl.extract.links import LinkExtractor
+    from linkcrawl.extract.shell import shell_signals
+
+    response = HtmlResponse(url=f"{SITE}/", body=f"<html><body>{html}</body></html>".encode())
+    links = LinkExtractor().extract(response.selector.root, f"{SITE}/")
+    assert shell_signals(response.selector.root, links) == signals
+
+
+def test_origins_count_each_served_link_once():
+    from linkcrawl.crawl.render import link_origins
+    from linkcrawl.extract.links import PageLinks
+
+    html, rendered = PageLinks(), PageLinks()
+    for target in ("/a", "/b"):
+        html.add(target, "", "", True, "content", "anchor")
+    for target, kind in (("/a", "anchor"), ("/a", "anchor"), ("/b", "image"), ("/c", "anchor")):
+        rendered.add(target, "", "", True, "content", kind)
+    assert link_origins(html, rendered) == ["html", "rendered", "rendered", "rendered"]
