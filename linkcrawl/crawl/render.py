@@ -251,6 +251,22 @@ def link_origins(html: PageLinks, rendered: PageLinks) -> list[str]:
 
 
 @dataclass
+class _Traffic:
+    """A page's requests in flight, and when the last one started or ended."""
+
+    in_flight: int = 0
+    last: float = 0.0
+
+    def started(self, *_: Any) -> None:
+        self.in_flight += 1
+        self.last = time.monotonic()
+
+    def ended(self, *_: Any) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.last = time.monotonic()
+
+
+@dataclass
 class _HostState:
     rendered: int = 0  # pages rendered for the shell signals (not --render-pattern)
     found: int = 0  # of them, pages on which rendering found a link the HTML lacked
@@ -275,6 +291,7 @@ class Renderer:
         self.pattern = re.compile(pattern) if pattern else None
         self.probe_pages = settings.getint("LINKCRAWL_RENDER_PROBE_PAGES", 5)
         self.budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
+        self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.5)
         self.retries = settings.getint("LINKCRAWL_RENDER_RETRIES", 2)
         self.user_agent = settings.get("USER_AGENT")
         self.guard = BrowserGuard.from_settings(settings)
@@ -376,6 +393,7 @@ class Renderer:
         from scrapy_playwright.page import PageMethod
 
         deadline = time.monotonic() + self.budget
+        traffic = _Traffic()
         return scrapy.Request(
             response.url,
             dont_filter=True,
@@ -389,8 +407,9 @@ class Renderer:
                 },
                 "playwright_page_init_callback": self._init_page,
                 "playwright_page_goto_kwargs": {"wait_until": "load"},
-                "playwright_page_methods": [PageMethod(self._settle, deadline)],
+                "playwright_page_methods": [PageMethod(self._settle, deadline, traffic)],
                 "linkcrawl_served": (response.status, _served_headers(response), response.body),
+                "linkcrawl_traffic": traffic,
                 # Scrapy's retries are for the network; a render is retried here.
                 "dont_retry": True,
                 "dont_obey_robotstxt": True,  # the page itself was allowed and fetched
@@ -400,25 +419,29 @@ class Renderer:
             },
         )
 
-    async def _settle(self, page: Any, deadline: float) -> None:
-        """Wait until the page's network is idle (its scripts' fetches answered and
+    async def _settle(self, page: Any, deadline: float, traffic: _Traffic) -> None:
+        """Wait until the page's network is idle, no request in flight for
+        ``LINKCRAWL_RENDER_IDLE`` seconds (its scripts' fetches answered and their links
         inserted), within what is left of its time budget."""
-        from playwright.async_api import Error as PlaywrightError
-
-        left = deadline - time.monotonic()
-        if left <= 0:
-            self._inc("not_idle")
-            return
-        try:
-            await page.wait_for_load_state("networkidle", timeout=left * 1000)
-        except PlaywrightError:
-            self._inc("not_idle")  # the DOM as it stands at the end of the budget
+        while True:
+            now = time.monotonic()
+            if traffic.in_flight == 0 and now - traffic.last >= self.idle:
+                return
+            if now >= deadline:
+                self._inc("not_idle")  # the DOM as it stands at the end of the budget
+                return
+            await asyncio.sleep(min(0.05, deadline - now))
 
     async def _init_page(self, page: Any, request: Any) -> None:
         """Install the page's routes before it navigates. Playwright runs the route added
         last first, so these see every request before scrapy-playwright's own."""
         try:
             status, headers, body = request.meta["linkcrawl_served"]
+            traffic: _Traffic = request.meta["linkcrawl_traffic"]
+            traffic.last = time.monotonic()
+            page.on("request", traffic.started)
+            page.on("requestfinished", traffic.ended)
+            page.on("requestfailed", traffic.ended)
             served = {"done": False}
 
             async def route_page(route: Any, pw_request: Any) -> None:
@@ -430,33 +453,30 @@ class Renderer:
                     served["done"] = True
                     await route.fulfill(status=status, headers=headers, body=body)
                     return
-                await self._route(route, pw_request, fallback=True)
-
-            async def route_socket(ws: Any) -> None:
-                if await self.guard.allows(ws.url):
-                    ws.connect_to_server()
-                else:
-                    self._inc("blocked")
-                    await ws.close()
+                await self._route(route, pw_request)
 
             await page.route("**", route_page)
-            await page.route_web_socket(re.compile(r".*"), route_socket)
             context = page.context
             if context not in self._guarded_contexts:
-                # Pages the page opens (window.open) have the context's routes only.
+                # Once per context (a relaunched browser has a new one): its WebSockets, and
+                # the pages a page opens (window.open), which have the context's routes only.
+                await context.route_web_socket(re.compile(r".*"), self._route_socket)
+                await context.route("**", self._route)
                 self._guarded_contexts.add(context)
-
-                async def route_context(route: Any, pw_request: Any) -> None:
-                    await self._route(route, pw_request, fallback=False)
-
-                await context.route("**", route_context)
             request.meta["linkcrawl_guarded"] = True
         except Exception:
             # An unguarded page must not load: closed, its navigation fails.
             await page.close()
             raise
 
-    async def _route(self, route: Any, pw_request: Any, fallback: bool) -> None:
+    async def _route_socket(self, ws: Any) -> None:
+        if await self.guard.allows(ws.url):
+            ws.connect_to_server()
+        else:
+            self._inc("blocked")
+            await ws.close()
+
+    async def _route(self, route: Any, pw_request: Any) -> None:
         if pw_request.resource_type in _SKIPPED_RESOURCES:
             self._inc("resources_skipped")
             await route.abort("blockedbyclient")
@@ -466,10 +486,10 @@ class Renderer:
             logger.info("linkcrawl: the browser's request to %s blocked", pw_request.url)
             await route.abort("blockedbyclient")
             return
-        if fallback:
-            await route.fallback()  # scrapy-playwright's route sends it
-        else:
-            await route.continue_()
+        # Sent as the browser made it (the context carries the crawl's user agent), not
+        # handed on to scrapy-playwright's route, which would ask the browser for every
+        # request's headers first.
+        await route.continue_()
 
 
 def _served_headers(response: Any) -> dict[str, str]:

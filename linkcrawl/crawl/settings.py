@@ -153,6 +153,9 @@ LINKCRAWL_CHROMIUM_ARGS = ""
 LINKCRAWL_RENDER_PAGES = 4
 LINKCRAWL_RENDER_TIMEOUT = 20.0
 LINKCRAWL_RENDER_RETRIES = 2
+# A page's network is idle once no request of it has been in flight for this many seconds
+# (Playwright's networkidle: 0.5); then its DOM is extracted.
+LINKCRAWL_RENDER_IDLE = 0.5
 # --render auto: a host whose first this many pages rendered for their shell signals found
 # no link their HTML lacks is not rendered any more (0: never stop).
 LINKCRAWL_RENDER_PROBE_PAGES = 5
