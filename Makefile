@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/resume_bench.py
 	$(BIN)/python bench/warc_bench.py
 	$(BIN)/python bench/site_bench.py
+	$(BIN)/python bench/render_bench.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check linkcrawl tests bench
