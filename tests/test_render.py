@@ -176,6 +176,7 @@ def test_auto_renders_the_shell_and_the_pattern_not_the_plain_page_and_stops_a_h
     assert {f"{WIDGETS}/{n}.html" for n in range(8)} <= set(pages.url)
     render = manifest["render"]
     assert (render["pages"], render["links_only_rendered"], render["hosts_stopped"]) == (5, 2, 1)
+    assert render["reasons"] == {"empty-root": 1, "pattern": 1, "few-links": 3}
 
 
 # Chromium's own Private Network Access refuses a plain-http page's requests to loopback:

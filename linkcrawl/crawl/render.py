@@ -364,9 +364,10 @@ class Renderer:
 
         attempt = 0
         while True:
-            request = self._request(response)
             try:
                 async with self.pages:
+                    # Made here, so that its time budget starts once a page is free.
+                    request = self._request(response)
                     rendered = await self.crawler.engine.download_async(request)
                 if not request.meta.get("linkcrawl_guarded"):
                     raise RuntimeError("the page's guard was not installed")
@@ -502,7 +503,7 @@ def _served_headers(response: Any) -> dict[str, str]:
     return headers
 
 
-def render_summary(stats: Mapping[str, Any]) -> dict[str, int]:
+def render_summary(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest's ``render``: the render counts of a crawl's stats."""
     prefix = "linkcrawl/render/"
     summary = {
@@ -513,5 +514,11 @@ def render_summary(stats: Mapping[str, Any]) -> dict[str, int]:
         "blocked": int(stats.get(f"{prefix}blocked", 0)),
         "resources_skipped": int(stats.get(f"{prefix}resources_skipped", 0)),
         "browsers_launched": int(stats.get("playwright/browser_count", 0)),
+        # pages rendered by why: always, pattern, or the shell signal that chose them
+        "reasons": {
+            key.removeprefix(f"{prefix}reason/"): int(value)
+            for key, value in sorted(stats.items())
+            if key.startswith(f"{prefix}reason/")
+        },
     }
     return summary
