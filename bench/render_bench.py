@@ -14,6 +14,11 @@ Each crawl runs in its own process with politeness off. Two figures per crawl:
   when a page's parse began, before its rendering: no measure of it.)
 
     python bench/render_bench.py [--pages 300] [--repeat 3] [--concurrency 16]
+    python bench/render_bench.py --polite [--pages 60]   # never and auto, default politeness
+
+With ``--polite`` the crawls keep linkcrawl's default politeness (0.5 s between requests to
+a site, AutoThrottle, two at a time), as a crawl of a real site runs; only ``never`` and
+``auto`` are timed.
 
 Needs linkcrawl[render] and chromium-headless-shell (see docs/rendering.md).
 """
@@ -85,6 +90,7 @@ def crawl(
     concurrency: int,
     extra: list[str],
     host: str = HOST,
+    polite: bool = False,
 ) -> tuple[int, float]:
     """One crawl; its pages and wall seconds."""
     cmd = [
@@ -97,12 +103,10 @@ def crawl(
         data,
         "--crawl-id",
         "bench",
-        "--concurrency",
-        str(concurrency),
         "--no-sitemaps",
         "--render",
         mode,
-        *politeness_off(concurrency),
+        *([] if polite else ["--concurrency", str(concurrency), *politeness_off(concurrency)]),
         *extra,
     ]
     env = {**os.environ, "http_proxy": server.proxy_url}
@@ -119,7 +123,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("-s", dest="settings", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--polite", action="store_true", help="default politeness")
     args = parser.parse_args()
+    if args.polite:
+        return polite(args)
     server = PrebuiltServer(build_site(args.pages))
     rates: dict[str, list[float]] = {m: [] for m in MODES}
     walls: dict[str, list[float]] = {m: [] for m in MODES}
@@ -149,6 +156,26 @@ def main() -> None:
         f"median of {args.repeat}: wall time static {wall['never']:.1f} s, auto (1 page in 10 "
         f"rendered) {wall['auto']:.1f} s, ratio auto/static = {wall['auto'] / wall['never']:.2f}"
         f" (pages/s ratio {rate['auto'] / rate['never']:.2f}); always {wall['always']:.1f} s"
+    )
+
+
+def polite(args: argparse.Namespace) -> None:
+    pages = 60 if args.pages == 300 else args.pages
+    server = PrebuiltServer(build_site(pages))
+    walls: dict[str, list[float]] = {"never": [], "auto": []}
+    extra = [arg for setting in args.settings for arg in ("-s", setting)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            for mode in walls:
+                n, wall = crawl(mode, server, f"{tmp}/{mode}-{i}", 0, extra, polite=True)
+                walls[mode].append(wall)
+                print(f"run {i + 1}: polite --render {mode:5}  {n} pages  {wall:5.1f} s wall")
+    server.close()
+    wall = {m: statistics.median(w) for m, w in walls.items()}
+    print(
+        f"median of {args.repeat}, polite: wall time static {wall['never']:.1f} s, auto (1 page "
+        f"in 10 rendered) {wall['auto']:.1f} s, ratio auto/static = "
+        f"{wall['auto'] / wall['never']:.2f}"
     )
 
 
