@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DIST ?= dist
-# Everything the tests and benchmarks import: the test servers, Redis, DuckDB, Spark, igraph.
-DEV_EXTRAS := test,bench,distributed,duckdb,spark
+# Everything the tests and benchmarks import: the test servers, Redis, DuckDB, Spark, igraph,
+# scrapy-playwright.
+DEV_EXTRAS := test,bench,distributed,duckdb,spark,render
 
 .PHONY: demo test bench lint dist provision clean
 
@@ -24,8 +25,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed-base
 demo: $(VENV)/.installed-base
 	$(BIN)/linkcrawl demo
 
-# redis-server and chromium, which some tests run: installed with apt-get when root, else
-# one line saying what to install (.ci/provision; .ci/run calls it too).
+# redis-server, chromium-headless-shell and chromium, which some tests run: installed with
+# apt-get when root, else one line saying what to install (.ci/provision; .ci/run calls it).
 provision:
 	.ci/provision
 
@@ -45,6 +46,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/warc_bench.py
 	$(BIN)/python bench/site_bench.py
 	$(BIN)/python bench/incremental_bench.py
+	$(BIN)/python bench/render_bench.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check linkcrawl tests bench

@@ -345,6 +345,20 @@ _crawl_id_option = click.option(
     help="Do not read the seeds' sitemaps (robots.txt Sitemap lines, else /sitemap.xml).",
 )
 @click.option(
+    "--render",
+    type=click.Choice(["never", "auto", "always"]),
+    default=None,
+    help="Render pages in Chromium for the links scripts insert: never (default), auto "
+    "(pages that look client-rendered, or match --render-pattern), always "
+    "(needs linkcrawl[render] and chromium-headless-shell; docs/rendering.md).",
+)
+@click.option(
+    "--render-pattern",
+    default=None,
+    metavar="REGEX",
+    help="With --render auto, also render the pages whose URL matches this regex.",
+)
+@click.option(
     "--resume",
     default=None,
     metavar="CRAWL_ID",
@@ -391,6 +405,8 @@ def crawl(
     allow_private: bool,
     check_external: bool,
     no_sitemaps: bool,
+    render: str | None,
+    render_pattern: str | None,
     resume: str | None,
     resume_interrupted: bool,
     incremental: bool,
@@ -411,6 +427,7 @@ def crawl(
       linkcrawl crawl https://example.com/ --max-pages 500
       linkcrawl crawl --seeds seeds.txt --data /srv/linkcrawl
       linkcrawl crawl --seeds seeds.txt --incremental   # what changed since the last one
+      linkcrawl crawl https://app.example.com/ --render auto --render-pattern '/app/'
       linkcrawl crawl --seeds seeds.txt --data /mnt/shared --redis redis://10.0.0.5:6379/0 \\
           --crawl-id weekly48        # the same command on every machine
     """
@@ -432,6 +449,10 @@ def crawl(
         overrides["LINKCRAWL_ALLOW_PRIVATE"] = True
     if no_sitemaps:
         overrides["LINKCRAWL_SITEMAPS"] = False
+    if render is not None:
+        overrides["LINKCRAWL_RENDER"] = render
+    if render_pattern is not None:
+        overrides["LINKCRAWL_RENDER_PATTERN"] = render_pattern
     overrides.update(_parse_settings(settings))
     done = run_crawl(
         seeds,
@@ -458,6 +479,14 @@ def crawl(
         click.echo(
             f"crawl {done} skipped: "
             + (", ".join(f"{reason} {n:,}" for reason, n in skipped.items()) or "nothing"),
+            err=True,
+        )
+    rendered = record.fields.get("render")
+    if rendered:
+        click.echo(
+            f"crawl {done} rendered {rendered.get('pages', 0):,} pages: "
+            f"{rendered.get('links_only_rendered', 0):,} links only rendering found, "
+            f"{rendered.get('failed', 0):,} pages kept their HTML's links (rendering failed)",
             err=True,
         )
     status = record.status

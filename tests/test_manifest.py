@@ -41,6 +41,7 @@ FIELDS = {
     "source",
     "archives",
     "problems",
+    "render",
 }
 # format_time's form: UTC, microseconds, +00:00.
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")

@@ -47,7 +47,7 @@ def provision(path: Path, *args: str, as_nobody: bool = False) -> subprocess.Com
     )
 
 
-def test_without_redis_and_not_root_one_line_says_what_to_install(bare_path):
+def test_without_redis_and_not_root_a_line_each_says_what_to_install(bare_path):
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv to drop privileges")
     result = provision(bare_path, as_nobody=os.geteuid() == 0)
@@ -55,7 +55,9 @@ def test_without_redis_and_not_root_one_line_says_what_to_install(bare_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         "error: tests/test_distributed.py needs redis-server: install it "
-        "(sudo apt-get install redis-server) and run make test again"
+        "(sudo apt-get install redis-server) and run make test again",
+        "error: tests/test_render.py needs chromium-headless-shell: install it "
+        "(sudo apt-get install chromium-headless-shell) and run make test again",
     ]
     assert "Traceback" not in result.stderr
 
@@ -69,13 +71,15 @@ def test_as_root_dry_run_names_the_install_and_runs_nothing(bare_path):
     assert result.returncode == 0, result.stderr
     (line,) = result.stdout.splitlines()
     assert line.startswith("would run: apt-get update && apt-get install -y")
-    assert "redis-server" in line.split()
+    assert {"redis-server", "chromium-headless-shell"} <= set(line.split())
 
 
 def test_with_everything_installed_it_does_nothing():
-    if shutil.which("redis-server") is None or not Path("/usr/bin/chromium").exists():
-        pytest.skip("redis-server or chromium is not installed here")
-    result = provision(Path(shutil.which("redis-server")).parent, "--dry-run")
+    programs = ("redis-server", "chromium-headless-shell")
+    if any(shutil.which(p) is None for p in programs) or not Path("/usr/bin/chromium").exists():
+        pytest.skip("redis-server, chromium-headless-shell or chromium is not installed here")
+    folders = {str(Path(shutil.which(p) or "").parent) for p in programs}
+    result = provision(Path(os.pathsep.join(sorted(folders))), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
 

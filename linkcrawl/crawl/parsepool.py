@@ -93,17 +93,30 @@ class PageJob:
     body: bytes
     page_url: str
     x_robots_tag: tuple[str, ...]
+    #: Also look for the signals of a client-rendered shell (``--render auto``).
+    shell: bool = False
 
 
 def extract_page(
-    extractor: LinkExtractor, response: Any, page_url: str, x_robots_tag: Sequence[str]
+    extractor: LinkExtractor,
+    response: Any,
+    page_url: str,
+    x_robots_tag: Sequence[str],
+    shell: bool = False,
 ) -> tuple[PageLinks, list[str]]:
-    """The links of a Scrapy text response and the registered domain of each target.
+    """The links of a Scrapy text response and the registered domain of each target;
+    with ``shell``, ``links.shell`` holds the signals that the page is a client-rendered
+    shell (:func:`linkcrawl.extract.shell.shell_signals`).
 
     The same call runs in a worker (on the rebuilt response) and in the reactor's thread
     with ``LINKCRAWL_PARSE_WORKERS = 0``, so both give the same columns.
     """
-    links = extractor.extract(response.selector.root, page_url, x_robots_tag)
+    root = response.selector.root
+    links = extractor.extract(root, page_url, x_robots_tag)
+    if shell:
+        from linkcrawl.extract.shell import shell_signals
+
+        links.shell = shell_signals(root, links)
     return links, [registered_domain(host_of(t)) for t in links.target]
 
 
@@ -142,7 +155,7 @@ def serve(inp: Any, out: Any) -> None:
             response = job.response_class(url=job.url, headers=Headers(job.headers), body=job.body)
             reply: tuple[str, Any] = (
                 "ok",
-                extract_page(extractor, response, job.page_url, job.x_robots_tag),
+                extract_page(extractor, response, job.page_url, job.x_robots_tag, job.shell),
             )
         except Exception as exc:  # the parent raises it as the callback's error
             reply = ("error", exc)

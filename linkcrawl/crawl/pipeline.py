@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from scrapy import signals
 
 from linkcrawl.crawl.items import PageItem
+from linkcrawl.crawl.render import render_summary
 from linkcrawl.crawl.sitemaps import SitemapItem
 from linkcrawl.dataset.layout import manifest_path, utcnow
 from linkcrawl.dataset.manifest import build_manifest, read_manifest, write_manifest
@@ -56,6 +57,8 @@ _RECORDED_SETTINGS = (
     "LINKCRAWL_MAX_PAGES_PER_DOMAIN",
     "LINKCRAWL_SAME_HOST",
     "LINKCRAWL_SITEMAPS",
+    "LINKCRAWL_RENDER",
+    "LINKCRAWL_RENDER_PATTERN",
     "LINKCRAWL_FLUSH_ROWS",
     "LINKCRAWL_FLUSH_SECONDS",
     "LINKCRAWL_FIRST_FLUSH_SECONDS",
@@ -394,6 +397,11 @@ class ParquetPipeline:
         elif self.lost_pages:
             counts = dict(self.on_disk)
         interrupted = reason in _INTERRUPTED_REASONS or reason.startswith(("error", REDIS_LOST))
+        render = self.manifest.get("render")
+        if self.settings.get("LINKCRAWL_RENDER", "never") != "never":
+            # What rendering did (linkcrawl.crawl.render); a resumed crawl's run counts its own.
+            mode = self.settings.get("LINKCRAWL_RENDER")
+            render = {"mode": mode, **render_summary(self.crawler.stats.get_stats())}
         self.manifest = build_manifest(
             self.crawl_id,
             base=self.manifest,
@@ -405,6 +413,7 @@ class ParquetPipeline:
             skipped=add_skipped(
                 self.manifest.get("skipped"), skipped_counts(self.crawler.stats.get_stats())
             ),
+            render=render,
         )
         if not self.owns_manifest and self.frontier is None:
             self._hand_over_skipped()

@@ -15,6 +15,7 @@ from linkcrawl.crawl.frontier.local import SingleProcess
 from linkcrawl.crawl.frontier.workers import LocalWorkers, shard_seeds
 from linkcrawl.crawl.incremental import resolve_since
 from linkcrawl.crawl.process import crawl_settings, project_settings, run_scrapy
+from linkcrawl.crawl.render import check_render
 from linkcrawl.dataset.layout import (
     RemotePath,
     manifest_path,
@@ -267,6 +268,9 @@ def _run(frontier: Frontier) -> str:
     """Run a planned crawl through its frontier and record its end; returns its id."""
     plan = frontier.plan
     frontier.check()
+    # --render needs scrapy-playwright and Chromium: refused here, in one line, before
+    # anything is written (linkcrawl.crawl.render).
+    check_render(_effective_settings(plan.options["overrides"]))
     _writable_data_dir(plan.data_dir)
     with DataDirLock(plan.data_dir, plan.crawl_id, shared=frontier.shared):
         if plan.previous:
@@ -282,6 +286,13 @@ def _run(frontier: Frontier) -> str:
         failure = read_manifest(manifest_path(plan.data_dir, plan.crawl_id)).fields.get("failure")
         raise CrawlFailed(f"crawl {plan.crawl_id} failed: {failure}", plan.crawl_id)
     return plan.crawl_id
+
+
+def _effective_settings(overrides: Mapping[str, Any]) -> Any:
+    settings = project_settings()
+    for name, value in overrides.items():
+        settings.set(name, value, priority="cmdline")
+    return settings
 
 
 def _record_end(frontier: Frontier) -> str:

@@ -140,6 +140,28 @@ LINKCRAWL_SITEMAPS = True
 LINKCRAWL_SITEMAP_MAX_URLS = 50_000
 LINKCRAWL_SITEMAP_MAX_BYTES = 50 * 1024 * 1024
 LINKCRAWL_SITEMAP_INDEX_DEPTH = 2
+# JavaScript rendering (`linkcrawl crawl --render`, docs/rendering.md): never, auto (pages
+# whose HTML looks like a client-rendered shell, or whose URL matches
+# LINKCRAWL_RENDER_PATTERN, a regex) or always. Needs linkcrawl[render] (scrapy-playwright)
+# and Chromium: LINKCRAWL_CHROMIUM names the program, else chromium-headless-shell on PATH
+# (Playwright never downloads a browser).
+LINKCRAWL_RENDER = "never"
+LINKCRAWL_RENDER_PATTERN = ""
+LINKCRAWL_CHROMIUM = ""
+# More arguments for Chromium, as on a command line ("--lang=de --disable-features=X").
+LINKCRAWL_CHROMIUM_ARGS = ""
+# Pages open in the browser at once, and each page's time budget in seconds (load, then
+# until its network is idle; the DOM as it stands when the budget is spent). A page whose
+# rendering fails is tried again this many times, then keeps the links of its HTML.
+LINKCRAWL_RENDER_PAGES = 4
+LINKCRAWL_RENDER_TIMEOUT = 20.0
+LINKCRAWL_RENDER_RETRIES = 2
+# A page's network is idle once no request of it has been in flight for this many seconds
+# (Playwright's networkidle: 0.5); then its DOM is extracted.
+LINKCRAWL_RENDER_IDLE = 0.5
+# --render auto: a host whose first this many pages rendered for their shell signals found
+# no link their HTML lacks is not rendered any more (0: never stop).
+LINKCRAWL_RENDER_PROBE_PAGES = 5
 # Crawl only the seeds' host names rather than their whole registered domains.
 LINKCRAWL_SAME_HOST = False
 # Landmark rules for link positions, checked before the built-in ones, first match wins:

@@ -271,6 +271,8 @@ MANIFEST_DEFAULTS: dict[str, Any] = {
     "archives": [],
     # input an import could not read, first ones: [{"file", "offset", "reason", "detail"}]
     "problems": [],
+    # what --render auto|always did (linkcrawl.crawl.render.render_summary); None: never
+    "render": None,
 }
 _MANIFEST_TIME_LISTS = ("resumed_at",)
 

@@ -222,6 +222,9 @@ class PageLinks:
     base: str | None = None
     nofollow: bool = False
     noindex: bool = False
+    #: Signals that the page is a client-rendered shell (:mod:`linkcrawl.extract.shell`),
+    #: filled only when asked for (``--render auto``).
+    shell: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.target)

@@ -809,6 +809,9 @@ def import_warc(
     overrides["LINKCRAWL_REDIS_URL"] = ""
     # An archive is what was captured: the import reads no live sitemap.
     overrides["LINKCRAWL_SITEMAPS"] = False
+    # ... nor renders pages, which would fetch their scripts from the live web today.
+    overrides["LINKCRAWL_RENDER"] = "never"
+    overrides["LINKCRAWL_RENDER_PATTERN"] = ""
     scrapy_settings = crawl_settings(
         root,
         crawl_id,

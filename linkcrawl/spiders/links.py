@@ -35,6 +35,7 @@ from twisted.web.client import ResponseNeverReceived
 from linkcrawl.crawl.incremental import EarlierCrawl, content_digest, response_validators
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
+from linkcrawl.crawl.render import Renderer, link_origins, render_mode, render_settings
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
@@ -284,6 +285,11 @@ class LinkSpider(scrapy.Spider):
             worker = settings.get("LINKCRAWL_WORKER") or default_worker_id()
             for name, value in distributed_settings(url, worker).items():
                 settings.set(name, value, priority="spider")
+        if render_mode(settings) != "never":
+            # `--render auto|always`: scrapy-playwright's handler and the system Chromium
+            # (linkcrawl.crawl.render); settings given already win.
+            for name, value in render_settings(settings).items():
+                settings.set(name, value, priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
@@ -321,6 +327,8 @@ class LinkSpider(scrapy.Spider):
             user_agent=settings.get("ROBOTSTXT_USER_AGENT") or "linkcrawl",
         )
         self.parse_pool: ParsePool | None = ParsePool.from_crawler(crawler, self.extractor)
+        # --render auto|always (linkcrawl.crawl.render); None under never.
+        self.renderer: Renderer | None = Renderer.from_crawler(crawler)
         hosts = [host_of(s) for s in self.seeds]
         self.scope: frozenset[str] = frozenset(
             hosts if self.same_host else map(registered_domain, hosts)
@@ -631,8 +639,19 @@ class LinkSpider(scrapy.Spider):
         elif isinstance(response, TextResponse) and (
             content_type is None or content_type.encode("latin-1").lower().startswith(_HTML_TYPES)
         ):
+            renderer = self.renderer
             try:
-                links, item.target_domain = await self._extract(response, url, x_robots)
+                links, item.target_domain = await self._extract(
+                    response, url, x_robots, shell=renderer is not None and renderer.wants_signals
+                )
+                reason = None
+                if renderer is not None and response.status == 200:
+                    reason = renderer.why(url, links)
+                if reason is not None:
+                    assert renderer is not None
+                    links, item.target_domain, item.origin = await self._rendered(
+                        renderer, response, url, x_robots, links, item.target_domain, reason
+                    )
             except ParseFailed as failed:
                 item.error = failed.error  # over its time budget: a row without links
             except ParseCancelled:
@@ -721,12 +740,13 @@ class LinkSpider(scrapy.Spider):
         return True
 
     async def _extract(
-        self, response: TextResponse, url: str, x_robots: list[str]
+        self, response: TextResponse, url: str, x_robots: list[str], shell: bool = False
     ) -> tuple[PageLinks, list[str]]:
         """The page's links and their targets' domains: from the parse pool, within the
-        page's time budget, or here in the reactor's thread when the pool is off."""
+        page's time budget, or here in the reactor's thread when the pool is off. With
+        ``shell``, also the signals of a client-rendered shell (``links.shell``)."""
         if self.parse_pool is None:
-            return extract_page(self.extractor, response, url, x_robots)
+            return extract_page(self.extractor, response, url, x_robots, shell)
         job = PageJob(
             response_class=next(c for c in _TEXT_RESPONSES if isinstance(response, c)),
             url=response.url,
@@ -734,8 +754,38 @@ class LinkSpider(scrapy.Spider):
             body=response.body,
             page_url=url,
             x_robots_tag=tuple(x_robots),
+            shell=shell,
         )
         return await maybe_deferred_to_future(self.parse_pool.submit(job))
+
+    async def _rendered(
+        self,
+        renderer: Renderer,
+        response: TextResponse,
+        url: str,
+        x_robots: list[str],
+        links: PageLinks,
+        domains: list[str],
+        reason: str,
+    ) -> tuple[PageLinks, list[str], list[str]]:
+        """The links of the page as Chromium renders it, their targets' domains and
+        origins (``html`` or ``rendered``), through the same extraction as the HTML; the
+        HTML's own links (origin ``html``) when rendering failed."""
+        try:
+            rendered = await renderer.render(response)
+        except Exception as exc:
+            renderer.failed()
+            self.logger.warning("rendering %s failed: %s; its HTML's links are kept", url, exc)
+            return links, domains, []
+        try:
+            found, found_domains = await self._extract(rendered, url, x_robots)
+        except ParseFailed as failed:
+            renderer.failed()
+            self.logger.warning("the rendered %s: %s; its HTML's links are kept", url, failed)
+            return links, domains, []
+        origins = link_origins(links, found)
+        renderer.observe(url, reason, origins.count("rendered"))
+        return found, found_domains, origins
 
     def _bound_links(self, item: PageItem) -> None:
         """Apply the per-page caps: links beyond ``LINKCRAWL_MAX_LINKS_PER_PAGE`` are dropped
