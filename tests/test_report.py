@@ -1,10 +1,14 @@
 """The HTML report: two real crawls of the audit web (a week apart, with a hostile anchor,
 a lost link and a broken page), analysed and audited, rendered to one file, then opened in
-a real headless Chromium: no console error, no script, no request, a screenshot."""
+a real headless Chromium at 1280 px: no console error, one script (allowed by its hash), no
+request, sorting and filtering that work, axis labels that do not overlap, a screenshot."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -19,7 +23,7 @@ import pytest
 from linkcrawl.analysis import analyze
 from linkcrawl.demo.localweb import LocalWebServer
 from linkcrawl.reports.audit import audit
-from linkcrawl.reports.html import link_type, report
+from linkcrawl.reports.html import SCRIPT, human_number, link_type, plural, report
 from tests.conftest import FAST, run_linkcrawl
 from tests.test_audit import EVIL, SEEDS, SHOP, TRUSTED, audit_web, page
 
@@ -28,6 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 # entities for SVG, an attribute break-out for HTML.
 MATH = r"$\frac{a}{b}$ ]]> &amp; x"
 BREAKOUT = '"><img src=x onerror=alert(2)>'
+DAY = dt.date(2026, 12, 2)
+WIDTH = 1280
 SCREENSHOT_DIR = Path(os.environ.get("LINKCRAWL_SCREENSHOTS", "/tmp/linkcrawl-screenshots"))
 
 
@@ -81,10 +87,25 @@ def test_link_type():
     assert link_type("noopener", False) == "page nofollow"
 
 
+def test_numbers_for_people():
+    assert [plural(n, "domain") for n in (0, 1, 2, 1234)] == [
+        "0 domains", "1 domain", "2 domains", "1,234 domains"
+    ]  # fmt: skip
+    assert (
+        plural(1, "reply", "replies") == "1 reply"
+        and plural(3, "reply", "replies")[2:] == "replies"
+    )
+    # PageRank-sized values stay positional: no "e-05" in a client's report.
+    assert human_number(1.23456e-5) == "0.0000123"
+    assert human_number(2_500_000) == "2,500,000"
+    assert human_number(87.25) == "87.2" or human_number(87.25) == "87.3"
+
+
 @pytest.fixture(scope="module")
 def report_file(report_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-out") / "report.html"
-    text = report(report_data, "shop-example.com", out)
+    folder = tmp_path_factory.mktemp("report-out")
+    out = folder / "report.html"
+    text = report(report_data, "shop-example.com", out, csv_dir=folder / "csv", date=DAY)
     assert out.read_text(encoding="utf-8") == text
     return out
 
@@ -92,15 +113,25 @@ def report_file(report_data, tmp_path_factory):
 @pytest.mark.slow
 def test_report_is_self_contained_and_escaped(report_file, report_data):
     text = report_file.read_text(encoding="utf-8")
-    # No script, no external resource: the only references are the SVGs' own #ids.
-    assert not re.search(r"<script", text, re.I)
+    # One script, ours, allowed by its hash and nothing else; no external resource: the only
+    # references are the SVGs' own #ids.
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", text, re.S | re.I)
+    assert scripts == [SCRIPT]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', text).group(1)
+    assert csp.startswith("default-src 'none';") and f"script-src 'sha256-{digest}'" in csp
+    assert "unsafe-inline'; img-src" in csp and "script-src 'unsafe" not in csp
     assert "<img" not in text
     refs = re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', text, re.I)
     assert refs and all(r.startswith("#") for r in refs)
-    assert 'http-equiv="Content-Security-Policy" content="default-src \'none\'' in text
+    # Dates and the crawl it came from; numbers for people.
+    assert "Report of 2026-12-02 · from crawl r2, started 20" in text
+    assert not re.search(r"\d\.?\d*e[-+]\d\d", re.sub(r"<svg.*?</svg>", "", text, flags=re.S))
+    assert not re.search(r"\b1 (domains|backlinks|referring domains)\b", text)
     # Each inline chart is well-formed XML, hostile anchors included.
     svgs = re.findall(r"<svg.*?</svg>", text, re.S)
-    assert len(svgs) == 4  # history, anchors, link types, positions
+    # history, gained and lost, authority histogram, anchors, link types, positions
+    assert len(svgs) == 6
     labels = []
     for svg in svgs:
         root = ET.fromstring(svg)
@@ -108,6 +139,10 @@ def test_report_is_self_contained_and_escaped(report_file, report_data):
     assert EVIL in labels
     assert MATH in labels  # drawn as written, not as mathtext
     for heading in (
+        "Since the previous crawl",
+        "Referring domains",
+        "Authority of the referring domains",
+        "New and lost referring domains",
         "Authority",
         "Referring domains and backlinks over time",
         "Anchor text",
@@ -118,8 +153,25 @@ def test_report_is_self_contained_and_escaped(report_file, report_data):
         "Flagged backlinks",
     ):
         assert f"<h2>{heading}</h2>" in text
-    # Rendering twice gives the same bytes (no dates, fixed SVG ids).
-    assert report(report_data, "shop-example.com") == text
+    # Every table in full as CSV beside it, read back, counted independently with DuckDB.
+    import duckdb
+    import pandas as pd
+
+    inbound = report_data / "authority" / "crawl_id=r2" / "inbound.parquet"
+    where = f"FROM '{inbound}' WHERE target_domain = 'shop-example.com'"
+    ((links, domains),) = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT source_domain) {where}"
+    ).fetchall()
+    csv = report_file.parent / "csv"
+    assert len(pd.read_csv(csv / "backlinks.csv")) == links
+    referring = pd.read_csv(csv / "referring_domains.csv")
+    assert len(referring) == domains and referring.links.sum() == links
+    assert pd.read_csv(csv / "authority_histogram.csv").referring_domains.sum() == domains
+    changes = pd.read_csv(csv / "referring_domain_changes.csv")
+    assert changes[["change", "domain"]].values.tolist() == [["lost", "partner-example.com"]]
+    assert (csv / "pages.csv").exists() and (csv / "orphans.csv").exists()
+    # Rendering twice gives the same bytes (a fixed date, fixed SVG ids).
+    assert report(report_data, "shop-example.com", date=DAY) == text
 
 
 @pytest.mark.slow
@@ -135,13 +187,13 @@ def test_report_in_headless_chromium(report_file):
     assert found["dialogs"] == []
     assert found["requests"] == [], "the report fetched something"
     page_state = found["state"]
-    assert page_state["scripts"] == 0
+    assert page_state["scripts"] == 1
     # The hostile anchors are shown as text, in tables and in the charts.
     assert EVIL in page_state["cells"]
     assert BREAKOUT in page_state["cells"]
     assert EVIL in page_state["svg_text"]
     assert page_state["images"] == 0
-    assert page_state["svgs"] == 4
+    assert page_state["svgs"] == 6
     # The tables the issue lists are there with their rows.
     text = page_state["text"]
     assert "1 lost" in text and "link-removed" in text  # the partner's link
@@ -171,7 +223,7 @@ async def _inspect(aiohttp, html_file: Path, shot: Path) -> dict:
             "--disable-sync",
             f"--user-data-dir={profile}",
             "--remote-debugging-port=0",
-            "--window-size=1200,900",
+            f"--window-size={WIDTH},900",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -237,7 +289,7 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
         await call(f"{domain}.enable")
     await call(
         "Emulation.setDeviceMetricsOverride",
-        width=1200, height=900, deviceScaleFactor=1, mobile=False,
+        width=WIDTH, height=900, deviceScaleFactor=1, mobile=False,
     )  # fmt: skip
     await call("Page.navigate", url=html_file.resolve().as_uri())
     while not loaded.is_set():
