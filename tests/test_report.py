@@ -9,6 +9,7 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -199,9 +200,47 @@ def test_report_in_headless_chromium(report_file):
     assert "1 lost" in text and "link-removed" in text  # the partner's link
     assert "http://shop-example.com/old-shoes" in text and "404" in text  # broken
     assert "spam-mass" in text and "from 5 of its 5 crawled pages" in text
+    # Sorting: real clicks on a header of the referring domains table, read back.
+    assert found["sorted"]["before"] == [2, 1, 4, 1, 5]
+    assert found["sorted"]["ascending"] == sorted(found["sorted"]["before"])
+    assert found["sorted"]["descending"] == sorted(found["sorted"]["before"], reverse=True)
+    assert found["sorted"]["aria"] == ["ascending", "descending"]
+    # Filtering: typed text keeps the rows that contain it.
+    assert found["filtered"] == ["pills-example.com"]
+    # No two text boxes of one chart overlap (tick labels, axis labels, titles, legends).
+    assert len(found["labels"]) == 6
+    for quads in found["labels"]:
+        assert len(quads) >= 4
+        for (a, qa), (b, qb) in itertools.combinations(quads, 2):
+            assert not _overlap(qa, qb), f"SVG labels overlap: {a!r} and {b!r}"
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
-    print(f"screenshot: {shot}")
+    print(f"screenshot: {shot}; text boxes per chart: {[len(q) for q in found['labels']]}")
+
+
+def _overlap(a: list, b: list, margin: float = 0.5) -> bool:
+    """Whether two convex quadrilaterals (four screen corners each) overlap by more than
+    ``margin`` px: the separating axis test over the edges' normals."""
+    for quad in (a, b):
+        for (x1, y1), (x2, y2) in zip(quad, quad[1:] + quad[:1], strict=True):
+            nx, ny = y2 - y1, x1 - x2
+            norm = (nx * nx + ny * ny) ** 0.5
+            if norm == 0:
+                continue
+            pa = [(x * nx + y * ny) / norm for x, y in a]
+            pb = [(x * nx + y * ny) / norm for x, y in b]
+            if min(max(pa), max(pb)) - max(min(pa), min(pb)) <= margin:
+                return False
+    return True
+
+
+def test_overlap_reference():
+    square = [(0, 0), (10, 0), (10, 10), (0, 10)]
+    assert _overlap(square, [(5, 5), (15, 5), (15, 15), (5, 15)])
+    assert not _overlap(square, [(10, 0), (20, 0), (20, 10), (10, 10)])  # touching
+    # Two slanted labels whose axis-aligned boxes overlap but whose text boxes do not.
+    slant = [(0, 0), (10, -10), (12, -8), (2, 2)]
+    assert not _overlap(slant, [(x + 6, y + 6) for x, y in slant])
 
 
 async def _inspect(aiohttp, html_file: Path, shot: Path) -> dict:
@@ -307,6 +346,81 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
         })""",
     )
     found["state"] = state["result"]["value"]
+    found["labels"] = (
+        await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression="""[...document.querySelectorAll('svg')].map(svg =>
+                [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => {
+                    const b = t.getBBox(), m = t.getScreenCTM();
+                    const corners = [[b.x, b.y], [b.x + b.width, b.y],
+                                     [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]];
+                    return [t.textContent, corners.map(([x, y]) => {
+                        const p = new DOMPoint(x, y).matrixTransform(m);
+                        return [p.x, p.y];
+                    })];
+                }))""",
+        )
+    )["result"]["value"]
+    table = """[...document.querySelectorAll('h2')].find(h => h.textContent === 'Referring domains')
+        .nextElementSibling.nextElementSibling"""
+
+    async def column() -> list:
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"[...({table}).tBodies[0].rows].filter(r => !r.hidden)"
+            ".map(r => r.cells[2].textContent)",
+        )
+        return [int(v.replace(",", "")) for v in got["result"]["value"]]
+
+    async def click_header() -> str:
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"""(() => {{ const th = ({table}).tHead.rows[0].cells[2];
+                th.scrollIntoView({{block: 'center'}});
+                const r = th.getBoundingClientRect();
+                return [r.x + r.width / 2, r.y + r.height / 2]; }})()""",
+        )
+        x, y = got["result"]["value"]
+        for kind in ("mousePressed", "mouseReleased"):
+            await call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"({table}).tHead.rows[0].cells[2].getAttribute('aria-sort')",
+        )
+        return got["result"]["value"]
+
+    before = await column()
+    first = await click_header()
+    ascending = await column()
+    second = await click_header()
+    found["sorted"] = {
+        "before": before,
+        "ascending": ascending,
+        "descending": await column(),
+        "aria": [first, second],
+    }
+    await call(
+        "Runtime.evaluate",
+        expression=f"({table}).previousElementSibling.focus()",
+    )
+    await call("Input.insertText", text="pills")
+    got = await call(
+        "Runtime.evaluate",
+        returnByValue=True,
+        expression=f"[...({table}).tBodies[0].rows].filter(r => !r.hidden)"
+        ".map(r => r.cells[0].textContent)",
+    )
+    found["filtered"] = got["result"]["value"]
+    await call("Input.insertText", text="")
+    await call(
+        "Runtime.evaluate",
+        expression=f"(() => {{ const f = ({table}).previousElementSibling; f.value = '';"
+        "f.dispatchEvent(new Event('input')); window.scrollTo(0, 0); }})()",
+    )
     metrics = await call("Page.getLayoutMetrics")
     size = metrics["cssContentSize"]
     picture = await call(

@@ -54,7 +54,9 @@ th { background: #eaeef3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .chart { background: #fff; border: 1px solid #d5dbe3; border-radius: 8px; padding: 6px;
   margin: 8px 0; }
+.chart { text-align: center; }
 .chart svg { max-width: 100%; height: auto; }
+.chart table { text-align: left; }
 .row { display: flex; flex-wrap: wrap; gap: 12px; }
 .row > .chart { flex: 1 1 420px; }
 .note { color: #5b6776; font-style: italic; }
@@ -243,6 +245,8 @@ def _bar_chart(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         for i, v in enumerate(values):
+            if v == 0:
+                continue  # an empty bin says nothing a bar of height 0 does not
             ax.annotate(human_number(v), (i, v), ha="center", va="bottom", fontsize=9)
         ax.margins(y=0.15)
         ax.yaxis.get_major_locator().set_params(integer=True)
@@ -271,34 +275,40 @@ def _history_chart(per_crawl: pd.DataFrame) -> str:
     def draw(fig: Any) -> None:
         left, right = fig.subplots(1, 2)
         x = list(range(len(labels)))
-        left.plot(x, per_crawl.referring_domains, marker="o", label="all")
-        left.plot(x, per_crawl.followed_referring_domains, marker="s", label="followed")
+        # Thick under dashed: when every referring domain is followed the lines coincide.
+        left.plot(x, per_crawl.referring_domains, marker="o", markersize=8, linewidth=3,
+                  label="all")  # fmt: skip
+        left.plot(x, per_crawl.followed_referring_domains, marker="s", linestyle="--",
+                  label="followed")  # fmt: skip
         left.set_title("Referring domains")
         left.set_ylabel("referring domains")
-        left.legend(frameon=False)
+        left.legend(frameon=False, loc="lower left")
         right.plot(x, per_crawl.links, marker="o", color="#b65f3b")
         right.set_title("Backlinks")
         right.set_ylabel("links")
         for ax in (left, right):
             _time_axis(ax, labels)
             ax.set_xlabel("crawl date (UTC)")
-            ax.set_ylim(bottom=0)
+            ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1] * 1.1, 1))
             ax.yaxis.get_major_locator().set_params(integer=True)
 
     return _svg(draw, (10, 3.4))
 
 
-def _velocity_chart(changes: pd.DataFrame) -> str:
-    """Referring domains gained (up) and lost (down) at each crawl, by date."""
-    labels = _date_labels(changes.started_at, changes.crawl_id)
+def _velocity_chart(per_step: pd.DataFrame) -> str:
+    """Referring domains gained (up) and lost (down) at each crawl after the first, by
+    date (labelled as on the history chart)."""
+    labels = _date_labels(per_step.started_at, per_step.crawl_id)[1:]
+    changes = per_step.iloc[1:]
+    width = 0.8 if len(labels) > 4 else 0.35
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         x = list(range(len(labels)))
         gained = changes.new.fillna(0).astype(int).tolist()
         lost = changes.lost.fillna(0).astype(int).tolist()
-        ax.bar(x, gained, color="#2e8b57", label="gained")
-        ax.bar(x, [-v for v in lost], color="#c0392b", label="lost")
+        ax.bar(x, gained, width, color="#2e8b57", label="gained")
+        ax.bar(x, [-v for v in lost], width, color="#c0392b", label="lost")
         ax.axhline(0, color="#5b6776", linewidth=0.8)
         _time_axis(ax, labels)
         ax.set_xlabel("crawl date (UTC)")
@@ -320,16 +330,21 @@ def _table(
     numeric: Iterable[str] = (),
     *,
     sortable: bool = True,
+    percent: Iterable[str] = ("share",),
 ) -> str:
     """An HTML table of ``frame``'s ``columns`` (name -> heading), every cell escaped;
     numeric cells carry their exact value (``data-v``) for the page's sorting."""
     numeric = set(numeric)
+    percent = set(percent) & numeric
     head = "".join(f"<th>{_e(h)}</th>" for h in columns.values())
     body = []
     for row in frame[list(columns)].itertuples(index=False):
         cells = []
         for name, value in zip(columns, row, strict=True):
-            if name in numeric:
+            if name in percent:
+                shown = "" if human_number(value) == "" else f"{value:.0%}"
+                cells.append(f'<td class="num" data-v="{_sort_key(value)}">{shown}</td>')
+            elif name in numeric:
                 cells.append(f'<td class="num" data-v="{_sort_key(value)}">{_number(value)}</td>')
             elif name == "flags":
                 spans = "".join(f'<span class="flag">{_e(f)}</span>' for f in value)
@@ -379,7 +394,9 @@ def human_number(value: Any, digits: int = 3) -> str:
     >>> human_number(float("nan")), human_number(0.0)
     ('', '0')
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
         return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
@@ -421,7 +438,7 @@ def _number(value: Any) -> str:
 
 def _sort_key(value: Any) -> str:
     """A numeric cell's exact value for the page's sorting (data-v)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if human_number(value) == "":
         return ""
     try:
         return repr(float(value))
@@ -429,8 +446,9 @@ def _sort_key(value: Any) -> str:
         return ""
 
 
-def _card(value: str, label: str) -> str:
-    return f'<div class="card"><b>{value}</b><span>{_e(label)}</span></div>'
+def _card(value: str, label: str, cls: str = "") -> str:
+    b = f'<b class="{cls}">' if cls else "<b>"
+    return f'<div class="card">{b}{value}</b><span>{_e(label)}</span></div>'
 
 
 def _note(text: str) -> str:
@@ -512,8 +530,8 @@ def _render(
             when = _date_labels([before.started_at], [before.crawl_id])[0]
             cards = [
                 _card(human_number(int(now.referring_domains)), "referring domains now"),
-                _card(f'<span class="up">+{human_number(int(now.new))}</span>', "gained"),
-                _card(f'<span class="down">−{human_number(int(now.lost))}</span>', "lost"),
+                _card(f"+{human_number(int(now.new))}", "gained", "up" if now.new else ""),
+                _card(f"−{human_number(int(now.lost))}", "lost", "down" if now.lost else ""),
                 _card(_signed(int(now.net)), "net change"),
             ]
             sentence = (
@@ -581,7 +599,7 @@ def _render(
         parts.append(f'<div class="chart">{_history_chart(per_crawl)}</div>')
         if per_step is not None and len(per_step) > 1:
             parts.append("<h3>Referring domains gained and lost at each crawl</h3>")
-            parts.append(f'<div class="chart">{_velocity_chart(per_step.iloc[1:])}</div>')
+            parts.append(f'<div class="chart">{_velocity_chart(per_step)}</div>')
         over_time = per_crawl.assign(date=_date_labels(per_crawl.started_at, per_crawl.crawl_id))
         if per_step is not None:
             over_time = over_time.merge(
@@ -714,16 +732,6 @@ def _render(
             _skipped(warn, "anchor classes", exc)
         else:
             parts.append("<h3>Anchor classes, by referring domains</h3>")
-            parts.append(
-                '<div class="chart">'
-                + _bars(
-                    classes.classes["class"].tolist(),
-                    classes.classes.referring_domains.astype(int).tolist(),
-                    "anchor class",
-                    "referring domains",
-                )
-                + "</div>"
-            )
             parts.append(
                 _cut_table(
                     tables,
