@@ -304,6 +304,7 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
             message = json.loads((await asyncio.wait_for(ws.receive(), 30)).data)
             if message.get("id") == my_id:
                 assert "error" not in message, message
+                assert "exceptionDetails" not in message["result"], message
                 return message["result"]
             note(message)
 
@@ -415,11 +416,10 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
         ".map(r => r.cells[0].textContent)",
     )
     found["filtered"] = got["result"]["value"]
-    await call("Input.insertText", text="")
     await call(
         "Runtime.evaluate",
         expression=f"(() => {{ const f = ({table}).previousElementSibling; f.value = '';"
-        "f.dispatchEvent(new Event('input')); window.scrollTo(0, 0); }})()",
+        f"f.dispatchEvent(new Event('input')); f.blur(); window.scrollTo(0, 0); }})()",
     )
     metrics = await call("Page.getLayoutMetrics")
     size = metrics["cssContentSize"]
@@ -435,3 +435,34 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
     # Let late events (a console error after load) arrive.
     await call("Runtime.evaluate", expression="1")
     return found
+
+
+@pytest.mark.slow
+def test_report_command(report_data, tmp_path):
+    """The thin command: --title (escaped), --csv-dir, and bad input as one line."""
+    from click.testing import CliRunner
+
+    from linkcrawl.cli import main
+
+    out, folder = tmp_path / "r.html", tmp_path / "csv"
+    args = ["report", "shop-example.com", "--data", str(report_data), "--out", str(out)]
+    result = CliRunner().invoke(
+        main, [*args, "--title", "ACME <b>Q4</b>", "--csv-dir", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "<h1>ACME &lt;b&gt;Q4&lt;/b&gt;</h1>" in text
+    assert "<title>ACME &lt;b&gt;Q4&lt;/b&gt;</title>" in text
+    assert {"backlinks.csv", "referring_domains.csv", "anchor_classes.csv", "orphans.csv"} <= {
+        p.name for p in folder.iterdir()
+    }
+    # A file where the folder should be: one line, non-zero, nothing half-written.
+    (tmp_path / "taken").write_text("keep me")
+    result = CliRunner().invoke(main, [*args, "--csv-dir", str(tmp_path / "taken")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert (tmp_path / "taken").read_text() == "keep me"
+    out.write_text("the previous report")
+    result = CliRunner().invoke(main, [*args, "--csv-dir", str(tmp_path / "taken" / "sub")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0 and "--csv-dir" in result.output
+    assert out.read_text() == "the previous report"

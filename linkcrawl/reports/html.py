@@ -1033,13 +1033,18 @@ def report(
     """
     audit = _audit_of_site(data_dir, target, crawl_id, warn)
     text, tables = _render(data_dir, target, crawl_id, warn, audit or False, title, date)
+    if csv_dir is not None:
+        # Before the HTML is written: a folder that cannot be made leaves the old report.
+        folder = Path(csv_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LinkcrawlError(f"--csv-dir {folder}: {exc.strerror or exc}") from None
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
     if csv_dir is not None:
         from linkcrawl.reports.output import Output
 
-        folder = Path(csv_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         csv = Output(fmt="csv").csv
         for name, frame in tables.items():
             (folder / f"{name}.csv").write_text(csv(frame), encoding="utf-8")
