@@ -633,6 +633,16 @@ def _render(
     if inbound.empty:
         parts.append(_note(f"No backlinks to {domain} in crawl {crawl_id}."))
     else:
+        # Each domain's most used anchor (spacing aside), ties to the first in text order:
+        # one sort, not a function call per domain (a big profile has 100,000 of them).
+        spelled = inbound.anchor.fillna("").map(lambda t: " ".join(str(t).split()))
+        top_anchor = (
+            pd.DataFrame({"source_domain": inbound.source_domain, "top_anchor": spelled})
+            .value_counts()
+            .reset_index(name="n")
+            .sort_values(["source_domain", "n", "top_anchor"], ascending=[True, False, True])
+            .drop_duplicates("source_domain")[["source_domain", "top_anchor"]]
+        )
         referring = (
             inbound.assign(followed=inbound.follow.astype(bool))
             .groupby("source_domain", sort=False)
@@ -642,9 +652,9 @@ def _render(
                 followed_links=("followed", "sum"),
                 linking_pages=("source", "nunique"),
                 value=("value", "sum"),
-                top_anchor=("anchor", lambda a: " ".join(str(a.value_counts().index[0]).split())),
             )
             .reset_index()
+            .merge(top_anchor, on="source_domain", how="left")
             .sort_values(["authority", "links", "source_domain"], ascending=[False, False, True])
             .reset_index(drop=True)
         )
@@ -759,17 +769,24 @@ def _render(
         # Anchors are counted as the audit counts them (case and spacing aside), each shown
         # as its most frequent spelling.
         shown = inbound.anchor.map(lambda a: " ".join(str(a).split()))
+        spellings = pd.DataFrame(
+            {"key": shown.str.lower(), "anchor": shown, "source_domain": inbound.source_domain}
+        )
+        spelling = (
+            spellings[["key", "anchor"]]
+            .value_counts()
+            .reset_index(name="n")
+            .sort_values(["key", "n", "anchor"], ascending=[True, False, True])
+            .drop_duplicates("key")[["key", "anchor"]]
+        )
         anchors = (
-            pd.DataFrame(
-                {"key": shown.str.lower(), "anchor": shown, "source_domain": inbound.source_domain}
-            )
-            .groupby("key", sort=False)
+            spellings.groupby("key", sort=False)
             .agg(
-                anchor=("anchor", lambda a: a.value_counts().index[0]),
                 referring_domains=("source_domain", "nunique"),
                 links=("source_domain", "size"),
             )
             .reset_index()
+            .merge(spelling, on="key", how="left")
             .sort_values(["referring_domains", "links", "key"], ascending=[False, False, True])
         )
         anchors = anchors.assign(
