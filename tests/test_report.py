@@ -363,8 +363,12 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
                 }))""",
         )
     )["result"]["value"]
-    table = """[...document.querySelectorAll('h2')].find(h => h.textContent === 'Referring domains')
-        .nextElementSibling.nextElementSibling"""
+    # The first table after the heading (a cut table has its note and filter before it).
+    table = """(() => {
+        let e = [...document.querySelectorAll('h2')]
+            .find(h => h.textContent === 'Referring domains');
+        while (e.tagName !== 'TABLE') e = e.nextElementSibling;
+        return e; })()"""
 
     async def column() -> list:
         got = await call(

@@ -209,10 +209,13 @@ def _date_labels(started: Iterable[Any], ids: Iterable[str]) -> list[str]:
     days = [
         ts.strftime("%Y-%m-%d") if not pd.isna(ts) else i for ts, i in zip(at, ids, strict=True)
     ]
-    for form in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+    for form in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d ({id})"):
         if len(set(days)) == len(days):
             break
-        days = [ts.strftime(form) if not pd.isna(ts) else i for ts, i in zip(at, ids, strict=True)]
+        days = [
+            ts.strftime(form.replace("{id}", i.replace("%", "%%"))) if not pd.isna(ts) else i
+            for ts, i in zip(at, ids, strict=True)
+        ]
     return days
 
 
@@ -241,7 +244,12 @@ def _bar_chart(
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         ax.bar(range(len(values)), values, color="#3b6fb6")
-        ax.set_xticks(range(len(values)), labels)
+        # Slanted when the labels side by side would be wider than their share of the axis
+        # (about 6.5 px a character at 10 pt, 72 px an inch).
+        room = size[0] * 72 * 0.8 / max(len(labels), 1)
+        slant = max((len(label) for label in labels), default=0) * 6.5 > room
+        ax.set_xticks(range(len(values)), labels, rotation=30 if slant else 0,
+                      ha="right" if slant else "center")  # fmt: skip
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         for i, v in enumerate(values):
@@ -722,7 +730,7 @@ def _render(
                     "referring_domain_changes",
                     moved.reset_index(drop=True),
                     {"change": "change", "domain": "referring domain", "authority": "authority"},
-                    ("domain", "domains"),
+                    ("referring domain", "referring domains"),
                     numeric=("authority",),
                     limit=_LONG_ROWS,
                 )
