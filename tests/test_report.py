@@ -168,6 +168,7 @@ def test_report_is_self_contained_and_escaped(report_file, report_data):
     referring = pd.read_csv(csv / "referring_domains.csv")
     assert len(referring) == domains and referring.links.sum() == links
     assert pd.read_csv(csv / "authority_histogram.csv").referring_domains.sum() == domains
+    assert "<h3>Lost referring domains</h3>" in text and "<h3>New referring domains" not in text
     changes = pd.read_csv(csv / "referring_domain_changes.csv")
     assert changes[["change", "domain"]].values.tolist() == [["lost", "partner-example.com"]]
     assert (csv / "pages.csv").exists() and (csv / "orphans.csv").exists()

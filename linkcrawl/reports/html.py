@@ -59,6 +59,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .chart table { text-align: left; }
 .row { display: flex; flex-wrap: wrap; gap: 12px; }
 .row > .chart { flex: 1 1 420px; }
+.halves { display: flex; flex-wrap: wrap; gap: 16px; } .halves > div { flex: 1 1 420px; }
 .note { color: #5b6776; font-style: italic; }
 .flag { display: inline-block; background: #fde8e8; color: #9b1c1c; border-radius: 4px;
   padding: 0 5px; margin: 0 3px 2px 0; font-size: 12px; white-space: nowrap; }
@@ -723,18 +724,28 @@ def _render(
             f'<span class="new">{_e(plural(int(now.new), "new referring domain"))}</span>, '
             f'<span class="lost">{_e(plural(int(now.lost), "lost referring domain"))}</span>.</p>'
         )
-        if not moved.empty:
-            parts.append(
-                _cut_table(
-                    tables,
+        tables["referring_domain_changes"] = moved.reset_index(drop=True)
+        # New and lost side by side, each cut on its own: one list cut at N rows would
+        # show only new domains whenever more than N were gained.
+        halves = []
+        for kind in ("new", "lost"):
+            of = moved[moved.change == kind].reset_index(drop=True)
+            if of.empty:
+                continue
+            halves.append(
+                f"<div><h3>{'New' if kind == 'new' else 'Lost'} referring domains</h3>"
+                + _cut_table(
+                    {},
                     "referring_domain_changes",
-                    moved.reset_index(drop=True),
-                    {"change": "change", "domain": "referring domain", "authority": "authority"},
-                    ("referring domain", "referring domains"),
+                    of,
+                    {"domain": "referring domain", "authority": "authority"},
+                    (f"{kind} referring domain", f"{kind} referring domains"),
                     numeric=("authority",),
-                    limit=_LONG_ROWS,
                 )
+                + "</div>"
             )
+        if halves:
+            parts.append(f'<div class="halves">{"".join(halves)}</div>')
 
     # -- anchors
     parts.append("<h2>Anchor text</h2>")
