@@ -1324,13 +1324,27 @@ def _write_all(paths: list[Path], payloads: list[bytes]) -> None:
     "--csv-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Also write the site audit's full lists to this folder, a CSV file per issue.",
+    help="Also write every table of the report in full to this folder, as CSV, and the "
+    "site audit's lists, a CSV file per issue.",
 )
-def report(data_dir: str, crawl_id: str | None, target: str, out: str, csv_dir: str | None) -> None:
+@click.option(
+    "--title", default=None, help="The report's heading [default: Backlink report: TARGET]."
+)
+def report(
+    data_dir: str,
+    crawl_id: str | None,
+    target: str,
+    out: str,
+    csv_dir: str | None,
+    title: str | None,
+) -> None:
     """One self-contained HTML report of TARGET's backlinks (opens offline).
 
-    Authority, referring domains over time, anchors, follow/nofollow and position splits,
-    top backlinks, new and lost links, broken links, and flagged links after an audit.
+    What changed since the previous crawl, authority, referring domains over time and
+    their authority histogram, new and lost referring domains, anchor classes and
+    anchors, follow/nofollow and position splits, top backlinks, new and lost links,
+    broken links, flagged links after an audit, and the site audit. Tables sort and
+    filter in the page.
 
     \b
     Example:
@@ -1345,6 +1359,7 @@ def report(data_dir: str, crawl_id: str | None, target: str, out: str, csv_dir: 
         crawl_id,
         warn=lambda line: click.echo(_escape_terminal(line), err=True),
         csv_dir=csv_dir,
+        title=title,
     )
     click.echo(f"wrote {out}" + (f" and {csv_dir}/" if csv_dir else ""), err=True)
 

@@ -1,10 +1,15 @@
 """The HTML report: two real crawls of the audit web (a week apart, with a hostile anchor,
 a lost link and a broken page), analysed and audited, rendered to one file, then opened in
-a real headless Chromium: no console error, no script, no request, a screenshot."""
+a real headless Chromium at 1280 px: no console error, one script (allowed by its hash), no
+request, sorting and filtering that work, axis labels that do not overlap, a screenshot."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -19,7 +24,7 @@ import pytest
 from linkcrawl.analysis import analyze
 from linkcrawl.demo.localweb import LocalWebServer
 from linkcrawl.reports.audit import audit
-from linkcrawl.reports.html import link_type, report
+from linkcrawl.reports.html import SCRIPT, human_number, link_type, plural, report
 from tests.conftest import FAST, run_linkcrawl
 from tests.test_audit import EVIL, SEEDS, SHOP, TRUSTED, audit_web, page
 
@@ -28,6 +33,8 @@ CHROMIUM = "/usr/bin/chromium"
 # entities for SVG, an attribute break-out for HTML.
 MATH = r"$\frac{a}{b}$ ]]> &amp; x"
 BREAKOUT = '"><img src=x onerror=alert(2)>'
+DAY = dt.date(2026, 12, 2)
+WIDTH = 1280
 SCREENSHOT_DIR = Path(os.environ.get("LINKCRAWL_SCREENSHOTS", "/tmp/linkcrawl-screenshots"))
 
 
@@ -81,10 +88,25 @@ def test_link_type():
     assert link_type("noopener", False) == "page nofollow"
 
 
+def test_numbers_for_people():
+    assert [plural(n, "domain") for n in (0, 1, 2, 1234)] == [
+        "0 domains", "1 domain", "2 domains", "1,234 domains"
+    ]  # fmt: skip
+    assert (
+        plural(1, "reply", "replies") == "1 reply"
+        and plural(3, "reply", "replies")[2:] == "replies"
+    )
+    # PageRank-sized values stay positional: no "e-05" in a client's report.
+    assert human_number(1.23456e-5) == "0.0000123"
+    assert human_number(2_500_000) == "2,500,000"
+    assert human_number(87.25) == "87.2" or human_number(87.25) == "87.3"
+
+
 @pytest.fixture(scope="module")
 def report_file(report_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-out") / "report.html"
-    text = report(report_data, "shop-example.com", out)
+    folder = tmp_path_factory.mktemp("report-out")
+    out = folder / "report.html"
+    text = report(report_data, "shop-example.com", out, csv_dir=folder / "csv", date=DAY)
     assert out.read_text(encoding="utf-8") == text
     return out
 
@@ -92,15 +114,25 @@ def report_file(report_data, tmp_path_factory):
 @pytest.mark.slow
 def test_report_is_self_contained_and_escaped(report_file, report_data):
     text = report_file.read_text(encoding="utf-8")
-    # No script, no external resource: the only references are the SVGs' own #ids.
-    assert not re.search(r"<script", text, re.I)
+    # One script, ours, allowed by its hash and nothing else; no external resource: the only
+    # references are the SVGs' own #ids.
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", text, re.S | re.I)
+    assert scripts == [SCRIPT]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', text).group(1)
+    assert csp.startswith("default-src 'none';") and f"script-src 'sha256-{digest}'" in csp
+    assert "unsafe-inline'; img-src" in csp and "script-src 'unsafe" not in csp
     assert "<img" not in text
     refs = re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', text, re.I)
     assert refs and all(r.startswith("#") for r in refs)
-    assert 'http-equiv="Content-Security-Policy" content="default-src \'none\'' in text
+    # Dates and the crawl it came from; numbers for people.
+    assert "Report of 2026-12-02 · from crawl r2, started 20" in text
+    assert not re.search(r"\d\.?\d*e[-+]\d\d", re.sub(r"<svg.*?</svg>", "", text, flags=re.S))
+    assert not re.search(r"\b1 (domains|backlinks|referring domains)\b", text)
     # Each inline chart is well-formed XML, hostile anchors included.
     svgs = re.findall(r"<svg.*?</svg>", text, re.S)
-    assert len(svgs) == 4  # history, anchors, link types, positions
+    # history, gained and lost, authority histogram, anchors, link types, positions
+    assert len(svgs) == 6
     labels = []
     for svg in svgs:
         root = ET.fromstring(svg)
@@ -108,6 +140,10 @@ def test_report_is_self_contained_and_escaped(report_file, report_data):
     assert EVIL in labels
     assert MATH in labels  # drawn as written, not as mathtext
     for heading in (
+        "Since the previous crawl",
+        "Referring domains",
+        "Authority of the referring domains",
+        "New and lost referring domains",
         "Authority",
         "Referring domains and backlinks over time",
         "Anchor text",
@@ -118,8 +154,26 @@ def test_report_is_self_contained_and_escaped(report_file, report_data):
         "Flagged backlinks",
     ):
         assert f"<h2>{heading}</h2>" in text
-    # Rendering twice gives the same bytes (no dates, fixed SVG ids).
-    assert report(report_data, "shop-example.com") == text
+    # Every table in full as CSV beside it, read back, counted independently with DuckDB.
+    import duckdb
+    import pandas as pd
+
+    inbound = report_data / "authority" / "crawl_id=r2" / "inbound.parquet"
+    where = f"FROM '{inbound}' WHERE target_domain = 'shop-example.com'"
+    ((links, domains),) = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT source_domain) {where}"
+    ).fetchall()
+    csv = report_file.parent / "csv"
+    assert len(pd.read_csv(csv / "backlinks.csv")) == links
+    referring = pd.read_csv(csv / "referring_domains.csv")
+    assert len(referring) == domains and referring.links.sum() == links
+    assert pd.read_csv(csv / "authority_histogram.csv").referring_domains.sum() == domains
+    assert "<h3>Lost referring domains</h3>" in text and "<h3>New referring domains" not in text
+    changes = pd.read_csv(csv / "referring_domain_changes.csv")
+    assert changes[["change", "domain"]].values.tolist() == [["lost", "partner-example.com"]]
+    assert (csv / "pages.csv").exists() and (csv / "orphans.csv").exists()
+    # Rendering twice gives the same bytes (a fixed date, fixed SVG ids).
+    assert report(report_data, "shop-example.com", date=DAY) == text
 
 
 @pytest.mark.slow
@@ -135,21 +189,59 @@ def test_report_in_headless_chromium(report_file):
     assert found["dialogs"] == []
     assert found["requests"] == [], "the report fetched something"
     page_state = found["state"]
-    assert page_state["scripts"] == 0
+    assert page_state["scripts"] == 1
     # The hostile anchors are shown as text, in tables and in the charts.
     assert EVIL in page_state["cells"]
     assert BREAKOUT in page_state["cells"]
     assert EVIL in page_state["svg_text"]
     assert page_state["images"] == 0
-    assert page_state["svgs"] == 4
+    assert page_state["svgs"] == 6
     # The tables the issue lists are there with their rows.
     text = page_state["text"]
     assert "1 lost" in text and "link-removed" in text  # the partner's link
     assert "http://shop-example.com/old-shoes" in text and "404" in text  # broken
     assert "spam-mass" in text and "from 5 of its 5 crawled pages" in text
+    # Sorting: real clicks on a header of the referring domains table, read back.
+    assert found["sorted"]["before"] == [2, 1, 4, 1, 5]
+    assert found["sorted"]["ascending"] == sorted(found["sorted"]["before"])
+    assert found["sorted"]["descending"] == sorted(found["sorted"]["before"], reverse=True)
+    assert found["sorted"]["aria"] == ["ascending", "descending"]
+    # Filtering: typed text keeps the rows that contain it.
+    assert found["filtered"] == ["pills-example.com"]
+    # No two text boxes of one chart overlap (tick labels, axis labels, titles, legends).
+    assert len(found["labels"]) == 6
+    for quads in found["labels"]:
+        assert len(quads) >= 4
+        for (a, qa), (b, qb) in itertools.combinations(quads, 2):
+            assert not _overlap(qa, qb), f"SVG labels overlap: {a!r} and {b!r}"
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
-    print(f"screenshot: {shot}")
+    print(f"screenshot: {shot}; text boxes per chart: {[len(q) for q in found['labels']]}")
+
+
+def _overlap(a: list, b: list, margin: float = 0.5) -> bool:
+    """Whether two convex quadrilaterals (four screen corners each) overlap by more than
+    ``margin`` px: the separating axis test over the edges' normals."""
+    for quad in (a, b):
+        for (x1, y1), (x2, y2) in zip(quad, quad[1:] + quad[:1], strict=True):
+            nx, ny = y2 - y1, x1 - x2
+            norm = (nx * nx + ny * ny) ** 0.5
+            if norm == 0:
+                continue
+            pa = [(x * nx + y * ny) / norm for x, y in a]
+            pb = [(x * nx + y * ny) / norm for x, y in b]
+            if min(max(pa), max(pb)) - max(min(pa), min(pb)) <= margin:
+                return False
+    return True
+
+
+def test_overlap_reference():
+    square = [(0, 0), (10, 0), (10, 10), (0, 10)]
+    assert _overlap(square, [(5, 5), (15, 5), (15, 15), (5, 15)])
+    assert not _overlap(square, [(10, 0), (20, 0), (20, 10), (10, 10)])  # touching
+    # Two slanted labels whose axis-aligned boxes overlap but whose text boxes do not.
+    slant = [(0, 0), (10, -10), (12, -8), (2, 2)]
+    assert not _overlap(slant, [(x + 6, y + 6) for x, y in slant])
 
 
 async def _inspect(aiohttp, html_file: Path, shot: Path) -> dict:
@@ -171,7 +263,7 @@ async def _inspect(aiohttp, html_file: Path, shot: Path) -> dict:
             "--disable-sync",
             f"--user-data-dir={profile}",
             "--remote-debugging-port=0",
-            "--window-size=1200,900",
+            f"--window-size={WIDTH},900",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -213,6 +305,7 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
             message = json.loads((await asyncio.wait_for(ws.receive(), 30)).data)
             if message.get("id") == my_id:
                 assert "error" not in message, message
+                assert "exceptionDetails" not in message["result"], message
                 return message["result"]
             note(message)
 
@@ -237,7 +330,7 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
         await call(f"{domain}.enable")
     await call(
         "Emulation.setDeviceMetricsOverride",
-        width=1200, height=900, deviceScaleFactor=1, mobile=False,
+        width=WIDTH, height=900, deviceScaleFactor=1, mobile=False,
     )  # fmt: skip
     await call("Page.navigate", url=html_file.resolve().as_uri())
     while not loaded.is_set():
@@ -255,6 +348,84 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
         })""",
     )
     found["state"] = state["result"]["value"]
+    found["labels"] = (
+        await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression="""[...document.querySelectorAll('svg')].map(svg =>
+                [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => {
+                    const b = t.getBBox(), m = t.getScreenCTM();
+                    const corners = [[b.x, b.y], [b.x + b.width, b.y],
+                                     [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]];
+                    return [t.textContent, corners.map(([x, y]) => {
+                        const p = new DOMPoint(x, y).matrixTransform(m);
+                        return [p.x, p.y];
+                    })];
+                }))""",
+        )
+    )["result"]["value"]
+    # The first table after the heading (a cut table has its note and filter before it).
+    table = """(() => {
+        let e = [...document.querySelectorAll('h2')]
+            .find(h => h.textContent === 'Referring domains');
+        while (e.tagName !== 'TABLE') e = e.nextElementSibling;
+        return e; })()"""
+
+    async def column() -> list:
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"[...({table}).tBodies[0].rows].filter(r => !r.hidden)"
+            ".map(r => r.cells[2].textContent)",
+        )
+        return [int(v.replace(",", "")) for v in got["result"]["value"]]
+
+    async def click_header() -> str:
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"""(() => {{ const th = ({table}).tHead.rows[0].cells[2];
+                th.scrollIntoView({{block: 'center'}});
+                const r = th.getBoundingClientRect();
+                return [r.x + r.width / 2, r.y + r.height / 2]; }})()""",
+        )
+        x, y = got["result"]["value"]
+        for kind in ("mousePressed", "mouseReleased"):
+            await call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        got = await call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"({table}).tHead.rows[0].cells[2].getAttribute('aria-sort')",
+        )
+        return got["result"]["value"]
+
+    before = await column()
+    first = await click_header()
+    ascending = await column()
+    second = await click_header()
+    found["sorted"] = {
+        "before": before,
+        "ascending": ascending,
+        "descending": await column(),
+        "aria": [first, second],
+    }
+    await call(
+        "Runtime.evaluate",
+        expression=f"({table}).previousElementSibling.focus()",
+    )
+    await call("Input.insertText", text="pills")
+    got = await call(
+        "Runtime.evaluate",
+        returnByValue=True,
+        expression=f"[...({table}).tBodies[0].rows].filter(r => !r.hidden)"
+        ".map(r => r.cells[0].textContent)",
+    )
+    found["filtered"] = got["result"]["value"]
+    await call(
+        "Runtime.evaluate",
+        expression=f"(() => {{ const f = ({table}).previousElementSibling; f.value = '';"
+        f"f.dispatchEvent(new Event('input')); f.blur(); window.scrollTo(0, 0); }})()",
+    )
     metrics = await call("Page.getLayoutMetrics")
     size = metrics["cssContentSize"]
     picture = await call(
@@ -269,3 +440,34 @@ async def _drive(ws, html_file: Path, shot: Path) -> dict:
     # Let late events (a console error after load) arrive.
     await call("Runtime.evaluate", expression="1")
     return found
+
+
+@pytest.mark.slow
+def test_report_command(report_data, tmp_path):
+    """The thin command: --title (escaped), --csv-dir, and bad input as one line."""
+    from click.testing import CliRunner
+
+    from linkcrawl.cli import main
+
+    out, folder = tmp_path / "r.html", tmp_path / "csv"
+    args = ["report", "shop-example.com", "--data", str(report_data), "--out", str(out)]
+    result = CliRunner().invoke(
+        main, [*args, "--title", "ACME <b>Q4</b>", "--csv-dir", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "<h1>ACME &lt;b&gt;Q4&lt;/b&gt;</h1>" in text
+    assert "<title>ACME &lt;b&gt;Q4&lt;/b&gt;</title>" in text
+    assert {"backlinks.csv", "referring_domains.csv", "anchor_classes.csv", "orphans.csv"} <= {
+        p.name for p in folder.iterdir()
+    }
+    # A file where the folder should be: one line, non-zero, nothing half-written.
+    (tmp_path / "taken").write_text("keep me")
+    result = CliRunner().invoke(main, [*args, "--csv-dir", str(tmp_path / "taken")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert (tmp_path / "taken").read_text() == "keep me"
+    out.write_text("the previous report")
+    result = CliRunner().invoke(main, [*args, "--csv-dir", str(tmp_path / "taken" / "sub")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0 and "--csv-dir" in result.output
+    assert out.read_text() == "the previous report"
