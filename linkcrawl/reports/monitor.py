@@ -102,6 +102,9 @@ def _connect() -> Iterator[duckdb.DuckDBPyConnection]:
             "memory_limit": _MEMORY_LIMIT,
         }
         con = duckdb.connect(config=config)
+        # A library call draws nothing on its caller's terminal (a setting of this
+        # connection's session only).
+        con.execute("SET enable_progress_bar = false")
         try:
             yield con
         finally:
