@@ -617,6 +617,12 @@ class LinkSpider(scrapy.Spider):
                 self.earlier.crawl_id,
             )
         done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        # A crawl of other seeds (--since) may hold pages out of this crawl's scope.
+        done |= {
+            url
+            for url in self.earlier.schedule_rows()["url"]
+            if not self.in_scope(url, registered_domain(host_of(url)))
+        }
         plan = plan_revisits(
             self.earlier,
             int(time.time() * 1000),
