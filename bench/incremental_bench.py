@@ -7,9 +7,12 @@ files. Each run crawls it into a fresh data directory, then recrawls it with
 ``--incremental``, each crawl in its own process with politeness off. Printed per run and
 as medians: the bytes the server wrote (status lines, headers and bodies) and the crawl
 process's wall time, start-up included, the recrawl as a share of the first crawl (the
-issue's bounds: 10% of the bytes, 30% of the time). Also checked: the recrawl's edges are
-the first crawl's, row for row. For scale, the same URLs fetched once by a bare Scrapy
-spider that parses nothing: the floor of any recrawl that sends one request per page.
+issue's bounds: 10% of the bytes, 30% of the time). A third row: the adaptive recrawl
+(``--revisit adaptive``) of the unchanged site, after one adaptive recrawl that gave every
+page its revisit interval, so that no page is due and none is requested. Also checked:
+each recrawl's edges are the first crawl's, row for row. For scale, the same URLs fetched
+once by a bare Scrapy spider that parses nothing: the floor of any recrawl that sends one
+request per page.
 
     flock /work/bench.lock python bench/incremental_bench.py [--pages 2000] [--repeat 3]
         [--page-kb 30]
@@ -208,18 +211,26 @@ def main() -> None:
                 first_bytes, first_time, first_cpu = crawl(server, data, "first")
                 again_bytes, again_time, again_cpu = crawl(server, data, "again", "--incremental")
                 assert edge_rows(data, "again") == edge_rows(data, "first"), "edges differ"
+                # Every page due (the crawl before has no intervals): it gives them theirs.
+                crawl(server, data, "scheduled", "--revisit", "adaptive", "--since", "again")
+                due_bytes, due_time, due_cpu = crawl(
+                    server, data, "adaptive", "--revisit", "adaptive", "--since", "scheduled"
+                )
+                assert edge_rows(data, "adaptive") == edge_rows(data, "first"), "edges differ"
                 urls = data / "urls.txt"
                 urls.write_text("\n".join(f"http://{h}{p}" for h, p in server.full))
                 bare_time, bare_cpu = bare_fetch(server, urls)
             timings = (first_time, again_time, first_cpu, again_cpu, bare_time, bare_cpu)
-            runs.append((first_bytes, again_bytes, *timings))
+            runs.append((first_bytes, again_bytes, *timings, due_bytes, due_time, due_cpu))
             print(
                 f"run {run + 1}: first {first_bytes / 1e6:.2f} MB {first_time:.2f} s "
                 f"(CPU {first_cpu:.2f} s); incremental {again_bytes / 1e6:.3f} MB "
                 f"{again_time:.2f} s (CPU {again_cpu:.2f} s): bytes "
                 f"{again_bytes / first_bytes:.1%}, time {again_time / first_time:.1%}, "
                 f"CPU {again_cpu / first_cpu:.1%}; bare Scrapy fetch of every URL "
-                f"{bare_time:.2f} s (CPU {bare_cpu:.2f} s)",
+                f"{bare_time:.2f} s (CPU {bare_cpu:.2f} s); adaptive, nothing due "
+                f"{due_bytes / 1e6:.3f} MB {due_time:.2f} s (CPU {due_cpu:.2f} s): "
+                f"time {due_time / first_time:.1%}",
                 flush=True,
             )
     finally:
@@ -239,6 +250,14 @@ def main() -> None:
         f"CPU {cpu_ratio:.1%}; a bare Scrapy spider fetching every URL once, parsing "
         f"nothing, takes {floor:.1%} of the first crawl's time: the floor of a recrawl "
         "that requests every page"
+    )
+    print(
+        f"adaptive recrawl (--revisit adaptive, no page due), medians of {len(runs)}: "
+        f"{statistics.median(r[8] for r in runs) / 1e6:.3f} MB, "
+        f"{statistics.median(r[9] for r in runs):.2f} s; ratio bytes "
+        f"{statistics.median(r[8] / r[0] for r in runs):.1%} (bound 10%), time "
+        f"{statistics.median(r[9] / r[2] for r in runs):.1%} (bound 30%), CPU "
+        f"{statistics.median(r[10] / r[4] for r in runs):.1%}"
     )
 
 

@@ -383,6 +383,14 @@ _crawl_id_option = click.option(
     help="With --incremental: the finished crawl to build on (implies --incremental).",
 )
 @click.option(
+    "--revisit",
+    type=click.Choice(["full", "adaptive"]),
+    default=None,
+    help="With --incremental: full requests every earlier page (the default); adaptive "
+    "requests only the pages due by their revisit interval, most authoritative first, and "
+    "carries the others forward (docs/scheduling.md; implies --incremental).",
+)
+@click.option(
     "-s",
     "--set",
     "settings",
@@ -411,6 +419,7 @@ def crawl(
     resume_interrupted: bool,
     incremental: bool,
     since: str | None,
+    revisit: str | None,
     settings: tuple[str, ...],
     verbose: bool,
 ) -> None:
@@ -427,6 +436,7 @@ def crawl(
       linkcrawl crawl https://example.com/ --max-pages 500
       linkcrawl crawl --seeds seeds.txt --data /srv/linkcrawl
       linkcrawl crawl --seeds seeds.txt --incremental   # what changed since the last one
+      linkcrawl crawl --seeds seeds.txt --revisit adaptive --max-pages 2000   # weekly
       linkcrawl crawl https://app.example.com/ --render auto --render-pattern '/app/'
       linkcrawl crawl --seeds seeds.txt --data /mnt/shared --redis redis://10.0.0.5:6379/0 \\
           --crawl-id weekly48        # the same command on every machine
@@ -453,6 +463,14 @@ def crawl(
         overrides["LINKCRAWL_RENDER"] = render
     if render_pattern is not None:
         overrides["LINKCRAWL_RENDER_PATTERN"] = render_pattern
+    if revisit is not None:
+        if revisit == "adaptive" and redis_url:
+            raise LinkcrawlError(
+                "--revisit adaptive does not combine with --redis: use --workers, or "
+                "--incremental alone"
+            )
+        overrides["LINKCRAWL_REVISIT"] = revisit
+        incremental = incremental or revisit == "adaptive"
     overrides.update(_parse_settings(settings))
     done = run_crawl(
         seeds,

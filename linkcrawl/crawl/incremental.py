@@ -47,6 +47,7 @@ __all__ = [
 _PAGE_COLUMNS = (
     "url", "status", "content_type", "title", "canonical", "meta_robots", "x_robots_tag",
     "noindex", "nofollow", "bytes", "etag", "last_modified", "content_sha1", "fetched_at",
+    "depth", "discovered_by", "revisit_interval_s", "next_due",
 )  # fmt: skip
 
 
@@ -89,6 +90,12 @@ class EarlierPage:
     etag: str | None
     last_modified: int | None  # ms since the epoch
     content_sha1: str | None
+    # What an adaptive revisit (linkcrawl.crawl.revisit) needs: None when not recorded.
+    fetched_at: int | None = None  # ms since the epoch
+    depth: int | None = None
+    discovered_by: str | None = None
+    revisit_interval_s: int | None = None
+    next_due: int | None = None  # ms since the epoch
 
 
 class EarlierCrawl:
@@ -163,7 +170,23 @@ class EarlierCrawl:
             etag=row.get("etag"),
             last_modified=int(modified.timestamp() * 1000) if modified is not None else None,
             content_sha1=row.get("content_sha1"),
+            fetched_at=_ms(row.get("fetched_at")),
+            depth=row.get("depth"),
+            discovered_by=row.get("discovered_by"),
+            revisit_interval_s=row.get("revisit_interval_s"),
+            next_due=_ms(row.get("next_due")),
         )
+
+    def schedule_rows(self) -> dict[str, list[Any]]:
+        """Each URL's row (the last of a URL fetched twice), in fetch order: ``url`` and
+        ``next_due`` (ms since the epoch; None when not recorded)."""
+        rows = sorted(self._row.values())
+        urls = pc.take(self._pages["url"], rows).to_pylist() if rows else []
+        if "next_due" in self._pages.column_names and rows:
+            due = pc.cast(pc.take(self._pages["next_due"], rows), pa.int64()).to_pylist()
+        else:
+            due = [None] * len(urls)
+        return {"url": urls, "next_due": due}
 
     def validators(self, url: str) -> dict[str, str]:
         """The conditional request headers for ``url``: If-None-Match from its ETag,
@@ -188,6 +211,10 @@ class EarlierCrawl:
         """The earlier crawl's edges rows of page ``url`` (none if it had no links)."""
         start, length = self._runs.get(url, (0, 0))
         return self._edges.slice(start, length)
+
+
+def _ms(moment: Any) -> int | None:
+    return int(moment.timestamp() * 1000) if moment is not None else None
 
 
 def _host_column(urls: Any) -> Any:

@@ -48,6 +48,9 @@ class PageItem:
     content_sha1: str | None = None
     not_modified: bool | None = None
     edges_from: str | None = None
+    revisit: str | None = None
+    revisit_interval_s: int | None = None
+    next_due: int | None = None
     carried: Any = None
     target: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)

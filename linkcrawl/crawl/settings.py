@@ -177,6 +177,18 @@ LINKCRAWL_RESUME = False
 # body digest is unchanged are copied from it (docs/dataset.md, "Incremental crawls").
 # Empty: a full crawl.
 LINKCRAWL_SINCE = ""
+# `linkcrawl crawl --revisit adaptive` (with --incremental): request only the earlier pages
+# due by their revisit interval, most authoritative first; carry the others forward without
+# a request (linkcrawl.crawl.revisit, docs/scheduling.md). full: request every page.
+LINKCRAWL_REVISIT = "full"
+# The adaptive revisit interval (Nutch's AdaptiveFetchSchedule defaults, but a first
+# interval of one day): x(1 - DEC_RATE) when a page changed, x(1 + INC_RATE) when it did
+# not, bounded to [MIN_S, MAX_S] seconds.
+LINKCRAWL_REVISIT_INC_RATE = 0.4
+LINKCRAWL_REVISIT_DEC_RATE = 0.2
+LINKCRAWL_REVISIT_MIN_S = 60
+LINKCRAWL_REVISIT_MAX_S = 365 * 86_400
+LINKCRAWL_REVISIT_INITIAL_S = 86_400
 LINKCRAWL_WRITE_MANIFEST = True
 # ... and which worker owns each registered domain (or host), for handing URLs over.
 LINKCRAWL_DOMAIN_OWNERS: dict = {}

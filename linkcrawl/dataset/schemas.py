@@ -11,7 +11,7 @@ import pyarrow as pa
 # refuse files and manifests from a newer version rather than guess.
 # 2: edges.origin and pages.discovered_by (issue 18).
 # 3: pages.ip (issue 20); pages.etag, last_modified, content_sha1, not_modified,
-#    edges_from (issue 21).
+#    edges_from, revisit, revisit_interval_s, next_due (issue 21).
 SCHEMA_VERSION = 3
 
 
@@ -27,6 +27,9 @@ ADDED_COLUMNS: dict[str, dict[str, int]] = {
         "content_sha1": 3,
         "not_modified": 3,
         "edges_from": 3,
+        "revisit": 3,
+        "revisit_interval_s": 3,
+        "next_due": 3,
     },
 }
 
@@ -53,7 +56,7 @@ DICTIONARY_COLUMNS = {
     "edges": ["source", "rel", "position", "kind", "source_domain", "target_domain", "origin"],
     "pages": [
         "status", "error", "content_type", "meta_robots", "x_robots_tag", "depth", "discovered_by",
-        "edges_from",
+        "edges_from", "revisit",
     ],
     "sitemaps": ["sitemap", "domain", "changefreq"],
     # one URL per row and nearly distinct floats: only the domain repeats
@@ -130,6 +133,13 @@ PAGES_SCHEMA = pa.schema(
         # The crawl whose edges rows of this page were carried into this crawl (a 304, or
         # a body whose digest is unchanged); null when the page was parsed in this crawl.
         pa.field("edges_from", pa.string()),
+        # --revisit adaptive (linkcrawl.crawl.revisit): due (requested), not_due or
+        # over_budget (due, but --max-pages went to more authoritative pages): carried
+        # forward from edges_from without a request. Null in other crawls.
+        pa.field("revisit", pa.string()),
+        # The page's revisit interval after this crawl, and when it is due again.
+        pa.field("revisit_interval_s", pa.int64()),
+        pa.field("next_due", TIMESTAMP),
     ],
     metadata=_metadata("pages"),
 )

@@ -36,6 +36,7 @@ from linkcrawl.crawl.incremental import EarlierCrawl, content_digest, response_v
 from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.crawl.render import Renderer, link_origins, render_mode, render_settings
+from linkcrawl.crawl.revisit import RevisitSchedule, page_authority, plan_revisits, revisit_mode
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
@@ -363,6 +364,10 @@ class LinkSpider(scrapy.Spider):
             owned = {k for k, o in owners.items() if o == worker} if owners and worker else None
             root = settings.get("LINKCRAWL_DATA_DIR") or "data"
             self.earlier = EarlierCrawl(root, since, owned)
+        # --revisit adaptive (linkcrawl.crawl.revisit): which earlier pages are requested.
+        self.adaptive = self.earlier is not None and revisit_mode(settings) == "adaptive"
+        self.schedule = RevisitSchedule.from_settings(settings) if self.adaptive else None
+        self._planned: frozenset[str] = frozenset()
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
@@ -569,6 +574,11 @@ class LinkSpider(scrapy.Spider):
                 self.scheduled[registered_domain(host_of(url))] += 1
             seeds = [url for url in seeds if url not in state.done]
             frontier = state.frontier
+        if self.adaptive:
+            async for out in self._revisit_start(seeds):
+                yield out
+            planned = self._planned
+            seeds = [url for url in seeds if url not in planned]
         for url in seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
@@ -591,6 +601,138 @@ class LinkSpider(scrapy.Spider):
             # A worker of --workers reads its seeds' sitemaps from the start, below every
             # page request: its idle is the exchange's, which closes the workers together.
             for request in self.sitemaps.start(eager=True):
+                yield request
+
+    async def _revisit_start(self, seeds: list[str]) -> AsyncIterator[Any]:
+        """--revisit adaptive: request the earlier crawl's due pages, most authoritative
+        first (within ``--max-pages`` per domain), and carry the others forward without a
+        request, their link targets entering the frontier as a fetched page's do."""
+        assert self.earlier is not None
+        root = self.settings.get("LINKCRAWL_DATA_DIR") or "data"
+        authority = page_authority(root, self.earlier.crawl_id)
+        if authority is None:
+            self.logger.warning(
+                "--revisit adaptive: crawl %s has no authority analysis (linkcrawl analyze): "
+                "due pages are requested in its crawl order",
+                self.earlier.crawl_id,
+            )
+        done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        # A crawl of other seeds (--since) may hold pages out of this crawl's scope.
+        done |= {
+            url
+            for url in self.earlier.schedule_rows()["url"]
+            if not self.in_scope(url, registered_domain(host_of(url)))
+        }
+        plan = plan_revisits(
+            self.earlier,
+            int(time.time() * 1000),
+            authority,
+            max_pages=self.max_pages,
+            domain_of=lambda url: registered_domain(host_of(url)),
+            exclude=done,
+        )
+        self._planned = frozenset([*plan.due, *plan.not_due, *plan.over_budget])
+        self.seen |= self._planned
+        stats = self.crawler.stats
+        stats.set_value("linkcrawl/revisit/due", len(plan.due))
+        stats.set_value("linkcrawl/revisit/not_due", len(plan.not_due))
+        stats.set_value("linkcrawl/revisit/over_budget", len(plan.over_budget))
+        seed_set = set(seeds)
+        for rank, url in enumerate(plan.due):
+            before = self.earlier.page(url)
+            assert before is not None
+            self.scheduled[registered_domain(host_of(url))] += 1
+            found_by = "seed" if url in seed_set else before.discovered_by or "link"
+            meta = self._depth_meta(0 if url in seed_set else before.depth, found_by)
+            yield scrapy.Request(
+                url,
+                callback=self.parse,
+                errback=self.failed,
+                # Ahead of newly found links, the most authoritative first.
+                priority=len(plan.due) - rank,
+                meta=meta,
+            )
+        for reason, urls in (("not_due", plan.not_due), ("over_budget", plan.over_budget)):
+            for url in urls:
+                item = self._unrequested(url, reason)
+                yield item
+                depth = item.depth
+                for request in self._leads(item, None if depth is None else depth + 1, 0):
+                    yield request
+
+    def _unrequested(self, url: str, reason: str) -> PageItem:
+        """The row of an earlier page carried forward without a request: the earlier
+        row as it was (its fetch time included), its edges carried."""
+        assert self.earlier is not None
+        before = self.earlier.page(url)
+        assert before is not None and before.fetched_at is not None
+        self.crawler.stats.inc_value(f"linkcrawl/revisit/carried_{reason}")
+        return PageItem(
+            url=url,
+            fetched_at=before.fetched_at,
+            domain=registered_domain(host_of(url)),
+            status=before.status,
+            content_type=before.content_type,
+            title=before.title,
+            canonical=before.canonical,
+            meta_robots=before.meta_robots,
+            x_robots_tag=before.x_robots_tag,
+            noindex=before.noindex,
+            nofollow=before.nofollow,
+            depth=before.depth,
+            bytes=before.bytes,
+            discovered_by=before.discovered_by,
+            etag=before.etag,
+            last_modified=before.last_modified,
+            content_sha1=before.content_sha1,
+            edges_from=self.earlier.crawl_id,
+            revisit=reason,
+            revisit_interval_s=before.revisit_interval_s,
+            next_due=before.next_due,
+            carried=self.earlier.edges(url),
+        )
+
+    def _revisited(self, item: PageItem) -> None:
+        """--revisit adaptive: a requested page's next interval, shrunk when it changed
+        (parsed anew), grown when it did not (carried); a new page gets the first one."""
+        assert self.earlier is not None and self.schedule is not None
+        item.revisit = "due"
+        if item.status is None or not 200 <= item.status < 300:
+            return  # not a page to schedule: requested again next time
+        before = self.earlier.page(item.url)
+        if before is None:
+            interval = self.schedule.initial_s
+        else:
+            interval = self.schedule.next_interval(
+                before.revisit_interval_s, changed=item.carried is None
+            )
+        item.revisit_interval_s = interval
+        item.next_due = item.fetched_at + interval * 1000
+
+    def _leads(self, item: PageItem, next_depth: int | None, hops: int) -> Iterable[Any]:
+        """The requests for a page's link targets (a parsed page's or a carried one's)."""
+        if item.carried is not None:
+            carried = item.carried
+            leads: Any = zip(
+                carried["target"].to_pylist(),
+                carried["target_domain"].to_pylist(),
+                carried["kind"].to_pylist(),
+                strict=True,
+            )
+        else:
+            leads = zip(item.target, item.target_domain, item.kind, strict=True)
+        for target, target_domain, kind in leads:
+            if kind not in _CRAWLABLE_KINDS:
+                continue
+            is_redirect = kind in ("redirect", "refresh")
+            if is_redirect and hops >= self.max_redirects:
+                self._skip("redirect-chain")  # the edge is kept; the next hop is not fetched
+                continue
+            found_by = "redirect" if is_redirect else "link"
+            request = self._follow(target, target_domain, next_depth, found_by)
+            if request is not None:
+                if is_redirect:
+                    request.meta["redirect_hops"] = hops + 1
                 yield request
 
     # -- callbacks --------------------------------------------------------------------------
@@ -670,35 +812,15 @@ class LinkSpider(scrapy.Spider):
                 item.position = links.position
                 item.kind = links.kind
                 self._bound_links(item)
+        if self.adaptive:
+            self._revisited(item)
         judged = self.evidence.observe(url, item)  # what the trap guard judges patterns by
         out: list[Any] = [item, *self._judged(judged)]
         next_depth = None if depth is None else depth + 1
         hops = response.meta.get("redirect_hops", 0)
-        if item.carried is not None:
-            # The links of a carried page lead on as those of a parsed page do: the new
-            # crawl reaches what the earlier one did, within its own depth and scope.
-            carried = item.carried
-            leads: Any = zip(
-                carried["target"].to_pylist(),
-                carried["target_domain"].to_pylist(),
-                carried["kind"].to_pylist(),
-                strict=True,
-            )
-        else:
-            leads = zip(item.target, item.target_domain, item.kind, strict=True)
-        for target, target_domain, kind in leads:
-            if kind not in _CRAWLABLE_KINDS:
-                continue
-            is_redirect = kind in ("redirect", "refresh")
-            if is_redirect and hops >= self.max_redirects:
-                self._skip("redirect-chain")  # the edge is kept; the next hop is not fetched
-                continue
-            found_by = "redirect" if is_redirect else "link"
-            request = self._follow(target, target_domain, next_depth, found_by)
-            if request is not None:
-                if is_redirect:
-                    request.meta["redirect_hops"] = hops + 1
-                out.append(request)
+        # The links of a carried page lead on as those of a parsed page do: the new crawl
+        # reaches what the earlier one did, within its own depth and scope.
+        out.extend(self._leads(item, next_depth, hops))
         return out
 
     def _carry(self, item: PageItem) -> bool:
