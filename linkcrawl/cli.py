@@ -464,11 +464,6 @@ def crawl(
     if render_pattern is not None:
         overrides["LINKCRAWL_RENDER_PATTERN"] = render_pattern
     if revisit is not None:
-        if revisit == "adaptive" and redis_url:
-            raise LinkcrawlError(
-                "--revisit adaptive does not combine with --redis: use --workers, or "
-                "--incremental alone"
-            )
         overrides["LINKCRAWL_REVISIT"] = revisit
         incremental = incremental or revisit == "adaptive"
     overrides.update(_parse_settings(settings))

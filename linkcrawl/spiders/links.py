@@ -23,6 +23,7 @@ from scrapy.exceptions import (
 )
 from scrapy.http import HtmlResponse, JsonResponse, Response, TextResponse, XmlResponse
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -37,6 +38,7 @@ from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.crawl.render import Renderer, link_origins, render_mode, render_settings
 from linkcrawl.crawl.revisit import RevisitSchedule, page_authority, plan_revisits, revisit_mode
+from linkcrawl.crawl.sitemaps import META as SITEMAP_META
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
@@ -368,6 +370,10 @@ class LinkSpider(scrapy.Spider):
         self.adaptive = self.earlier is not None and revisit_mode(settings) == "adaptive"
         self.schedule = RevisitSchedule.from_settings(settings) if self.adaptive else None
         self._planned: frozenset[str] = frozenset()
+        # While an adaptive revisit reads the sitemaps before its plan: fired once every
+        # sitemap request is answered (``_sitemap_requests`` counts those still out).
+        self._sitemaps_read: Deferred | None = None
+        self._sitemap_requests = 0
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
@@ -547,15 +553,53 @@ class LinkSpider(scrapy.Spider):
     # Callbacks of sitemap requests: spider methods, so that a disk queue can store them.
     def parse_robots_sitemaps(self, response: Response) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.parse_robots_sitemaps(response)
+        return self._sitemap_step(self.sitemaps.parse_robots_sitemaps(response))
 
     def parse_sitemap(self, response: Response) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.parse_sitemap(response)
+        return self._sitemap_step(self.sitemaps.parse_sitemap(response))
 
     def sitemap_failed(self, failure: Any) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.sitemap_failed(failure)
+        return self._sitemap_step(self.sitemaps.sitemap_failed(failure))
+
+    def _sitemap_step(self, outputs: Iterable[Any]) -> Iterable[Any]:
+        """A sitemap callback's output, counted while an adaptive revisit waits for the
+        sitemaps (``_sitemaps_read``): one request answered, and those it leads to."""
+        try:
+            for out in outputs:
+                if isinstance(out, scrapy.Request) and SITEMAP_META in out.meta:
+                    self._sitemap_requests += 1
+                yield out
+        finally:
+            self._sitemap_answered()
+
+    def _sitemap_answered(self, request: Any = None, spider: Any = None) -> None:
+        if request is not None and SITEMAP_META not in request.meta:
+            return  # request_dropped, of another request
+        self._sitemap_requests -= 1
+        waiting = self._sitemaps_read
+        if self._sitemap_requests <= 0 and waiting is not None and not waiting.called:
+            waiting.callback(None)
+
+    async def _read_sitemaps_first(self) -> AsyncIterator[Any]:
+        """--revisit adaptive: read the seed hosts' sitemaps before the plan, so that a
+        page whose lastmod is after its last fetch is due (the reader notes the lastmods
+        of the earlier crawl's pages); what else they list is requested later, as
+        without a plan."""
+        assert self.sitemaps is not None and self.earlier is not None
+        requests = self.sitemaps.start_planning(self.earlier)
+        if not requests:
+            return
+        self._sitemaps_read = Deferred()
+        self._sitemap_requests = len(requests)
+        # A request the scheduler drops gets no callback.
+        self.crawler.signals.connect(self._sitemap_answered, signal=signals.request_dropped)
+        for request in requests:
+            yield request
+        await maybe_deferred_to_future(self._sitemaps_read)
+        self._sitemaps_read = None
+        self.crawler.signals.disconnect(self._sitemap_answered, signal=signals.request_dropped)
 
     def follow_handed_over(self, url: str, depth: int | None) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
@@ -575,10 +619,25 @@ class LinkSpider(scrapy.Spider):
             seeds = [url for url in seeds if url not in state.done]
             frontier = state.frontier
         if self.adaptive:
-            async for out in self._revisit_start(seeds):
-                yield out
-            planned = self._planned
-            seeds = [url for url in seeds if url not in planned]
+            shared = getattr(self, "frontier", None)
+            role = "plan"
+            if shared is not None:  # --redis: the plan is made once, by one worker
+                role = await self._revisit_role(shared)
+                if role == "takeover":
+                    # The worker making it was lost: plan the pages not on disk yet.
+                    state = Dataset(self.settings.get("LINKCRAWL_DATA_DIR")).resume_state(
+                        self.crawl_id
+                    )
+                    self.seen |= state.done
+                    seeds = [url for url in seeds if url not in state.done]
+            if role != "ready":
+                if self.sitemaps is not None:
+                    async for out in self._read_sitemaps_first():
+                        yield out
+                async for out in self._revisit_start(seeds, shared):
+                    yield out
+                planned = self._planned
+                seeds = [url for url in seeds if url not in planned]
         for url in seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
@@ -600,13 +659,33 @@ class LinkSpider(scrapy.Spider):
         if self.sitemaps is not None and self.exchange is not None:
             # A worker of --workers reads its seeds' sitemaps from the start, below every
             # page request: its idle is the exchange's, which closes the workers together.
-            for request in self.sitemaps.start(eager=True):
+            if self.sitemaps.started:  # read for the plan already
+                self.sitemaps.eager = True
+                requests = self.sitemaps.follow_deferred()
+            else:
+                requests = self.sitemaps.start(eager=True)
+            for request in requests:
                 yield request
 
-    async def _revisit_start(self, seeds: list[str]) -> AsyncIterator[Any]:
+    async def _revisit_role(self, shared: Any) -> str:
+        """A worker of a crawl shared through Redis: ``plan`` or ``takeover`` (this worker
+        makes the adaptive revisit's plan) or ``ready`` (another made it), once made;
+        waits while another worker is making it."""
+        from twisted.internet import reactor, task
+
+        while True:
+            role = str(shared.claim_revisit_plan())
+            if role != "wait":
+                self.crawler.stats.set_value("linkcrawl/revisit/role", role)
+                return role
+            await maybe_deferred_to_future(task.deferLater(reactor, 0.2, lambda: None))
+
+    async def _revisit_start(self, seeds: list[str], shared: Any = None) -> AsyncIterator[Any]:
         """--revisit adaptive: request the earlier crawl's due pages, most authoritative
         first (within ``--max-pages`` per domain), and carry the others forward without a
-        request, their link targets entering the frontier as a fetched page's do."""
+        request, their link targets entering the frontier as a fetched page's do.
+        ``shared``: the Redis frontier of a crawl whose other workers wait for this plan;
+        the pages carried go into its duplicate filter before any page is requested."""
         assert self.earlier is not None
         root = self.settings.get("LINKCRAWL_DATA_DIR") or "data"
         authority = page_authority(root, self.earlier.crawl_id)
@@ -623,13 +702,17 @@ class LinkSpider(scrapy.Spider):
             for url in self.earlier.schedule_rows()["url"]
             if not self.in_scope(url, registered_domain(host_of(url)))
         }
+        # A crawl shared through Redis caps pages in its scheduler (self.max_pages is 0
+        # there); the plan still gives the budget to the most authoritative due pages.
+        budget = self.settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN") if shared else 0
         plan = plan_revisits(
             self.earlier,
             int(time.time() * 1000),
             authority,
-            max_pages=self.max_pages,
+            max_pages=budget or self.max_pages,
             domain_of=lambda url: registered_domain(host_of(url)),
             exclude=done,
+            lastmod=self.sitemaps.lastmod if self.sitemaps is not None else None,
         )
         self._planned = frozenset([*plan.due, *plan.not_due, *plan.over_budget])
         self.seen |= self._planned
@@ -637,6 +720,10 @@ class LinkSpider(scrapy.Spider):
         stats.set_value("linkcrawl/revisit/due", len(plan.due))
         stats.set_value("linkcrawl/revisit/not_due", len(plan.not_due))
         stats.set_value("linkcrawl/revisit/over_budget", len(plan.over_budget))
+        stats.set_value("linkcrawl/revisit/due_by_lastmod", len(plan.by_lastmod))
+        if shared is not None:
+            shared.reserve([*plan.not_due, *plan.over_budget])
+            shared.revisit_plan_ready()
         seed_set = set(seeds)
         for rank, url in enumerate(plan.due):
             before = self.earlier.page(url)

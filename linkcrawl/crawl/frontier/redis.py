@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scrapy import signals
+from scrapy import Request, signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 
 from linkcrawl.crawl.frontier import CrawlPlan, Frontier
@@ -156,6 +156,14 @@ for _, w in ipairs(redis.call('HKEYS', p .. 'workers')) do
 end
 if #lost > 1 then return lost end
 return {'done'}
+"""
+# Replace a value only if it is still the one read (a lost planner's claim).
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 """
 # Workers whose heartbeat expired while they still hold requests.
 _LOST = """
@@ -515,6 +523,49 @@ class RedisScheduler(Scheduler):
     @_survives_redis_loss(False)
     def has_pending_requests(self) -> bool:
         return bool(super().has_pending_requests())
+
+    # -- --revisit adaptive: one plan for all workers ---------------------------------------
+
+    @_survives_redis_loss("ready")
+    def claim_revisit_plan(self) -> str:
+        """Which part this worker takes in an adaptive revisit's plan, made once per crawl:
+        ``plan`` (it makes the plan and carries the pages that are not due), ``takeover``
+        (the worker that was making it was lost: this one makes it again, for the pages
+        not on disk yet), ``wait`` (another worker is making it: ask again soon) or
+        ``ready`` (made: the pages it carries are in the duplicate filter, so no worker
+        requests them)."""
+        key = f"{self.prefix}revisit-plan"
+        mine = f"planning:{self.worker}"
+        if self.server.set(key, mine, nx=True):
+            return "plan"
+        value = (self.server.get(key) or b"").decode()
+        if value == "ready":
+            return "ready"
+        holder = value.removeprefix("planning:")
+        if holder != self.worker and self.server.exists(f"{self.prefix}alive:{holder}"):
+            return "wait"
+        # Its maker is gone (or is this worker, restarted): take it over, unless another
+        # worker just did.
+        taken = self.server.eval(_TAKE_OVER, 1, key, value, mine)
+        return "takeover" if taken else "wait"
+
+    @_survives_redis_loss()
+    def reserve(self, urls: Iterable[str]) -> None:
+        """Put the requests of ``urls`` in the duplicate filter, so that no worker requests
+        them (an adaptive revisit carries them without a request)."""
+        fingerprint = self.crawler.request_fingerprinter.fingerprint
+        batch: list[str] = []
+        for url in urls:
+            batch.append(fingerprint(Request(url)).hex())
+            if len(batch) >= 10_000:
+                self.server.sadd(self.df.key, *batch)
+                batch = []
+        if batch:
+            self.server.sadd(self.df.key, *batch)
+
+    @_survives_redis_loss()
+    def revisit_plan_ready(self) -> None:
+        self.server.set(f"{self.prefix}revisit-plan", "ready")
 
     # -- pages on disk ------------------------------------------------------------------------
 
