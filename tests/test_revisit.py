@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,10 +44,11 @@ def page_html(i: int, note: str = "") -> str:
     )
 
 
-def build_web(log: list[str], hosts: tuple[str, ...] = (HOST,)) -> LocalWeb:
+def build_web(log: list[str], hosts: tuple[str, ...] = (HOST,), delay: float = 0) -> LocalWeb:
     def watch(request: WebRequest) -> None:
         if request.path == "/" or request.path.startswith("/p/"):
             log.append(f"http://{request.host}{request.path}")
+            time.sleep(delay)
 
     web = LocalWeb(validators=True, handler=watch)
     home = "".join(f'<a href="/p/{j}.html">p{j}</a> ' for j in range(0, N, 5))
@@ -377,3 +379,43 @@ def test_adaptive_revisit_with_workers(tmp_path):
         crawl_seed(seeds, server, data, "third", "--revisit", "adaptive", "--workers", "2")
     assert json.loads((data / "crawls" / "third.json").read_text())["workers"] == 2
     check_revisit(data, "third", log, resting)
+
+
+@pytest.mark.slow
+def test_an_interrupted_adaptive_crawl_resumes_as_one(tmp_path):
+    data = tmp_path / "data"
+    log: list[str] = []
+    web = build_web(log, delay=0.05)  # slow enough to stop the crawl part-way
+    slow = ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1"]
+    with LocalWebServer(web) as server:
+        resting = budgeted_earlier(server, data, *slow)
+        log.clear()
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        args = ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", "third"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "linkcrawl.cli", *args, "--revisit", "adaptive", *FAST, *slow],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(log) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        record = json.loads((data / "crawls" / "third.json").read_text())
+        assert record["status"] == "interrupted"
+        assert 0 < len(pages(data, "third")) < N + 1
+        resumed = run_linkcrawl(
+            ["crawl", "--resume", "third", "--data", str(data), *FAST], proxy=server.proxy_url
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((data / "crawls" / "third.json").read_text())
+    assert record["status"] == "finished" and record["since"] == "second"
+    # A page in flight at the stop may be asked for twice; a page not due, never.
+    html = set(pages(data, "first").query("status == 200").index)
+    assert set(log) == html - resting
+    check_revisit(data, "third", sorted(set(log)), resting)
