@@ -387,8 +387,9 @@ _crawl_id_option = click.option(
     type=click.Choice(["full", "adaptive"]),
     default=None,
     help="With --incremental: full requests every earlier page (the default); adaptive "
-    "requests only the pages due by their revisit interval, most authoritative first, and "
-    "carries the others forward (docs/scheduling.md; implies --incremental).",
+    "requests only the pages due by their revisit interval or a newer sitemap lastmod, most "
+    "authoritative first, and carries the others forward (docs/scheduling.md; implies "
+    "--incremental).",
 )
 @click.option(
     "-s",
