@@ -419,3 +419,61 @@ def test_an_interrupted_adaptive_crawl_resumes_as_one(tmp_path):
     html = set(pages(data, "first").query("status == 200").index)
     assert set(log) == html - resting
     check_revisit(data, "third", sorted(set(log)), resting)
+
+
+def redis_worker(server: LocalWebServer, redis: str, crawl_id: str, name: str, *args: str):
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    env["http_proxy"] = server.proxy_url
+    command = [sys.executable, "-m", "linkcrawl.cli", "crawl", f"http://{HOST}/", "--data"]
+    command += [str(args[0]), "--crawl-id", crawl_id, "--revisit", "adaptive", *args[1:]]
+    command += ["--redis", redis, *FAST, "-s", "LINKCRAWL_REDIS_WORKER_TIMEOUT=2"]
+    return subprocess.Popen(
+        [*command, "-s", f"LINKCRAWL_WORKER={name}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_redis_workers_take_over_the_plan_of_a_lost_worker(tmp_path, redis_url):
+    import redis
+    from scrapy import Request
+    from scrapy.utils.request import fingerprint
+
+    data = tmp_path / "data"
+    log: list[str] = []
+    web = build_web(log)
+    client = redis.Redis.from_url(redis_url)
+    with LocalWebServer(web) as server:
+        resting = budgeted_earlier(server, data)
+        # A worker that claimed the plan and was lost before it made it: the next takes over.
+        client.set("linkcrawl:third:revisit-plan", "planning:ghost")
+        log.clear()
+        worker = redis_worker(server, redis_url, "third", "wa", str(data))
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        check_revisit(data, "third", log, resting)
+
+        # One lost while it carried the pages not due (the due ones are queued, here none:
+        # all in the duplicate filter): once its heartbeat expires, a live worker carries
+        # them, and the crawl does not end before.
+        prefix = "linkcrawl:fourth:"
+        client.hset(f"{prefix}workers", "ghost", '{"host": "gone", "pid": 1}')
+        client.set(f"{prefix}alive:ghost", "busy", px=6000)
+        client.set(f"{prefix}revisit-plan", "carrying:ghost")
+        earlier = list(pages(data, "second").index)
+        client.sadd(f"{prefix}dupefilter", *(fingerprint(Request(u)).hex() for u in earlier))
+        log.clear()
+        worker = redis_worker(server, redis_url, "fourth", "wb", str(data), "--since", "second")
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    assert log == []
+    fourth = pages(data, "fourth")
+    assert fourth.index.is_unique and set(fourth.index) == resting
+    assert (fourth.revisit == "not_due").all() and (fourth.edges_from == "second").all()
+    assert client.get(f"{prefix}revisit-plan") == b"carried"
+    second = edge_multiset(data, "second")
+    expected = second[second.source.isin(resting)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(edge_multiset(data, "fourth"), expected)

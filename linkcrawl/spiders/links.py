@@ -42,6 +42,7 @@ from linkcrawl.crawl.sitemaps import META as SITEMAP_META
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
+from linkcrawl.errors import LinkcrawlError
 from linkcrawl.extract.links import LinkExtractor, PageLinks, build_position_rules
 from linkcrawl.extract.urls import absolute_url, host_of, normalize_url, registered_domain
 
@@ -623,18 +624,17 @@ class LinkSpider(scrapy.Spider):
             role = "plan"
             if shared is not None:  # --redis: the plan is made once, by one worker
                 role = await self._revisit_role(shared)
-                if role == "takeover":
-                    # The worker making it was lost: plan the pages not on disk yet.
-                    state = Dataset(self.settings.get("LINKCRAWL_DATA_DIR")).resume_state(
-                        self.crawl_id
-                    )
-                    self.seen |= state.done
-                    seeds = [url for url in seeds if url not in state.done]
+                if role in ("takeover", "carry"):
+                    # The worker making it, or carrying its pages, was lost: do its part
+                    # for the pages not on disk yet.
+                    done = self._done_on_disk()
+                    self.seen |= done
+                    seeds = [url for url in seeds if url not in done]
             if role != "ready":
-                if self.sitemaps is not None:
+                if self.sitemaps is not None and role != "carry":
                     async for out in self._read_sitemaps_first():
                         yield out
-                async for out in self._revisit_start(seeds, shared):
+                async for out in self._revisit_start(seeds, shared, carry_only=role == "carry"):
                     yield out
                 planned = self._planned
                 seeds = [url for url in seeds if url not in planned]
@@ -680,12 +680,56 @@ class LinkSpider(scrapy.Spider):
                 return role
             await maybe_deferred_to_future(task.deferLater(reactor, 0.2, lambda: None))
 
-    async def _revisit_start(self, seeds: list[str], shared: Any = None) -> AsyncIterator[Any]:
+    def _done_on_disk(self) -> set[str]:
+        """The URLs of this crawl's pages rows on disk (none before its first part)."""
+        try:
+            ds = Dataset(self.settings.get("LINKCRAWL_DATA_DIR") or "data")
+            return ds.resume_state(self.crawl_id).done
+        except LinkcrawlError:
+            return set()
+
+    def carry_request(self, claim: str) -> scrapy.Request:
+        """--revisit adaptive with --redis: a request, for any worker, to carry the plan's
+        pages whose worker was lost before their rows were all on disk (``claim``: that
+        worker's claim, as read). It downloads nothing (a data: URL)."""
+        return scrapy.Request(
+            "data:,carry",
+            callback=self.carry_rest,
+            dont_filter=True,
+            priority=1_000_000,
+            meta={"linkcrawl_claim": claim, "dont_obey_robotstxt": True},
+        )
+
+    async def carry_rest(self, response: Response) -> AsyncIterator[Any]:
+        """Carry the plan's pages not on disk yet, if no other worker took it first."""
+        shared = getattr(self, "frontier", None)
+        claim = response.meta["linkcrawl_claim"]
+        if shared is None:
+            return
+        shared.done_without_row(response.url)
+        if not shared.take_over_claim(claim, f"carrying:{shared.worker}"):
+            return
+        shared.carrying = True
+        self.crawler.stats.set_value("linkcrawl/revisit/role", "carry")
+        done = self._done_on_disk()  # not self.seen: it holds links to pages not due
+        self.seen |= done
+        async for out in self._revisit_start([], shared, carry_only=True, done=done):
+            yield out
+
+    async def _revisit_start(
+        self,
+        seeds: list[str],
+        shared: Any = None,
+        carry_only: bool = False,
+        done: set[str] | None = None,
+    ) -> AsyncIterator[Any]:
         """--revisit adaptive: request the earlier crawl's due pages, most authoritative
         first (within ``--max-pages`` per domain), and carry the others forward without a
         request, their link targets entering the frontier as a fetched page's do.
         ``shared``: the Redis frontier of a crawl whose other workers wait for this plan;
-        the pages carried go into its duplicate filter before any page is requested."""
+        the pages carried go into its duplicate filter before any page is requested.
+        ``carry_only``: the pages not due, only (another worker queued the due ones);
+        ``done``: the pages not to plan (default: those seen before, not seeds)."""
         assert self.earlier is not None
         root = self.settings.get("LINKCRAWL_DATA_DIR") or "data"
         authority = page_authority(root, self.earlier.crawl_id)
@@ -695,7 +739,10 @@ class LinkSpider(scrapy.Spider):
                 "due pages are requested in its crawl order",
                 self.earlier.crawl_id,
             )
-        done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        if done is None:
+            done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        else:
+            done = set(done)
         # A crawl of other seeds (--since) may hold pages out of this crawl's scope.
         done |= {
             url
@@ -721,11 +768,11 @@ class LinkSpider(scrapy.Spider):
         stats.set_value("linkcrawl/revisit/not_due", len(plan.not_due))
         stats.set_value("linkcrawl/revisit/over_budget", len(plan.over_budget))
         stats.set_value("linkcrawl/revisit/due_by_lastmod", len(plan.by_lastmod))
-        if shared is not None:
+        if shared is not None and not carry_only:
             shared.reserve([*plan.not_due, *plan.over_budget])
             shared.revisit_plan_ready()
         seed_set = set(seeds)
-        for rank, url in enumerate(plan.due):
+        for rank, url in enumerate([] if carry_only else plan.due):
             before = self.earlier.page(url)
             assert before is not None
             self.scheduled[registered_domain(host_of(url))] += 1
