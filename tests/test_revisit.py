@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from linkcrawl.crawl.revisit import RevisitSchedule
+from linkcrawl.crawl.sitemaps import lastmod_bounds
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
 from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
@@ -84,6 +85,25 @@ def edge_multiset(data: Path, crawl_id: str) -> pd.DataFrame:
         f"SELECT {EDGE_COLUMNS}, count(*) AS n FROM read_parquet('{files}') "
         f"GROUP BY ALL ORDER BY {EDGE_COLUMNS}"
     ).df()
+
+
+def test_lastmod_bounds_read_each_w3c_form():
+    def ms(text: str) -> int:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+    # Hand-written: a date form is its whole period in UTC, a zone-less time any zone's
+    # reading (UTC-12 to UTC+14), a zoned time that moment.
+    assert lastmod_bounds("2026-12-02") == (ms("2026-12-02T00:00Z"), ms("2026-12-03T00:00Z") - 1)
+    assert lastmod_bounds("2026-02") == (ms("2026-02-01T00:00Z"), ms("2026-03-01T00:00Z") - 1)
+    assert lastmod_bounds("2026-12") == (ms("2026-12-01T00:00Z"), ms("2027-01-01T00:00Z") - 1)
+    assert lastmod_bounds("2026") == (ms("2026-01-01T00:00Z"), ms("2027-01-01T00:00Z") - 1)
+    assert lastmod_bounds("2026-12-02T10:00:00") == (
+        ms("2026-12-01T20:00Z"),
+        ms("2026-12-02T22:00Z"),
+    )
+    assert lastmod_bounds("2026-12-02T10:00+01:00") == (ms("2026-12-02T09:00Z"),) * 2
+    assert lastmod_bounds("2026-12-02T10:00:00.5Z") == (ms("2026-12-02T10:00:00.5Z"),) * 2
+    assert lastmod_bounds("yesterday") is None and lastmod_bounds(None) is None
 
 
 def test_next_interval_follows_the_documented_rates_and_bounds():
@@ -284,22 +304,38 @@ def test_a_sitemap_lastmod_after_the_last_fetch_makes_a_not_due_page_due(tmp_pat
 
 
 def budgeted_earlier(
-    server: LocalWebServer, data: Path, *args: str, hosts: tuple[str, ...] = (HOST,)
+    server: LocalWebServer, data: Path, hosts: tuple[str, ...] = (HOST,)
 ) -> set[str]:
-    """A full crawl, then an adaptive one with a budget of BUDGET pages a site (with
-    ``args``): those pages are fetched and get their next due time, the others stay due.
-    Returns the pages fetched, which are not due in the next crawl."""
+    """A full crawl, then an adaptive one with a budget of BUDGET pages a site: those pages
+    are fetched and get their next due time, the others stay due. Returns the pages
+    fetched, which are not due in the next crawl."""
     seeds = tuple(f"http://{host}/" for host in hosts)
-    crawl_seed(seeds, server, data, "first", *args)
+    crawl_seed(seeds, server, data, "first")
     result = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "first"])
     assert result.returncode == 0, result.stderr
-    budget = ["--revisit", "adaptive", "--max-pages", str(BUDGET)]
-    crawl_seed(seeds, server, data, "second", *budget, *args)
+    crawl_seed(seeds, server, data, "second", "--revisit", "adaptive", "--max-pages", str(BUDGET))
     second = pages(data, "second")
     fetched = set(second[second.revisit == "due"].index)
     assert len(fetched) == BUDGET * len(hosts)
     assert second.loc[sorted(fetched), "next_due"].notna().all()
     return fetched
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory) -> tuple[Path, set[str]]:
+    """``budgeted_earlier`` of the one-site web, once for the tests below that copy it: the
+    data directory, and the pages not due in the next crawl. (The server's validators
+    are the bodies' digests: another server of the same web answers them with 304.)"""
+    data = tmp_path_factory.mktemp("earlier") / "data"
+    with LocalWebServer(build_web([])) as server:
+        resting = budgeted_earlier(server, data)
+    return data, resting
+
+
+def copy_earlier(earlier: tuple[Path, set[str]], tmp_path: Path) -> tuple[Path, set[str]]:
+    data = tmp_path / "data"
+    shutil.copytree(earlier[0], data)
+    return data, earlier[1]
 
 
 def check_revisit(data: Path, crawl_id: str, log: list[str], resting: set[str]) -> None:
@@ -335,13 +371,11 @@ def redis_url():
 
 
 @pytest.mark.slow
-def test_adaptive_revisit_shared_through_redis_carries_each_page_once(tmp_path, redis_url):
-    data = tmp_path / "data"
+def test_adaptive_revisit_shared_through_redis_carries_each_page_once(tmp_path, redis_url, earlier):
+    data, resting = copy_earlier(earlier, tmp_path)
     log: list[str] = []
     web = build_web(log)
     with LocalWebServer(web) as server:
-        resting = budgeted_earlier(server, data)
-        log.clear()
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
         env["http_proxy"] = server.proxy_url
         args = ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", "third"]
@@ -373,7 +407,7 @@ def test_adaptive_revisit_with_workers(tmp_path):
     hosts = (HOST, "www.revisit-other.org")
     web = build_web(log, hosts)
     with LocalWebServer(web) as server:
-        resting = budgeted_earlier(server, data, "--workers", "2", hosts=hosts)
+        resting = budgeted_earlier(server, data, hosts)
         log.clear()
         seeds = tuple(f"http://{host}/" for host in hosts)
         crawl_seed(seeds, server, data, "third", "--revisit", "adaptive", "--workers", "2")
@@ -382,14 +416,12 @@ def test_adaptive_revisit_with_workers(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_adaptive_crawl_resumes_as_one(tmp_path):
-    data = tmp_path / "data"
+def test_an_interrupted_adaptive_crawl_resumes_as_one(tmp_path, earlier):
+    data, resting = copy_earlier(earlier, tmp_path)
     log: list[str] = []
     web = build_web(log, delay=0.05)  # slow enough to stop the crawl part-way
     slow = ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1"]
     with LocalWebServer(web) as server:
-        resting = budgeted_earlier(server, data, *slow)
-        log.clear()
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
         env["http_proxy"] = server.proxy_url
         args = ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", "third"]
@@ -437,17 +469,16 @@ def redis_worker(server: LocalWebServer, redis: str, crawl_id: str, name: str, *
 
 
 @pytest.mark.slow
-def test_redis_workers_take_over_the_plan_of_a_lost_worker(tmp_path, redis_url):
+def test_redis_workers_take_over_the_plan_of_a_lost_worker(tmp_path, redis_url, earlier):
     import redis
     from scrapy import Request
     from scrapy.utils.request import fingerprint
 
-    data = tmp_path / "data"
+    data, resting = copy_earlier(earlier, tmp_path)
     log: list[str] = []
     web = build_web(log)
     client = redis.Redis.from_url(redis_url)
     with LocalWebServer(web) as server:
-        resting = budgeted_earlier(server, data)
         # A worker that claimed the plan and was lost before it made it: the next takes over.
         client.set("linkcrawl:third:revisit-plan", "planning:ghost")
         log.clear()
