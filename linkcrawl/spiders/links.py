@@ -751,10 +751,16 @@ class LinkSpider(scrapy.Spider):
         }
         # A crawl shared through Redis caps pages in its scheduler (self.max_pages is 0
         # there); the plan still gives the budget to the most authoritative due pages.
-        budget = self.settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN") if shared else 0
+        # (Not "if shared": scrapy-redis's scheduler has a length, 0 while its queue is empty.)
+        budget = self.settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN") if shared is not None else 0
+        # A worker carrying a lost worker's pages plans at the same moment it did: pages
+        # that fell due since were reserved as not due, and are carried, not requested.
+        now_ms = int(time.time() * 1000)
+        if carry_only and shared is not None:
+            now_ms = shared.revisit_plan_time() or now_ms
         plan = plan_revisits(
             self.earlier,
-            int(time.time() * 1000),
+            now_ms,
             authority,
             max_pages=budget or self.max_pages,
             domain_of=lambda url: registered_domain(host_of(url)),
@@ -770,7 +776,7 @@ class LinkSpider(scrapy.Spider):
         stats.set_value("linkcrawl/revisit/due_by_lastmod", len(plan.by_lastmod))
         if shared is not None and not carry_only:
             shared.reserve([*plan.not_due, *plan.over_budget])
-            shared.revisit_plan_ready()
+            shared.revisit_plan_ready(now_ms)
         seed_set = set(seeds)
         for rank, url in enumerate([] if carry_only else plan.due):
             before = self.earlier.page(url)

@@ -578,11 +578,21 @@ class RedisScheduler(Scheduler):
             self.server.sadd(self.df.key, *batch)
 
     @_survives_redis_loss()
-    def revisit_plan_ready(self) -> None:
-        """The plan is made and its carried pages reserved: the other workers may start;
-        this one writes the carried rows (``carried`` once they are on disk)."""
-        self.server.set(f"{self.prefix}revisit-plan", f"carrying:{self.worker}")
+    def revisit_plan_ready(self, planned_at: int) -> None:
+        """The plan made at ``planned_at`` (ms since the epoch) is ready, its carried pages
+        reserved: the other workers may start; this one writes the carried rows
+        (``carried`` once they are on disk)."""
+        pipe = self.server.pipeline()
+        pipe.set(f"{self.prefix}revisit-plan-at", planned_at)
+        pipe.set(f"{self.prefix}revisit-plan", f"carrying:{self.worker}")
+        pipe.execute()
         self.carrying = True
+
+    @_survives_redis_loss(None)
+    def revisit_plan_time(self) -> int | None:
+        """When the plan was made (ms since the epoch), once it is ready."""
+        value = self.server.get(f"{self.prefix}revisit-plan-at")
+        return int(value) if value is not None else None
 
     def _carried(self) -> None:
         """At idle, every row written: the carried rows of this worker are on disk."""
