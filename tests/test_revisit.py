@@ -508,3 +508,35 @@ def test_redis_workers_take_over_the_plan_of_a_lost_worker(tmp_path, redis_url, 
     second = edge_multiset(data, "second")
     expected = second[second.source.isin(resting)].reset_index(drop=True)
     pd.testing.assert_frame_equal(edge_multiset(data, "fourth"), expected)
+
+
+@pytest.mark.slow
+def test_redis_workers_spend_the_budget_on_the_most_authoritative_due_pages(
+    tmp_path, redis_url, earlier
+):
+    data, resting = copy_earlier(earlier, tmp_path)
+    result = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "second"])
+    assert result.returncode == 0, result.stderr
+    # The earlier crawl's authority table, read independently: the budget's share.
+    authority = pd.read_parquet(data / "authority" / "crawl_id=second" / "pages.parquet")
+    html = set(pages(data, "first").query("status == 200").index)
+    due = authority[authority.url.isin(html - resting)].sort_values(
+        "authority", ascending=False, kind="stable"
+    )
+    budget = 10
+    ranked = due.authority.tolist()
+    assert ranked[budget - 1] > ranked[budget], "the budget's edge must not be a tie"
+    log: list[str] = []
+    with LocalWebServer(build_web(log)) as server:
+        workers = [
+            redis_worker(server, redis_url, "third", name, str(data), "--max-pages", str(budget))
+            for name in ("wa", "wb")
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    assert sorted(log) == sorted(due.url.head(budget))
+    third = pages(data, "third")
+    assert third.index.is_unique and sorted(third.index) == sorted(pages(data, "first").index)
+    assert set(third[third.revisit == "over_budget"].index) == set(due.url[budget:])
+    pd.testing.assert_frame_equal(edge_multiset(data, "third"), edge_multiset(data, "first"))
