@@ -281,10 +281,16 @@ def test_a_sitemap_lastmod_after_the_last_fetch_makes_a_not_due_page_due(tmp_pat
         web.add(orphan, "<html><body>only in the sitemap</body></html>")
         set_lastmods(web, lastmods, extra=(orphan,))
         log.clear()
+        before = len(web.requests)
         run(server, data, "third", "--revisit", "adaptive")
+        paths = [path for _, _, path in web.requests[before:]]
     # The server's own log: of the pages not due, exactly those with a newer lastmod.
     due = {page[0], page[2], page[6]}
     assert sorted(log) == sorted([*due, orphan])
+    # robots.txt (once: the robots.txt middleware's reading gives its Sitemap line) and each
+    # sitemap file once, one after the other, before any page.
+    assert paths[:4] == ["/robots.txt", "/index.xml", "/map-0.xml", "/map-1.xml"]
+    assert all(path.endswith(".html") for path in paths[4:])
     third = pages(data, "third")
     assert third.index.is_unique
     assert set(third[third.revisit == "due"].index) == due | {orphan}

@@ -24,6 +24,7 @@ from typing import Any
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
@@ -39,6 +40,11 @@ SITEMAP_FILE_PRIORITY = -2_000_000
 # ("robots": a Sitemap line, "fallback": /sitemap.xml guessed, "index": a child of an index),
 # its index level (0 for a top-level file) and the redirects followed so far.
 META = "linkcrawl_sitemap"
+
+
+class RobotsReadAlready(IgnoreRequest):
+    """A reader's robots.txt request not sent: the crawl's robots.txt middleware has just
+    read that host's robots.txt (for its rules), and handed its Sitemap lines over."""
 
 
 @dataclass(slots=True)
@@ -192,6 +198,15 @@ class SitemapReader:
             if found and found not in urls:
                 urls.append(found)
         self.robots[host] = urls
+
+    def robots_known(self, request: Any) -> bool:
+        """True for this reader's robots.txt request of a host whose Sitemap lines it has
+        (the crawl's robots.txt middleware read them for the request's own rules: an
+        adaptive revisit reads the sitemaps before any page is requested)."""
+        state = request.meta.get(META)
+        if state is None or state["found"] != "robots.txt" or state["hops"]:
+            return False
+        return self.robots.get(host_of(normalize_url(request.url) or request.url)) is not None
 
     def _stat(self, name: str, n: int = 1) -> None:
         self.spider.crawler.stats.inc_value(name, n)
@@ -369,9 +384,13 @@ class SitemapReader:
                 return
         host = host_of(normalize_url(response.url) or response.url)
         self.robots_read(host, response.body if response.status == 200 else b"", response.url)
+        yield from self._declared(host, response.url)
+
+    def _declared(self, host: str, robots_url: str) -> Iterator[scrapy.Request]:
+        """The files named by ``host``'s robots.txt, or /sitemap.xml when it names none."""
         urls = self.robots[host]
         if not urls:
-            yield from self._fallback(response.url)
+            yield from self._fallback(robots_url)
             return
         for url in urls:
             request = self._add_file(url, "robots", 0)
@@ -531,7 +550,11 @@ class SitemapReader:
         request = failure.request
         state = request.meta[META]
         if state["found"] == "robots.txt":
-            yield from self._fallback(request.url)
+            if failure.check(RobotsReadAlready):
+                yield from self._declared(host_of(normalize_url(request.url) or request.url),
+                                          request.url)  # fmt: skip
+            else:
+                yield from self._fallback(request.url)
             return
         site = registered_domain(host_of(request.url))
         self.reading.discard(site)
