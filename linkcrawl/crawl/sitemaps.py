@@ -267,9 +267,14 @@ class SitemapReader:
         in flight: a page that never made a row, a request dropped, is not waited for)."""
         if not self.started:
             return self.start()
+        return [*self.follow_deferred(), *self.unstall()]
+
+    def unstall(self) -> list[scrapy.Request]:
+        """Nothing is in flight: the next file of each site, whatever is still awaited (a
+        request dropped on the way never answers)."""
         self.reading.clear()
         self.outstanding.clear()
-        return [*self.follow_deferred(), *self._next()]
+        return list(self._next())
 
     def _page_done(self, item: Any = None, response: Any = None, spider: Any = None) -> None:
         """A pages row written: one page fewer to come of its site's current file."""

@@ -23,7 +23,6 @@ from scrapy.exceptions import (
 )
 from scrapy.http import HtmlResponse, JsonResponse, Response, TextResponse, XmlResponse
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
@@ -50,6 +49,10 @@ if TYPE_CHECKING:
     from linkcrawl.crawl.frontier.workers import WorkerExchange
 
 # Kinds of edge whose target is a page worth fetching when it is in scope.
+# How often an adaptive revisit looks whether its sitemaps are read, and how long
+# nothing may happen before it plans without the answers still missing, in seconds.
+_PLAN_POLL_S = 0.1
+_PLAN_QUIET_S = 3.0
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
@@ -371,9 +374,8 @@ class LinkSpider(scrapy.Spider):
         self.adaptive = self.earlier is not None and revisit_mode(settings) == "adaptive"
         self.schedule = RevisitSchedule.from_settings(settings) if self.adaptive else None
         self._planned: frozenset[str] = frozenset()
-        # While an adaptive revisit reads the sitemaps before its plan: fired once every
-        # sitemap request is answered (``_sitemap_requests`` counts those still out).
-        self._sitemaps_read: Deferred | None = None
+        # While an adaptive revisit reads the sitemaps before its plan: the sitemap
+        # requests not answered yet.
         self._sitemap_requests = 0
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
@@ -566,41 +568,47 @@ class LinkSpider(scrapy.Spider):
 
     def _sitemap_step(self, outputs: Iterable[Any]) -> Iterable[Any]:
         """A sitemap callback's output, counted while an adaptive revisit waits for the
-        sitemaps (``_sitemaps_read``): one request answered, and those it leads to."""
+        sitemaps (``_read_sitemaps_first``): one request answered, and those it leads to."""
         try:
             for out in outputs:
                 if isinstance(out, scrapy.Request) and SITEMAP_META in out.meta:
                     self._sitemap_requests += 1
                 yield out
         finally:
-            self._sitemap_answered()
-
-    def _sitemap_answered(self, request: Any = None, spider: Any = None) -> None:
-        if request is not None and SITEMAP_META not in request.meta:
-            return  # request_dropped, of another request
-        self._sitemap_requests -= 1
-        waiting = self._sitemaps_read
-        if self._sitemap_requests <= 0 and waiting is not None and not waiting.called:
-            waiting.callback(None)
+            self._sitemap_requests -= 1
 
     async def _read_sitemaps_first(self) -> AsyncIterator[Any]:
         """--revisit adaptive: read the seed hosts' sitemaps before the plan, so that a
         page whose lastmod is after its last fetch is due (the reader notes the lastmods
         of the earlier crawl's pages); what else they list is requested later, as
         without a plan."""
+        from twisted.internet import reactor, task
+
         assert self.sitemaps is not None and self.earlier is not None
         requests = self.sitemaps.start_planning(self.earlier)
-        if not requests:
-            return
-        self._sitemaps_read = Deferred()
         self._sitemap_requests = len(requests)
-        # A request the scheduler drops gets no callback.
-        self.crawler.signals.connect(self._sitemap_answered, signal=signals.request_dropped)
         for request in requests:
             yield request
-        await maybe_deferred_to_future(self._sitemaps_read)
-        self._sitemaps_read = None
-        self.crawler.signals.disconnect(self._sitemap_answered, signal=signals.request_dropped)
+        engine = self.crawler.engine
+        quiet = 0.0
+        while self._sitemap_requests > 0:
+            await maybe_deferred_to_future(task.deferLater(reactor, _PLAN_POLL_S, lambda: None))
+            # A spider middleware may drop a request without a word (URLLENGTH_LIMIT,
+            # DEPTH_LIMIT): once nothing is downloading or being parsed for a while, no
+            # answer is coming.
+            slot = engine.scraper.slot
+            busy = engine.downloader.active or (slot is not None and not slot.is_idle())
+            quiet = 0.0 if busy else quiet + _PLAN_POLL_S
+            if quiet >= _PLAN_QUIET_S:
+                self.crawler.stats.inc_value(
+                    "linkcrawl/revisit/sitemaps_unanswered", self._sitemap_requests
+                )
+                # Read on without them: the next file of each site they held up.
+                requests = self.sitemaps.unstall()
+                self._sitemap_requests = len(requests)
+                quiet = 0.0
+                for request in requests:
+                    yield request
 
     def follow_handed_over(self, url: str, depth: int | None) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
