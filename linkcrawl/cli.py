@@ -387,8 +387,9 @@ _crawl_id_option = click.option(
     type=click.Choice(["full", "adaptive"]),
     default=None,
     help="With --incremental: full requests every earlier page (the default); adaptive "
-    "requests only the pages due by their revisit interval, most authoritative first, and "
-    "carries the others forward (docs/scheduling.md; implies --incremental).",
+    "requests only the pages due by their revisit interval or a newer sitemap lastmod, most "
+    "authoritative first, and carries the others forward (docs/scheduling.md; implies "
+    "--incremental).",
 )
 @click.option(
     "-s",
@@ -464,11 +465,6 @@ def crawl(
     if render_pattern is not None:
         overrides["LINKCRAWL_RENDER_PATTERN"] = render_pattern
     if revisit is not None:
-        if revisit == "adaptive" and redis_url:
-            raise LinkcrawlError(
-                "--revisit adaptive does not combine with --redis: use --workers, or "
-                "--incremental alone"
-            )
         overrides["LINKCRAWL_REVISIT"] = revisit
         incremental = incremental or revisit == "adaptive"
     overrides.update(_parse_settings(settings))

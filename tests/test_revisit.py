@@ -5,6 +5,15 @@ request."""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,8 +21,9 @@ import pandas as pd
 import pytest
 
 from linkcrawl.crawl.revisit import RevisitSchedule
-from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, WebRequest
-from tests.conftest import FAST, run_linkcrawl
+from linkcrawl.crawl.sitemaps import lastmod_bounds
+from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
+from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
 HOST = "www.revisit-example.com"
 N = 30  # pages under /p/, and the home page: 31 pages
@@ -35,25 +45,34 @@ def page_html(i: int, note: str = "") -> str:
     )
 
 
-def build_web(log: list[str]) -> LocalWeb:
+def build_web(log: list[str], hosts: tuple[str, ...] = (HOST,), delay: float = 0) -> LocalWeb:
     def watch(request: WebRequest) -> None:
         if request.path == "/" or request.path.startswith("/p/"):
             log.append(f"http://{request.host}{request.path}")
+            time.sleep(delay)
 
     web = LocalWeb(validators=True, handler=watch)
     home = "".join(f'<a href="/p/{j}.html">p{j}</a> ' for j in range(0, N, 5))
-    web.add(f"http://{HOST}/", f"<html><body>{home}</body></html>")
-    for i in range(N):
-        web.add(f"http://{HOST}/p/{i}.html", page_html(i))
+    for host in hosts:
+        web.add(f"http://{host}/", f"<html><body>{home}</body></html>")
+        for i in range(N):
+            web.add(f"http://{host}/p/{i}.html", page_html(i))
     return web
 
 
-def crawl(server: LocalWebServer, data: Path, crawl_id: str, *args: str) -> None:
+def crawl_seed(
+    seed: str | tuple[str, ...], server: LocalWebServer, data: Path, crawl_id: str, *args: str
+) -> None:
+    seeds = [seed] if isinstance(seed, str) else list(seed)
     result = run_linkcrawl(
-        ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", crawl_id, *FAST, *args],
+        ["crawl", *seeds, "--data", str(data), "--crawl-id", crawl_id, *FAST, *args],
         proxy=server.proxy_url,
     )
     assert result.returncode == 0, result.stderr
+
+
+def crawl(server: LocalWebServer, data: Path, crawl_id: str, *args: str) -> None:
+    crawl_seed(f"http://{HOST}/", server, data, crawl_id, *args)
 
 
 def pages(data: Path, crawl_id: str) -> pd.DataFrame:
@@ -66,6 +85,25 @@ def edge_multiset(data: Path, crawl_id: str) -> pd.DataFrame:
         f"SELECT {EDGE_COLUMNS}, count(*) AS n FROM read_parquet('{files}') "
         f"GROUP BY ALL ORDER BY {EDGE_COLUMNS}"
     ).df()
+
+
+def test_lastmod_bounds_read_each_w3c_form():
+    def ms(text: str) -> int:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+    # Hand-written: a date form is its whole period in UTC, a zone-less time any zone's
+    # reading (UTC-12 to UTC+14), a zoned time that moment.
+    assert lastmod_bounds("2026-12-02") == (ms("2026-12-02T00:00Z"), ms("2026-12-03T00:00Z") - 1)
+    assert lastmod_bounds("2026-02") == (ms("2026-02-01T00:00Z"), ms("2026-03-01T00:00Z") - 1)
+    assert lastmod_bounds("2026-12") == (ms("2026-12-01T00:00Z"), ms("2027-01-01T00:00Z") - 1)
+    assert lastmod_bounds("2026") == (ms("2026-01-01T00:00Z"), ms("2027-01-01T00:00Z") - 1)
+    assert lastmod_bounds("2026-12-02T10:00:00") == (
+        ms("2026-12-01T20:00Z"),
+        ms("2026-12-02T22:00Z"),
+    )
+    assert lastmod_bounds("2026-12-02T10:00+01:00") == (ms("2026-12-02T09:00Z"),) * 2
+    assert lastmod_bounds("2026-12-02T10:00:00.5Z") == (ms("2026-12-02T10:00:00.5Z"),) * 2
+    assert lastmod_bounds("yesterday") is None and lastmod_bounds(None) is None
 
 
 def test_next_interval_follows_the_documented_rates_and_bounds():
@@ -150,3 +188,365 @@ def test_revisit_adaptive_without_an_earlier_crawl_is_one_line(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- a sitemap lastmod after the last fetch makes a page due ------------------------------
+
+MAP_HOST = "www.lastmod-example.org"
+MAP_PAGES = 12
+NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def xml(body: str) -> Resource:
+    return Resource(200, {"Content-Type": "application/xml"}, body.encode())
+
+
+def urlset(entries: dict[str, str | None]) -> Resource:
+    rows = "".join(
+        f"<url><loc>{loc}</loc>" + (f"<lastmod>{mod}</lastmod>" if mod else "") + "</url>"
+        for loc, mod in entries.items()
+    )
+    return xml(f'<?xml version="1.0" encoding="UTF-8"?><urlset {NS}>{rows}</urlset>')
+
+
+def map_web(log: list[str]) -> LocalWeb:
+    site = f"http://{MAP_HOST}"
+
+    def watch(request: WebRequest) -> None:
+        if request.path.endswith(".html") or request.path == "/":
+            log.append(f"http://{request.host}{request.path}")
+
+    web = LocalWeb(validators=True, handler=watch)
+    web.add(
+        f"{site}/robots.txt",
+        Resource(200, {"Content-Type": "text/plain"}, f"Sitemap: {site}/index.xml\n".encode()),
+    )
+    # An index of two files, the plan waits for both; between them, a file whose URL is
+    # over URLLENGTH_LIMIT, which Scrapy's UrlLengthMiddleware drops without an answer.
+    children = "".join(
+        f"<sitemap><loc>{site}/{name}.xml</loc></sitemap>"
+        for name in ("map-0", "long-" + "x" * 2100, "map-1")
+    )
+    web.add(f"{site}/index.xml", xml(f'<?xml version="1.0"?><sitemapindex {NS}>{children}'
+                                     "</sitemapindex>"))  # fmt: skip
+    links = "".join(f'<a href="/p/{i}.html">{i}</a> ' for i in range(MAP_PAGES))
+    web.add(f"{site}/", f"<html><body>{links}</body></html>")
+    for i in range(MAP_PAGES):
+        web.add(f"{site}/p/{i}.html", f'<html><body><a href="/">home</a> page {i}</body></html>')
+    set_lastmods(web, {})
+    return web
+
+
+def set_lastmods(web: LocalWeb, lastmod: dict[str, str | None], extra: tuple[str, ...] = ()):
+    site = f"http://{MAP_HOST}"
+    urls = [f"{site}/p/{i}.html" for i in range(MAP_PAGES)] + list(extra)
+    entries = {url: lastmod.get(url) for url in urls}
+    half = len(urls) // 2
+    web.add(f"{site}/map-0.xml", urlset(dict(list(entries.items())[:half])))
+    web.add(f"{site}/map-1.xml", urlset(dict(list(entries.items())[half:])))
+
+
+def iso(ms: float, zone: bool = True) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + "+00:00" if zone else text
+
+
+@pytest.mark.slow
+def test_a_sitemap_lastmod_after_the_last_fetch_makes_a_not_due_page_due(tmp_path):
+    data = tmp_path / "data"
+    log: list[str] = []
+    web = map_web(log)
+    site = f"http://{MAP_HOST}"
+    page = [f"{site}/p/{i}.html" for i in range(MAP_PAGES)]
+    run = functools.partial(crawl_seed, f"{site}/")
+    with LocalWebServer(web) as server:
+        run(server, data, "first")
+        run(server, data, "second", "--revisit", "adaptive")  # every page due: none had one
+        second = pages(data, "second")
+        assert (second.loc[page, "revisit"] == "due").all()
+        fetched = {url: second.at[url, "fetched_at"].value // 1_000_000 for url in page}
+        time.sleep(1.1)  # a lastmod has whole seconds: "now" is then after every fetch
+        now = time.time() * 1000
+        day = 86_400_000
+        today = datetime.fromtimestamp(now / 1000, UTC).date()
+        lastmods = {
+            page[0]: iso(now),  # after the fetch, with a zone: due
+            page[1]: iso(fetched[page[1]] - 3_600_000),  # an hour before it: not due
+            page[2]: today.isoformat(),  # a date alone is the whole day: due
+            page[3]: (today - timedelta(days=2)).isoformat(),  # two days before: not due
+            page[4]: iso(now + 2 * day),  # in the future, cannot be true: ignored
+            page[5]: (today + timedelta(days=2)).isoformat(),  # a future day: ignored
+            page[6]: iso(now, zone=False),  # no zone: any zone's reading, up to 12 h on: due
+            page[7]: iso(fetched[page[7]] - 13 * 3_600_000, zone=False),  # 13 h before: not
+            page[8]: "not a date",
+        }  # pages 9 to 11: no lastmod
+        orphan = f"{site}/orphan.html"  # listed in the sitemap only, new to the crawl
+        web.add(orphan, "<html><body>only in the sitemap</body></html>")
+        set_lastmods(web, lastmods, extra=(orphan,))
+        log.clear()
+        before = len(web.requests)
+        run(server, data, "third", "--revisit", "adaptive")
+        paths = [path for _, _, path in web.requests[before:]]
+    # The server's own log: of the pages not due, exactly those with a newer lastmod.
+    due = {page[0], page[2], page[6]}
+    assert sorted(log) == sorted([*due, orphan])
+    # robots.txt (once: the robots.txt middleware's reading gives its Sitemap line) and each
+    # sitemap file once, one after the other, before any page.
+    assert paths[:4] == ["/robots.txt", "/index.xml", "/map-0.xml", "/map-1.xml"]
+    assert all(path.endswith(".html") for path in paths[4:])
+    third = pages(data, "third")
+    assert third.index.is_unique
+    assert set(third[third.revisit == "due"].index) == due | {orphan}
+    assert set(third[third.revisit == "not_due"].index) == {f"{site}/", *page} - due
+    assert (third.loc[sorted(due), "edges_from"] == "second").all()  # unchanged: 304
+    assert third.at[orphan, "discovered_by"] == "sitemap"
+    pd.testing.assert_frame_equal(
+        edge_multiset(data, "third").query("source != @orphan").reset_index(drop=True),
+        edge_multiset(data, "second"),
+    )
+    # The sitemaps were read once, and their rows written as in any crawl.
+    maps = pd.read_parquet(data / "sitemaps" / "crawl_id=third")
+    assert sorted(maps.url) == sorted([*page, orphan])
+
+
+# -- --redis and --workers, and a resumed adaptive crawl ----------------------------------
+
+
+def budgeted_earlier(
+    server: LocalWebServer, data: Path, hosts: tuple[str, ...] = (HOST,)
+) -> set[str]:
+    """A full crawl, then an adaptive one with a budget of BUDGET pages a site: those pages
+    are fetched and get their next due time, the others stay due. Returns the pages
+    fetched, which are not due in the next crawl."""
+    seeds = tuple(f"http://{host}/" for host in hosts)
+    crawl_seed(seeds, server, data, "first")
+    result = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "first"])
+    assert result.returncode == 0, result.stderr
+    crawl_seed(seeds, server, data, "second", "--revisit", "adaptive", "--max-pages", str(BUDGET))
+    second = pages(data, "second")
+    fetched = set(second[second.revisit == "due"].index)
+    assert len(fetched) == BUDGET * len(hosts)
+    assert second.loc[sorted(fetched), "next_due"].notna().all()
+    return fetched
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory) -> tuple[Path, set[str]]:
+    """``budgeted_earlier`` of the one-site web, once for the tests below that copy it: the
+    data directory, and the pages not due in the next crawl. (The server's validators
+    are the bodies' digests: another server of the same web answers them with 304.)"""
+    data = tmp_path_factory.mktemp("earlier") / "data"
+    with LocalWebServer(build_web([])) as server:
+        resting = budgeted_earlier(server, data)
+    return data, resting
+
+
+def copy_earlier(earlier: tuple[Path, set[str]], tmp_path: Path) -> tuple[Path, set[str]]:
+    data = tmp_path / "data"
+    shutil.copytree(earlier[0], data)
+    return data, earlier[1]
+
+
+def check_revisit(data: Path, crawl_id: str, log: list[str], resting: set[str]) -> None:
+    """The witnesses of an adaptive crawl after ``budgeted_earlier``: the server saw one
+    request for each due page and none for a page that was not due; each page has one row;
+    the edges are the first crawl's."""
+    html = set(pages(data, "first").query("status == 200").index)
+    assert sorted(log) == sorted(html - resting)  # each due page once, no other
+    after = pages(data, crawl_id)
+    assert after.index.is_unique
+    assert sorted(after.index) == sorted(pages(data, "first").index)
+    assert set(after[after.revisit == "not_due"].index) == resting
+    assert (after.loc[sorted(resting), "edges_from"] == "second").all()
+    pd.testing.assert_frame_equal(edge_multiset(data, crawl_id), edge_multiset(data, "first"))
+
+
+@pytest.fixture
+def redis_url():
+    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
+    port = free_port()
+    proc = start_server(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        port,
+        "redis-server",
+        timeout=10,
+    )
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_adaptive_revisit_shared_through_redis_carries_each_page_once(tmp_path, redis_url, earlier):
+    data, resting = copy_earlier(earlier, tmp_path)
+    log: list[str] = []
+    web = build_web(log)
+    with LocalWebServer(web) as server:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        args = ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", "third"]
+        args += ["--revisit", "adaptive", "--redis", redis_url, *FAST]
+        args += ["-s", "LINKCRAWL_REDIS_WORKER_TIMEOUT=2"]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "linkcrawl.cli", *args, "-s", f"LINKCRAWL_WORKER={name}"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("wa", "wb")
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    record = json.loads((data / "crawls" / "third.json").read_text())
+    assert record["status"] == "finished" and record["since"] == "second"
+    assert len(record["distributed"]["workers"]) == 2
+    check_revisit(data, "third", log, resting)
+
+
+@pytest.mark.slow
+def test_adaptive_revisit_with_workers(tmp_path):
+    data = tmp_path / "data"
+    log: list[str] = []
+    hosts = (HOST, "www.revisit-other.org")
+    web = build_web(log, hosts)
+    with LocalWebServer(web) as server:
+        resting = budgeted_earlier(server, data, hosts)
+        log.clear()
+        seeds = tuple(f"http://{host}/" for host in hosts)
+        crawl_seed(seeds, server, data, "third", "--revisit", "adaptive", "--workers", "2")
+    assert json.loads((data / "crawls" / "third.json").read_text())["workers"] == 2
+    check_revisit(data, "third", log, resting)
+
+
+@pytest.mark.slow
+def test_an_interrupted_adaptive_crawl_resumes_as_one(tmp_path, earlier):
+    data, resting = copy_earlier(earlier, tmp_path)
+    log: list[str] = []
+    web = build_web(log, delay=0.05)  # slow enough to stop the crawl part-way
+    slow = ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1"]
+    with LocalWebServer(web) as server:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        args = ["crawl", f"http://{HOST}/", "--data", str(data), "--crawl-id", "third"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "linkcrawl.cli", *args, "--revisit", "adaptive", *FAST, *slow],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(log) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        record = json.loads((data / "crawls" / "third.json").read_text())
+        assert record["status"] == "interrupted"
+        assert 0 < len(pages(data, "third")) < N + 1
+        resumed = run_linkcrawl(
+            ["crawl", "--resume", "third", "--data", str(data), *FAST], proxy=server.proxy_url
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((data / "crawls" / "third.json").read_text())
+    assert record["status"] == "finished" and record["since"] == "second"
+    # A page in flight at the stop may be asked for twice; a page not due, never.
+    html = set(pages(data, "first").query("status == 200").index)
+    assert set(log) == html - resting
+    check_revisit(data, "third", sorted(set(log)), resting)
+
+
+def redis_worker(server: LocalWebServer, redis: str, crawl_id: str, name: str, *args: str):
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+    env["http_proxy"] = server.proxy_url
+    command = [sys.executable, "-m", "linkcrawl.cli", "crawl", f"http://{HOST}/", "--data"]
+    command += [str(args[0]), "--crawl-id", crawl_id, "--revisit", "adaptive", *args[1:]]
+    command += ["--redis", redis, *FAST, "-s", "LINKCRAWL_REDIS_WORKER_TIMEOUT=2"]
+    return subprocess.Popen(
+        [*command, "-s", f"LINKCRAWL_WORKER={name}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_redis_workers_take_over_the_plan_of_a_lost_worker(tmp_path, redis_url, earlier):
+    import redis
+    from scrapy import Request
+    from scrapy.utils.request import fingerprint
+
+    data, resting = copy_earlier(earlier, tmp_path)
+    log: list[str] = []
+    web = build_web(log)
+    client = redis.Redis.from_url(redis_url)
+    with LocalWebServer(web) as server:
+        # A worker that claimed the plan and was lost before it made it: the next takes over.
+        client.set("linkcrawl:third:revisit-plan", "planning:ghost")
+        log.clear()
+        worker = redis_worker(server, redis_url, "third", "wa", str(data))
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        check_revisit(data, "third", log, resting)
+
+        # One lost while it carried the pages not due (the due ones are queued, here none:
+        # all in the duplicate filter): once its heartbeat expires, a live worker carries
+        # them, and the crawl does not end before.
+        prefix = "linkcrawl:fourth:"
+        client.hset(f"{prefix}workers", "ghost", '{"host": "gone", "pid": 1}')
+        client.set(f"{prefix}alive:ghost", "busy", px=6000)
+        client.set(f"{prefix}revisit-plan", "carrying:ghost")
+        earlier = list(pages(data, "second").index)
+        client.sadd(f"{prefix}dupefilter", *(fingerprint(Request(u)).hex() for u in earlier))
+        log.clear()
+        worker = redis_worker(server, redis_url, "fourth", "wb", str(data), "--since", "second")
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    assert log == []
+    fourth = pages(data, "fourth")
+    assert fourth.index.is_unique and set(fourth.index) == resting
+    assert (fourth.revisit == "not_due").all() and (fourth.edges_from == "second").all()
+    assert client.get(f"{prefix}revisit-plan") == b"carried"
+    second = edge_multiset(data, "second")
+    expected = second[second.source.isin(resting)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(edge_multiset(data, "fourth"), expected)
+
+
+@pytest.mark.slow
+def test_redis_workers_spend_the_budget_on_the_most_authoritative_due_pages(
+    tmp_path, redis_url, earlier
+):
+    data, resting = copy_earlier(earlier, tmp_path)
+    result = run_linkcrawl(["analyze", "--data", str(data), "--crawl-id", "second"])
+    assert result.returncode == 0, result.stderr
+    # The earlier crawl's authority table, read independently: the budget's share.
+    authority = pd.read_parquet(data / "authority" / "crawl_id=second" / "pages.parquet")
+    html = set(pages(data, "first").query("status == 200").index)
+    due = authority[authority.url.isin(html - resting)].sort_values(
+        "authority", ascending=False, kind="stable"
+    )
+    budget = 10
+    ranked = due.authority.tolist()
+    assert ranked[budget - 1] > ranked[budget], "the budget's edge must not be a tie"
+    log: list[str] = []
+    with LocalWebServer(build_web(log)) as server:
+        workers = [
+            redis_worker(server, redis_url, "third", name, str(data), "--max-pages", str(budget))
+            for name in ("wa", "wb")
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    assert sorted(log) == sorted(due.url.head(budget))
+    third = pages(data, "third")
+    assert third.index.is_unique and sorted(third.index) == sorted(pages(data, "first").index)
+    assert set(third[third.revisit == "over_budget"].index) == set(due.url[budget:])
+    pd.testing.assert_frame_equal(edge_multiset(data, "third"), edge_multiset(data, "first"))

@@ -177,16 +177,22 @@ class EarlierCrawl:
             next_due=_ms(row.get("next_due")),
         )
 
+    def __contains__(self, url: object) -> bool:
+        return url in self._row
+
     def schedule_rows(self) -> dict[str, list[Any]]:
-        """Each URL's row (the last of a URL fetched twice), in fetch order: ``url`` and
-        ``next_due`` (ms since the epoch; None when not recorded)."""
+        """Each URL's row (the last of a URL fetched twice), in fetch order: ``url``,
+        ``next_due`` and ``fetched_at`` (ms since the epoch; None when not recorded)."""
         rows = sorted(self._row.values())
         urls = pc.take(self._pages["url"], rows).to_pylist() if rows else []
-        if "next_due" in self._pages.column_names and rows:
-            due = pc.cast(pc.take(self._pages["next_due"], rows), pa.int64()).to_pylist()
-        else:
-            due = [None] * len(urls)
-        return {"url": urls, "next_due": due}
+        columns: dict[str, list[Any]] = {"url": urls}
+        for name in ("next_due", "fetched_at"):
+            if name in self._pages.column_names and rows:
+                taken = pc.take(self._pages[name], rows)
+                columns[name] = pc.cast(taken, pa.int64()).to_pylist()
+            else:
+                columns[name] = [None] * len(urls)
+        return columns
 
     def validators(self, url: str) -> dict[str, str]:
         """The conditional request headers for ``url``: If-None-Match from its ETag,

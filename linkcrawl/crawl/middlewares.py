@@ -73,6 +73,11 @@ class RobotsTxtPolicyMiddleware:
     def process_request(self, request: Any, spider: Any = None) -> None:
         if not self.enabled:
             return
+        reader = getattr(self.crawler.spider, "sitemaps", None)
+        if reader is not None and reader.robots_known(request):
+            from linkcrawl.crawl.sitemaps import RobotsReadAlready
+
+            raise RobotsReadAlready("robots.txt read already")
         delay = self.delays.get(urlparse_cached(request).hostname or "")
         if not delay:
             return

@@ -82,6 +82,8 @@ class RevisitPlan:
     not_due: list[str] = field(default_factory=list)
     over_budget: list[str] = field(default_factory=list)
     by_authority: bool = False
+    # Of the due pages (requested or over budget): those due only by a sitemap lastmod.
+    by_lastmod: set[str] = field(default_factory=set)
 
 
 def page_authority(data_dir: Any, crawl_id: str) -> dict[str, float] | None:
@@ -102,22 +104,34 @@ def plan_revisits(
     max_pages: int = 0,
     domain_of: Any = None,
     exclude: set[str] | frozenset[str] = frozenset(),
+    lastmod: dict[str, int] | None = None,
 ) -> RevisitPlan:
     """Split the earlier crawl's pages into due and not due at ``now_ms``: a page is due
     when it has no ``next_due`` (the earlier crawl was not adaptive, or its budget left it
-    out) or its ``next_due`` has passed. Due pages are ordered by ``authority`` (highest
-    first; without an analysis, in the earlier crawl's fetch order); with ``max_pages``
-    (per domain, ``domain_of(url)``) the first ``max_pages`` due pages of a domain are
-    requested and the rest are carried over budget."""
+    out), its ``next_due`` has passed, or its sitemap ``lastmod`` (``lastmod``: URL ->
+    the latest moment its value can mean, ms; see ``sitemaps.lastmod_bounds``) is after
+    its last fetch. Due pages are ordered by ``authority`` (highest first; without an
+    analysis, in the earlier crawl's fetch order); with ``max_pages`` (per domain,
+    ``domain_of(url)``) the first ``max_pages`` due pages of a domain are requested and the
+    rest are carried over budget."""
     plan = RevisitPlan(by_authority=authority is not None)
     schedule = earlier.schedule_rows()
     urls = schedule["url"]
     next_due = schedule["next_due"]
+    fetched = schedule["fetched_at"]
+    lastmod = lastmod or {}
     due: list[tuple[float, int, str]] = []
-    for order, (url, when) in enumerate(zip(urls, next_due, strict=True)):
+    for order, (url, when, last) in enumerate(zip(urls, next_due, fetched, strict=True)):
         if url in exclude:
             continue
-        if when is None or when <= now_ms:
+        changed = lastmod.get(url)
+        if (
+            when is None
+            or when <= now_ms
+            or (changed is not None and last is not None and changed > last)
+        ):
+            if when is not None and when > now_ms:
+                plan.by_lastmod.add(url)
             score = authority.get(url, 0.0) if authority is not None else 0.0
             due.append((-score, order, url))
         else:

@@ -19,11 +19,12 @@ import zlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip, gzip_magic_number
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
@@ -39,6 +40,11 @@ SITEMAP_FILE_PRIORITY = -2_000_000
 # ("robots": a Sitemap line, "fallback": /sitemap.xml guessed, "index": a child of an index),
 # its index level (0 for a top-level file) and the redirects followed so far.
 META = "linkcrawl_sitemap"
+
+
+class RobotsReadAlready(IgnoreRequest):
+    """A reader's robots.txt request not sent: the crawl's robots.txt middleware has just
+    read that host's robots.txt (for its rules), and handed its Sitemap lines over."""
 
 
 @dataclass(slots=True)
@@ -76,6 +82,43 @@ def parse_lastmod(text: str | None) -> int | None:
         return int(moment.timestamp() * 1000)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+# A time without a zone is local time somewhere: UTC-12 to UTC+14 (the zones in use).
+_WEST_S = 12 * 3600
+_EAST_S = 14 * 3600
+
+
+def lastmod_bounds(text: str | None) -> tuple[int, int] | None:
+    """The earliest and the latest moment (ms since the epoch, UTC) a ``<lastmod>`` value can
+    mean, for deciding whether a page changed after it was fetched: a date alone is the
+    whole day in UTC (``2024-05`` the month, ``2024`` the year); a time without a zone,
+    which the W3C datetime profile does not allow, is any zone's reading of it; a time
+    with a zone is that moment. None when absent or unreadable (as :func:`parse_lastmod`)."""
+    start = parse_lastmod(text)
+    if start is None:
+        return None
+    assert text is not None
+    text = text.strip()
+    if "T" not in text and " " not in text:
+        moment = datetime.fromtimestamp(start / 1000, UTC)
+        if len(text) == 4:
+            end = moment.replace(year=moment.year + 1) if moment.year < 9999 else None
+        elif len(text) == 7:
+            month = moment.month % 12 + 1
+            year = moment.year + (moment.month == 12)
+            end = moment.replace(year=year, month=month) if year <= 9999 else None
+        else:
+            end = moment + timedelta(days=1)
+        stop = int(end.timestamp() * 1000) if end is not None else start
+        return start, max(start, stop - 1)
+    try:
+        zoned = datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return start, start
+    if zoned:
+        return start, start
+    return start - _EAST_S * 1000, start + _WEST_S * 1000
 
 
 def parse_priority(text: str | None) -> float | None:
@@ -138,6 +181,13 @@ class SitemapReader:
         # host -> the Sitemap lines of its robots.txt, as the crawl's robots.txt middleware
         # read it (linkcrawl.crawl.middlewares): robots.txt is then not fetched again.
         self.robots: dict[str, list[str]] = {}
+        # --revisit adaptive reads the sitemaps before it plans (:meth:`start_planning`):
+        # ``known`` holds the URLs of the earlier crawl, whose newest lastmod (the latest
+        # moment its value can mean) goes to ``lastmod``; entries new to the crawl wait in
+        # ``deferred`` until the link crawl is done, as they would have without the plan.
+        self.known: Any = None
+        self.lastmod: dict[str, int] = {}
+        self.deferred: list[str] = []
 
     def robots_read(self, host: str, body: bytes, url: str) -> None:
         """Note the ``Sitemap:`` lines of ``host``'s robots.txt (``body``, from ``url``;
@@ -148,6 +198,15 @@ class SitemapReader:
             if found and found not in urls:
                 urls.append(found)
         self.robots[host] = urls
+
+    def robots_known(self, request: Any) -> bool:
+        """True for this reader's robots.txt request of a host whose Sitemap lines it has
+        (the crawl's robots.txt middleware read them for the request's own rules: an
+        adaptive revisit reads the sitemaps before any page is requested)."""
+        state = request.meta.get(META)
+        if state is None or state["found"] != "robots.txt" or state["hops"]:
+            return False
+        return self.robots.get(host_of(normalize_url(request.url) or request.url)) is not None
 
     def _stat(self, name: str, n: int = 1) -> None:
         self.spider.crawler.stats.inc_value(name, n)
@@ -179,11 +238,40 @@ class SitemapReader:
         requests.extend(self._next())
         return requests
 
+    def start_planning(self, known: Any) -> list[scrapy.Request]:
+        """Start reading the sitemaps for an adaptive revisit's plan, before any page is
+        requested: the entries of URLs in ``known`` (a container of the earlier crawl's
+        URLs) give their lastmod (``lastmod``), the others are kept for later
+        (``deferred``); no entry is requested while planning."""
+        self.known = known
+        return self.start()
+
+    def stop_planning(self) -> list[str]:
+        """The plan is made: from now on entries are requested as usual. Returns the
+        entries new to the crawl found while planning, to be requested by the caller."""
+        self.known = None
+        deferred, self.deferred = self.deferred, []
+        return deferred
+
+    def follow_deferred(self) -> list[scrapy.Request]:
+        """The requests of the entries new to the crawl that planning found."""
+        requests = []
+        for url in self.stop_planning():
+            request = self.spider._follow(url, registered_domain(host_of(url)), None, "sitemap")
+            if request is not None:
+                requests.append(request)
+        return requests
+
     def on_idle(self) -> list[scrapy.Request]:
         """At the spider's idle: start, or request the next file of each site (nothing is
         in flight: a page that never made a row, a request dropped, is not waited for)."""
         if not self.started:
             return self.start()
+        return [*self.follow_deferred(), *self.unstall()]
+
+    def unstall(self) -> list[scrapy.Request]:
+        """Nothing is in flight: the next file of each site, whatever is still awaited (a
+        request dropped on the way never answers)."""
         self.reading.clear()
         self.outstanding.clear()
         return list(self._next())
@@ -301,9 +389,13 @@ class SitemapReader:
                 return
         host = host_of(normalize_url(response.url) or response.url)
         self.robots_read(host, response.body if response.status == 200 else b"", response.url)
+        yield from self._declared(host, response.url)
+
+    def _declared(self, host: str, robots_url: str) -> Iterator[scrapy.Request]:
+        """The files named by ``host``'s robots.txt, or /sitemap.xml when it names none."""
         urls = self.robots[host]
         if not urls:
-            yield from self._fallback(response.url)
+            yield from self._fallback(robots_url)
             return
         for url in urls:
             request = self._add_file(url, "robots", 0)
@@ -408,6 +500,9 @@ class SitemapReader:
             changefreq = (entry.get("changefreq") or "").strip().lower()
             item.changefreq.append(changefreq or None)
             item.priority.append(parse_priority(entry.get("priority")))
+            if self.known is not None:
+                self._plan_entry(target, entry.get("lastmod"), item.fetched_at)
+                continue
             request = self.spider._follow(target, domain, None, "sitemap")
             if request is not None:
                 yield request
@@ -420,6 +515,23 @@ class SitemapReader:
         elif any(e.level_name == "FATAL" for e in sitemap.xmliter.error_log):
             # lxml recovered what it could: the entries before the damage are kept.
             yield self._error_row(response, "sitemap-malformed")
+
+    def _plan_entry(self, url: str, lastmod: str | None, now_ms: int) -> None:
+        """While planning: note the lastmod of a page of the earlier crawl (a value that
+        cannot be true yet, in the future, is left out), or keep a new URL for later."""
+        if url not in self.known:
+            if url not in self.spider.seen:
+                self.deferred.append(url)
+            return
+        bounds = lastmod_bounds(lastmod)
+        if bounds is None:
+            return
+        earliest, latest = bounds
+        if earliest > now_ms:
+            self._stat("linkcrawl/revisit/lastmod_future")
+            return
+        if latest > self.lastmod.get(url, -1):
+            self.lastmod[url] = latest
 
     def _body(self, response: Any) -> tuple[bytes | None, str | None]:
         """The file's XML, gunzipped when it is gzip; or None and why not."""
@@ -443,7 +555,11 @@ class SitemapReader:
         request = failure.request
         state = request.meta[META]
         if state["found"] == "robots.txt":
-            yield from self._fallback(request.url)
+            if failure.check(RobotsReadAlready):
+                yield from self._declared(host_of(normalize_url(request.url) or request.url),
+                                          request.url)  # fmt: skip
+            else:
+                yield from self._fallback(request.url)
             return
         site = registered_domain(host_of(request.url))
         self.reading.discard(site)

@@ -37,9 +37,11 @@ from linkcrawl.crawl.items import PageItem
 from linkcrawl.crawl.parsepool import PageJob, ParseCancelled, ParseFailed, ParsePool, extract_page
 from linkcrawl.crawl.render import Renderer, link_origins, render_mode, render_settings
 from linkcrawl.crawl.revisit import RevisitSchedule, page_authority, plan_revisits, revisit_mode
+from linkcrawl.crawl.sitemaps import META as SITEMAP_META
 from linkcrawl.crawl.sitemaps import UNKNOWN_DEPTH_PRIORITY, SitemapReader
 from linkcrawl.dataset.layout import new_crawl_id, validate_crawl_id
 from linkcrawl.dataset.reader import Dataset
+from linkcrawl.errors import LinkcrawlError
 from linkcrawl.extract.links import LinkExtractor, PageLinks, build_position_rules
 from linkcrawl.extract.urls import absolute_url, host_of, normalize_url, registered_domain
 
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
     from linkcrawl.crawl.frontier.workers import WorkerExchange
 
 # Kinds of edge whose target is a page worth fetching when it is in scope.
+# How often an adaptive revisit looks whether its sitemaps are read, and how long
+# nothing may happen before it plans without the answers still missing, in seconds.
+_PLAN_POLL_S = 0.1
+_PLAN_QUIET_S = 3.0
 _CRAWLABLE_KINDS = frozenset({"anchor", "image", "area", "redirect", "refresh", "canonical"})
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _DIGITS = re.compile(r"\d+")
@@ -368,6 +374,9 @@ class LinkSpider(scrapy.Spider):
         self.adaptive = self.earlier is not None and revisit_mode(settings) == "adaptive"
         self.schedule = RevisitSchedule.from_settings(settings) if self.adaptive else None
         self._planned: frozenset[str] = frozenset()
+        # While an adaptive revisit reads the sitemaps before its plan: the sitemap
+        # requests not answered yet.
+        self._sitemap_requests = 0
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
         # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
         # workers all hold every seed and would each read every sitemap.
@@ -547,15 +556,59 @@ class LinkSpider(scrapy.Spider):
     # Callbacks of sitemap requests: spider methods, so that a disk queue can store them.
     def parse_robots_sitemaps(self, response: Response) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.parse_robots_sitemaps(response)
+        return self._sitemap_step(self.sitemaps.parse_robots_sitemaps(response))
 
     def parse_sitemap(self, response: Response) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.parse_sitemap(response)
+        return self._sitemap_step(self.sitemaps.parse_sitemap(response))
 
     def sitemap_failed(self, failure: Any) -> Iterable[Any]:
         assert self.sitemaps is not None
-        return self.sitemaps.sitemap_failed(failure)
+        return self._sitemap_step(self.sitemaps.sitemap_failed(failure))
+
+    def _sitemap_step(self, outputs: Iterable[Any]) -> Iterable[Any]:
+        """A sitemap callback's output, counted while an adaptive revisit waits for the
+        sitemaps (``_read_sitemaps_first``): one request answered, and those it leads to."""
+        try:
+            for out in outputs:
+                if isinstance(out, scrapy.Request) and SITEMAP_META in out.meta:
+                    self._sitemap_requests += 1
+                yield out
+        finally:
+            self._sitemap_requests -= 1
+
+    async def _read_sitemaps_first(self) -> AsyncIterator[Any]:
+        """--revisit adaptive: read the seed hosts' sitemaps before the plan, so that a
+        page whose lastmod is after its last fetch is due (the reader notes the lastmods
+        of the earlier crawl's pages); what else they list is requested later, as
+        without a plan."""
+        from twisted.internet import reactor, task
+
+        assert self.sitemaps is not None and self.earlier is not None
+        requests = self.sitemaps.start_planning(self.earlier)
+        self._sitemap_requests = len(requests)
+        for request in requests:
+            yield request
+        engine = self.crawler.engine
+        quiet = 0.0
+        while self._sitemap_requests > 0:
+            await maybe_deferred_to_future(task.deferLater(reactor, _PLAN_POLL_S, lambda: None))
+            # A spider middleware may drop a request without a word (URLLENGTH_LIMIT,
+            # DEPTH_LIMIT): once nothing is downloading or being parsed for a while, no
+            # answer is coming.
+            slot = engine.scraper.slot
+            busy = engine.downloader.active or (slot is not None and not slot.is_idle())
+            quiet = 0.0 if busy else quiet + _PLAN_POLL_S
+            if quiet >= _PLAN_QUIET_S:
+                self.crawler.stats.inc_value(
+                    "linkcrawl/revisit/sitemaps_unanswered", self._sitemap_requests
+                )
+                # Read on without them: the next file of each site they held up.
+                requests = self.sitemaps.unstall()
+                self._sitemap_requests = len(requests)
+                quiet = 0.0
+                for request in requests:
+                    yield request
 
     def follow_handed_over(self, url: str, depth: int | None) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
@@ -575,10 +628,24 @@ class LinkSpider(scrapy.Spider):
             seeds = [url for url in seeds if url not in state.done]
             frontier = state.frontier
         if self.adaptive:
-            async for out in self._revisit_start(seeds):
-                yield out
-            planned = self._planned
-            seeds = [url for url in seeds if url not in planned]
+            shared = getattr(self, "frontier", None)
+            role = "plan"
+            if shared is not None:  # --redis: the plan is made once, by one worker
+                role = await self._revisit_role(shared)
+                if role in ("takeover", "carry"):
+                    # The worker making it, or carrying its pages, was lost: do its part
+                    # for the pages not on disk yet.
+                    done = self._done_on_disk()
+                    self.seen |= done
+                    seeds = [url for url in seeds if url not in done]
+            if role != "ready":
+                if self.sitemaps is not None and role != "carry":
+                    async for out in self._read_sitemaps_first():
+                        yield out
+                async for out in self._revisit_start(seeds, shared, carry_only=role == "carry"):
+                    yield out
+                planned = self._planned
+                seeds = [url for url in seeds if url not in planned]
         for url in seeds:
             domain = registered_domain(host_of(url))
             self.scheduled[domain] += 1
@@ -600,13 +667,77 @@ class LinkSpider(scrapy.Spider):
         if self.sitemaps is not None and self.exchange is not None:
             # A worker of --workers reads its seeds' sitemaps from the start, below every
             # page request: its idle is the exchange's, which closes the workers together.
-            for request in self.sitemaps.start(eager=True):
+            if self.sitemaps.started:  # read for the plan already
+                self.sitemaps.eager = True
+                requests = self.sitemaps.follow_deferred()
+            else:
+                requests = self.sitemaps.start(eager=True)
+            for request in requests:
                 yield request
 
-    async def _revisit_start(self, seeds: list[str]) -> AsyncIterator[Any]:
+    async def _revisit_role(self, shared: Any) -> str:
+        """A worker of a crawl shared through Redis: ``plan`` or ``takeover`` (this worker
+        makes the adaptive revisit's plan) or ``ready`` (another made it), once made;
+        waits while another worker is making it."""
+        from twisted.internet import reactor, task
+
+        while True:
+            role = str(shared.claim_revisit_plan())
+            if role != "wait":
+                self.crawler.stats.set_value("linkcrawl/revisit/role", role)
+                return role
+            await maybe_deferred_to_future(task.deferLater(reactor, 0.2, lambda: None))
+
+    def _done_on_disk(self) -> set[str]:
+        """The URLs of this crawl's pages rows on disk (none before its first part)."""
+        try:
+            ds = Dataset(self.settings.get("LINKCRAWL_DATA_DIR") or "data")
+            return ds.resume_state(self.crawl_id).done
+        except LinkcrawlError:
+            return set()
+
+    def carry_request(self, claim: str) -> scrapy.Request:
+        """--revisit adaptive with --redis: a request, for any worker, to carry the plan's
+        pages whose worker was lost before their rows were all on disk (``claim``: that
+        worker's claim, as read). It downloads nothing (a data: URL)."""
+        return scrapy.Request(
+            "data:,carry",
+            callback=self.carry_rest,
+            dont_filter=True,
+            priority=1_000_000,
+            meta={"linkcrawl_claim": claim, "dont_obey_robotstxt": True},
+        )
+
+    async def carry_rest(self, response: Response) -> AsyncIterator[Any]:
+        """Carry the plan's pages not on disk yet, if no other worker took it first."""
+        shared = getattr(self, "frontier", None)
+        claim = response.meta["linkcrawl_claim"]
+        if shared is None:
+            return
+        shared.done_without_row(response.url)
+        if not shared.take_over_claim(claim, f"carrying:{shared.worker}"):
+            return
+        shared.carrying = True
+        self.crawler.stats.set_value("linkcrawl/revisit/role", "carry")
+        done = self._done_on_disk()  # not self.seen: it holds links to pages not due
+        self.seen |= done
+        async for out in self._revisit_start([], shared, carry_only=True, done=done):
+            yield out
+
+    async def _revisit_start(
+        self,
+        seeds: list[str],
+        shared: Any = None,
+        carry_only: bool = False,
+        done: set[str] | None = None,
+    ) -> AsyncIterator[Any]:
         """--revisit adaptive: request the earlier crawl's due pages, most authoritative
         first (within ``--max-pages`` per domain), and carry the others forward without a
-        request, their link targets entering the frontier as a fetched page's do."""
+        request, their link targets entering the frontier as a fetched page's do.
+        ``shared``: the Redis frontier of a crawl whose other workers wait for this plan;
+        the pages carried go into its duplicate filter before any page is requested.
+        ``carry_only``: the pages not due, only (another worker queued the due ones);
+        ``done``: the pages not to plan (default: those seen before, not seeds)."""
         assert self.earlier is not None
         root = self.settings.get("LINKCRAWL_DATA_DIR") or "data"
         authority = page_authority(root, self.earlier.crawl_id)
@@ -616,20 +747,33 @@ class LinkSpider(scrapy.Spider):
                 "due pages are requested in its crawl order",
                 self.earlier.crawl_id,
             )
-        done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        if done is None:
+            done = {url for url in self.seen if url not in seeds}  # fetched before a resume
+        else:
+            done = set(done)
         # A crawl of other seeds (--since) may hold pages out of this crawl's scope.
         done |= {
             url
             for url in self.earlier.schedule_rows()["url"]
             if not self.in_scope(url, registered_domain(host_of(url)))
         }
+        # A crawl shared through Redis caps pages in its scheduler (self.max_pages is 0
+        # there); the plan still gives the budget to the most authoritative due pages.
+        # (Not "if shared": scrapy-redis's scheduler has a length, 0 while its queue is empty.)
+        budget = self.settings.getint("LINKCRAWL_MAX_PAGES_PER_DOMAIN") if shared is not None else 0
+        # A worker carrying a lost worker's pages plans at the same moment it did: pages
+        # that fell due since were reserved as not due, and are carried, not requested.
+        now_ms = int(time.time() * 1000)
+        if carry_only and shared is not None:
+            now_ms = shared.revisit_plan_time() or now_ms
         plan = plan_revisits(
             self.earlier,
-            int(time.time() * 1000),
+            now_ms,
             authority,
-            max_pages=self.max_pages,
+            max_pages=budget or self.max_pages,
             domain_of=lambda url: registered_domain(host_of(url)),
             exclude=done,
+            lastmod=self.sitemaps.lastmod if self.sitemaps is not None else None,
         )
         self._planned = frozenset([*plan.due, *plan.not_due, *plan.over_budget])
         self.seen |= self._planned
@@ -637,8 +781,12 @@ class LinkSpider(scrapy.Spider):
         stats.set_value("linkcrawl/revisit/due", len(plan.due))
         stats.set_value("linkcrawl/revisit/not_due", len(plan.not_due))
         stats.set_value("linkcrawl/revisit/over_budget", len(plan.over_budget))
+        stats.set_value("linkcrawl/revisit/due_by_lastmod", len(plan.by_lastmod))
+        if shared is not None and not carry_only:
+            shared.reserve([*plan.not_due, *plan.over_budget])
+            shared.revisit_plan_ready(now_ms)
         seed_set = set(seeds)
-        for rank, url in enumerate(plan.due):
+        for rank, url in enumerate([] if carry_only else plan.due):
             before = self.earlier.page(url)
             assert before is not None
             self.scheduled[registered_domain(host_of(url))] += 1

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scrapy import signals
+from scrapy import Request, signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 
 from linkcrawl.crawl.frontier import CrawlPlan, Frontier
@@ -156,6 +156,14 @@ for _, w in ipairs(redis.call('HKEYS', p .. 'workers')) do
 end
 if #lost > 1 then return lost end
 return {'done'}
+"""
+# Replace a value only if it is still the one read (a lost planner's claim).
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 """
 # Workers whose heartbeat expired while they still hold requests.
 _LOST = """
@@ -370,6 +378,8 @@ class RedisScheduler(Scheduler):
         self._last_lost_scan = 0.0
         # Why Redis is out of reach, once it is: the worker then stops (lost_redis).
         self.lost: str | None = None
+        # --revisit adaptive: this worker writes the rows of the pages the plan carries.
+        self.carrying = False
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisScheduler:
@@ -516,6 +526,96 @@ class RedisScheduler(Scheduler):
     def has_pending_requests(self) -> bool:
         return bool(super().has_pending_requests())
 
+    # -- --revisit adaptive: one plan for all workers ---------------------------------------
+    # The claim ``<prefix>revisit-plan`` goes "planning:W" (worker W makes the plan) ->
+    # "carrying:W" (the pages W carries are in the duplicate filter, the due pages queued;
+    # W writes the carried rows) -> "carried" (every carried row is on disk).
+
+    @_survives_redis_loss("ready")
+    def claim_revisit_plan(self) -> str:
+        """Which part this worker takes in an adaptive revisit's plan, made once per crawl:
+        ``plan`` (it makes the plan and carries the pages that are not due), ``takeover``
+        (the worker making it was lost: this one makes it again, for the pages not on
+        disk yet), ``carry`` (the worker carrying the pages was lost: this one carries
+        those not on disk yet), ``wait`` (another worker is making it: ask again soon) or
+        ``ready`` (made: the pages carried are in the duplicate filter, so no worker
+        requests them)."""
+        key = f"{self.prefix}revisit-plan"
+        if self.server.set(key, f"planning:{self.worker}", nx=True):
+            return "plan"
+        value = (self.server.get(key) or b"").decode()
+        state, _, holder = value.partition(":")
+        if state not in ("planning", "carrying"):
+            return "ready"
+        if holder != self.worker and self.server.exists(f"{self.prefix}alive:{holder}"):
+            return "wait" if state == "planning" else "ready"
+        # Its worker is gone (or is this one, restarted): take its part over.
+        role = "takeover" if state == "planning" else "carry"
+        if self.take_over_claim(value, f"{state}:{self.worker}"):
+            if role == "carry":
+                self.carrying = True
+            return role
+        return "wait"
+
+    @_survives_redis_loss(False)
+    def take_over_claim(self, value: str, mine: str) -> bool:
+        """Set the plan's claim to ``mine`` if it still is ``value`` (as read)."""
+        key = f"{self.prefix}revisit-plan"
+        return bool(self.server.eval(_TAKE_OVER, 1, key, value, mine))
+
+    @_survives_redis_loss()
+    def reserve(self, urls: Iterable[str]) -> None:
+        """Put the requests of ``urls`` in the duplicate filter, so that no worker requests
+        them (an adaptive revisit carries them without a request)."""
+        fingerprint = self.crawler.request_fingerprinter.fingerprint
+        batch: list[str] = []
+        for url in urls:
+            batch.append(fingerprint(Request(url)).hex())
+            if len(batch) >= 10_000:
+                self.server.sadd(self.df.key, *batch)
+                batch = []
+        if batch:
+            self.server.sadd(self.df.key, *batch)
+
+    @_survives_redis_loss()
+    def revisit_plan_ready(self, planned_at: int) -> None:
+        """The plan made at ``planned_at`` (ms since the epoch) is ready, its carried pages
+        reserved: the other workers may start; this one writes the carried rows
+        (``carried`` once they are on disk)."""
+        pipe = self.server.pipeline()
+        pipe.set(f"{self.prefix}revisit-plan-at", planned_at)
+        pipe.set(f"{self.prefix}revisit-plan", f"carrying:{self.worker}")
+        pipe.execute()
+        self.carrying = True
+
+    @_survives_redis_loss(None)
+    def revisit_plan_time(self) -> int | None:
+        """When the plan was made (ms since the epoch), once it is ready."""
+        value = self.server.get(f"{self.prefix}revisit-plan-at")
+        return int(value) if value is not None else None
+
+    def _carried(self) -> None:
+        """At idle, every row written: the carried rows of this worker are on disk."""
+        if self.carrying:
+            self.take_over_claim(f"carrying:{self.worker}", "carried")
+            self.carrying = False
+
+    def _carrier_lost(self) -> bool:
+        """True when the worker carrying the plan's pages was lost before it was done (its
+        rows not all on disk): a request to carry them is queued (see
+        ``LinkSpider.carry_rest``), for any worker to take."""
+        value = (self.server.get(f"{self.prefix}revisit-plan") or b"").decode()
+        state, _, holder = value.partition(":")
+        if state != "carrying" or holder == self.worker:
+            return False
+        if self.server.exists(f"{self.prefix}alive:{holder}"):
+            return False
+        carry = getattr(self.spider, "carry_request", None)
+        if carry is None:
+            return False
+        self.crawler.engine.crawl(carry(value))
+        return True
+
     # -- pages on disk ------------------------------------------------------------------------
 
     @_survives_redis_loss()
@@ -542,9 +642,14 @@ class RedisScheduler(Scheduler):
     def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
         # A callback that failed writes no pages row: its request is done all the same.
         if response is not None:
-            data = self.inflight.pop(_page_key(response.url), None)
-            if data is not None:
-                self.server.zrem(self.inflight_key, data)
+            self.done_without_row(response.url)
+
+    @_survives_redis_loss()
+    def done_without_row(self, url: str) -> None:
+        """The request of ``url`` is done, and makes no pages row."""
+        data = self.inflight.pop(_page_key(url), None)
+        if data is not None:
+            self.server.zrem(self.inflight_key, data)
 
     # -- the end of the crawl ---------------------------------------------------------------
 
@@ -566,6 +671,7 @@ class RedisScheduler(Scheduler):
             self.stats.inc_value("linkcrawl/redis/dropped_in_flight", len(self.inflight))
             self.inflight.clear()
             self.server.delete(self.inflight_key)
+        self._carried()
         self.state = "idle"
         self.server.set(self.alive_key, "idle", px=self.ttl_ms)
         while True:
@@ -574,6 +680,8 @@ class RedisScheduler(Scheduler):
                 break
             for worker in lost:
                 self.recover(worker)
+        if status == "done" and self._carrier_lost():
+            status = "busy"
         if status == "done":
             self.server.set(f"{self.prefix}done", "1")
             return  # Scrapy closes the spider, reason "finished"
