@@ -122,12 +122,21 @@ class SiteAudit:
 
     def issue(self, name: str) -> pd.DataFrame:
         """The rows of issue ``name`` (see :data:`ISSUES`), the one to fix first on top."""
+        return _pandas(self._issue(name))
+
+    def issue_top(self, name: str, n: int) -> tuple[int, pd.DataFrame]:
+        """How many rows issue ``name`` has, and the first ``n`` of them as :meth:`issue`
+        gives them (without making the whole list a pandas frame)."""
+        rows = self._issue(name)
+        return rows.height, _pandas(rows.head(n), like=rows)
+
+    def _issue(self, name: str) -> pl.DataFrame:
         if name not in ISSUES:
             raise LinkcrawlError(f"unknown issue {name!r}: choose from {', '.join(ISSUES)}")
         rows = self._issues[name]
         if isinstance(rows, _Lazy):
             rows = self._issues[name] = rows.build()
-        return _pandas(rows)
+        return rows
 
     def counts(self) -> pd.DataFrame:
         """One row per issue: issue, rows, and what it lists."""
@@ -246,6 +255,15 @@ def _read(
     read their anchors later, row for row (None: the table has them)."""
     try:
         pages = ds.arrow("pages", crawl_id).to_table(columns=_PAGE_READ)
+        # A host's registered domain is its last labels (case aside): only the URLs that
+        # spell the domain, and those that are not ASCII (other dots), can be the site's.
+        urls = pages.column("url")
+        pages = pages.filter(
+            pc.or_(
+                pc.match_substring(urls, domain, ignore_case=True),
+                pc.invert(pc.string_is_ascii(urls)),
+            )
+        )
         hosts = url_hosts(pages.column("url"))
         distinct = pc.unique(hosts).to_pylist()
         ours = [h for h in distinct if h is not None and registered_domain(h) == domain]
@@ -941,11 +959,14 @@ def _canonical_issue(
     return pl.DataFrame(columns)
 
 
-def _pandas(frame: pl.DataFrame) -> pd.DataFrame:
+def _pandas(frame: pl.DataFrame, like: pl.DataFrame | None = None) -> pd.DataFrame:
     """A polars frame as pandas: whole-number columns with nulls as Python ints and None
-    (the exports write them as numbers and empty cells), text as Python strings."""
+    (the exports write them as numbers and empty cells), text as Python strings. With
+    ``like`` (the frame that ``frame`` is the first rows of), a column is converted as it
+    would be in ``like``."""
     out = frame.to_pandas()
+    whole = frame if like is None else like
     for name, dtype in frame.schema.items():
-        if dtype.is_integer() and frame[name].null_count():
+        if dtype.is_integer() and whole[name].null_count():
             out[name] = pd.Series(frame[name].to_list(), dtype=object, index=out.index)
     return out
