@@ -171,8 +171,8 @@ class BacklinkScan:
     ...     per_step, changes = scan.velocity(), scan.diff()
     """
 
-    def __init__(self, ds: Dataset, target: str, crawl_id: str) -> None:
-        self._ds = ds
+    def __init__(self, data_dir: Path | str | Dataset, target: str, crawl_id: str) -> None:
+        self._ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
         self._target = target
         self._parsed = parse_target(target)
         self._crawl_id = crawl_id
