@@ -539,3 +539,24 @@ def test_issue_top_is_the_head_of_the_issue(report_data):
         total, head = audit_of.issue_top(name, 2)
         assert total == len(rows)
         pd.testing.assert_frame_equal(head, rows.head(2))
+
+
+def test_broken_links_match_the_edges_read_with_pandas(report_data):
+    """broken() filters the edges in DuckDB now: the same links as pandas finds."""
+    import pandas as pd
+
+    from linkcrawl.reports.monitor import broken
+
+    found = broken(report_data, "r2", target="shop-example.com")
+    pages = pd.read_parquet(report_data / "pages", filters=[("crawl_id", "==", "r2")])
+    bad = pages[
+        (pages.status >= 400) | (pages.error.notna() & (pages.error != "robots-disallowed"))
+    ]
+    edges = pd.read_parquet(report_data / "edges", filters=[("crawl_id", "==", "r2")])
+    to_bad = edges[edges.target.isin(set(bad.url)) & (edges.target_domain == "shop-example.com")]
+    assert len(found) and set(zip(found.target, found.source, strict=True)) == set(
+        zip(to_bad.target, to_bad.source, strict=True)
+    )
+    assert found.referring_domains.tolist() == [
+        to_bad[to_bad.target == t].source_domain.nunique() for t in found.target
+    ]

@@ -829,10 +829,8 @@ def broken(
     )
     pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
     # typed: an empty Python list would be a null-typed value set, which pyarrow refuses
-    expression = pc.field("target").isin(pa.array(pages["url"].tolist(), pa.string()))
+    urls = pa.array(pages["url"].tolist(), pa.string())
     parsed = parse_target(target) if target is not None else None
-    if parsed is not None:
-        expression = expression & parsed.expression()
     columns = [
         "source",
         "target",
@@ -843,7 +841,13 @@ def broken(
         "kind",
         "ordinal",
     ]
-    links = _link_pairs(ds.edges(crawl_id, columns=columns, filters=expression))
+    found = _links_to(ds, crawl_id, urls, parsed, columns)
+    if found is None:
+        expression = pc.field("target").isin(urls)
+        if parsed is not None:
+            expression = expression & parsed.expression()
+        found = ds.edges(crawl_id, columns=columns, filters=expression)
+    links = _link_pairs(found)
     links = links.merge(
         pages[["url", "status", "error"]].rename(columns={"url": "target"}), on="target"
     )
@@ -856,7 +860,7 @@ def broken(
     links["status"] = links["status"].astype("Int16")
     links.attrs.update(crawl_id=crawl_id, target=target)
     if parsed is not None and links.empty:
-        has_links = not ds.edges(crawl_id, columns=["target"], filters=parsed.expression()).empty
+        has_links = _has_links_to(ds, crawl_id, parsed)
         if not has_links:
             links.attrs["hint"] = _hint(ds, [crawl_id], parsed, "no links to", backlinks=False)
     return links[
@@ -873,6 +877,54 @@ def broken(
             "kind",
         ]
     ]
+
+
+def _links_to(
+    ds: Dataset, crawl_id: str, urls: pa.Array, parsed: Target | None, columns: list[str]
+) -> pd.DataFrame | None:
+    """The edges of a crawl (these columns) whose target is one of ``urls`` (and under
+    ``parsed``), in the files' row order, as :meth:`Dataset.edges` gives them; None when
+    the part files are not local or DuckDB cannot read them (the caller then asks
+    ``Dataset.edges``, which says what is wrong with which file).
+
+    DuckDB tests the target's domain first and decodes the URL columns only where it
+    matches; pyarrow's filter decodes every column of every row first."""
+    data = ds.arrow("edges", crawl_id)
+    files = getattr(data, "files", None) if isinstance(ds.root, Path) else None
+    if not files:
+        return None
+    condition = parsed.sql() if parsed is not None else "true"
+    try:
+        with _connect() as con:
+            con.register("wanted", pa.table({"url": urls}))
+            con.register("part_files", pa.table({"filename": files, "part": range(len(files))}))
+            con.read_parquet(
+                files, hive_partitioning=False, filename=True, file_row_number=True
+            ).create_view("edges")
+            found = con.sql(
+                f"SELECT {', '.join(columns)} FROM edges JOIN part_files USING (filename) "
+                f"WHERE {condition} AND target IN (SELECT url FROM wanted) "
+                "ORDER BY part, file_row_number"
+            ).to_arrow_table()
+    except duckdb.Error:
+        return None
+    schema = pa.schema([data.schema.field(c) for c in columns])
+    return found.cast(schema).to_pandas()
+
+
+def _has_links_to(ds: Dataset, crawl_id: str, parsed: Target) -> bool:
+    """Whether any link of the crawl points under ``parsed``, internal ones too."""
+    data = ds.arrow("edges", crawl_id)
+    files = getattr(data, "files", None) if isinstance(ds.root, Path) else None
+    if files:
+        try:
+            with _connect() as con:
+                con.read_parquet(files, hive_partitioning=False).create_view("edges")
+                sql = f"SELECT 1 FROM edges WHERE {parsed.sql()} LIMIT 1"
+                return bool(con.sql(sql).fetchall())
+        except duckdb.Error:
+            pass  # Dataset.edges says which file is wrong
+    return not ds.edges(crawl_id, columns=["target"], filters=parsed.expression()).empty
 
 
 # -- prune -----------------------------------------------------------------------------------
