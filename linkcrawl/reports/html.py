@@ -157,6 +157,14 @@ def link_type(rel: str, follow: bool) -> str:
     return "follow" if follow else "page nofollow"
 
 
+def _per_distinct(values: pd.Series, f: Callable[[Any], Any]) -> pd.Series:
+    """``values.map(f)``, with ``f`` called once per distinct value: a profile's anchors
+    repeat."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = pd.Series(uniques).map(f)
+    return pd.Series(mapped.array.take(codes), index=values.index, name=values.name)
+
+
 def _link_types(rel: pd.Series, follow: pd.Series) -> np.ndarray:
     """:func:`link_type` of each row, computed once per distinct (rel, follow): a profile
     of a million backlinks spells rel a few ways."""
@@ -667,7 +675,7 @@ def _render_sections(
     else:
         # Each domain's most used anchor (spacing aside), ties to the first in text order:
         # one sort, not a function call per domain (a big profile has 100,000 of them).
-        spelled = inbound.anchor.fillna("").map(lambda t: " ".join(str(t).split()))
+        spelled = _per_distinct(inbound.anchor.fillna(""), lambda t: " ".join(str(t).split()))
         top_anchor = (
             pd.DataFrame({"source_domain": inbound.source_domain, "top_anchor": spelled})
             .value_counts()
@@ -810,7 +818,7 @@ def _render_sections(
             )
         # Anchors are counted as the audit counts them (case and spacing aside), each shown
         # as its most frequent spelling.
-        shown = inbound.anchor.map(lambda a: " ".join(str(a).split()))
+        shown = _per_distinct(inbound.anchor, lambda a: " ".join(str(a).split()))
         spellings = pd.DataFrame(
             {"key": shown.str.lower(), "anchor": shown, "source_domain": inbound.source_domain}
         )
