@@ -272,7 +272,7 @@ def _read(
             columns=["url", "sitemap"], filter=pc.field("domain") == domain
         )
         twice = pc.count_distinct(pages.column("url")).as_py() < pages.num_rows
-        edge_files = ds.arrow("edges", crawl_id)
+        edge_files = plain = ds.arrow("edges", crawl_id)
         only_site = pc.field("source_domain") == domain
         if getattr(edge_files, "files", None):
             read = pads.ParquetReadOptions(dictionary_columns=_EDGE_DICTIONARY)
@@ -284,13 +284,19 @@ def _read(
         # A resumed crawl can hold a page twice: its links are then told apart by ordinal.
         # Then the anchors too, read with the links they are deduplicated with.
         columns = [*_EDGE_READ, "ordinal", "anchor"] if twice else _EDGE_READ
-        edges = edge_files.to_table(columns=columns, filter=only_site)
+        local = isinstance(ds.root, Path) and getattr(edge_files, "files", None)
+        edges = _site_links(plain, domain, columns) if local else None
+        if edges is None:
+            edges = edge_files.to_table(columns=columns, filter=only_site)
         links = edge_files
 
         def anchors() -> pa.ChunkedArray:
-            # The same scan, in the same order (to_table keeps the files' row order).
+            # The same scan, in the same order (both keep the files' row order).
+            read = _site_links(plain, domain, ["anchor"]) if local else None
             try:
-                return links.to_table(columns=["anchor"], filter=only_site).column("anchor")
+                if read is None:
+                    read = links.to_table(columns=["anchor"], filter=only_site)
+                return read.column("anchor")
             except (pa.ArrowException, OSError) as exc:
                 raise DatasetError(f"{ds.root}: crawl {crawl_id}: {first_line(exc)}") from None
     except (pa.ArrowException, OSError) as exc:
@@ -314,6 +320,23 @@ def _read(
     assert isinstance(sitemap_frame, pl.DataFrame)
     sitemap_frame = sitemap_frame.unique("url", keep="first", maintain_order=True)
     return page_frame, sitemap_frame, edges, None if twice else anchors
+
+
+def _site_links(files: Any, domain: str, columns: list[str]) -> pa.Table | None:
+    """The links on the site's pages (these columns), in the files' row order, read by
+    polars, whose filter decodes the other columns only where ``source_domain`` matches
+    (pyarrow's decodes every column of every row first); typed as the dataset's columns.
+    None when polars cannot read the files: pyarrow's reader then says why."""
+    try:
+        frame = (
+            pl.scan_parquet(files.files, hive_partitioning=False)
+            .filter(pl.col("source_domain") == domain)
+            .select(columns)
+            .collect()
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    return frame.to_arrow().cast(pa.schema([files.schema.field(c) for c in columns]))
 
 
 def _distinct_links(edges: pa.Table) -> pa.Table:
