@@ -322,18 +322,26 @@ def _read(
     return page_frame, sitemap_frame, edges, None if twice else anchors
 
 
+# Above this share of the crawl's links on the site's pages, they are read by pyarrow.
+_LATE_DECODING_SHARE = 0.5
+
+
 def _site_links(files: Any, domain: str, columns: list[str]) -> pa.Table | None:
     """The links on the site's pages (these columns), in the files' row order, read by
     polars, whose filter decodes the other columns only where ``source_domain`` matches
     (pyarrow's decodes every column of every row first); typed as the dataset's columns.
-    None when polars cannot read the files: pyarrow's reader then says why."""
+    None when most links are the site's, or polars cannot read the files (pyarrow's
+    reader then says why)."""
     try:
-        frame = (
-            pl.scan_parquet(files.files, hive_partitioning=False)
-            .filter(pl.col("source_domain") == domain)
-            .select(columns)
-            .collect()
-        )
+        scan = pl.scan_parquet(files.files, hive_partitioning=False)
+        on_site = pl.col("source_domain") == domain
+        # A filter that keeps most links gains nothing from decoding late, and pyarrow's
+        # dictionary reading numbers the source URLs without hashing each row: a crawl of
+        # one site goes the pyarrow way.
+        share = scan.select(on_site.mean()).collect().item()
+        if share is None or share > _LATE_DECODING_SHARE:
+            return None
+        frame = scan.filter(on_site).select(columns).collect()
     except pl.exceptions.PolarsError:
         return None
     return frame.to_arrow().cast(pa.schema([files.schema.field(c) for c in columns]))
