@@ -560,3 +560,21 @@ def test_broken_links_match_the_edges_read_with_pandas(report_data):
     assert found.referring_domains.tolist() == [
         to_bad[to_bad.target == t].source_domain.nunique() for t in found.target
     ]
+
+
+def test_site_links_read_by_polars_match_pyarrow(report_data, monkeypatch):
+    """The site audit reads the site's links with polars when they are a small share of
+    the crawl's, else with pyarrow: both give the same audit."""
+    import pandas as pd
+
+    import linkcrawl.reports.site_audit as site_audit
+
+    audits = []
+    for share in (1.0, -1.0):  # polars whatever the share; pyarrow whatever the share
+        monkeypatch.setattr(site_audit, "_LATE_DECODING_SHARE", share)
+        audits.append(site_audit.site(report_data, "shop-example.com", "r2"))
+    by_polars, by_pyarrow = audits
+    pd.testing.assert_frame_equal(by_polars.pages, by_pyarrow.pages)
+    for name in site_audit.ISSUES:
+        pd.testing.assert_frame_equal(by_polars.issue(name), by_pyarrow.issue(name))
+    assert sum(len(by_polars.issue(n)) for n in site_audit.ISSUES)
