@@ -471,3 +471,110 @@ def test_report_command(report_data, tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().count("\n") == 0 and "--csv-dir" in result.output
     assert out.read_text() == "the previous report"
+
+
+def test_link_types_per_distinct_pair_match_link_type():
+    import pandas as pd
+
+    from linkcrawl.reports.html import _link_types
+
+    rel = pd.Series(["", "nofollow noopener", "UGC nofollow", None, "", "sponsored ugc", ""])
+    follow = pd.Series([True, False, False, True, False, False, True])
+    expected = [link_type(r, f) for r, f in zip(rel, follow, strict=True)]
+    assert _link_types(rel, follow).tolist() == expected
+
+
+def test_one_scan_answers_as_velocity_history_and_diff(report_data):
+    """The report's one scan of the edges gives what the three functions give, and those
+    match counts made here with pandas from the edges themselves."""
+    import pandas as pd
+
+    from linkcrawl.reports.monitor import BacklinkScan, diff, history, velocity
+
+    target = "shop-example.com"
+    with BacklinkScan(report_data, target, "r2") as scan:
+        per_step, per_crawl, changes = scan.velocity(), scan.history(links=False), scan.diff()
+    pd.testing.assert_frame_equal(per_step, velocity(report_data, target))
+    pd.testing.assert_frame_equal(
+        per_crawl.referring_domains, history(report_data, target).referring_domains
+    )
+    pd.testing.assert_frame_equal(changes, diff(report_data, "r1", "r2", target))
+    assert changes.attrs["old_id"] == "r1"
+
+    edges = pd.read_parquet(report_data / "edges")
+    edges["crawl_id"] = edges["crawl_id"].astype(str)
+    backlinks = edges[~edges.internal & (edges.target_domain == target)]
+    domains = {c: set(g.source_domain) for c, g in backlinks.groupby("crawl_id")}
+    last = per_step.iloc[-1]
+    assert set(last.new_domains) == domains["r2"] - domains["r1"]
+    assert set(last.lost_domains) == domains["r1"] - domains["r2"]
+    assert per_crawl.referring_domains.referring_domains.tolist() == [
+        len(domains["r1"]),
+        len(domains["r2"]),
+    ]
+    followed = backlinks.groupby(["crawl_id", "source", "target"], observed=True).follow.any()
+    old, new = followed.loc["r1"].to_dict(), followed.loc["r2"].to_dict()
+    gone = {k for k in old if k not in new} | {
+        k for k, f in old.items() if f and new.get(k) is False
+    }
+    came = {k for k in new if k not in old} | {
+        k for k, f in new.items() if f and old.get(k) is False
+    }
+    pairs = {
+        k: set(zip(g.source.astype(str), g.target.astype(str), strict=True))
+        for k, g in changes.groupby("change", observed=True)
+    }
+    assert pairs.get("lost", set()) == gone and gone
+    assert pairs.get("new", set()) == came and came
+
+
+def test_issue_top_is_the_head_of_the_issue(report_data):
+    import pandas as pd
+
+    from linkcrawl.reports.site_audit import ISSUES, site
+
+    audit_of = site(report_data, "shop-example.com", "r2")
+    for name in ISSUES:
+        rows = audit_of.issue(name)
+        total, head = audit_of.issue_top(name, 2)
+        assert total == len(rows)
+        pd.testing.assert_frame_equal(head, rows.head(2))
+
+
+def test_broken_links_match_the_edges_read_with_pandas(report_data):
+    """broken() filters the edges in DuckDB now: the same links as pandas finds."""
+    import pandas as pd
+
+    from linkcrawl.reports.monitor import broken
+
+    found = broken(report_data, "r2", target="shop-example.com")
+    pages = pd.read_parquet(report_data / "pages", filters=[("crawl_id", "==", "r2")])
+    bad = pages[
+        (pages.status >= 400) | (pages.error.notna() & (pages.error != "robots-disallowed"))
+    ]
+    edges = pd.read_parquet(report_data / "edges", filters=[("crawl_id", "==", "r2")])
+    to_bad = edges[edges.target.isin(set(bad.url)) & (edges.target_domain == "shop-example.com")]
+    assert len(found) and set(zip(found.target, found.source, strict=True)) == set(
+        zip(to_bad.target, to_bad.source, strict=True)
+    )
+    assert found.referring_domains.tolist() == [
+        to_bad[to_bad.target == t].source_domain.nunique() for t in found.target
+    ]
+
+
+def test_site_links_read_by_polars_match_pyarrow(report_data, monkeypatch):
+    """The site audit reads the site's links with polars when they are a small share of
+    the crawl's, else with pyarrow: both give the same audit."""
+    import pandas as pd
+
+    import linkcrawl.reports.site_audit as site_audit
+
+    audits = []
+    for share in (1.0, -1.0):  # polars whatever the share; pyarrow whatever the share
+        monkeypatch.setattr(site_audit, "_LATE_DECODING_SHARE", share)
+        audits.append(site_audit.site(report_data, "shop-example.com", "r2"))
+    by_polars, by_pyarrow = audits
+    pd.testing.assert_frame_equal(by_polars.pages, by_pyarrow.pages)
+    for name in site_audit.ISSUES:
+        pd.testing.assert_frame_equal(by_polars.issue(name), by_pyarrow.issue(name))
+    assert sum(len(by_polars.issue(n)) for n in site_audit.ISSUES)

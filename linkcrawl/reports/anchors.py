@@ -234,7 +234,7 @@ def anchor_classes(
     titles: dict[str, str] = {}
     if keywords is None and len(links):
         pages = ds.arrow("pages", crawl_id)
-        urls = pa.array(sorted(set(links["target"])), pa.string())
+        urls = pc.unique(table.column("target")).cast(pa.string())
         found = pages.to_table(columns=["url", "title"], filter=pc.field("url").isin(urls))
         for url, title in zip(
             found.column("url").to_pylist(), found.column("title").to_pylist(), strict=True

@@ -157,6 +157,23 @@ def link_type(rel: str, follow: bool) -> str:
     return "follow" if follow else "page nofollow"
 
 
+def _per_distinct(values: pd.Series, f: Callable[[Any], Any]) -> pd.Series:
+    """``values.map(f)``, with ``f`` called once per distinct value: a profile's anchors
+    repeat."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = pd.Series(uniques).map(f)
+    return pd.Series(mapped.array.take(codes), index=values.index, name=values.name)
+
+
+def _link_types(rel: pd.Series, follow: pd.Series) -> np.ndarray:
+    """:func:`link_type` of each row, computed once per distinct (rel, follow): a profile
+    of a million backlinks spells rel a few ways."""
+    rel_codes, rels = pd.factorize(rel, use_na_sentinel=False)
+    pairs, codes = np.unique(rel_codes * 2 + np.asarray(follow, dtype=bool), return_inverse=True)
+    types = np.array([link_type(rels[p // 2], bool(p % 2)) for p in pairs], dtype=object)
+    return types[codes.reshape(-1)]
+
+
 def _svg(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
     """A matplotlib figure drawn by ``draw(fig)`` as an inline ``<svg>`` element.
 
@@ -500,9 +517,27 @@ def _render(
     date: dt.date | None,
 ) -> tuple[str, dict[str, pd.DataFrame]]:
     """The HTML, and every table of it in full by CSV file name (without ``.csv``)."""
+    from linkcrawl.reports.monitor import BacklinkScan
+
     domain = parse_target(target).domain
     ds = open_dataset(data_dir)
     crawl_id = ds.resolve_crawl(crawl_id)
+    # The changes, the history and the new and lost links read one scan of the edges.
+    with BacklinkScan(ds, domain, crawl_id) as scan:
+        return _render_sections(ds, domain, crawl_id, scan, target, warn, site_audit, title, date)
+
+
+def _render_sections(
+    ds: Any,
+    domain: str,
+    crawl_id: str,
+    scan: Any,
+    target: str,
+    warn: Callable[[str], None] | None,
+    site_audit: Any,
+    title: str | None,
+    date: dt.date | None,
+) -> tuple[str, dict[str, pd.DataFrame]]:
     domains = ds.authority("domains", crawl_id)
     inbound_table = ds.authority_arrow("inbound", crawl_id)
     try:
@@ -522,9 +557,7 @@ def _render(
     parts.append("<h2>Since the previous crawl</h2>")
     changes = None
     try:
-        from linkcrawl.reports.monitor import velocity
-
-        per_step = velocity(ds, domain)
+        per_step = scan.velocity()
     except LinkcrawlError as exc:
         per_step = None
         parts.append(_note(f"No comparison: {exc}"))
@@ -597,9 +630,7 @@ def _render(
     # -- over time
     parts.append("<h2>Referring domains and backlinks over time</h2>")
     try:
-        from linkcrawl.reports.monitor import history
-
-        per_crawl = history(ds, domain, links=False).referring_domains
+        per_crawl = scan.history(links=False).referring_domains
     except LinkcrawlError as exc:
         per_crawl = None
         parts.append(_note(f"No history: {exc}"))
@@ -644,7 +675,7 @@ def _render(
     else:
         # Each domain's most used anchor (spacing aside), ties to the first in text order:
         # one sort, not a function call per domain (a big profile has 100,000 of them).
-        spelled = inbound.anchor.fillna("").map(lambda t: " ".join(str(t).split()))
+        spelled = _per_distinct(inbound.anchor.fillna(""), lambda t: " ".join(str(t).split()))
         top_anchor = (
             pd.DataFrame({"source_domain": inbound.source_domain, "top_anchor": spelled})
             .value_counts()
@@ -787,7 +818,7 @@ def _render(
             )
         # Anchors are counted as the audit counts them (case and spacing aside), each shown
         # as its most frequent spelling.
-        shown = inbound.anchor.map(lambda a: " ".join(str(a).split()))
+        shown = _per_distinct(inbound.anchor, lambda a: " ".join(str(a).split()))
         spellings = pd.DataFrame(
             {"key": shown.str.lower(), "anchor": shown, "source_domain": inbound.source_domain}
         )
@@ -831,7 +862,7 @@ def _render(
         )
 
         # -- follow split and position split
-        types = [link_type(r, f) for r, f in zip(inbound.rel, inbound.follow, strict=True)]
+        types = _link_types(inbound.rel, inbound.follow)
         type_counts = pd.Series(types).value_counts()
         type_labels = [t for t in REL_TYPES if t in type_counts.index]
         positions = inbound.position.fillna("none (redirect)").value_counts()
@@ -862,9 +893,8 @@ def _render(
                 "(docs/authority.md)."
             )
         )
-        best = inbound.sort_values(["value", "source_authority"], ascending=False)
-        best = best.assign(
-            type=[link_type(r, f) for r, f in zip(best.rel, best.follow, strict=True)]
+        best = inbound.assign(type=types).sort_values(
+            ["value", "source_authority"], ascending=False
         )
         link_columns = {
             "source": "linking page",
@@ -890,9 +920,7 @@ def _render(
     # -- new and lost
     parts.append("<h2>New and lost backlinks since the previous crawl</h2>")
     try:
-        from linkcrawl.reports.monitor import diff
-
-        link_changes = diff(ds, new_id=crawl_id, target=domain)
+        link_changes = scan.diff()
     except LinkcrawlError as exc:
         parts.append(_note(str(exc)))
         _skipped(warn, "new and lost links", exc)
@@ -1180,21 +1208,22 @@ def _site_section(
     )
     csv = Output(fmt="csv").csv
     for name in ISSUES:
-        rows = audit.issue(name)
-        if rows.empty:
+        # The count and the top rows: a list of a million links is not made a pandas frame.
+        total, head = audit.issue_top(name, _SITE_TOP)
+        if not total:
             continue
-        parts.append(f"<h3>{_e(name)} ({len(rows):,})</h3>")
-        if len(rows) > _SITE_TOP:
+        parts.append(f"<h3>{_e(name)} ({total:,})</h3>")
+        if total > _SITE_TOP:
             parts.append(
-                f'<p class="cut">Showing the first {_SITE_TOP} of {_e(plural(len(rows), "row"))}'
+                f'<p class="cut">Showing the first {_SITE_TOP} of {_e(plural(total, "row"))}'
                 f"; the whole list: <code>--csv-dir DIR</code> writes {_e(name)}.csv.</p>"
             )
-        top = rows.head(_SITE_TOP).astype(object).where(rows.head(_SITE_TOP).notna(), None)
+        top = head.astype(object).where(head.notna(), None)
         numeric = [c for c in top.columns if c.endswith(("score", "status", "hops", "depth"))]
         parts.append(_table(top, {c: c for c in top.columns}, numeric=numeric))
-        if len(rows) <= _SITE_CSV_ROWS:
+        if total <= _SITE_CSV_ROWS:
             parts.append(
-                f'<details id="site-{_e(name)}"><summary>all {len(rows):,} rows as CSV'
-                f"</summary><pre>{_e(csv(rows))}</pre></details>"
+                f'<details id="site-{_e(name)}"><summary>all {total:,} rows as CSV'
+                f"</summary><pre>{_e(csv(audit.issue(name)))}</pre></details>"
             )
     return parts

@@ -9,7 +9,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from linkcrawl.dataset.manifest import Manifest, crawl_lock_holder, write_manifest
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.write import clean_staging
-from linkcrawl.errors import DatasetError, _first_line
+from linkcrawl.errors import DatasetError, LinkcrawlError, _first_line
 from linkcrawl.reports.target import Target, parse_target, target_hint
 
 __all__ = [
@@ -57,6 +57,14 @@ _NOT_BROKEN_ERRORS = ("robots-disallowed",)
 def _finished(ds: Dataset) -> list[Manifest]:
     """The finished crawls, oldest first."""
     return [m for m in reversed(ds.manifests()) if m.status == "finished"]
+
+
+def _finished_or_raise(ds: Dataset) -> list[Manifest]:
+    """The finished crawls, oldest first; at least one."""
+    crawls = _finished(ds)
+    if not crawls:
+        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    return crawls
 
 
 def _backlink_filter(target: Target | None) -> Any:
@@ -151,6 +159,79 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str) -> pa.Table:
 _FIRST_OCCURRENCE = "(CASE WHEN follow THEN 0 ELSE 4294967296 END + ordinal)"
 
 
+class BacklinkScan:
+    """The backlinks of one target in every finished crawl (and in ``crawl_id``), read
+    from the edges once into a table of a DuckDB connection of its own: the HTML report
+    asks :func:`velocity`, :func:`history` and :func:`diff` about the same target, and
+    each of them would scan every crawl's edges again. Each method answers as the
+    function of its name; the scan happens at the first of them (its error, if any, is
+    each method's). A context manager: leaving it closes the connection.
+
+    >>> with BacklinkScan(ds, "example.com", "c2") as scan:   # doctest: +SKIP
+    ...     per_step, changes = scan.velocity(), scan.diff()
+    """
+
+    def __init__(self, data_dir: Path | str | Dataset, target: str, crawl_id: str) -> None:
+        self._ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
+        self._target = target
+        self._parsed = parse_target(target)
+        self._crawl_id = crawl_id
+        self._stack = ExitStack()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._failure: LinkcrawlError | None = None
+
+    def __enter__(self) -> BacklinkScan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _scanned(self) -> duckdb.DuckDBPyConnection:
+        if self._failure is not None:
+            raise self._failure
+        if self._con is None:
+            ids = [m.crawl_id for m in _finished(self._ds)]
+            if self._crawl_id not in ids:
+                ids.append(self._crawl_id)
+            con = self._stack.enter_context(_connect())
+            try:
+                _register(con, self._ds, "edges", ids, "edges_all")
+                con.execute(
+                    "CREATE TEMP TABLE target_links AS SELECT crawl_id, source, target, "
+                    "source_domain, anchor, follow, ordinal FROM edges_all "
+                    f"WHERE NOT internal AND {self._parsed.sql()}"
+                )
+            except duckdb.Error as exc:
+                self._failure = DatasetError(f"{self._ds.root}: {_first_line(exc)}")
+                raise self._failure from None
+            except LinkcrawlError as exc:
+                self._failure = exc
+                raise
+            self._con = con
+        return self._con
+
+    def velocity(self) -> pd.DataFrame:
+        """:func:`velocity` of the target."""
+        crawls = _finished_or_raise(self._ds)
+        return _velocity(self._scanned(), self._ds, crawls, "target_links")
+
+    def history(self, *, links: bool = True) -> History:
+        """:func:`history` of the target."""
+        crawls = _finished_or_raise(self._ds)
+        return _history(self._scanned(), self._ds, crawls, self._parsed, "target_links", links)
+
+    def diff(self) -> pd.DataFrame:
+        """:func:`diff` of the target's backlinks from the crawl before ``crawl_id``."""
+        old_id, new_id = _diff_ids(self._ds, None, self._crawl_id)
+        con = self._scanned()
+        for crawl_id, side in ((old_id, "old"), (new_id, "new")):
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {side}_edges AS SELECT * EXCLUDE (crawl_id) "
+                f"FROM target_links WHERE crawl_id = {_sql_text(crawl_id)}"
+            )
+        return _diff(con, self._ds, old_id, new_id, self._target)
+
+
 # -- diff ------------------------------------------------------------------------------------
 
 
@@ -219,11 +300,10 @@ def diff(
     old_id, new_id = _diff_ids(ds, old_id, new_id)
     parsed = parse_target(target) if target is not None else None
     where = f"WHERE NOT internal AND {parsed.sql()}" if parsed is not None else ""
-    scope = sorted(set(ds.manifest(new_id).fields.get("scope") or ()))
+    scope = _scope(ds, new_id)
     with _connect() as con:
         for crawl_id, side in ((old_id, "old"), (new_id, "new")):
             _register(con, ds, "edges", [crawl_id], f"{side}_edges_all")
-            _register(con, ds, "pages", [crawl_id], f"{side}_pages")
         try:
             if where:
                 # A target's links are few: scanned once (each scan decodes the URL columns
@@ -237,13 +317,32 @@ def diff(
             else:
                 for side in ("old", "new"):
                     con.execute(f"CREATE VIEW {side}_edges AS SELECT * FROM {side}_edges_all")
-            for statement in _diff_sql(scope):
-                con.execute(statement)
-            urls = con.sql("SELECT url FROM urls ORDER BY id").to_arrow_table()
-            result = con.sql(_DIFF_RESULT).to_arrow_table()
         except duckdb.Error as exc:
             raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
-        empty = parsed is not None and not result.num_rows and not _any_rows(con, ds)
+        return _diff(con, ds, old_id, new_id, target)
+
+
+def _scope(ds: Dataset, crawl_id: str) -> list[str]:
+    return sorted(set(ds.manifest(crawl_id).fields.get("scope") or ()))
+
+
+def _diff(
+    con: duckdb.DuckDBPyConnection, ds: Dataset, old_id: str, new_id: str, target: str | None
+) -> pd.DataFrame:
+    """:func:`diff` on a connection with the links of each crawl, as ``old_edges`` and
+    ``new_edges`` (those of ``target`` only, when one is given)."""
+    parsed = parse_target(target) if target is not None else None
+    scope = _scope(ds, new_id)
+    for crawl_id, side in ((old_id, "old"), (new_id, "new")):
+        _register(con, ds, "pages", [crawl_id], f"{side}_pages")
+    try:
+        for statement in _diff_sql(scope):
+            con.execute(statement)
+        urls = con.sql("SELECT url FROM urls ORDER BY id").to_arrow_table()
+        result = con.sql(_DIFF_RESULT).to_arrow_table()
+    except duckdb.Error as exc:
+        raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
+    empty = parsed is not None and not result.num_rows and not _any_rows(con, ds)
     # Each URL once, as a category: a diff of two unrelated crawls changes every link, and
     # its sources and targets repeat.
     categories = pd.Index(urls.column("url").to_pandas())
@@ -496,40 +595,51 @@ def history(
     """
     parsed = parse_target(target)
     ds = open_dataset(data_dir)
-    crawls = _finished(ds)
-    if not crawls:
-        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    crawls = _finished_or_raise(ds)
+    with _connect() as con:
+        _register(con, ds, "edges", [m.crawl_id for m in crawls], "edges_all")
+        backlinks_from = f"edges_all WHERE NOT internal AND {parsed.sql()}"
+        return _history(con, ds, crawls, parsed, backlinks_from, links)
+
+
+def _history(
+    con: duckdb.DuckDBPyConnection,
+    ds: Dataset,
+    crawls: list[Manifest],
+    parsed: Target,
+    backlinks_from: str,
+    links: bool,
+) -> History:
+    """:func:`history` of these crawls on a connection where ``FROM {backlinks_from}``
+    reads the target's backlinks in them (and maybe others), with a ``crawl_id``."""
     ids = [m.crawl_id for m in crawls]
     times: list[Any] = [m.fields.get("started_at") for m in crawls]
     started = pd.Series(pd.to_datetime(times, utc=True), index=ids)
-    condition = parsed.sql()
-    with _connect() as con:
-        _register(con, ds, "edges", ids, "edges_all")
-        con.register(
-            "crawl_order",
-            pa.table(
-                {
-                    "crawl_id": ids,
-                    "ord": range(len(ids)),
-                    "started": pa.array(started.reset_index(drop=True)),
-                }
-            ),
-        )
-        # One row per link and crawl (as in diff), then one per link across the crawls.
-        anchor = f", arg_min(anchor, {_FIRST_OCCURRENCE}) AS anchor" if links else ""
-        pairs = f"""
-            CREATE TEMP TABLE pairs AS
-            SELECT crawl_id, source, target, any_value(source_domain) AS source_domain,
-                bool_or(follow) AS follow{anchor}
-            FROM edges_all WHERE NOT internal AND {condition}
-            GROUP BY crawl_id, source, target
-        """
-        try:
-            con.execute(pairs)
-        except duckdb.Error as exc:
-            raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
-        per_crawl = _query(con, ds, _HISTORY_PER_CRAWL).to_pandas()
-        found = _query(con, ds, _HISTORY_LINKS).to_pandas() if links else None
+    con.register(
+        "crawl_order",
+        pa.table(
+            {
+                "crawl_id": ids,
+                "ord": range(len(ids)),
+                "started": pa.array(started.reset_index(drop=True)),
+            }
+        ),
+    )
+    # One row per link and crawl (as in diff), then one per link across the crawls.
+    anchor = f", arg_min(anchor, {_FIRST_OCCURRENCE}) AS anchor" if links else ""
+    pairs = f"""
+        CREATE OR REPLACE TEMP TABLE pairs AS
+        SELECT crawl_id, source, target, any_value(source_domain) AS source_domain,
+            bool_or(follow) AS follow{anchor}
+        FROM {backlinks_from}
+        GROUP BY crawl_id, source, target
+    """
+    try:
+        con.execute(pairs)
+    except duckdb.Error as exc:
+        raise DatasetError(f"{ds.root}: {_first_line(exc)}") from None
+    per_crawl = _query(con, ds, _HISTORY_PER_CRAWL).to_pandas()
+    found = _query(con, ds, _HISTORY_LINKS).to_pandas() if links else None
     domains = pd.DataFrame({"crawl_id": ids, "started_at": started.to_numpy()})
     counts = ["referring_domains", "followed_referring_domains", "links"]
     per_crawl = per_crawl.set_index("crawl_id")
@@ -602,20 +712,23 @@ def velocity(data_dir: Path | str | Dataset = "data", target: str = "") -> pd.Da
     """
     parsed = parse_target(target)
     ds = data_dir if isinstance(data_dir, Dataset) else open_dataset(data_dir)
-    crawls = _finished(ds)
-    if not crawls:
-        raise DatasetError(f"no finished crawl in {ds.root}: run `linkcrawl crawl` first")
+    crawls = _finished_or_raise(ds)
+    with _connect() as con:
+        _register(con, ds, "edges", [m.crawl_id for m in crawls], "edges_all")
+        return _velocity(con, ds, crawls, f"edges_all WHERE NOT internal AND {parsed.sql()}")
+
+
+def _velocity(
+    con: duckdb.DuckDBPyConnection, ds: Dataset, crawls: list[Manifest], backlinks_from: str
+) -> pd.DataFrame:
+    """:func:`velocity` of these crawls on a connection where ``FROM {backlinks_from}``
+    reads the target's backlinks in them (and maybe others), with a ``crawl_id``."""
     ids = [m.crawl_id for m in crawls]
     times: list[Any] = [m.fields.get("started_at") for m in crawls]
     started = pd.to_datetime(times, utc=True)
-    with _connect() as con:
-        _register(con, ds, "edges", ids, "edges_all")
-        found = _query(
-            con,
-            ds,
-            "SELECT DISTINCT crawl_id, source_domain FROM edges_all "
-            f"WHERE NOT internal AND {parsed.sql()}",
-        ).to_pandas()
+    found = _query(
+        con, ds, f"SELECT DISTINCT crawl_id, source_domain FROM {backlinks_from}"
+    ).to_pandas()
     per_crawl = found.groupby("crawl_id")["source_domain"].agg(set).to_dict()
     rows = []
     before: set[str] | None = None
@@ -716,10 +829,8 @@ def broken(
     )
     pages = pages.sort_values("fetched_at", kind="stable").drop_duplicates("url", keep="last")
     # typed: an empty Python list would be a null-typed value set, which pyarrow refuses
-    expression = pc.field("target").isin(pa.array(pages["url"].tolist(), pa.string()))
+    urls = pa.array(pages["url"].tolist(), pa.string())
     parsed = parse_target(target) if target is not None else None
-    if parsed is not None:
-        expression = expression & parsed.expression()
     columns = [
         "source",
         "target",
@@ -730,7 +841,13 @@ def broken(
         "kind",
         "ordinal",
     ]
-    links = _link_pairs(ds.edges(crawl_id, columns=columns, filters=expression))
+    found = _links_to(ds, crawl_id, urls, parsed, columns)
+    if found is None:
+        expression = pc.field("target").isin(urls)
+        if parsed is not None:
+            expression = expression & parsed.expression()
+        found = ds.edges(crawl_id, columns=columns, filters=expression)
+    links = _link_pairs(found)
     links = links.merge(
         pages[["url", "status", "error"]].rename(columns={"url": "target"}), on="target"
     )
@@ -743,7 +860,7 @@ def broken(
     links["status"] = links["status"].astype("Int16")
     links.attrs.update(crawl_id=crawl_id, target=target)
     if parsed is not None and links.empty:
-        has_links = not ds.edges(crawl_id, columns=["target"], filters=parsed.expression()).empty
+        has_links = _has_links_to(ds, crawl_id, parsed)
         if not has_links:
             links.attrs["hint"] = _hint(ds, [crawl_id], parsed, "no links to", backlinks=False)
     return links[
@@ -760,6 +877,54 @@ def broken(
             "kind",
         ]
     ]
+
+
+def _links_to(
+    ds: Dataset, crawl_id: str, urls: pa.Array, parsed: Target | None, columns: list[str]
+) -> pd.DataFrame | None:
+    """The edges of a crawl (these columns) whose target is one of ``urls`` (and under
+    ``parsed``), in the files' row order, as :meth:`Dataset.edges` gives them; None when
+    the part files are not local or DuckDB cannot read them (the caller then asks
+    ``Dataset.edges``, which says what is wrong with which file).
+
+    DuckDB tests the target's domain first and decodes the URL columns only where it
+    matches; pyarrow's filter decodes every column of every row first."""
+    data = ds.arrow("edges", crawl_id)
+    files = getattr(data, "files", None) if isinstance(ds.root, Path) else None
+    if not files:
+        return None
+    condition = parsed.sql() if parsed is not None else "true"
+    try:
+        with _connect() as con:
+            con.register("wanted", pa.table({"url": urls}))
+            con.register("part_files", pa.table({"filename": files, "part": range(len(files))}))
+            con.read_parquet(
+                files, hive_partitioning=False, filename=True, file_row_number=True
+            ).create_view("edges")
+            found = con.sql(
+                f"SELECT {', '.join(columns)} FROM edges JOIN part_files USING (filename) "
+                f"WHERE {condition} AND target IN (SELECT url FROM wanted) "
+                "ORDER BY part, file_row_number"
+            ).to_arrow_table()
+    except duckdb.Error:
+        return None
+    schema = pa.schema([data.schema.field(c) for c in columns])
+    return found.cast(schema).to_pandas()
+
+
+def _has_links_to(ds: Dataset, crawl_id: str, parsed: Target) -> bool:
+    """Whether any link of the crawl points under ``parsed``, internal ones too."""
+    data = ds.arrow("edges", crawl_id)
+    files = getattr(data, "files", None) if isinstance(ds.root, Path) else None
+    if files:
+        try:
+            with _connect() as con:
+                con.read_parquet(files, hive_partitioning=False).create_view("edges")
+                sql = f"SELECT 1 FROM edges WHERE {parsed.sql()} LIMIT 1"
+                return bool(con.sql(sql).fetchall())
+        except duckdb.Error:
+            pass  # Dataset.edges says which file is wrong
+    return not ds.edges(crawl_id, columns=["target"], filters=parsed.expression()).empty
 
 
 # -- prune -----------------------------------------------------------------------------------

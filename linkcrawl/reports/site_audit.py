@@ -122,12 +122,21 @@ class SiteAudit:
 
     def issue(self, name: str) -> pd.DataFrame:
         """The rows of issue ``name`` (see :data:`ISSUES`), the one to fix first on top."""
+        return _pandas(self._issue(name))
+
+    def issue_top(self, name: str, n: int) -> tuple[int, pd.DataFrame]:
+        """How many rows issue ``name`` has, and the first ``n`` of them as :meth:`issue`
+        gives them (without making the whole list a pandas frame)."""
+        rows = self._issue(name)
+        return rows.height, _pandas(rows.head(n), like=rows)
+
+    def _issue(self, name: str) -> pl.DataFrame:
         if name not in ISSUES:
             raise LinkcrawlError(f"unknown issue {name!r}: choose from {', '.join(ISSUES)}")
         rows = self._issues[name]
         if isinstance(rows, _Lazy):
             rows = self._issues[name] = rows.build()
-        return _pandas(rows)
+        return rows
 
     def counts(self) -> pd.DataFrame:
         """One row per issue: issue, rows, and what it lists."""
@@ -246,6 +255,15 @@ def _read(
     read their anchors later, row for row (None: the table has them)."""
     try:
         pages = ds.arrow("pages", crawl_id).to_table(columns=_PAGE_READ)
+        # A host's registered domain is its last labels (case aside): only the URLs that
+        # spell the domain, and those that are not ASCII (other dots), can be the site's.
+        urls = pages.column("url")
+        pages = pages.filter(
+            pc.or_(
+                pc.match_substring(urls, domain, ignore_case=True),
+                pc.invert(pc.string_is_ascii(urls)),
+            )
+        )
         hosts = url_hosts(pages.column("url"))
         distinct = pc.unique(hosts).to_pylist()
         ours = [h for h in distinct if h is not None and registered_domain(h) == domain]
@@ -254,7 +272,7 @@ def _read(
             columns=["url", "sitemap"], filter=pc.field("domain") == domain
         )
         twice = pc.count_distinct(pages.column("url")).as_py() < pages.num_rows
-        edge_files = ds.arrow("edges", crawl_id)
+        edge_files = plain = ds.arrow("edges", crawl_id)
         only_site = pc.field("source_domain") == domain
         if getattr(edge_files, "files", None):
             read = pads.ParquetReadOptions(dictionary_columns=_EDGE_DICTIONARY)
@@ -266,13 +284,19 @@ def _read(
         # A resumed crawl can hold a page twice: its links are then told apart by ordinal.
         # Then the anchors too, read with the links they are deduplicated with.
         columns = [*_EDGE_READ, "ordinal", "anchor"] if twice else _EDGE_READ
-        edges = edge_files.to_table(columns=columns, filter=only_site)
+        local = isinstance(ds.root, Path) and getattr(edge_files, "files", None)
+        edges = _site_links(plain, domain, columns) if local else None
+        if edges is None:
+            edges = edge_files.to_table(columns=columns, filter=only_site)
         links = edge_files
 
         def anchors() -> pa.ChunkedArray:
-            # The same scan, in the same order (to_table keeps the files' row order).
+            # The same scan, in the same order (both keep the files' row order).
+            read = _site_links(plain, domain, ["anchor"]) if local else None
             try:
-                return links.to_table(columns=["anchor"], filter=only_site).column("anchor")
+                if read is None:
+                    read = links.to_table(columns=["anchor"], filter=only_site)
+                return read.column("anchor")
             except (pa.ArrowException, OSError) as exc:
                 raise DatasetError(f"{ds.root}: crawl {crawl_id}: {first_line(exc)}") from None
     except (pa.ArrowException, OSError) as exc:
@@ -296,6 +320,31 @@ def _read(
     assert isinstance(sitemap_frame, pl.DataFrame)
     sitemap_frame = sitemap_frame.unique("url", keep="first", maintain_order=True)
     return page_frame, sitemap_frame, edges, None if twice else anchors
+
+
+# Above this share of the crawl's links on the site's pages, they are read by pyarrow.
+_LATE_DECODING_SHARE = 0.5
+
+
+def _site_links(files: Any, domain: str, columns: list[str]) -> pa.Table | None:
+    """The links on the site's pages (these columns), in the files' row order, read by
+    polars, whose filter decodes the other columns only where ``source_domain`` matches
+    (pyarrow's decodes every column of every row first); typed as the dataset's columns.
+    None when most links are the site's, or polars cannot read the files (pyarrow's
+    reader then says why)."""
+    try:
+        scan = pl.scan_parquet(files.files, hive_partitioning=False)
+        on_site = pl.col("source_domain") == domain
+        # A filter that keeps most links gains nothing from decoding late, and pyarrow's
+        # dictionary reading numbers the source URLs without hashing each row: a crawl of
+        # one site goes the pyarrow way.
+        share = scan.select(on_site.mean()).collect().item()
+        if share is None or share > _LATE_DECODING_SHARE:
+            return None
+        frame = scan.filter(on_site).select(columns).collect()
+    except pl.exceptions.PolarsError:
+        return None
+    return frame.to_arrow().cast(pa.schema([files.schema.field(c) for c in columns]))
 
 
 def _distinct_links(edges: pa.Table) -> pa.Table:
@@ -941,11 +990,14 @@ def _canonical_issue(
     return pl.DataFrame(columns)
 
 
-def _pandas(frame: pl.DataFrame) -> pd.DataFrame:
+def _pandas(frame: pl.DataFrame, like: pl.DataFrame | None = None) -> pd.DataFrame:
     """A polars frame as pandas: whole-number columns with nulls as Python ints and None
-    (the exports write them as numbers and empty cells), text as Python strings."""
+    (the exports write them as numbers and empty cells), text as Python strings. With
+    ``like`` (the frame that ``frame`` is the first rows of), a column is converted as it
+    would be in ``like``."""
     out = frame.to_pandas()
+    whole = frame if like is None else like
     for name, dtype in frame.schema.items():
-        if dtype.is_integer() and frame[name].null_count():
+        if dtype.is_integer() and whole[name].null_count():
             out[name] = pd.Series(frame[name].to_list(), dtype=object, index=out.index)
     return out
