@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -578,3 +579,22 @@ def test_site_links_read_by_polars_match_pyarrow(report_data, monkeypatch):
     for name in site_audit.ISSUES:
         pd.testing.assert_frame_equal(by_polars.issue(name), by_pyarrow.issue(name))
     assert sum(len(by_polars.issue(n)) for n in site_audit.ISSUES)
+
+
+def test_report_leaves_the_callers_matplotlib_alone(report_data, tmp_path):
+    # A notebook's backend (here "svg", which needs no display) and its open figures: the
+    # report used to switch the process to Agg through matplotlib.use().
+    script = f"""
+import matplotlib
+matplotlib.use("svg")
+import matplotlib.pyplot as plt
+plt.figure()
+from linkcrawl.reports.html import report
+report({str(report_data)!r}, "shop-example.com", {str(tmp_path / "r.html")!r})
+print(matplotlib.get_backend(), plt.get_fignums())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "svg [1]"

@@ -181,10 +181,10 @@ def _svg(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
     XML writer); mathtext is off, so that an anchor with ``$`` signs is drawn as written;
     no date and a fixed hash salt keep the output the same from run to run.
     """
+    # A Figure of its own, saved by the SVG backend savefig picks for format="svg": no
+    # pyplot, so the caller's backend and figures are left as they were.
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
     rc: Any = {
@@ -198,19 +198,16 @@ def _svg(draw: Callable[[Any], None], size: tuple[float, float]) -> str:
         "axes.formatter.limits": (-30, 30),  # no 1e6 on an axis
         "axes.formatter.useoffset": False,
     }
-    with plt.rc_context(rc):
-        fig = plt.figure(figsize=size)
-        try:
-            draw(fig)
-            for ax in fig.axes:
-                for axis in (ax.xaxis, ax.yaxis):
-                    if type(axis.get_major_formatter()) is ScalarFormatter:
-                        axis.set_major_formatter(FuncFormatter(_tick))
-            fig.tight_layout()
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
-        finally:
-            plt.close(fig)
+    with matplotlib.rc_context(rc):
+        fig = Figure(figsize=size)
+        draw(fig)
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                if type(axis.get_major_formatter()) is ScalarFormatter:
+                    axis.set_major_formatter(FuncFormatter(_tick))
+        fig.tight_layout()
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
