@@ -4,7 +4,7 @@ the system's Chromium through scrapy-playwright, inside the crawler's own addres
 A page is fetched by Scrapy as always; a page to render is then opened in Chromium with
 its document answered from the body Scrapy fetched (the server is not asked twice, and
 the DOM grows from exactly the HTML whose links are ``origin = html``). The DOM as it
-stands once the page is loaded and its network is idle (or its time budget is spent) is
+stands once the page is loaded and quiet (or its time budget is spent) is
 extracted by the same link extractor as the HTML. What the browser may fetch is decided
 here, request by request, through Playwright's routing:
 
@@ -291,7 +291,7 @@ class Renderer:
         self.pattern = re.compile(pattern) if pattern else None
         self.probe_pages = settings.getint("LINKCRAWL_RENDER_PROBE_PAGES", 5)
         self.budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
-        self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.5)
+        self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.1)
         self.retries = settings.getint("LINKCRAWL_RENDER_RETRIES", 2)
         self.user_agent = settings.get("USER_AGENT")
         self.guard = BrowserGuard.from_settings(settings)
@@ -421,17 +421,30 @@ class Renderer:
         )
 
     async def _settle(self, page: Any, deadline: float, traffic: _Traffic) -> None:
-        """Wait until the page's network is idle, no request in flight for
-        ``LINKCRAWL_RENDER_IDLE`` seconds (its scripts' fetches answered and their links
-        inserted), within what is left of its time budget."""
+        """Wait, once the page is loaded, until it is quiet: no request of it in flight,
+        no short timer of its scripts pending (:data:`_QUIET_SCRIPT`) and its set of links
+        unchanged, all three for ``LINKCRAWL_RENDER_IDLE`` seconds; within what is left of
+        its time budget."""
+        links: Any = None
+        changed = time.monotonic()
         while True:
+            state = await page.evaluate(_QUIET_PROBE)
             now = time.monotonic()
-            if traffic.in_flight == 0 and now - traffic.last >= self.idle:
+            if state is None:
+                # A document without the counting script: its network and budget decide.
+                state = {"timers": 0, "links": None}
+            if state["links"] != links:
+                links, changed = state["links"], now
+            if (
+                traffic.in_flight == 0
+                and state["timers"] == 0
+                and now - max(traffic.last, changed) >= self.idle
+            ):
                 return
             if now >= deadline:
                 self._inc("not_idle")  # the DOM as it stands at the end of the budget
                 return
-            await asyncio.sleep(min(0.05, deadline - now))
+            await asyncio.sleep(min(_POLL, max(0.0, deadline - now)))
 
     async def _init_page(self, page: Any, request: Any) -> None:
         """Install the page's routes before it navigates. Playwright runs the route added
@@ -463,6 +476,7 @@ class Renderer:
                 # the pages a page opens (window.open), which have the context's routes only.
                 await context.route_web_socket(re.compile(r".*"), self._route_socket)
                 await context.route("**", self._route)
+                await context.add_init_script(_QUIET_SCRIPT)
                 self._guarded_contexts.add(context)
             request.meta["linkcrawl_guarded"] = True
         except Exception:
@@ -491,6 +505,51 @@ class Renderer:
         # handed on to scrapy-playwright's route, which would ask the browser for every
         # request's headers first.
         await route.continue_()
+
+
+# How often a rendering page is looked at while it settles, seconds.
+_POLL = 0.02
+# A timer of the page's scripts due within this many milliseconds is waited for...
+_TIMER_WAIT_MS = 2000
+# ... unless it was set by a timer callback this many timers deep: a script that polls by
+# re-arming its own timer (the HTML standard clamps such timers from the same depth on).
+_TIMER_NESTING = 5
+# Run in every page before its own scripts: it counts the page's pending short timers,
+# which a link may be waiting on (``setTimeout(() => nav.innerHTML = ..., 300)``) while
+# no request is in flight. The page's setTimeout still behaves as the browser's.
+_QUIET_SCRIPT = f"""(() => {{
+  const pending = new Set();
+  const native = {{set: window.setTimeout, clear: window.clearTimeout}};
+  let depth = 0;
+  window.setTimeout = function (handler, delay, ...args) {{
+    if (typeof handler !== "function") return native.set.call(this, handler, delay, ...args);
+    const level = depth + 1;
+    const counted = level < {_TIMER_NESTING} && (Number(delay) || 0) <= {_TIMER_WAIT_MS};
+    const id = native.set.call(this, function () {{
+      const outer = depth;
+      depth = level;
+      try {{ return handler.apply(this, args); }}
+      finally {{ depth = outer; pending.delete(id); }}
+    }}, delay);
+    if (counted) pending.add(id);
+    return id;
+  }};
+  window.clearTimeout = function (id) {{
+    pending.delete(id);
+    return native.clear.call(this, id);
+  }};
+  Object.defineProperty(window, "__linkcrawlQuiet", {{
+    value: () => {{
+      let hash = 0;
+      for (const link of document.links) {{
+        const href = link.href;
+        for (let i = 0; i < href.length; i++) hash = (hash * 31 + href.charCodeAt(i)) | 0;
+      }}
+      return {{timers: pending.size, links: [document.links.length, hash]}};
+    }},
+  }});
+}})();"""
+_QUIET_PROBE = "() => window.__linkcrawlQuiet ? window.__linkcrawlQuiet() : null"
 
 
 def _served_headers(response: Any) -> dict[str, str]:
