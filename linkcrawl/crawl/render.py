@@ -49,11 +49,13 @@ from linkcrawl.extract.links import PageLinks
 from linkcrawl.extract.urls import host_of
 
 __all__ = [
+    "CONTEXT",
     "HEADLESS_SHELL",
     "RENDER_MODES",
     "BrowserGuard",
     "Renderer",
     "check_render",
+    "context_options",
     "find_chromium",
     "link_origins",
     "render_settings",
@@ -71,8 +73,10 @@ _INSTALL_BROWSER = (
 _INSTALL_PLAYWRIGHT = "pip install 'linkcrawl[render]'"
 # Playwright's resource types that are never downloaded: nothing in them holds a link.
 _SKIPPED_RESOURCES = frozenset({"image", "font", "media"})
-_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-_CONTEXT = "linkcrawl-render"
+# scrapy-playwright's handler, one for both schemes, its browser started beside the crawl.
+_HANDLER = "linkcrawl.crawl._render_handler.RenderHandler"
+# The browser context pages render in.
+CONTEXT = "linkcrawl-render"
 # Headers of the served response not given to the browser with its body: the body Scrapy
 # hands over is decoded and whole, and cookies are off in a crawl.
 _DROPPED_HEADERS = frozenset(
@@ -134,6 +138,15 @@ def _proxies() -> dict[str, str]:
     """The proxies Scrapy's HttpProxyMiddleware uses, by scheme (http, https)."""
     found = getproxies()
     return {s: found[s] for s in ("http", "https") if found.get(s)}
+
+
+def context_options(settings: Any) -> dict[str, Any]:
+    """Playwright's options for the browser context pages render in."""
+    return {
+        "service_workers": "block",
+        "accept_downloads": False,
+        "user_agent": settings.get("USER_AGENT"),
+    }
 
 
 def render_settings(settings: Any) -> dict[str, Any]:
@@ -293,7 +306,7 @@ class Renderer:
         self.budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
         self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.1)
         self.retries = settings.getint("LINKCRAWL_RENDER_RETRIES", 2)
-        self.user_agent = settings.get("USER_AGENT")
+        self.context_options = context_options(settings)
         self.guard = BrowserGuard.from_settings(settings)
         self.hosts: dict[str, _HostState] = {}
         # The bound on pages open at once, whichever handler renders them (Scrapy builds
@@ -400,12 +413,8 @@ class Renderer:
             dont_filter=True,
             meta={
                 "playwright": True,
-                "playwright_context": _CONTEXT,
-                "playwright_context_kwargs": {
-                    "service_workers": "block",
-                    "accept_downloads": False,
-                    "user_agent": self.user_agent,
-                },
+                "playwright_context": CONTEXT,
+                "playwright_context_kwargs": self.context_options,
                 "playwright_page_init_callback": self._init_page,
                 "playwright_page_goto_kwargs": {"wait_until": "load"},
                 "playwright_page_methods": [PageMethod(self._settle, deadline, traffic)],
