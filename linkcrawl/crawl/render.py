@@ -29,6 +29,7 @@ again by scrapy-playwright on the next page; a page whose rendering failed is tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -278,6 +279,13 @@ class _Traffic:
         self.in_flight = max(0, self.in_flight - 1)
         self.last = time.monotonic()
 
+    def listeners(self) -> list[tuple[str, Any]]:
+        return [
+            ("request", self.started),
+            ("requestfinished", self.ended),
+            ("requestfailed", self.ended),
+        ]
+
 
 @dataclass
 class _HostState:
@@ -313,6 +321,9 @@ class Renderer:
         # one download handler, and so one browser, per scheme: http and https).
         self.pages = asyncio.Semaphore(max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4)))
         self._guarded_contexts: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Pages open in the browser, free for the next render, and how many each rendered.
+        self._idle_pages: list[Any] = []
+        self._page_renders: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> Renderer | None:
@@ -380,9 +391,15 @@ class Renderer:
             try:
                 async with self.pages:
                     # Made here, so that its time budget starts once a page is free.
-                    request = self._request(response)
-                    rendered = await self.crawler.engine.download_async(request)
-                if not request.meta.get("linkcrawl_guarded"):
+                    request = self._request(response, self._idle_page())
+                    try:
+                        rendered = await self.crawler.engine.download_async(request)
+                    except BaseException:
+                        await self._put_back(request, reuse=False)
+                        raise
+                    guarded = request.meta.get("linkcrawl_guarded")
+                    await self._put_back(request, reuse=bool(guarded))
+                if not guarded:
                     raise RuntimeError("the page's guard was not installed")
                 break
             except Exception as exc:
@@ -402,7 +419,39 @@ class Renderer:
             request=response.request,
         )
 
-    def _request(self, response: Any) -> Any:
+    def _idle_page(self) -> Any:
+        """A browser page that rendered before and is free, if there is one open."""
+        while self._idle_pages:
+            page = self._idle_pages.pop()
+            if not page.is_closed():
+                return page
+        return None
+
+    async def _put_back(self, request: Any, reuse: bool) -> None:
+        """After a render: its page, emptied, is kept for the next render (opening a page
+        costs more than navigating one), or closed when the render failed or the page has
+        rendered ``_PAGE_RENDERS`` pages."""
+        page = request.meta.get("playwright_page")
+        if page is None or page.is_closed():
+            return
+        traffic: _Traffic = request.meta["linkcrawl_traffic"]
+        for event, listener in traffic.listeners():
+            page.remove_listener(event, listener)
+        renders = self._page_renders.get(page, 0) + 1
+        self._page_renders[page] = renders
+        if reuse and renders < _PAGE_RENDERS:
+            try:
+                # Its document unloaded, its scripts stopped, before it waits in the pool.
+                await page.goto("about:blank", timeout=_BLANK_TIMEOUT_MS)
+            except Exception:
+                pass
+            else:
+                self._idle_pages.append(page)
+                return
+        with contextlib.suppress(Exception):
+            await page.close()
+
+    def _request(self, response: Any, page: Any = None) -> Any:
         import scrapy
         from scrapy_playwright.page import PageMethod
 
@@ -413,6 +462,9 @@ class Renderer:
             dont_filter=True,
             meta={
                 "playwright": True,
+                # The page is this renderer's to keep open or close (_put_back).
+                "playwright_include_page": True,
+                **({"playwright_page": page} if page is not None else {}),
                 "playwright_context": CONTEXT,
                 "playwright_context_kwargs": self.context_options,
                 "playwright_page_init_callback": self._init_page,
@@ -462,9 +514,8 @@ class Renderer:
             status, headers, body = request.meta["linkcrawl_served"]
             traffic: _Traffic = request.meta["linkcrawl_traffic"]
             traffic.last = time.monotonic()
-            page.on("request", traffic.started)
-            page.on("requestfinished", traffic.ended)
-            page.on("requestfailed", traffic.ended)
+            for event, listener in traffic.listeners():
+                page.on(event, listener)
             served = {"done": False}
 
             async def route_page(route: Any, pw_request: Any) -> None:
@@ -516,6 +567,10 @@ class Renderer:
         await route.continue_()
 
 
+# A browser page renders this many pages, then is closed and a new one opened: what a
+# page's documents leave behind (its process's memory) is bounded.
+_PAGE_RENDERS = 100
+_BLANK_TIMEOUT_MS = 5000
 # How often a rendering page is looked at while it settles, seconds.
 _POLL = 0.02
 # A timer of the page's scripts due within this many milliseconds is waited for...
