@@ -482,3 +482,13 @@ def test_origins_count_each_served_link_once():
     for target, kind in (("/a", "anchor"), ("/a", "anchor"), ("/b", "image"), ("/c", "anchor")):
         rendered.add(target, "", "", True, "content", kind)
     assert link_origins(html, rendered) == ["html", "rendered", "rendered", "rendered"]
+
+
+def test_pages_open_at_once_follow_the_cores_unless_set():
+    from scrapy.settings import Settings
+
+    from linkcrawl.crawl.render import render_pages
+
+    cores = len(os.sched_getaffinity(0))
+    assert render_pages(Settings({"LINKCRAWL_RENDER_PAGES": 0})) == min(16, max(4, 4 * cores))
+    assert render_pages(Settings({"LINKCRAWL_RENDER_PAGES": 3})) == 3

@@ -19,8 +19,8 @@ here, request by request, through Playwright's routing:
   are blocked and WebRTC may not use UDP outside a proxy;
 - WebSockets are judged like any request.
 
-The number of pages open at once is ``LINKCRAWL_RENDER_PAGES``; each page has
-``LINKCRAWL_RENDER_TIMEOUT`` seconds. A browser that crashes or is killed is launched
+The number of pages open at once is ``LINKCRAWL_RENDER_PAGES`` (:func:`render_pages`); each
+page has ``LINKCRAWL_RENDER_TIMEOUT`` seconds. A browser that crashes or is killed is launched
 again by scrapy-playwright on the next page; a page whose rendering failed is tried again
 (``LINKCRAWL_RENDER_RETRIES``) and otherwise keeps the links of its HTML, counted in
 ``linkcrawl/render/failed``: the crawl loses no page.
@@ -59,6 +59,7 @@ __all__ = [
     "context_options",
     "find_chromium",
     "link_origins",
+    "render_pages",
     "render_settings",
 ]
 
@@ -141,6 +142,21 @@ def _proxies() -> dict[str, str]:
     return {s: found[s] for s in ("http", "https") if found.get(s)}
 
 
+def render_pages(settings: Any) -> int:
+    """How many pages may be open in the browser at once: ``LINKCRAWL_RENDER_PAGES``, or
+    when it is 0, 4 per core this process may run on, between 4 and 16. A render spends
+    much of its time waiting (its scripts' requests, the quiet period) rather than
+    computing, so a core keeps several pages busy."""
+    pages = settings.getint("LINKCRAWL_RENDER_PAGES", 0)
+    if pages > 0:
+        return pages
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(16, max(4, 4 * cores))
+
+
 def context_options(settings: Any) -> dict[str, Any]:
     """Playwright's options for the browser context pages render in."""
     return {
@@ -154,7 +170,7 @@ def render_settings(settings: Any) -> dict[str, Any]:
     """The Scrapy settings that make the spider able to render: scrapy-playwright's
     download handler (which hands every request not marked for the browser to Scrapy's
     own HTTP handler) and its browser, the system's Chromium."""
-    pages = max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4))
+    pages = render_pages(settings)
     budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
     launch: dict[str, Any] = {
         "executable_path": find_chromium(settings),
@@ -317,9 +333,8 @@ class Renderer:
         self.context_options = context_options(settings)
         self.guard = BrowserGuard.from_settings(settings)
         self.hosts: dict[str, _HostState] = {}
-        # The bound on pages open at once, whichever handler renders them (Scrapy builds
-        # one download handler, and so one browser, per scheme: http and https).
-        self.pages = asyncio.Semaphore(max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4)))
+        # The bound on pages open at once, rendering or free in the pool.
+        self.pages = asyncio.Semaphore(render_pages(settings))
         self._guarded_contexts: weakref.WeakSet[Any] = weakref.WeakSet()
         # Pages open in the browser, free for the next render, and how many each rendered.
         self._idle_pages: list[Any] = []

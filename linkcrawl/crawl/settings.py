@@ -153,7 +153,8 @@ LINKCRAWL_CHROMIUM_ARGS = ""
 # Pages open in the browser at once, and each page's time budget in seconds (load, then
 # until it is quiet; the DOM as it stands when the budget is spent). A page whose
 # rendering fails is tried again this many times, then keeps the links of its HTML.
-LINKCRAWL_RENDER_PAGES = 4
+# Pages: 0 is 4 per core the crawl may run on, between 4 and 16.
+LINKCRAWL_RENDER_PAGES = 0
 LINKCRAWL_RENDER_TIMEOUT = 20.0
 LINKCRAWL_RENDER_RETRIES = 2
 # A page is quiet once, for this many seconds, no request of it has been in flight, no
