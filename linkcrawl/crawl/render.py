@@ -501,26 +501,25 @@ class Renderer:
         no short timer of its scripts pending (:data:`_QUIET_SCRIPT`) and its set of links
         unchanged, all three for ``LINKCRAWL_RENDER_IDLE`` seconds; within what is left of
         its time budget."""
-        links: Any = None
-        changed = time.monotonic()
         while True:
-            state = await page.evaluate(_QUIET_PROBE)
             now = time.monotonic()
-            if state is None:
-                # A document without the counting script: its network and budget decide.
-                state = {"timers": 0, "links": None}
-            if state["links"] != links:
-                links, changed = state["links"], now
-            if (
-                traffic.in_flight == 0
-                and state["timers"] == 0
-                and now - max(traffic.last, changed) >= self.idle
-            ):
-                return
             if now >= deadline:
                 self._inc("not_idle")  # the DOM as it stands at the end of the budget
                 return
-            await asyncio.sleep(min(_POLL, max(0.0, deadline - now)))
+            if traffic.in_flight:
+                await asyncio.sleep(min(_POLL, deadline - now))
+                continue
+            # Nothing in flight: the page's scripts, waited for in the page (one round trip).
+            limit = (deadline - now) * 1000
+            scripts = await page.evaluate(_QUIET_WAIT, [self.idle * 1000, limit])
+            if scripts is False:
+                continue  # the budget is spent: counted above
+            # Its network quiet over the same last LINKCRAWL_RENDER_IDLE seconds (null: a
+            # document without the counting script, whose network alone decides).
+            if traffic.in_flight == 0 and time.monotonic() - traffic.last >= self.idle:
+                return
+            if scripts is None:
+                await asyncio.sleep(min(_POLL, max(0.0, deadline - time.monotonic())))
 
     async def _init_page(self, page: Any, request: Any) -> None:
         """Install the page's routes before it navigates. Playwright runs the route added
@@ -586,8 +585,10 @@ class Renderer:
 # page's documents leave behind (its process's memory) is bounded.
 _PAGE_RENDERS = 100
 _BLANK_TIMEOUT_MS = 5000
-# How often a rendering page is looked at while it settles, seconds.
-_POLL = 0.02
+# How often a settling page's timers and links are looked at, in the page, and its
+# network, here.
+_PAGE_POLL_MS = 15
+_POLL = 0.015
 # A timer of the page's scripts due within this many milliseconds is waited for...
 _TIMER_WAIT_MS = 2000
 # ... unless it was set by a timer callback this many timers deep: a script that polls by
@@ -617,18 +618,35 @@ _QUIET_SCRIPT = f"""(() => {{
     pending.delete(id);
     return native.clear.call(this, id);
   }};
+  const links = () => {{
+    let hash = 0;
+    for (const link of document.links) {{
+      const href = link.href;
+      for (let i = 0; i < href.length; i++) hash = (hash * 31 + href.charCodeAt(i)) | 0;
+    }}
+    return `${{document.links.length}}:${{hash}}`;
+  }};
+  // Resolves once, for ``quiet`` ms, no counted timer was pending and the links did not
+  // change (true), or after ``limit`` ms (false); looked at every {_PAGE_POLL_MS} ms.
   Object.defineProperty(window, "__linkcrawlQuiet", {{
-    value: () => {{
-      let hash = 0;
-      for (const link of document.links) {{
-        const href = link.href;
-        for (let i = 0; i < href.length; i++) hash = (hash * 31 + href.charCodeAt(i)) | 0;
-      }}
-      return {{timers: pending.size, links: [document.links.length, hash]}};
-    }},
+    value: (quiet, limit) => new Promise((resolve) => {{
+      const start = performance.now();
+      let seen = links(), since = start;
+      const look = () => {{
+        const now = performance.now(), current = links();
+        if (current !== seen || pending.size > 0) {{ seen = current; since = now; }}
+        if (now - since >= quiet) resolve(true);
+        else if (now - start >= limit) resolve(false);
+        else native.set.call(window, look, {_PAGE_POLL_MS});
+      }};
+      look();
+    }}),
   }});
 }})();"""
-_QUIET_PROBE = "() => window.__linkcrawlQuiet ? window.__linkcrawlQuiet() : null"
+# The page's own scripts quiet (a promise); null in a document without the script above.
+_QUIET_WAIT = (
+    "([quiet, limit]) => window.__linkcrawlQuiet ? window.__linkcrawlQuiet(quiet, limit) : null"
+)
 
 
 def _served_headers(response: Any) -> dict[str, str]:
