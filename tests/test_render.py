@@ -222,10 +222,13 @@ def late_web() -> LocalWeb:
 
 
 @pytest.mark.slow
-def test_links_inserted_late_are_found(tmp_path):
+@pytest.mark.parametrize("pages", ["0", "1"])
+def test_links_inserted_late_are_found(tmp_path, pages):
     """A page is extracted once it is quiet, not after a fixed wait: its requests answered,
     its short timers run, its links unchanged. Each late link is there, found only by
-    rendering; the page that polls forever is not held to its time budget."""
+    rendering; the page that polls forever is not held to its time budget. With one page
+    open at once, each render navigates the browser page the previous render left, its
+    document and its timers still there."""
     _require_browser()
     web = late_web()
     budget = 60
@@ -239,6 +242,8 @@ def test_links_inserted_late_are_found(tmp_path):
             "always",
             "-s",
             f"LINKCRAWL_RENDER_TIMEOUT={budget}",
+            "-s",
+            f"LINKCRAWL_RENDER_PAGES={pages}",
         )
         elapsed = time.monotonic() - started
     for name in ("fetch", "timer", "chain", "timer-fetch", "poller"):

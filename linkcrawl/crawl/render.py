@@ -39,9 +39,9 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 from urllib.request import getproxies
 
 from linkcrawl.crawl.middlewares import is_public_address
@@ -282,18 +282,25 @@ def link_origins(html: PageLinks, rendered: PageLinks) -> list[str]:
 
 @dataclass
 class _Traffic:
-    """A page's requests in flight, and when the last one started or ended."""
+    """A render's requests in flight, and when the last one started or ended. Requests
+    are told apart, so that one of the page's previous document ending now (a reused
+    page) is not taken for one of this render's."""
 
-    in_flight: int = 0
+    requests: set[Any] = field(default_factory=set)
     last: float = 0.0
 
-    def started(self, *_: Any) -> None:
-        self.in_flight += 1
+    @property
+    def in_flight(self) -> int:
+        return len(self.requests)
+
+    def started(self, request: Any) -> None:
+        self.requests.add(request)
         self.last = time.monotonic()
 
-    def ended(self, *_: Any) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
-        self.last = time.monotonic()
+    def ended(self, request: Any) -> None:
+        if request in self.requests:
+            self.requests.discard(request)
+            self.last = time.monotonic()
 
     def listeners(self) -> list[tuple[str, Any]]:
         return [
@@ -338,6 +345,7 @@ class Renderer:
         self._guarded_contexts: weakref.WeakSet[Any] = weakref.WeakSet()
         # Pages open in the browser, free for the next render, and how many each rendered.
         self._idle_pages: list[Any] = []
+        self._waiting = 0  # renders waiting for a page
         self._page_renders: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -404,9 +412,14 @@ class Renderer:
         attempt = 0
         while True:
             try:
-                async with self.pages:
+                self._waiting += 1
+                try:
+                    await self.pages.acquire()
+                finally:
+                    self._waiting -= 1
+                try:
                     # Made here, so that its time budget starts once a page is free.
-                    request = self._request(response, self._idle_page())
+                    request = self._request(response, self._idle_page(response.url))
                     try:
                         rendered = await self.crawler.engine.download_async(request)
                     except BaseException:
@@ -414,6 +427,8 @@ class Renderer:
                         raise
                     guarded = request.meta.get("linkcrawl_guarded")
                     await self._put_back(request, reuse=bool(guarded))
+                finally:
+                    self.pages.release()
                 if not guarded:
                     raise RuntimeError("the page's guard was not installed")
                 break
@@ -434,12 +449,16 @@ class Renderer:
             request=response.request,
         )
 
-    def _idle_page(self) -> Any:
-        """A browser page that rendered before and is free, if there is one open."""
-        while self._idle_pages:
-            page = self._idle_pages.pop()
-            if not page.is_closed():
-                return page
+    def _idle_page(self, url: str) -> Any:
+        """A browser page that rendered before and is free, if there is one open whose
+        document is not at ``url`` (going there would not load a new document)."""
+        target = urldefrag(url).url
+        for i in range(len(self._idle_pages) - 1, -1, -1):
+            page = self._idle_pages[i]
+            if page.is_closed():
+                del self._idle_pages[i]
+            elif urldefrag(page.url).url != target:
+                return self._idle_pages.pop(i)
         return None
 
     async def _put_back(self, request: Any, reuse: bool) -> None:
@@ -456,8 +475,10 @@ class Renderer:
         self._page_renders[page] = renders
         if reuse and renders < _PAGE_RENDERS:
             try:
-                # Its document unloaded, its scripts stopped, before it waits in the pool.
-                await page.goto("about:blank", timeout=_BLANK_TIMEOUT_MS)
+                if not self._waiting:
+                    # Nothing to render next: its document unloaded, its scripts stopped,
+                    # while it waits. (A render waiting navigates it at once.)
+                    await page.goto("about:blank", timeout=_BLANK_TIMEOUT_MS)
             except Exception:
                 pass
             else:
