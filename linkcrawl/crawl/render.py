@@ -532,7 +532,15 @@ class Renderer:
                 continue
             # Nothing in flight: the page's scripts, waited for in the page (one round trip).
             limit = (deadline - now) * 1000
-            scripts = await page.evaluate(_QUIET_WAIT, [self.idle * 1000, limit])
+            try:
+                # Bounded here too: a page whose scripts never yield never answers.
+                scripts = await asyncio.wait_for(
+                    page.evaluate(_QUIET_WAIT, [self.idle * 1000, limit]),
+                    timeout=deadline - now + 1.0,
+                )
+            except TimeoutError:
+                self._inc("not_idle")
+                return
             if scripts is False:
                 continue  # the budget is spent: counted above
             # Its network quiet over the same last LINKCRAWL_RENDER_IDLE seconds (null: a
