@@ -179,6 +179,82 @@ def test_auto_renders_the_shell_and_the_pattern_not_the_plain_page_and_stops_a_h
     assert render["reasons"] == {"empty-root": 1, "pattern": 1, "few-links": 3}
 
 
+def _slow_json(value: object, seconds: float) -> Resource:
+    """A JSON answer that takes ``seconds``: sent in two halves, ``seconds`` apart."""
+    body = json.dumps(value).encode()
+    half = max(1, len(body) // 2)
+    headers = {"Content-Type": "application/json"}
+    return Resource(200, headers, body, chunk_size=half, chunk_delay=seconds)
+
+
+def _inserts(href: str) -> str:
+    return f"document.getElementById('root').innerHTML = '<a href=\"{href}\">late</a>';"
+
+
+def late_web() -> LocalWeb:
+    """Pages whose scripts insert their link late: after a fetch the local server answers
+    in 0.4 s, after a 300 ms timer, after a chain of two fetches, after a timer and then
+    a fetch; and a page that inserts its link at once but polls with a timer forever."""
+    web = LocalWeb()
+    late = ["fetch", "timer", "chain", "timer-fetch", "poller"]
+    web.add(f"{SITE}/", _page([f"/{name}.html" for name in late]))
+    json_href = _inserts("' + j.href + '")
+    scripts = {
+        "fetch": f"fetch('/links.json').then(r => r.json()).then(j => {{{json_href}}});",
+        "timer": f"setTimeout(() => {{{_inserts('/from-timer.html')}}}, 300);",
+        "chain": "fetch('/first.json').then(r => r.json()).then(j => fetch(j.next))"
+        f".then(r => r.json()).then(j => {{{json_href}}});",
+        "timer-fetch": "setTimeout(() => fetch('/timer.json').then(r => r.json())"
+        f".then(j => {{{json_href}}}), 200);",
+        "poller": _inserts("/from-poller.html")
+        + "(function poll() { window.polls = (window.polls || 0) + 1; setTimeout(poll, 50); })();"
+        + "setInterval(() => { window.ticks = (window.ticks || 0) + 1; }, 30);",
+    }
+    for name, script in scripts.items():
+        web.add(f"{SITE}/{name}.html", _page([], f"/{name}.js", '<div id="root"></div>'))
+        web.add(f"{SITE}/{name}.js", _js(script))
+        web.add(f"{SITE}/from-{name}.html", _page(["/"]))
+    web.add(f"{SITE}/links.json", _slow_json({"href": "/from-fetch.html"}, 0.4))
+    web.add(f"{SITE}/first.json", _slow_json({"next": "/second.json"}, 0.15))
+    web.add(f"{SITE}/second.json", _slow_json({"href": "/from-chain.html"}, 0.15))
+    web.add(f"{SITE}/timer.json", _slow_json({"href": "/from-timer-fetch.html"}, 0.15))
+    return web
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pages", ["0", "1"])
+def test_links_inserted_late_are_found(tmp_path, pages):
+    """A page is extracted once it is quiet, not after a fixed wait: its requests answered,
+    its short timers run, its links unchanged. Each late link is there, found only by
+    rendering; the page that polls forever is not held to its time budget. With one page
+    open at once, each render navigates the browser page the previous render left, its
+    document and its timers still there."""
+    _require_browser()
+    web = late_web()
+    budget = 60
+    with LocalWebServer(web) as server:
+        started = time.monotonic()
+        _, edges, pages, manifest = crawl(
+            tmp_path,
+            server,
+            [f"{SITE}/"],
+            "--render",
+            "always",
+            "-s",
+            f"LINKCRAWL_RENDER_TIMEOUT={budget}",
+            "-s",
+            f"LINKCRAWL_RENDER_PAGES={pages}",
+        )
+        elapsed = time.monotonic() - started
+    for name in ("fetch", "timer", "chain", "timer-fetch", "poller"):
+        assert links_of(edges, f"{SITE}/{name}.html") == {f"{SITE}/from-{name}.html": "rendered"}, (
+            name
+        )
+    assert {f"{SITE}/from-{name}.html" for name in ("fetch", "chain", "poller")} <= set(pages.url)
+    assert manifest["render"]["failed"] == 0
+    assert elapsed < budget / 2
+
+
 # Chromium's own Private Network Access refuses a plain-http page's requests to loopback:
 # off here, so that only linkcrawl's guard stands between the page and the counter.
 NO_PNA = [
@@ -222,8 +298,16 @@ def test_the_browser_cannot_reach_loopback_nor_download_images(tmp_path):
     with LocalWebServer(counter) as target:
         web = guard_web(target.port)
         with LocalWebServer(web) as server:
+            # One page open at once, and the crawl starts at /after.html: the guarded page
+            # is rendered in a browser page that rendered another before it.
             _, edges, _, manifest = crawl(
-                tmp_path, server, [f"{SITE}/guarded.html"], "--render", "always"
+                tmp_path,
+                server,
+                [f"{SITE}/after.html"],
+                "--render",
+                "always",
+                "-s",
+                "LINKCRAWL_RENDER_PAGES=1",
             )
             # (Playwright sends loopback through the crawl's proxy too: the local web.)
             hits = counter.requests + [r for r in web.requests if r[2].startswith("/hit")]
@@ -411,3 +495,13 @@ def test_origins_count_each_served_link_once():
     for target, kind in (("/a", "anchor"), ("/a", "anchor"), ("/b", "image"), ("/c", "anchor")):
         rendered.add(target, "", "", True, "content", kind)
     assert link_origins(html, rendered) == ["html", "rendered", "rendered", "rendered"]
+
+
+def test_pages_open_at_once_follow_the_cores_unless_set():
+    from scrapy.settings import Settings
+
+    from linkcrawl.crawl.render import render_pages
+
+    cores = len(os.sched_getaffinity(0))
+    assert render_pages(Settings({"LINKCRAWL_RENDER_PAGES": 0})) == min(16, max(4, 4 * cores))
+    assert render_pages(Settings({"LINKCRAWL_RENDER_PAGES": 3})) == 3

@@ -4,7 +4,7 @@ the system's Chromium through scrapy-playwright, inside the crawler's own addres
 A page is fetched by Scrapy as always; a page to render is then opened in Chromium with
 its document answered from the body Scrapy fetched (the server is not asked twice, and
 the DOM grows from exactly the HTML whose links are ``origin = html``). The DOM as it
-stands once the page is loaded and its network is idle (or its time budget is spent) is
+stands once the page is loaded and quiet (or its time budget is spent) is
 extracted by the same link extractor as the HTML. What the browser may fetch is decided
 here, request by request, through Playwright's routing:
 
@@ -19,8 +19,8 @@ here, request by request, through Playwright's routing:
   are blocked and WebRTC may not use UDP outside a proxy;
 - WebSockets are judged like any request.
 
-The number of pages open at once is ``LINKCRAWL_RENDER_PAGES``; each page has
-``LINKCRAWL_RENDER_TIMEOUT`` seconds. A browser that crashes or is killed is launched
+The number of pages open at once is ``LINKCRAWL_RENDER_PAGES`` (:func:`render_pages`); each
+page has ``LINKCRAWL_RENDER_TIMEOUT`` seconds. A browser that crashes or is killed is launched
 again by scrapy-playwright on the next page; a page whose rendering failed is tried again
 (``LINKCRAWL_RENDER_RETRIES``) and otherwise keeps the links of its HTML, counted in
 ``linkcrawl/render/failed``: the crawl loses no page.
@@ -29,6 +29,7 @@ again by scrapy-playwright on the next page; a page whose rendering failed is tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -38,9 +39,9 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 from urllib.request import getproxies
 
 from linkcrawl.crawl.middlewares import is_public_address
@@ -49,13 +50,16 @@ from linkcrawl.extract.links import PageLinks
 from linkcrawl.extract.urls import host_of
 
 __all__ = [
+    "CONTEXT",
     "HEADLESS_SHELL",
     "RENDER_MODES",
     "BrowserGuard",
     "Renderer",
     "check_render",
+    "context_options",
     "find_chromium",
     "link_origins",
+    "render_pages",
     "render_settings",
 ]
 
@@ -71,8 +75,10 @@ _INSTALL_BROWSER = (
 _INSTALL_PLAYWRIGHT = "pip install 'linkcrawl[render]'"
 # Playwright's resource types that are never downloaded: nothing in them holds a link.
 _SKIPPED_RESOURCES = frozenset({"image", "font", "media"})
-_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-_CONTEXT = "linkcrawl-render"
+# scrapy-playwright's handler, one for both schemes, its browser started beside the crawl.
+_HANDLER = "linkcrawl.crawl._render_handler.RenderHandler"
+# The browser context pages render in.
+CONTEXT = "linkcrawl-render"
 # Headers of the served response not given to the browser with its body: the body Scrapy
 # hands over is decoded and whole, and cookies are off in a crawl.
 _DROPPED_HEADERS = frozenset(
@@ -136,11 +142,35 @@ def _proxies() -> dict[str, str]:
     return {s: found[s] for s in ("http", "https") if found.get(s)}
 
 
+def render_pages(settings: Any) -> int:
+    """How many pages may be open in the browser at once: ``LINKCRAWL_RENDER_PAGES``, or
+    when it is 0, 4 per core this process may run on, between 4 and 16. A render spends
+    much of its time waiting (its scripts' requests, the quiet period) rather than
+    computing, so a core keeps several pages busy."""
+    pages = settings.getint("LINKCRAWL_RENDER_PAGES", 0)
+    if pages > 0:
+        return pages
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(16, max(4, 4 * cores))
+
+
+def context_options(settings: Any) -> dict[str, Any]:
+    """Playwright's options for the browser context pages render in."""
+    return {
+        "service_workers": "block",
+        "accept_downloads": False,
+        "user_agent": settings.get("USER_AGENT"),
+    }
+
+
 def render_settings(settings: Any) -> dict[str, Any]:
     """The Scrapy settings that make the spider able to render: scrapy-playwright's
     download handler (which hands every request not marked for the browser to Scrapy's
     own HTTP handler) and its browser, the system's Chromium."""
-    pages = max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4))
+    pages = render_pages(settings)
     budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
     launch: dict[str, Any] = {
         "executable_path": find_chromium(settings),
@@ -252,18 +282,32 @@ def link_origins(html: PageLinks, rendered: PageLinks) -> list[str]:
 
 @dataclass
 class _Traffic:
-    """A page's requests in flight, and when the last one started or ended."""
+    """A render's requests in flight, and when the last one started or ended. Requests
+    are told apart, so that one of the page's previous document ending now (a reused
+    page) is not taken for one of this render's."""
 
-    in_flight: int = 0
+    requests: set[Any] = field(default_factory=set)
     last: float = 0.0
 
-    def started(self, *_: Any) -> None:
-        self.in_flight += 1
+    @property
+    def in_flight(self) -> int:
+        return len(self.requests)
+
+    def started(self, request: Any) -> None:
+        self.requests.add(request)
         self.last = time.monotonic()
 
-    def ended(self, *_: Any) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
-        self.last = time.monotonic()
+    def ended(self, request: Any) -> None:
+        if request in self.requests:
+            self.requests.discard(request)
+            self.last = time.monotonic()
+
+    def listeners(self) -> list[tuple[str, Any]]:
+        return [
+            ("request", self.started),
+            ("requestfinished", self.ended),
+            ("requestfailed", self.ended),
+        ]
 
 
 @dataclass
@@ -291,15 +335,18 @@ class Renderer:
         self.pattern = re.compile(pattern) if pattern else None
         self.probe_pages = settings.getint("LINKCRAWL_RENDER_PROBE_PAGES", 5)
         self.budget = settings.getfloat("LINKCRAWL_RENDER_TIMEOUT", 20.0)
-        self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.5)
+        self.idle = settings.getfloat("LINKCRAWL_RENDER_IDLE", 0.1)
         self.retries = settings.getint("LINKCRAWL_RENDER_RETRIES", 2)
-        self.user_agent = settings.get("USER_AGENT")
+        self.context_options = context_options(settings)
         self.guard = BrowserGuard.from_settings(settings)
         self.hosts: dict[str, _HostState] = {}
-        # The bound on pages open at once, whichever handler renders them (Scrapy builds
-        # one download handler, and so one browser, per scheme: http and https).
-        self.pages = asyncio.Semaphore(max(1, settings.getint("LINKCRAWL_RENDER_PAGES", 4)))
+        # The bound on pages open at once, rendering or free in the pool.
+        self.pages = asyncio.Semaphore(render_pages(settings))
         self._guarded_contexts: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Pages open in the browser, free for the next render, and how many each rendered.
+        self._idle_pages: list[Any] = []
+        self._waiting = 0  # renders waiting for a page
+        self._page_renders: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> Renderer | None:
@@ -365,11 +412,24 @@ class Renderer:
         attempt = 0
         while True:
             try:
-                async with self.pages:
+                self._waiting += 1
+                try:
+                    await self.pages.acquire()
+                finally:
+                    self._waiting -= 1
+                try:
                     # Made here, so that its time budget starts once a page is free.
-                    request = self._request(response)
-                    rendered = await self.crawler.engine.download_async(request)
-                if not request.meta.get("linkcrawl_guarded"):
+                    request = self._request(response, self._idle_page(response.url))
+                    try:
+                        rendered = await self.crawler.engine.download_async(request)
+                    except BaseException:
+                        await self._put_back(request, reuse=False)
+                        raise
+                    guarded = request.meta.get("linkcrawl_guarded")
+                    await self._put_back(request, reuse=bool(guarded))
+                finally:
+                    self.pages.release()
+                if not guarded:
                     raise RuntimeError("the page's guard was not installed")
                 break
             except Exception as exc:
@@ -389,7 +449,45 @@ class Renderer:
             request=response.request,
         )
 
-    def _request(self, response: Any) -> Any:
+    def _idle_page(self, url: str) -> Any:
+        """A browser page that rendered before and is free, if there is one open whose
+        document is not at ``url`` (going there would not load a new document)."""
+        target = urldefrag(url).url
+        for i in range(len(self._idle_pages) - 1, -1, -1):
+            page = self._idle_pages[i]
+            if page.is_closed():
+                del self._idle_pages[i]
+            elif urldefrag(page.url).url != target:
+                return self._idle_pages.pop(i)
+        return None
+
+    async def _put_back(self, request: Any, reuse: bool) -> None:
+        """After a render: its page, emptied, is kept for the next render (opening a page
+        costs more than navigating one), or closed when the render failed or the page has
+        rendered ``_PAGE_RENDERS`` pages."""
+        page = request.meta.get("playwright_page")
+        if page is None or page.is_closed():
+            return
+        traffic: _Traffic = request.meta["linkcrawl_traffic"]
+        for event, listener in traffic.listeners():
+            page.remove_listener(event, listener)
+        renders = self._page_renders.get(page, 0) + 1
+        self._page_renders[page] = renders
+        if reuse and renders < _PAGE_RENDERS:
+            try:
+                if not self._waiting:
+                    # Nothing to render next: its document unloaded, its scripts stopped,
+                    # while it waits. (A render waiting navigates it at once.)
+                    await page.goto("about:blank", timeout=_BLANK_TIMEOUT_MS)
+            except Exception:
+                pass
+            else:
+                self._idle_pages.append(page)
+                return
+        with contextlib.suppress(Exception):
+            await page.close()
+
+    def _request(self, response: Any, page: Any = None) -> Any:
         import scrapy
         from scrapy_playwright.page import PageMethod
 
@@ -400,12 +498,11 @@ class Renderer:
             dont_filter=True,
             meta={
                 "playwright": True,
-                "playwright_context": _CONTEXT,
-                "playwright_context_kwargs": {
-                    "service_workers": "block",
-                    "accept_downloads": False,
-                    "user_agent": self.user_agent,
-                },
+                # The page is this renderer's to keep open or close (_put_back).
+                "playwright_include_page": True,
+                **({"playwright_page": page} if page is not None else {}),
+                "playwright_context": CONTEXT,
+                "playwright_context_kwargs": self.context_options,
                 "playwright_page_init_callback": self._init_page,
                 "playwright_page_goto_kwargs": {"wait_until": "load"},
                 "playwright_page_methods": [PageMethod(self._settle, deadline, traffic)],
@@ -421,17 +518,37 @@ class Renderer:
         )
 
     async def _settle(self, page: Any, deadline: float, traffic: _Traffic) -> None:
-        """Wait until the page's network is idle, no request in flight for
-        ``LINKCRAWL_RENDER_IDLE`` seconds (its scripts' fetches answered and their links
-        inserted), within what is left of its time budget."""
+        """Wait, once the page is loaded, until it is quiet: no request of it in flight,
+        no short timer of its scripts pending (:data:`_QUIET_SCRIPT`) and its set of links
+        unchanged, all three for ``LINKCRAWL_RENDER_IDLE`` seconds; within what is left of
+        its time budget."""
         while True:
             now = time.monotonic()
-            if traffic.in_flight == 0 and now - traffic.last >= self.idle:
-                return
             if now >= deadline:
                 self._inc("not_idle")  # the DOM as it stands at the end of the budget
                 return
-            await asyncio.sleep(min(0.05, deadline - now))
+            if traffic.in_flight:
+                await asyncio.sleep(min(_POLL, deadline - now))
+                continue
+            # Nothing in flight: the page's scripts, waited for in the page (one round trip).
+            limit = (deadline - now) * 1000
+            try:
+                # Bounded here too: a page whose scripts never yield never answers.
+                scripts = await asyncio.wait_for(
+                    page.evaluate(_QUIET_WAIT, [self.idle * 1000, limit]),
+                    timeout=deadline - now + 1.0,
+                )
+            except TimeoutError:
+                self._inc("not_idle")
+                return
+            if scripts is False:
+                continue  # the budget is spent: counted above
+            # Its network quiet over the same last LINKCRAWL_RENDER_IDLE seconds (null: a
+            # document without the counting script, whose network alone decides).
+            if traffic.in_flight == 0 and time.monotonic() - traffic.last >= self.idle:
+                return
+            if scripts is None:
+                await asyncio.sleep(min(_POLL, max(0.0, deadline - time.monotonic())))
 
     async def _init_page(self, page: Any, request: Any) -> None:
         """Install the page's routes before it navigates. Playwright runs the route added
@@ -440,9 +557,8 @@ class Renderer:
             status, headers, body = request.meta["linkcrawl_served"]
             traffic: _Traffic = request.meta["linkcrawl_traffic"]
             traffic.last = time.monotonic()
-            page.on("request", traffic.started)
-            page.on("requestfinished", traffic.ended)
-            page.on("requestfailed", traffic.ended)
+            for event, listener in traffic.listeners():
+                page.on(event, listener)
             served = {"done": False}
 
             async def route_page(route: Any, pw_request: Any) -> None:
@@ -463,6 +579,7 @@ class Renderer:
                 # the pages a page opens (window.open), which have the context's routes only.
                 await context.route_web_socket(re.compile(r".*"), self._route_socket)
                 await context.route("**", self._route)
+                await context.add_init_script(_QUIET_SCRIPT)
                 self._guarded_contexts.add(context)
             request.meta["linkcrawl_guarded"] = True
         except Exception:
@@ -491,6 +608,74 @@ class Renderer:
         # handed on to scrapy-playwright's route, which would ask the browser for every
         # request's headers first.
         await route.continue_()
+
+
+# A browser page renders this many pages, then is closed and a new one opened: what a
+# page's documents leave behind (its process's memory) is bounded.
+_PAGE_RENDERS = 100
+_BLANK_TIMEOUT_MS = 5000
+# How often a settling page's timers and links are looked at, in the page, and its
+# network, here.
+_PAGE_POLL_MS = 15
+_POLL = 0.015
+# A timer of the page's scripts due within this many milliseconds is waited for...
+_TIMER_WAIT_MS = 2000
+# ... unless it was set by a timer callback this many timers deep: a script that polls by
+# re-arming its own timer (the HTML standard clamps such timers from the same depth on).
+_TIMER_NESTING = 5
+# Run in every page before its own scripts: it counts the page's pending short timers,
+# which a link may be waiting on (``setTimeout(() => nav.innerHTML = ..., 300)``) while
+# no request is in flight. The page's setTimeout still behaves as the browser's.
+_QUIET_SCRIPT = f"""(() => {{
+  const pending = new Set();
+  const native = {{set: window.setTimeout, clear: window.clearTimeout}};
+  let depth = 0;
+  window.setTimeout = function (handler, delay, ...args) {{
+    if (typeof handler !== "function") return native.set.call(this, handler, delay, ...args);
+    const level = depth + 1;
+    const counted = level < {_TIMER_NESTING} && (Number(delay) || 0) <= {_TIMER_WAIT_MS};
+    const id = native.set.call(this, function () {{
+      const outer = depth;
+      depth = level;
+      try {{ return handler.apply(this, args); }}
+      finally {{ depth = outer; pending.delete(id); }}
+    }}, delay);
+    if (counted) pending.add(id);
+    return id;
+  }};
+  window.clearTimeout = function (id) {{
+    pending.delete(id);
+    return native.clear.call(this, id);
+  }};
+  const links = () => {{
+    let hash = 0;
+    for (const link of document.links) {{
+      const href = link.href;
+      for (let i = 0; i < href.length; i++) hash = (hash * 31 + href.charCodeAt(i)) | 0;
+    }}
+    return `${{document.links.length}}:${{hash}}`;
+  }};
+  // Resolves once, for ``quiet`` ms, no counted timer was pending and the links did not
+  // change (true), or after ``limit`` ms (false); looked at every {_PAGE_POLL_MS} ms.
+  Object.defineProperty(window, "__linkcrawlQuiet", {{
+    value: (quiet, limit) => new Promise((resolve) => {{
+      const start = performance.now();
+      let seen = links(), since = start;
+      const look = () => {{
+        const now = performance.now(), current = links();
+        if (current !== seen || pending.size > 0) {{ seen = current; since = now; }}
+        if (now - since >= quiet) resolve(true);
+        else if (now - start >= limit) resolve(false);
+        else native.set.call(window, look, {_PAGE_POLL_MS});
+      }};
+      look();
+    }}),
+  }});
+}})();"""
+# The page's own scripts quiet (a promise); null in a document without the script above.
+_QUIET_WAIT = (
+    "([quiet, limit]) => window.__linkcrawlQuiet ? window.__linkcrawlQuiet(quiet, limit) : null"
+)
 
 
 def _served_headers(response: Any) -> dict[str, str]:

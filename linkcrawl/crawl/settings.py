@@ -151,14 +151,16 @@ LINKCRAWL_CHROMIUM = ""
 # More arguments for Chromium, as on a command line ("--lang=de --disable-features=X").
 LINKCRAWL_CHROMIUM_ARGS = ""
 # Pages open in the browser at once, and each page's time budget in seconds (load, then
-# until its network is idle; the DOM as it stands when the budget is spent). A page whose
+# until it is quiet; the DOM as it stands when the budget is spent). A page whose
 # rendering fails is tried again this many times, then keeps the links of its HTML.
-LINKCRAWL_RENDER_PAGES = 4
+# Pages: 0 is 4 per core the crawl may run on, between 4 and 16.
+LINKCRAWL_RENDER_PAGES = 0
 LINKCRAWL_RENDER_TIMEOUT = 20.0
 LINKCRAWL_RENDER_RETRIES = 2
-# A page's network is idle once no request of it has been in flight for this many seconds
-# (Playwright's networkidle: 0.5); then its DOM is extracted.
-LINKCRAWL_RENDER_IDLE = 0.5
+# A page is quiet once, for this many seconds, no request of it has been in flight, no
+# timer of its scripts due within 2 s has been pending and its links have not changed;
+# then its DOM is extracted (docs/rendering.md).
+LINKCRAWL_RENDER_IDLE = 0.1
 # --render auto: a host whose first this many pages rendered for their shell signals found
 # no link their HTML lacks is not rendered any more (0: never stop).
 LINKCRAWL_RENDER_PROBE_PAGES = 5
