@@ -75,8 +75,9 @@ _INSTALL_BROWSER = (
 _INSTALL_PLAYWRIGHT = "pip install 'linkcrawl[render]'"
 # Playwright's resource types that are never downloaded: nothing in them holds a link.
 _SKIPPED_RESOURCES = frozenset({"image", "font", "media"})
-# scrapy-playwright's handler, one for both schemes, its browser started beside the crawl.
-_HANDLER = "linkcrawl.crawl._render_handler.RenderHandler"
+# scrapy-playwright's handler, as it is: a subclass that started the browser beside the
+# crawl needed its private methods.
+_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 # The browser context pages render in.
 CONTEXT = "linkcrawl-render"
 # Headers of the served response not given to the browser with its body: the body Scrapy
