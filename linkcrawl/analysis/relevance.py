@@ -1,0 +1,244 @@
+"""Topical relevance of links between domains: TF-IDF vectors of the pages' text
+(scikit-learn) and their cosine, per linking page and target page, and per referring
+domain and target site (docs/authority.md, "Relevance").
+
+Only links from one domain to another are scored: relevance says whether a site that
+vouches for another writes about the same thing, which a site's links to itself do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkcrawl.errors import DatasetError
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from linkcrawl.analysis.graph import CrawlGraph
+    from linkcrawl.dataset.reader import Dataset
+
+__all__ = [
+    "TEXT_COLUMNS",
+    "VECTORIZER_SETTINGS",
+    "LinkRelevance",
+    "has_page_text",
+    "link_relevance",
+    "page_documents",
+    "relevance_table",
+]
+
+# The pages columns a page's document is made of, joined by a space, in this order.
+TEXT_COLUMNS = ("title", "description", "headings", "text")
+
+# scikit-learn TfidfVectorizer settings (docs/authority.md gives the formula they stand
+# for): words of two or more letters or digits, lower-cased and accents stripped, no stop
+# list (the IDF discounts words every page has), tf = 1 + ln(count), smoothed idf =
+# 1 + ln((1 + n) / (1 + df)), each page's vector L2-normalised.
+VECTORIZER_SETTINGS: dict[str, Any] = {
+    "lowercase": True,
+    "strip_accents": "unicode",
+    "token_pattern": r"(?u)\b\w\w+\b",
+    "sublinear_tf": True,
+    "smooth_idf": True,
+    "use_idf": True,
+    "norm": "l2",
+    "dtype": np.float32,
+}
+
+# Pairs scored at a time: two gathered sparse blocks of this many rows stay small.
+_CHUNK = 200_000
+
+
+def page_documents(dataset: Dataset, crawl_id: str) -> tuple[pa.Array, list[str]]:
+    """The URL and the document (:data:`TEXT_COLUMNS` joined) of each page of the crawl
+    that has any text; none for a crawl written before the page text (schema 4)."""
+    table = dataset.arrow("pages", crawl_id).to_table(columns=["url", *TEXT_COLUMNS])
+    filled = [pc.fill_null(table.column(c), "") for c in TEXT_COLUMNS]
+    documents = pc.binary_join_element_wise(*filled, " ")
+    keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(documents)), 0)
+    urls = table.column("url").filter(keep).combine_chunks()
+    return urls, documents.filter(keep).to_pylist()
+
+
+def has_page_text(dataset: Dataset, crawl_id: str) -> bool:
+    """Whether any page of the crawl has page text (a crawl before schema 4 has none)."""
+    table = dataset.arrow("pages", crawl_id).to_table(columns=list(TEXT_COLUMNS[1:]))
+    return any(table.column(c).null_count < table.num_rows for c in TEXT_COLUMNS[1:])
+
+
+def vectorize(documents: list[str]) -> sparse.csr_matrix:
+    """The TF-IDF vectors of ``documents`` (one row each, L2-normalised), fitted on them."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not documents:
+        from scipy import sparse
+
+        return sparse.csr_matrix((0, 0), dtype=np.float32)
+    try:
+        return TfidfVectorizer(**VECTORIZER_SETTINGS).fit_transform(documents).tocsr()
+    except ValueError:  # no document has a word of two letters: nothing to compare
+        from scipy import sparse
+
+        return sparse.csr_matrix((len(documents), 0), dtype=np.float32)
+
+
+def _rowwise_dot(
+    left: sparse.csr_matrix, right: sparse.csr_matrix, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """left[a[i]] · right[b[i]] for each i, a chunk of rows at a time."""
+    out = np.zeros(len(a), dtype=np.float64)
+    for start in range(0, len(a), _CHUNK):
+        stop = start + _CHUNK
+        product = left[a[start:stop]].multiply(right[b[start:stop]])
+        out[start:stop] = np.asarray(product.sum(axis=1)).ravel()
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _normalized(matrix: sparse.csr_matrix) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Rows scaled to unit L2 norm, and which rows are non-zero."""
+    from scipy import sparse
+
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sparse.diags(scale.astype(matrix.dtype)) @ matrix, norms > 0
+
+
+@dataclass
+class LinkRelevance:
+    """Relevance of the links between domains of one crawl graph.
+
+    One entry per distinct (source page, target page) pair of a link from one domain to
+    another, sorted by source then target (ids of the graph): ``relevance`` is the cosine
+    of the two pages' vectors, ``domain_relevance`` that of the source's domain (the sum
+    of the vectors of its pages linking to the target's domain) and the target's site
+    (the sum of the vectors of all its pages); NaN where a side has no text.
+    ``pair_of_link`` gives each link row its pair (-1: a link within a domain).
+    """
+
+    source: np.ndarray
+    target: np.ndarray
+    relevance: np.ndarray
+    domain_relevance: np.ndarray
+    pair_of_link: np.ndarray
+    pages_with_text: int
+
+    def of_links(self) -> np.ndarray:
+        """The relevance of each link row (NaN within a domain or without text)."""
+        out = np.full(len(self.pair_of_link), np.nan)
+        cross = self.pair_of_link >= 0
+        out[cross] = self.relevance[self.pair_of_link[cross]]
+        return out
+
+
+def link_relevance(graph: CrawlGraph, urls: pa.Array, documents: list[str]) -> LinkRelevance:
+    """Score every link between domains of ``graph`` from the documents of the pages at
+    ``urls`` (:func:`page_documents`); see :class:`LinkRelevance`."""
+    from scipy import sparse
+
+    n = max(graph.n_pages, 1)
+    cross_rows = np.flatnonzero(graph.source_domain != graph.target_domain)
+    key = graph.source[cross_rows].astype(np.int64) * n + graph.target[cross_rows]
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    first = np.ones(len(sorted_key), dtype=bool)
+    first[1:] = sorted_key[1:] != sorted_key[:-1]
+    pairs = sorted_key[first]
+    pair_of_link = np.full(len(graph.source), -1, dtype=np.int64)
+    pair_of_link[cross_rows[order]] = np.cumsum(first) - 1
+    source, target = pairs // n, pairs % n
+
+    vectors = vectorize(documents)
+    doc_of_page = np.full(graph.n_pages, -1, dtype=np.int64)
+    if len(documents):
+        index = pc.fill_null(pc.index_in(urls, value_set=graph.urls), -1)
+        ids = index.to_numpy(zero_copy_only=False).astype(np.int64)
+        found = np.flatnonzero(ids >= 0)
+        doc_of_page[ids[found]] = found
+    has_words = np.zeros(max(vectors.shape[0], 1), dtype=bool)
+    if vectors.shape[0]:
+        has_words[: vectors.shape[0]] = np.diff(vectors.indptr) > 0
+
+    def doc(pages: np.ndarray) -> np.ndarray:
+        d = doc_of_page[pages]
+        ok = d >= 0
+        ok[ok] = has_words[d[ok]]
+        return np.where(ok, d, -1)
+
+    source_doc, target_doc = doc(source), doc(target)
+    relevance = np.full(len(pairs), np.nan)
+    scored = np.flatnonzero((source_doc >= 0) & (target_doc >= 0))
+    relevance[scored] = _rowwise_dot(vectors, vectors, source_doc[scored], target_doc[scored])
+
+    # Referring domain against target site: the distinct (source domain, target domain)
+    # pairs, each the sum of the vectors of its source pages (each page once).
+    domain_relevance = np.full(len(pairs), np.nan)
+    if vectors.shape[0] and vectors.shape[1] and len(pairs):
+        nd = max(graph.n_domains, 1)
+        sd = graph.page_domain[source].astype(np.int64)
+        td = graph.page_domain[target].astype(np.int64)
+        dkey = sd * nd + td
+        dpairs, pair_dpair = np.unique(dkey, return_inverse=True)
+        with_text = source_doc >= 0
+        # (domain pair, source page) once each: a page linking to two pages of the site
+        # counts once in its domain's text.
+        triple = np.unique(pair_dpair[with_text].astype(np.int64) * len(documents)
+                           + source_doc[with_text])  # fmt: skip
+        rows, cols = triple // len(documents), triple % len(documents)
+        pick = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(dpairs), vectors.shape[0]),
+        )
+        referring, referring_ok = _normalized(pick @ vectors)
+        page_of_doc = np.full(vectors.shape[0], -1, dtype=np.int64)
+        page_of_doc[doc_of_page[doc_of_page >= 0]] = np.flatnonzero(doc_of_page >= 0)
+        in_graph = np.flatnonzero(page_of_doc >= 0)
+        member = sparse.csr_matrix(
+            (
+                np.ones(len(in_graph), dtype=np.float32),
+                (graph.page_domain[page_of_doc[in_graph]], in_graph),
+            ),
+            shape=(nd, vectors.shape[0]),
+        )
+        site, site_ok = _normalized(member @ vectors)
+        dtarget = dpairs % nd
+        ok = np.flatnonzero(referring_ok & site_ok[dtarget])
+        by_dpair = np.full(len(dpairs), np.nan)
+        by_dpair[ok] = _rowwise_dot(referring, site, ok, dtarget[ok])
+        domain_relevance = by_dpair[pair_dpair]
+    return LinkRelevance(source, target, relevance, domain_relevance, pair_of_link,
+                         pages_with_text=len(documents))  # fmt: skip
+
+
+def relevance_table(graph: CrawlGraph, scored: LinkRelevance) -> pa.Table:
+    """authority/relevance.parquet: one row per scored pair, ordered by target domain,
+    then relevance (highest first, unknown last)."""
+    from linkcrawl.dataset.schemas import AUTHORITY_SCHEMAS
+
+    target_domain = graph.page_domain[scored.target]
+    unknown = np.isnan(scored.relevance)
+    order = np.lexsort((unknown, -np.nan_to_num(scored.relevance), target_domain))
+    source, target = scored.source[order], scored.target[order]
+    columns = {
+        "target": graph.urls.take(pa.array(target)),
+        "target_domain": graph.domains.take(pa.array(graph.page_domain[target])),
+        "source": graph.urls.take(pa.array(source)),
+        "source_domain": graph.domains.take(pa.array(graph.page_domain[source])),
+        "relevance": pa.array(scored.relevance[order], from_pandas=True),
+        "domain_relevance": pa.array(scored.domain_relevance[order], from_pandas=True),
+    }
+    return pa.table(columns, schema=AUTHORITY_SCHEMAS["relevance"])
+
+
+def require_page_text(dataset: Dataset, crawl_id: str) -> None:
+    """DatasetError unless the crawl has page text (for ``--relevance-weight``)."""
+    if not has_page_text(dataset, crawl_id):
+        raise DatasetError(
+            f"crawl {crawl_id} has no page text (crawled before linkcrawl kept it, schema 4): "
+            "--relevance-weight needs it; crawl again or analyze without it"
+        )
