@@ -36,34 +36,37 @@ __all__ = [
 # The pages columns a page's document is made of, joined by a space, in this order.
 TEXT_COLUMNS = ("title", "description", "headings", "text")
 
-# scikit-learn TfidfVectorizer settings (docs/authority.md gives the formula they stand
-# for): words of two or more letters or digits, lower-cased and accents stripped, no stop
-# list (the IDF discounts words every page has), tf = 1 + ln(count), smoothed idf =
-# 1 + ln((1 + n) / (1 + df)), each page's vector L2-normalised.
+# The words of a document: lower-cased, accents stripped (NFKD, marks dropped), runs of two
+# or more letters, digits or underscores; what scikit-learn's TfidfVectorizer(
+# strip_accents="unicode") finds with its default token_pattern r"(?u)\b\w\w+\b", done
+# here by pyarrow's compute kernels over the whole column: tokenising a million pages in
+# Python would cost minutes. No stop list: the IDF discounts the words every page has.
+_NOT_WORD = r"[^\pL\pN_]+"
+MIN_WORD_CHARS = 2
+# scikit-learn TfidfTransformer settings (docs/authority.md gives the formula they stand
+# for): tf = 1 + ln(count), smoothed idf = 1 + ln((1 + n) / (1 + df)), each page's
+# vector L2-normalised.
 VECTORIZER_SETTINGS: dict[str, Any] = {
-    "lowercase": True,
-    "strip_accents": "unicode",
-    "token_pattern": r"(?u)\b\w\w+\b",
-    "sublinear_tf": True,
-    "smooth_idf": True,
-    "use_idf": True,
     "norm": "l2",
-    "dtype": np.float32,
+    "use_idf": True,
+    "smooth_idf": True,
+    "sublinear_tf": True,
 }
-
+# Documents tokenised at a time: their words as Arrow strings stay a few hundred MB.
+_DOCUMENT_CHUNK = 100_000
 # Pairs scored at a time: two gathered sparse blocks of this many rows stay small.
 _CHUNK = 200_000
 
 
-def page_documents(dataset: Dataset, crawl_id: str) -> tuple[pa.Array, list[str]]:
-    """The URL and the document (:data:`TEXT_COLUMNS` joined) of each page of the crawl
-    that has any text; none for a crawl written before the page text (schema 4)."""
+def page_documents(dataset: Dataset, crawl_id: str) -> tuple[pa.Array, pa.Array]:
+    """The URL and the document (:data:`TEXT_COLUMNS` joined by a space) of each page of
+    the crawl that has any text; none for a crawl written before the page text (schema 4)."""
     table = dataset.arrow("pages", crawl_id).to_table(columns=["url", *TEXT_COLUMNS])
     filled = [pc.fill_null(table.column(c), "") for c in TEXT_COLUMNS]
     documents = pc.binary_join_element_wise(*filled, " ")
     keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(documents)), 0)
     urls = table.column("url").filter(keep).combine_chunks()
-    return urls, documents.filter(keep).to_pylist()
+    return urls, documents.filter(keep).combine_chunks()
 
 
 def has_page_text(dataset: Dataset, crawl_id: str) -> bool:
@@ -72,20 +75,55 @@ def has_page_text(dataset: Dataset, crawl_id: str) -> bool:
     return any(table.column(c).null_count < table.num_rows for c in TEXT_COLUMNS[1:])
 
 
-def vectorize(documents: list[str]) -> sparse.csr_matrix:
-    """The TF-IDF vectors of ``documents`` (one row each, L2-normalised), fitted on them."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def word_counts(documents: pa.Array) -> sparse.csr_matrix:
+    """The document-term count matrix of ``documents`` (one row each; columns: the words
+    in order of first appearance)."""
+    from scipy import sparse
 
-    if not documents:
-        from scipy import sparse
+    vocabulary = pa.array([], pa.string())
+    blocks = []
+    for start in range(0, len(documents), _DOCUMENT_CHUNK):
+        text = documents.slice(start, _DOCUMENT_CHUNK)
+        text = pc.utf8_normalize(pc.utf8_lower(text), "NFKD")
+        text = pc.replace_substring_regex(text, r"\pM", "")
+        words = pc.split_pattern_regex(text, _NOT_WORD)
+        doc = pc.list_parent_indices(words)
+        flat = pc.list_flatten(words)
+        keep = pc.greater_equal(pc.utf8_length(flat), MIN_WORD_CHARS)
+        doc, flat = doc.filter(keep), flat.filter(keep)
+        encoded = pc.dictionary_encode(flat)
+        local = encoded.dictionary
+        known = pc.index_in(local, value_set=vocabulary)
+        new = pc.is_null(known)
+        ids = pc.fill_null(known, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        fresh = np.flatnonzero(new.to_numpy(zero_copy_only=False))
+        ids[fresh] = len(vocabulary) + np.arange(len(fresh))
+        vocabulary = pa.concat_arrays([vocabulary, local.filter(new)])
+        column = ids[encoded.indices.to_numpy(zero_copy_only=False)]
+        block = sparse.csr_matrix(
+            (np.ones(len(column), np.float32), (doc.to_numpy(), column)),
+            shape=(len(text), max(len(vocabulary), 1)),
+        )
+        block.sum_duplicates()
+        blocks.append(block)
+    width = max(len(vocabulary), 1)
+    if not blocks:
+        return sparse.csr_matrix((0, width), dtype=np.float32)
+    return sparse.vstack(
+        [sparse.csr_matrix(b, shape=(b.shape[0], width)) for b in blocks], format="csr"
+    )
 
-        return sparse.csr_matrix((0, 0), dtype=np.float32)
-    try:
-        return TfidfVectorizer(**VECTORIZER_SETTINGS).fit_transform(documents).tocsr()
-    except ValueError:  # no document has a word of two letters: nothing to compare
-        from scipy import sparse
 
-        return sparse.csr_matrix((len(documents), 0), dtype=np.float32)
+def vectorize(documents: pa.Array) -> sparse.csr_matrix:
+    """The TF-IDF vectors of ``documents`` (one row each, L2-normalised; a document
+    without words a zero row), the IDF fitted on them: :func:`word_counts` weighed by
+    scikit-learn's ``TfidfTransformer(**VECTORIZER_SETTINGS)``."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = word_counts(documents)
+    if counts.shape[0] == 0:
+        return counts
+    return TfidfTransformer(**VECTORIZER_SETTINGS).fit_transform(counts).tocsr()
 
 
 def _rowwise_dot(
@@ -136,7 +174,7 @@ class LinkRelevance:
         return out
 
 
-def link_relevance(graph: CrawlGraph, urls: pa.Array, documents: list[str]) -> LinkRelevance:
+def link_relevance(graph: CrawlGraph, urls: pa.Array, documents: pa.Array) -> LinkRelevance:
     """Score every link between domains of ``graph`` from the documents of the pages at
     ``urls`` (:func:`page_documents`); see :class:`LinkRelevance`."""
     from scipy import sparse

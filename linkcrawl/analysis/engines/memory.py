@@ -101,7 +101,7 @@ def _relevance(
     from linkcrawl.analysis.relevance import link_relevance, page_documents, relevance_table
 
     urls, documents = page_documents(dataset, crawl_id)
-    if not documents:
+    if len(documents) == 0:
         return  # a crawl without page text (before schema 4): nothing to score
     scored = link_relevance(graph, urls, documents)
     del urls, documents
