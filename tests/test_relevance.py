@@ -211,7 +211,8 @@ def test_scores_match_a_plain_python_tf_idf_cosine(topic_data):
         else:
             assert pd.isna(row.relevance)
     assert checked >= 24
-    # a referring domain: the sum of its linking pages' vectors; the site: all its pages
+    # a referring domain: the mean cosine of its linking pages with the site, the sum of
+    # the site's pages' vectors
     domain_of = dict(zip(edges.source, edges.source_domain, strict=True))
     domain_of.update(zip(edges.target, edges.target_domain, strict=True))
     for (_, td), group in scored.groupby(["source_domain", "target_domain"]):
@@ -220,7 +221,8 @@ def test_scores_match_a_plain_python_tf_idf_cosine(topic_data):
         if not linking or not site:
             assert group.domain_relevance.isna().all()
             continue
-        want = cosine(summed(linking), summed(site))
+        site_vector = summed(site)
+        want = sum(cosine(v, site_vector) for v in linking) / len(linking)
         assert group.domain_relevance.to_numpy() == pytest.approx([want] * len(group), abs=1e-5)
 
 

@@ -138,6 +138,34 @@ def _rowwise_dot(
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def _against_rows(
+    left: sparse.csr_matrix, right: sparse.csr_matrix, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """left[a[i]] · right[b[i]] for each i, by row of ``right``: a site's row is dense
+    (every word of its pages), so it is gathered once per site, not once per page."""
+    out = np.zeros(len(a), dtype=np.float64)
+    order = np.argsort(b, kind="stable")
+    sites, starts = np.unique(b[order], return_index=True)
+    bounds = [*starts.tolist(), len(order)]
+    for site, start, stop in zip(sites.tolist(), bounds[:-1], bounds[1:], strict=True):
+        picked = order[start:stop]
+        row = right.getrow(site).toarray().ravel()
+        out[picked] = left[a[picked]] @ row
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of an integer array, ascending, and each key's index among
+    them: one argsort (numpy's np.unique with return_inverse takes several)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 def _normalized(matrix: sparse.csr_matrix) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Rows scaled to unit L2 norm, and which rows are non-zero."""
     from scipy import sparse
@@ -153,9 +181,10 @@ class LinkRelevance:
 
     One entry per distinct (source page, target page) pair of a link from one domain to
     another, sorted by source then target (ids of the graph): ``relevance`` is the cosine
-    of the two pages' vectors, ``domain_relevance`` that of the source's domain (the sum
-    of the vectors of its pages linking to the target's domain) and the target's site
-    (the sum of the vectors of all its pages); NaN where a side has no text.
+    of the two pages' vectors, ``domain_relevance`` that of the source's domain against
+    the target's site: the mean, over the source domain's pages that link to the target
+    domain, of each page's cosine with the site (the sum of the vectors of all its
+    pages); NaN where a side has no text.
     ``pair_of_link`` gives each link row its pair (-1: a link within a domain).
     """
 
@@ -214,26 +243,20 @@ def link_relevance(graph: CrawlGraph, urls: pa.Array, documents: pa.Array) -> Li
     relevance[scored] = _rowwise_dot(vectors, vectors, source_doc[scored], target_doc[scored])
 
     # Referring domain against target site: the distinct (source domain, target domain)
-    # pairs, each the sum of the vectors of its source pages (each page once).
+    # pairs; each the mean, over its source pages with text (each page once), of the
+    # cosine of the page against the site (the sum of the vectors of the site's pages).
+    # A mean of page cosines rather than the cosine of the pages' sum: the sum of a big
+    # referring domain's pages is a dense row per domain pair, gigabytes at 1M pages.
     domain_relevance = np.full(len(pairs), np.nan)
     if vectors.shape[0] and vectors.shape[1] and len(pairs):
         nd = max(graph.n_domains, 1)
-        sd = graph.page_domain[source].astype(np.int64)
-        td = graph.page_domain[target].astype(np.int64)
-        dkey = sd * nd + td
-        dpairs, pair_dpair = np.unique(dkey, return_inverse=True)
-        with_text = source_doc >= 0
-        # (domain pair, source page) once each: a page linking to two pages of the site
-        # counts once in its domain's text.
-        triple = np.unique(pair_dpair[with_text].astype(np.int64) * len(documents)
-                           + source_doc[with_text])  # fmt: skip
-        rows, cols = triple // len(documents), triple % len(documents)
-        pick = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
-            shape=(len(dpairs), vectors.shape[0]),
-        )
-        referring, referring_ok = _normalized(pick @ vectors)
-        page_of_doc = np.full(vectors.shape[0], -1, dtype=np.int64)
+        n_docs = vectors.shape[0]
+        dkey = graph.page_domain[source].astype(np.int64) * nd + graph.page_domain[target]
+        dpairs, pair_dpair = _inverse(dkey)
+        with_text = np.flatnonzero(source_doc >= 0)
+        triple = _inverse(pair_dpair[with_text] * n_docs + source_doc[with_text])[0]
+        rows, cols = triple // n_docs, triple % n_docs
+        page_of_doc = np.full(n_docs, -1, dtype=np.int64)
         page_of_doc[doc_of_page[doc_of_page >= 0]] = np.flatnonzero(doc_of_page >= 0)
         in_graph = np.flatnonzero(page_of_doc >= 0)
         member = sparse.csr_matrix(
@@ -241,13 +264,16 @@ def link_relevance(graph: CrawlGraph, urls: pa.Array, documents: pa.Array) -> Li
                 np.ones(len(in_graph), dtype=np.float32),
                 (graph.page_domain[page_of_doc[in_graph]], in_graph),
             ),
-            shape=(nd, vectors.shape[0]),
+            shape=(nd, n_docs),
         )
         site, site_ok = _normalized(member @ vectors)
-        dtarget = dpairs % nd
-        ok = np.flatnonzero(referring_ok & site_ok[dtarget])
-        by_dpair = np.full(len(dpairs), np.nan)
-        by_dpair[ok] = _rowwise_dot(referring, site, ok, dtarget[ok])
+        site_of = dpairs[rows] % nd
+        ok = site_ok[site_of]
+        rows, cols, site_of = rows[ok], cols[ok], site_of[ok]
+        cosines = _against_rows(vectors, site, cols, site_of)
+        total = np.bincount(rows, weights=cosines, minlength=len(dpairs))
+        count = np.bincount(rows, minlength=len(dpairs))
+        by_dpair = np.divide(total, count, out=np.full(len(dpairs), np.nan), where=count > 0)
         domain_relevance = by_dpair[pair_dpair]
     return LinkRelevance(source, target, relevance, domain_relevance, pair_of_link,
                          pages_with_text=len(documents))  # fmt: skip
