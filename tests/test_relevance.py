@@ -410,3 +410,20 @@ def test_the_arrow_tokeniser_gives_scikit_learns_tf_idf_on_real_pages():
     assert ours.shape == theirs.shape
     difference = abs((ours @ ours.T) - (theirs @ theirs.T)).max()
     assert difference < 1e-5
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_relevance_distribution(topic_data, tmp_path):
+    from linkcrawl.reports.html import report
+
+    html = report(topic_data, "cook-target.com", tmp_path / "r.html", "t1",
+                  csv_dir=tmp_path / "csv")  # fmt: skip
+    assert "<h2>Relevance distribution</h2>" in html
+    got = pd.read_csv(tmp_path / "csv" / "relevance_histogram.csv")
+    scored = read(topic_data, "relevance")
+    per_domain = (
+        scored[scored.target_domain == "cook-target.com"]
+        .groupby("source_domain")["domain_relevance"].first().dropna()
+    )  # fmt: skip
+    want = [int(((per_domain >= b / 10) & (per_domain < (b + 1) / 10)).sum()) for b in range(10)]
+    assert got["referring_domains"].tolist() == want and sum(want) == 4
