@@ -98,13 +98,16 @@ def _relevance(
 ) -> None:
     """Score the links between domains (relevance.parquet) and, with a relevance weight,
     fold the scores into the links' weights before PageRank."""
-    from linkcrawl.analysis.relevance import link_relevance, page_documents, relevance_table
+    from linkcrawl.analysis.relevance import (
+        has_page_text,
+        link_relevance,
+        page_documents,
+        relevance_table,
+    )
 
-    urls, documents = page_documents(dataset, crawl_id)
-    if len(documents) == 0:
+    if not has_page_text(dataset, crawl_id):
         return  # a crawl without page text (before schema 4): nothing to score
-    scored = link_relevance(graph, urls, documents)
-    del urls, documents
+    scored = link_relevance(graph, *page_documents(dataset, crawl_id))
     say(f"analyze {crawl_id}: relevance of {len(scored.source)} linked page pairs done")
     write_table_atomic(relevance_table(graph, scored), out / "relevance.parquet", staging)
     if definition.relevance_weight > 0:
