@@ -270,7 +270,7 @@ def _relevance_section(
     parts.append(
         f"<p>{_e(plural(len(known), 'referring domain'))} scored: median relevance "
         f"{_e(human_number(float(known.median())))}; "
-        f"{_e(f'{100 * relevant:.0f}')} % of the {_e(plural(len(pages), 'linked page pair'))} "
+        f"{_e(f'{100 * relevant:.0f}')}% of the {_e(plural(len(pages), 'linked page pair'))} "
         "score 0.5 or more. Relevance is the TF-IDF cosine of the linking pages' text with "
         "the site's, 0 (nothing in common) to 1.</p>"
     )
