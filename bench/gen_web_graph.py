@@ -7,7 +7,13 @@ other domains (skewed toward globally popular pages, so in-degree has a heavy ta
 positions, nofollow, image links and redirects in plausible shares; 90 % of the pages
 fetched, the rest only linked to. URLs are real strings (~45 bytes), as a crawl writes.
 
-    python bench/gen_web_graph.py [DIR] [--pages N] [--edges M] [--seed S]
+    python bench/gen_web_graph.py [DIR] [--pages N] [--edges M] [--seed S] [--text]
+
+``--text`` gives every fetched page the page text a crawl keeps (title, description,
+headings, text; schema 4), of the average lengths measured on the article-extraction
+pages of ../shared/data (74, 129, 158 and 928 characters), in synthetic words: each domain
+writes about one of 200 topics, 60 % of its words from the topic's 300, the rest from 5,000
+common words drawn by Zipf's law, for bench/analyze_bench.py --relevance.
 
 ``generate_site`` (``--site``) builds one big site instead, for bench/site_bench.py: a
 home page, sections and a ten-way tree of pages below them, every page with navigation
@@ -43,6 +49,78 @@ WORDS = [
 ]  # fmt: skip
 POSITIONS = ["content", "navigation", "footer", "header", "sidebar"]
 POSITION_SHARE = [0.40, 0.25, 0.15, 0.10, 0.10]
+
+
+TOPICS = 200
+TOPIC_WORDS = 300
+COMMON_WORDS = 5000
+# words per column: about the article pages' characters (74, 129, 158, 928) / 6.5
+TEXT_WORDS = {"title": 11, "description": 20, "headings": 24, "text": 143}
+_SYLLABLES = [c + v for c in "bcdfghklmnprstvz" for v in "aeiou"]
+
+
+def _words(n: int, offset: int) -> list[str]:
+    """``n`` distinct pronounceable words (2-4 syllables), the ``offset``-th on."""
+    out = []
+    for i in range(offset, offset + n):
+        word, k = "", i + len(_SYLLABLES)
+        while k:
+            k, r = divmod(k, len(_SYLLABLES))
+            word += _SYLLABLES[r]
+        out.append(word)
+    return out
+
+
+def page_text(urls: pa.Array, seed: int = 1, chunk: int = 50_000) -> dict[str, pa.Array]:
+    """Synthetic page text (see the module docstring) for each URL, its domain's topic
+    chosen by the URL's host."""
+    rng = np.random.default_rng(seed + 7)
+    common = pa.array(_words(COMMON_WORDS, 0))
+    topical = pa.array(_words(TOPICS * TOPIC_WORDS, COMMON_WORDS))
+    hosts = pc.struct_field(pc.extract_regex(urls, r"^https?://[^.]+\.(?P<d>[^/]+)"), [0])
+    topic = pc.hash_64(hosts) if hasattr(pc, "hash_64") else None
+    if topic is None:
+        codes = pc.dictionary_encode(hosts).indices.to_numpy()
+        topic = codes % TOPICS
+    else:
+        topic = (topic.to_numpy().astype(np.uint64) % TOPICS).astype(np.int64)
+    zipf = 1.0 / np.arange(1, COMMON_WORDS + 1)
+    zipf /= zipf.sum()
+    columns: dict[str, list[pa.Array]] = {name: [] for name in TEXT_WORDS}
+    for start in range(0, len(urls), chunk):
+        t = topic[start : start + chunk]
+        for name, n in TEXT_WORDS.items():
+            from_topic = rng.random((len(t), n)) < 0.6
+            words = np.where(
+                from_topic,
+                COMMON_WORDS + t[:, None] * TOPIC_WORDS + rng.integers(0, TOPIC_WORDS, (len(t), n)),
+                rng.choice(COMMON_WORDS, (len(t), n), p=zipf),
+            ).ravel()
+            vocab = pa.concat_arrays([common, topical])
+            lists = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, len(words) + 1, n, dtype=np.int32)), vocab.take(words)
+            )
+            columns[name].append(pc.binary_join(lists, " "))
+    return {name: pa.concat_arrays(parts) for name, parts in columns.items()}
+
+
+def add_page_text(directory: Path, crawl_id: str, seed: int = 1) -> None:
+    """Rewrite the pages of ``crawl_id`` with :func:`page_text` filled in."""
+    import pyarrow.dataset as pads
+
+    folder = directory / "pages" / f"crawl_id={crawl_id}"
+    parts = sorted(folder.glob("*.parquet"))
+    pages = pads.dataset([str(p) for p in parts], format="parquet").to_table()
+    text = page_text(pages.column("url").combine_chunks(), seed)
+    pages = pa.table(
+        {f.name: text[f.name] if f.name in text else pages.column(f.name) for f in PAGES_SCHEMA},
+        schema=PAGES_SCHEMA,
+    )
+    for part in parts:
+        part.unlink()
+    writer = PartWriter(directory, "pages", crawl_id, PAGES_SCHEMA)
+    for start in range(0, pages.num_rows, 1 << 18):
+        writer.write(pages.slice(start, 1 << 18))
 
 
 def generate(n_pages: int, n_edges: int, seed: int = 1) -> tuple[pa.Table, pa.Array]:
@@ -277,6 +355,7 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--crawl-id", default=CRAWL_ID)
+    parser.add_argument("--text", action="store_true", help="page text (add_page_text)")
     args = parser.parse_args()
     if args.site:
         crawl_id = SITE_CRAWL_ID if args.crawl_id == CRAWL_ID else args.crawl_id
@@ -289,6 +368,8 @@ def main() -> None:
     import_edges(
         args.dir, edges, args.crawl_id, pages=fetched, started_at=datetime(2026, 1, 1, tzinfo=UTC)
     )
+    if args.text:
+        add_page_text(args.dir, args.crawl_id, args.seed)
     print(
         f"{args.dir}: crawl {args.crawl_id}, {args.pages:,} pages ({len(fetched):,} fetched), "
         f"{edges.num_rows:,} edges; generated in {generated - started:.1f} s, "

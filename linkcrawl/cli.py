@@ -688,6 +688,21 @@ def import_edges(file: str, data_dir: str, crawl_id: str | None) -> None:
     default=None,
     help="Weight of nofollow/ugc/sponsored links (default 0, or LINKCRAWL_NOFOLLOW_WEIGHT).",
 )
+@click.option(
+    "--relevance-weight",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="ALPHA",
+    help="Scale each link between domains by (1 - ALPHA) + ALPHA x its relevance "
+    "(TF-IDF cosine of the two pages' text); 0: off. See docs/authority.md.",
+)
+@click.option(
+    "--no-relevance",
+    is_flag=True,
+    default=False,
+    help="sparse and networkx engines: do not score relevance (no relevance.parquet).",
+)
 def analyze(
     data_dir: str,
     crawl_id: str | None,
@@ -698,10 +713,14 @@ def analyze(
     master: str | None,
     position_weights: tuple[str, ...],
     nofollow_weight: float | None,
+    relevance_weight: float,
+    no_relevance: bool,
 ) -> None:
     """Compute page and domain authority of a crawl and rank every inbound link.
 
-    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet. Link weights
+    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet, and with the
+    sparse and networkx engines relevance.parquet (the relevance of each link between
+    domains) when the crawl kept page text. Link weights
     default to the settings LINKCRAWL_POSITION_WEIGHTS and LINKCRAWL_NOFOLLOW_WEIGHT
     (linkcrawl/settings.py, or your own module named by SCRAPY_SETTINGS_MODULE); the
     options override them.
@@ -711,6 +730,7 @@ def analyze(
       linkcrawl analyze
       linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
       linkcrawl analyze --engine duckdb --memory-limit 2GB
+      linkcrawl analyze --relevance-weight 0.5
     """
     from linkcrawl.analysis.authority import analyze as run_analyze
     from linkcrawl.crawl.runner import project_settings
@@ -735,12 +755,13 @@ def analyze(
         ("threads", threads, ("duckdb",)),
         ("temp_directory", temp_directory, ("duckdb",)),
         ("master", master, ("spark",)),
+        ("relevance", False if no_relevance else None, ("sparse", "networkx")),
     )
     for option, given, engines in option_engines:
         if given is None:
             continue
         if engine not in engines:
-            flag = "--" + option.replace("_", "-")
+            flag = "--no-relevance" if option == "relevance" else "--" + option.replace("_", "-")
             raise LinkcrawlError(f"{flag} applies to --engine {engines[0]}, not {engine}")
         engine_options[option] = given
     done = run_analyze(
@@ -750,6 +771,7 @@ def analyze(
         engine_options=engine_options,
         position_weights=weights or None,
         nofollow_weight=nofollow_weight,
+        relevance_weight=relevance_weight,
         progress=lambda line: click.echo(line, err=True),
     )
     click.echo(f"analysed crawl {done}: tables in {root_path(data_dir) / 'authority'}", err=True)
@@ -780,6 +802,12 @@ def analyze(
     is_flag=True,
     help="Print the referring subnets (/24, IPv6 /48) with their referring domains and IPs.",
 )
+@click.option(
+    "--domains",
+    "show_domains",
+    is_flag=True,
+    help="Print one row per referring domain (links, value, authority, relevance) instead.",
+)
 @_prints_rows
 def backlinks(
     target: str,
@@ -788,6 +816,7 @@ def backlinks(
     show_anchors: bool,
     keywords: tuple[str, ...],
     show_networks: bool,
+    show_domains: bool,
     out: Output,
 ) -> None:
     """The best inbound links of TARGET, a registered domain or a URL prefix.
@@ -797,11 +826,16 @@ def backlinks(
       linkcrawl backlinks example.com --limit 50
       linkcrawl backlinks https://example.com/blog/ --format csv > backlinks.csv
       linkcrawl backlinks example.com --anchors --keywords "running shoes,trail shoes"
+      linkcrawl backlinks example.com --domains
+
+    The relevance column is the TF-IDF cosine of the linking page's text and the target
+    page's (per referring domain: its linking pages against the target site), 0 to 1,
+    empty when the analysis has none (docs/authority.md).
     """
     if keywords and not show_anchors:
         raise click.UsageError("--keywords applies to --anchors")
-    if show_anchors and show_networks:
-        raise click.UsageError("give --anchors or --networks, not both")
+    if show_anchors + show_networks + show_domains > 1:
+        raise click.UsageError("give one of --anchors, --networks and --domains")
     if show_anchors:
         _anchor_classes(target, data_dir, crawl_id, _phrases(keywords), out)
         return
@@ -863,7 +897,11 @@ def backlinks(
         "kind",
         "source_authority",
         "source_domain_authority",
+        "relevance",
     ]
+    if show_domains:
+        out.rows(report.domains, title="", extra={"summary": s})
+        return
     out.rows(report.links, title="", default=columns, extra={"summary": s})
 
 

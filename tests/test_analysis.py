@@ -490,7 +490,8 @@ def test_a_target_without_inbound_links_is_an_empty_report(tmp_path):
     write_crawl(tmp_path, strong_page_web())
     analyze(tmp_path)
     report = backlinks(tmp_path, "nobody-links-here.com")
-    assert report.links.empty and list(report.links.columns) == INBOUND_SCHEMA.names
+    assert report.links.empty
+    assert list(report.links.columns) == [*INBOUND_SCHEMA.names, "relevance", "domain_relevance"]
     assert report.summary == {
         "target": "nobody-links-here.com", "crawl_id": "c1", "referring_domains": 0,
         "inbound_links": 0, "followed_share": None, "top_anchors": [], "top_pages": [],

@@ -146,10 +146,12 @@ def test_import_writes_the_rows_a_live_crawl_of_the_same_responses_writes(import
     assert len(live_rows) > 6000
     assert imported_rows == live_rows
     columns = ["status", "content_type", "title", "canonical", "meta_robots", "x_robots_tag"]
-    columns += ["noindex", "nofollow", "outlinks", "bytes"]
+    columns += ["noindex", "nofollow", "outlinks", "bytes", "description", "headings", "text"]
     ours = pages(data, "w1").loc[sorted(served), columns]
     theirs = pages(data, "live").loc[sorted(served), columns]
     pd.testing.assert_frame_equal(ours, theirs)
+    # the page text comes out of the same extraction: the archive's HTML pages have it
+    assert ours["text"].notna().sum() >= 10 and ours["headings"].notna().sum() >= 10
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from linkcrawl.analysis.audit import audit_into, audit_metadata
 from linkcrawl.analysis.definition import DAMPING, TOL, Definition, authority_scale
 from linkcrawl.analysis.engines import engine_options as options_of
 from linkcrawl.analysis.engines import registration
+from linkcrawl.analysis.relevance import require_page_text
 from linkcrawl.dataset.layout import RemotePath, authority_path, root_path
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.dataset.write import clean_staging, staged_partition
@@ -30,6 +31,7 @@ def analyze(
     tol: float = TOL,
     progress: Callable[[str], None] | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    relevance_weight: float = 0.0,
 ) -> str:
     """Compute page and domain authority of one crawl and rank its inbound links.
 
@@ -59,7 +61,14 @@ def analyze(
         Called with a short line at each stage (the CLI prints them to stderr).
     engine_options
         The engine's options (its ``Registration.options``), such as duckdb's
-        ``memory_limit``, ``threads``, ``temp_directory`` or spark's ``master``.
+        ``memory_limit``, ``threads``, ``temp_directory``, spark's ``master``, or the
+        in-memory engines' ``relevance`` (False: no relevance.parquet).
+    relevance_weight
+        α in [0, 1]: scale each link between domains by (1 − α) + α · relevance (rule 1
+        of the :class:`~linkcrawl.analysis.definition.Definition`; docs/authority.md).
+        Default 0, off. Needs a crawl with page text and an engine that scores relevance
+        (sparse, networkx). The in-memory engines write ``relevance.parquet`` whenever the
+        crawl has page text.
 
     Raises
     ------
@@ -73,8 +82,16 @@ def analyze(
     >>> import pandas as pd                                      # doctest: +SKIP
     >>> pd.read_parquet(f"data/authority/crawl_id={crawl_id}/domains.parquet")  # doctest: +SKIP
     """
-    definition = Definition.make(position_weights, nofollow_weight, damping=damping, tol=tol)
+    definition = Definition.make(
+        position_weights, nofollow_weight, damping=damping, tol=tol,
+        relevance_weight=relevance_weight,
+    )  # fmt: skip
     chosen = registration(engine)
+    if definition.relevance_weight > 0 and not chosen.relevance:
+        raise DatasetError(
+            f"the {engine} engine cannot weigh links by relevance: use --engine sparse or "
+            "networkx with --relevance-weight"
+        )
     options = options_of(engine, engine_options)
     root = data_dir.root if isinstance(data_dir, Dataset) else root_path(data_dir)
     if chosen.local_only and isinstance(root, RemotePath):
@@ -82,6 +99,10 @@ def analyze(
     ds = open_dataset(data_dir)
     say = progress or (lambda line: None)
     crawl_id = analysable_crawl(ds, crawl_id)
+    if definition.relevance_weight > 0:
+        if getattr(options, "relevance", True) is False:
+            raise DatasetError("--relevance-weight needs the relevance scores: drop --no-relevance")
+        require_page_text(ds, crawl_id)
     # Tables that were audited are audited again, with the same trusted list and
     # good_share: a new analysis never silently drops the audit columns. Read first: in
     # an object store the partition is emptied before the new tables are written.

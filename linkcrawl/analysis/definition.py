@@ -24,6 +24,7 @@ __all__ = [
     "INBOUND_ORDER",
     "MAX_ITER",
     "RANK_ORDER",
+    "RELEVANCE_STEPS",
     "TOL",
     "Definition",
     "authority_scale",
@@ -54,6 +55,11 @@ DEFAULT_POSITION_WEIGHTS: dict[str, float] = {
 # A redirect, meta refresh or canonical says "this page is now that one": it passes full
 # weight whatever its position (redirect edges have none).
 FULL_WEIGHT_KINDS = ("redirect", "refresh", "canonical")
+
+# Relevance (--relevance-weight) is rounded to the nearest 1/RELEVANCE_STEPS before it
+# scales a link's weight: the weights stay a few distinct levels (CrawlGraph.levels), and
+# a difference in the third decimal of a cosine says nothing about a page anyway.
+RELEVANCE_STEPS = 20
 
 # Rule 6, the orders of the ranked tables as (column, descending) pairs: nodes by PageRank,
 # ties by id (first seen); the inbound links of one target domain by the value they pass,
@@ -104,7 +110,11 @@ class Definition:
     1. **Weight of a link** (:meth:`weight`): follow weight (1, or ``nofollow_weight`` for
        a nofollow, ugc or sponsored link) x position weight (``position_weights``; a null
        position and a position without a weight count as content), except that a
-       redirect, refresh or canonical passes full position weight.
+       redirect, refresh or canonical passes full position weight. With
+       ``relevance_weight`` α > 0, a link from one domain to another is also scaled by
+       (1 − α) + α · r, r its relevance (:mod:`linkcrawl.analysis.relevance`) rounded to
+       the nearest 1/:data:`RELEVANCE_STEPS` (:meth:`relevance_factor`); a link within a
+       domain, or one whose pages have no text, keeps its weight.
     2. **Collapse**: self-links are dropped; several links from one page to another count
        once, at their highest weight; pairs of weight 0 pass nothing (their page may
        then be dangling). Pages are nodes whether or not a link names them.
@@ -130,6 +140,7 @@ class Definition:
     damping: float = DAMPING
     tol: float = TOL
     max_iter: int = MAX_ITER
+    relevance_weight: float = 0.0
 
     @classmethod
     def make(
@@ -139,6 +150,7 @@ class Definition:
         damping: float = DAMPING,
         tol: float = TOL,
         max_iter: int = MAX_ITER,
+        relevance_weight: float = 0.0,
     ) -> Definition:
         """A definition from user options, each checked: one clear error, never a
         silently odd analysis."""
@@ -153,7 +165,22 @@ class Definition:
             damping=_check_fraction("damping", damping, 0.0, 1.0 - 1e-9),
             tol=tol,
             max_iter=int(max_iter),
+            relevance_weight=_check_fraction("relevance weight", relevance_weight, 0.0, 1.0),
         )
+
+    def relevance_factors(self) -> np.ndarray:
+        """The factor of rule 1 for a link of relevance step q = round(r · STEPS), at index
+        q for q = 0..STEPS; the last entry (1.0) is a link that relevance does not scale."""
+        steps = np.arange(RELEVANCE_STEPS + 1) / RELEVANCE_STEPS
+        alpha = self.relevance_weight
+        return np.append((1.0 - alpha) + alpha * steps, 1.0)
+
+    def relevance_factor(self, relevance: float | None) -> float:
+        """The factor of rule 1 for one link between domains of this ``relevance`` (None
+        or NaN: unknown, 1.0)."""
+        if relevance is None or math.isnan(relevance):
+            return 1.0
+        return float(self.relevance_factors()[round(relevance * RELEVANCE_STEPS)])
 
     def weight(self, follow: bool, kind: str | None, position: str | None) -> float:
         """The weight of one link (rule 1)."""

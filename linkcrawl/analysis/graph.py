@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from linkcrawl.analysis.definition import Definition
+from linkcrawl.analysis.definition import RELEVANCE_STEPS, Definition
 from linkcrawl.dataset.reader import Dataset, open_dataset
 from linkcrawl.errors import DatasetError
 from linkcrawl.extract.urls import registered_domain
@@ -75,6 +75,20 @@ class CrawlGraph:
     def weight(self) -> np.ndarray:
         """The weight of each link row (Definition.weight)."""
         return self.levels[self.level]
+
+    def weigh_by_relevance(self, relevance: np.ndarray, definition: Definition) -> None:
+        """Scale each link's weight by its relevance factor (Definition rule 1), given the
+        relevance of each link row (NaN: not scaled): the levels become the distinct
+        products of a weight and a factor."""
+        factors = definition.relevance_factors()
+        unscaled = len(factors) - 1
+        known = ~np.isnan(relevance)
+        step = np.full(len(relevance), unscaled, dtype=np.intp)
+        step[known] = np.rint(relevance[known] * RELEVANCE_STEPS).astype(np.intp)
+        products = np.outer(self.levels, factors).ravel()
+        distinct, index = np.unique(products, return_inverse=True)
+        combined = self.level.astype(np.intp) * len(factors) + step
+        self.levels, self.level = distinct, index.astype(np.uint16)[combined]
 
     def collapsed(self, keep_zero: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The weighted page graph: see :func:`collapse_links`."""

@@ -47,7 +47,8 @@ __all__ = [
 _PAGE_COLUMNS = (
     "url", "status", "content_type", "title", "canonical", "meta_robots", "x_robots_tag",
     "noindex", "nofollow", "bytes", "etag", "last_modified", "content_sha1", "fetched_at",
-    "depth", "discovered_by", "revisit_interval_s", "next_due",
+    "depth", "discovered_by", "revisit_interval_s", "next_due", "description", "headings",
+    "text",
 )  # fmt: skip
 
 
@@ -96,6 +97,10 @@ class EarlierPage:
     discovered_by: str | None = None
     revisit_interval_s: int | None = None
     next_due: int | None = None  # ms since the epoch
+    # The page text (null before schema version 4).
+    description: str | None = None
+    headings: str | None = None
+    text: str | None = None
 
 
 class EarlierCrawl:
@@ -175,6 +180,9 @@ class EarlierCrawl:
             discovered_by=row.get("discovered_by"),
             revisit_interval_s=row.get("revisit_interval_s"),
             next_due=_ms(row.get("next_due")),
+            description=row.get("description"),
+            headings=row.get("headings"),
+            text=row.get("text"),
         )
 
     def __contains__(self, url: object) -> bool:

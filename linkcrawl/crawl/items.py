@@ -24,6 +24,9 @@ class PageItem:
     forward from an earlier crawl (linkcrawl.crawl.incremental) names that crawl in
     ``edges_from`` and holds its edges rows in ``carried`` (a ``pyarrow.Table`` of the
     edges schema); its link lists are then empty.
+
+    ``description``, ``headings`` and ``text`` are the page text kept for relevance
+    (:class:`linkcrawl.extract.links.PageLinks`).
     """
 
     url: str
@@ -51,6 +54,9 @@ class PageItem:
     revisit: str | None = None
     revisit_interval_s: int | None = None
     next_due: int | None = None
+    description: str | None = None
+    headings: str | None = None
+    text: str | None = None
     carried: Any = None
     target: list[str] = field(default_factory=list)
     anchor: list[str] = field(default_factory=list)

@@ -12,7 +12,8 @@ import pyarrow as pa
 # 2: edges.origin and pages.discovered_by (issue 18).
 # 3: pages.ip (issue 20); pages.etag, last_modified, content_sha1, not_modified,
 #    edges_from, revisit, revisit_interval_s, next_due (issue 21).
-SCHEMA_VERSION = 3
+# 4: pages.description, headings, text (issue 20, relevance); authority/relevance.
+SCHEMA_VERSION = 4
 
 
 # Columns added after version 1, with the version that added them. A part file of an
@@ -30,6 +31,9 @@ ADDED_COLUMNS: dict[str, dict[str, int]] = {
         "revisit": 3,
         "revisit_interval_s": 3,
         "next_due": 3,
+        "description": 4,
+        "headings": 4,
+        "text": 4,
     },
 }
 
@@ -66,6 +70,7 @@ DICTIONARY_COLUMNS = {
     "authority/inbound": [
         "target", "target_domain", "source", "source_domain", "anchor", "rel", "position", "kind",
     ],
+    "authority/relevance": ["target", "target_domain", "source", "source_domain"],
 }  # fmt: skip
 
 
@@ -140,6 +145,13 @@ PAGES_SCHEMA = pa.schema(
         # The page's revisit interval after this crawl, and when it is due again.
         pa.field("revisit_interval_s", pa.int64()),
         pa.field("next_due", TIMESTAMP),
+        # The page text relevance is computed from (linkcrawl.analysis.relevance), each
+        # capped: the meta description, the h1-h3 headings one a line, and an excerpt of
+        # the paragraphs in the page's content (not its menus, sidebars or footer).
+        # Null for a page without them, a page that is not HTML, and before version 4.
+        pa.field("description", pa.string()),
+        pa.field("headings", pa.string()),
+        pa.field("text", pa.string()),
     ],
     metadata=_metadata("pages"),
 )
@@ -211,10 +223,28 @@ INBOUND_SCHEMA = pa.schema(
 )
 
 
+# One row per distinct (source page, target page) pair of a link from one domain to
+# another (schema 4; linkcrawl.analysis.relevance): the TF-IDF cosine of the two pages'
+# text, and of the source's domain (its pages linking to the target domain) with the
+# target's site. Null where a side has no text. Ordered by target domain, then relevance.
+RELEVANCE_SCHEMA = pa.schema(
+    [
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("target_domain", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_domain", pa.string(), nullable=False),
+        pa.field("relevance", pa.float64()),
+        pa.field("domain_relevance", pa.float64()),
+    ],
+    metadata=_metadata("authority/relevance"),
+)
+
+
 AUTHORITY_SCHEMAS = {
     "pages": PAGE_AUTHORITY_SCHEMA,
     "domains": DOMAINS_SCHEMA,
     "inbound": INBOUND_SCHEMA,
+    "relevance": RELEVANCE_SCHEMA,
 }
 
 

@@ -35,6 +35,12 @@ POSITIONS = ("head", "header", "navigation", "content", "sidebar", "footer")
 KINDS = ("anchor", "image", "area", "redirect", "refresh", "canonical")
 NOFOLLOW_RELS = frozenset({"nofollow", "ugc", "sponsored"})
 ANCHOR_MAX_CHARS = 1000
+# The page text kept for relevance (pages.description, headings, text): capped so that a
+# page costs about a kilobyte compressed (docs/dataset.md gives the measured figure).
+DESCRIPTION_MAX_CHARS = 300
+HEADINGS_MAX_CHARS = 300
+TEXT_MAX_CHARS = 1000
+_HEADINGS = ("h1", "h2", "h3")
 
 _WS = re.compile(r"\s+")
 _TOKEN_SPLIT = re.compile(r"[-_]")
@@ -217,6 +223,11 @@ class PageLinks:
     position: list[str | None] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     title: str | None = None
+    #: The meta description, the h1-h3 headings (one a line) and an excerpt of the main
+    #: text (the paragraphs in content, see :meth:`LinkExtractor.extract`), each capped.
+    description: str | None = None
+    headings: str | None = None
+    text: str | None = None
     canonical: str | None = None
     meta_robots: str | None = None
     base: str | None = None
@@ -495,7 +506,11 @@ class LinkExtractor:
                     out.title = _collapse(_visible_text(el))[:ANCHOR_MAX_CHARS]
             else:
                 name = (el.get("name") or "").strip().lower()
-                if name in self._robots_names:
+                if name == "description":
+                    if out.description is None:
+                        described = _collapse(el.get("content") or "")
+                        out.description = described[:DESCRIPTION_MAX_CHARS] or None
+                elif name in self._robots_names:
                     content = el.get("content") or ""
                     head_robots.append(content if name == "robots" else f"{name}: {content}")
                 elif (el.get("http-equiv") or "").strip().lower() == "refresh":
@@ -583,7 +598,40 @@ class LinkExtractor:
         if memo:
             plain = {state: _plain(state) for state in set(out.position) if state}
             out.position = [plain.get(p, p) if p else p for p in out.position]
+        self._page_text(root, out, memo)
         return out
+
+    def _page_text(self, root: Any, out: PageLinks, memo: dict[Any, str]) -> None:
+        """Fill ``out.headings`` and ``out.text``: the h1-h3 outside navigation and
+        footers, and the paragraphs in content (by the link positions' landmarks, so a
+        menu or a footer's blurb is not the page's text), each run capped."""
+        position = self._position
+        headings: list[str] = []
+        size = 0
+        for el in root.iter(*_HEADINGS):
+            if _plain(position(el, memo)) in ("navigation", "footer", "sidebar"):
+                continue
+            heading = _collapse(_visible_text(el))
+            if heading:
+                headings.append(heading)
+                size += len(heading) + 1
+                if size >= HEADINGS_MAX_CHARS:
+                    break
+        if headings:
+            out.headings = "\n".join(headings)[:HEADINGS_MAX_CHARS]
+        paragraphs: list[str] = []
+        size = 0
+        for el in root.iter("p"):
+            if _plain(position(el, memo)) != "content":
+                continue
+            paragraph = _collapse(_visible_text(el))
+            if paragraph:
+                paragraphs.append(paragraph)
+                size += len(paragraph) + 1
+                if size >= TEXT_MAX_CHARS:
+                    break
+        if paragraphs:
+            out.text = " ".join(paragraphs)[:TEXT_MAX_CHARS]
 
 
 def build_position_rules(custom: Iterable[Mapping[str, Any]] | None) -> tuple[PositionRule, ...]:

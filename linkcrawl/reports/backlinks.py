@@ -27,11 +27,17 @@ class BacklinkReport:
     ``summary`` holds target, crawl_id, referring_domains, inbound_links, followed_share
     (None when there are no inbound links), top_anchors (list of (anchor,
     referring_domains)) and top_pages (list of (url, referring_domains)). ``links`` holds
-    the inbound.parquet rows of the target, highest value first.
+    the inbound.parquet rows of the target, highest value first, with ``relevance`` (the
+    linking page against the target page) and ``domain_relevance`` (the referring domain
+    against the target site) from relevance.parquet, null where the analysis has none.
+    ``domains`` holds one row per referring domain: source_domain, links, followed,
+    value (summed), source_domain_authority and relevance (its domain_relevance),
+    strongest first.
     """
 
     summary: dict[str, Any]
     links: pd.DataFrame = field(repr=False)
+    domains: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
 
 def backlinks(
@@ -82,7 +88,7 @@ def backlinks(
     except (pa.ArrowException, OSError) as exc:
         where = ds.authority_path("inbound", crawl_id)
         raise DatasetError(f"{where}: {first_line(exc)}") from None
-    links = table.to_pandas()
+    links = _with_relevance(ds, crawl_id, parsed, table.to_pandas())
     links = links.sort_values(
         ["value", "source_authority", "rank"], ascending=[False, False, True], kind="stable"
     ).reset_index(drop=True)
@@ -98,9 +104,47 @@ def backlinks(
     }
     if hint:
         summary["hint"] = hint
+    domains = _referring_domains(links)
     if limit is not None:
         links = links.head(limit)
-    return BacklinkReport(summary, links)
+    return BacklinkReport(summary, links, domains)
+
+
+def _with_relevance(ds: Any, crawl_id: str, target: Target, links: pd.DataFrame) -> pd.DataFrame:
+    """``links`` with relevance and domain_relevance of each (source, target) pair from
+    relevance.parquet; null columns for an analysis without one (no page text, an engine
+    that does not score relevance, an analysis before schema 4)."""
+    try:
+        path = ds.authority_path("relevance", crawl_id)
+    except DatasetError:
+        path = None
+    if path is None or links.empty:
+        unknown = pd.Series(dtype="float64", index=links.index)
+        return links.assign(relevance=unknown, domain_relevance=unknown)
+    scored = ds.authority_arrow("relevance", crawl_id).to_table(
+        columns=["source", "target", "relevance", "domain_relevance"],
+        filter=target.expression(),
+    )
+    return links.merge(scored.to_pandas(), on=["source", "target"], how="left", sort=False)
+
+
+def _referring_domains(links: pd.DataFrame) -> pd.DataFrame:
+    """One row per referring domain of ``links``, by the value its links pass."""
+    columns = ["source_domain", "links", "followed", "value", "source_domain_authority",
+               "relevance"]  # fmt: skip
+    if links.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    grouped = links.groupby("source_domain", sort=False).agg(
+        links=("source", "size"),
+        followed=("follow", "sum"),
+        value=("value", "sum"),
+        source_domain_authority=("source_domain_authority", "first"),
+        relevance=("domain_relevance", "max"),
+    )
+    grouped = grouped.reset_index().sort_values(
+        ["value", "source_domain"], ascending=[False, True], kind="stable"
+    )
+    return grouped[columns].reset_index(drop=True)
 
 
 def _has_rows(table: pads.Dataset, target: Target) -> bool:

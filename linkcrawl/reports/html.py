@@ -249,6 +249,56 @@ def _short(text: str, limit: int = _ANCHOR_LABEL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _relevance_section(
+    ds: Any, crawl_id: str, domain: str, tables: dict[str, pd.DataFrame]
+) -> list[str]:
+    """The relevance distribution: referring domains by their relevance to the site
+    (relevance.parquet's domain_relevance, docs/authority.md), in tenths, and the share of
+    backlinks from relevant pages."""
+    parts = ["<h2>Relevance distribution</h2>"]
+    try:
+        ds.authority_path("relevance", crawl_id)
+    except DatasetError:
+        parts.append(_note("No relevance scores: the crawl kept no page text, or the analysis "
+                           "did not score it (docs/authority.md)."))  # fmt: skip
+        return parts
+    scored = (
+        ds.authority_arrow("relevance", crawl_id)
+        .to_table(
+            columns=["source_domain", "relevance", "domain_relevance"],
+            filter=pc.field("target_domain") == domain,
+        )
+        .to_pandas()
+    )
+    per_domain = scored.groupby("source_domain", sort=False)["domain_relevance"].first()
+    known = per_domain.dropna()
+    if known.empty:
+        parts.append(_note(f"No referring domain of {domain} has text to compare."))
+        return parts
+    bins = [f"{b / 10:.1f}–{(b + 1) / 10:.1f}" for b in range(10)]
+    tenth = (known * 10).clip(upper=9.999).astype(int)
+    counts = [int((tenth == b).sum()) for b in range(10)]
+    tables["relevance_histogram"] = pd.DataFrame({"relevance": bins, "referring_domains": counts})
+    pages = scored.relevance.dropna()
+    relevant = float((pages >= 0.5).mean()) if len(pages) else 0.0
+    parts.append(
+        f"<p>{_e(plural(len(known), 'referring domain'))} scored: median relevance "
+        f"{_e(human_number(float(known.median())))}; "
+        f"{_e(f'{100 * relevant:.0f}')}% of the {_e(plural(len(pages), 'linked page pair'))} "
+        "score 0.5 or more. Relevance is the TF-IDF cosine of the linking pages' text with "
+        "the site's, 0 (nothing in common) to 1.</p>"
+    )
+    parts.append(
+        '<div class="chart">'
+        + _bar_chart(bins, counts, "relevance to the site (0–1)", "referring domains", (10, 3))
+        + "</div>"
+    )
+    unknown = len(per_domain) - len(known)
+    if unknown:
+        parts.append(_note(f"{plural(unknown, 'referring domain')} without text to compare."))
+    return parts
+
+
 def _bar_chart(
     labels: list[str],
     values: Sequence[float],
@@ -732,6 +782,9 @@ def _render_sections(
         if unknown:
             parts.append(_note(f"{plural(unknown, 'referring domain')} without an authority."))
 
+    # -- relevance distribution
+    parts.extend(_relevance_section(ds, crawl_id, domain, tables))
+
     # -- new and lost referring domains
     parts.append("<h2>New and lost referring domains</h2>")
     if changes is None:
@@ -1059,7 +1112,8 @@ def report(
     hash, no network) with: what changed since the previous crawl (referring domains
     gained and lost, authority change), the authority summary, referring domains and
     backlinks over the finished crawls by date, the referring domains and the authority
-    histogram of them, new and lost referring domains, the anchor classes and anchors,
+    histogram of them, the relevance distribution of the referring domains, new and lost
+    referring domains, the anchor classes and anchors,
     the follow / nofollow / ugc / sponsored and position splits, the top backlinks by
     value, new and lost links, broken links, the flagged links with their reasons (after
     ``linkcrawl audit``) and the site audit. Tables sort by a click on a header and filter

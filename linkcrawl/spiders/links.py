@@ -822,6 +822,9 @@ class LinkSpider(scrapy.Spider):
             status=before.status,
             content_type=before.content_type,
             title=before.title,
+            description=before.description,
+            headings=before.headings,
+            text=before.text,
             canonical=before.canonical,
             meta_robots=before.meta_robots,
             x_robots_tag=before.x_robots_tag,
@@ -949,6 +952,9 @@ class LinkSpider(scrapy.Spider):
                 return []  # the crawl stopped uncleanly: no row, so a resume fetches it again
             else:
                 item.title = links.title
+                item.description = links.description
+                item.headings = links.headings
+                item.text = links.text
                 item.canonical = links.canonical
                 item.meta_robots = links.meta_robots
                 item.noindex = links.noindex
@@ -998,6 +1004,9 @@ class LinkSpider(scrapy.Spider):
         item.status = before.status
         item.content_type = before.content_type
         item.title = before.title
+        item.description = before.description
+        item.headings = before.headings
+        item.text = before.text
         item.canonical = before.canonical
         item.meta_robots = before.meta_robots
         item.x_robots_tag = before.x_robots_tag

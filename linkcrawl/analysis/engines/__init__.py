@@ -27,6 +27,7 @@ __all__ = [
     "REGISTRY",
     "DuckDBOptions",
     "Engine",
+    "MemoryOptions",
     "NoOptions",
     "Registration",
     "SparkOptions",
@@ -53,7 +54,13 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class NoOptions:
-    """The in-memory engines take no options."""
+    """An engine that takes no options."""
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    # score the links between domains (relevance.parquet) when the crawl has page text
+    relevance: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class Registration:
     where: str  # "module:attribute" of the Engine
     local_only: bool  # needs a local data directory (no object store)
     audits: bool  # can compute the audit columns (linkcrawl audit) too
+    # writes authority/relevance.parquet and weighs links by it (--relevance-weight)
+    relevance: bool = False
 
     def load(self) -> Engine:
         module, _, attribute = self.where.partition(":")
@@ -93,18 +102,20 @@ REGISTRY: dict[str, Registration] = {
         Registration(
             "sparse",
             "scipy power iteration in memory (the default)",
-            NoOptions,
+            MemoryOptions,
             "linkcrawl.analysis.engines.memory:SPARSE",
             local_only=False,
             audits=True,
+            relevance=True,
         ),
         Registration(
             "networkx",
             "networkx's PageRank, the reference (small crawls only)",
-            NoOptions,
+            MemoryOptions,
             "linkcrawl.analysis.engines.memory:NETWORKX",
             local_only=False,
             audits=True,
+            relevance=True,
         ),
         Registration(
             "duckdb",

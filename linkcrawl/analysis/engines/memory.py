@@ -52,6 +52,8 @@ class MemoryEngine:
         links, domains = len(graph.source), graph.n_domains
         say(f"analyze {crawl_id}: {graph.n_pages} pages, {links} links, {domains} domains")
         staging = dataset.root / ".staging"
+        if getattr(options, "relevance", True):
+            _relevance(dataset, crawl_id, graph, definition, out, staging, say)
         # The domain table and the pages' counts need no page PageRank: a second thread
         # computes them while this one iterates (numpy and scipy release the GIL).
         with ThreadPoolExecutor(1) as pool:
@@ -83,6 +85,33 @@ class MemoryEngine:
             write_tables_atomic(rows, schema, out / "inbound.parquet", staging, encoded)
         # domains.parquet last: on an object store it marks a whole analysis.
         write_table_atomic(domains, out / "domains.parquet", staging)
+
+
+def _relevance(
+    dataset: Dataset,
+    crawl_id: str,
+    graph: CrawlGraph,
+    definition: Definition,
+    out: Path | RemotePath,
+    staging: Path | RemotePath,
+    say: Callable[[str], None],
+) -> None:
+    """Score the links between domains (relevance.parquet) and, with a relevance weight,
+    fold the scores into the links' weights before PageRank."""
+    from linkcrawl.analysis.relevance import (
+        has_page_text,
+        link_relevance,
+        page_documents,
+        relevance_table,
+    )
+
+    if not has_page_text(dataset, crawl_id):
+        return  # a crawl without page text (before schema 4): nothing to score
+    scored = link_relevance(graph, *page_documents(dataset, crawl_id))
+    say(f"analyze {crawl_id}: relevance of {len(scored.source)} linked page pairs done")
+    write_table_atomic(relevance_table(graph, scored), out / "relevance.parquet", staging)
+    if definition.relevance_weight > 0:
+        graph.weigh_by_relevance(scored.of_links(), definition)
 
 
 SPARSE = MemoryEngine(sparse_pagerank)
