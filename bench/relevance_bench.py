@@ -1,6 +1,6 @@
 """What relevance adds to `linkcrawl analyze`: time and peak memory of the command without
-relevance (--no-relevance, the baseline), with relevance scored (the default on a crawl
-with page text: relevance.parquet), and with --relevance-weight folding it into PageRank,
+relevance (the default, the baseline), with relevance scored (--relevance:
+relevance.parquet), and with --relevance-weight folding it into PageRank,
 each run in its own process, on a synthetic web with page text.
 
     python bench/gen_web_graph.py DIR --text           # once: 1M pages, 10M links, text
@@ -49,15 +49,15 @@ def main() -> None:
     args = parser.parse_args()
     data = ["--data", str(args.dir)]
     variants = {
-        "baseline (--no-relevance)": [*data, "--no-relevance"],
-        "relevance scored": data,
+        "baseline (no relevance)": data,
+        "relevance scored": [*data, "--relevance"],
         f"--relevance-weight {args.weight}": [*data, "--relevance-weight", str(args.weight)],
     }
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for _ in range(args.repeat):  # interleaved, so that a busy moment hits every variant
         for name, argv in variants.items():
             results[name].append(run(argv))
-    base = statistics.median(s for s, _ in results["baseline (--no-relevance)"])
+    base = statistics.median(s for s, _ in results["baseline (no relevance)"])
     for name, runs in results.items():
         seconds = statistics.median(s for s, _ in runs)
         peak = max(m for _, m in runs)

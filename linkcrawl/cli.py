@@ -698,10 +698,11 @@ def import_edges(file: str, data_dir: str, crawl_id: str | None) -> None:
     "(TF-IDF cosine of the two pages' text); 0: off. See docs/authority.md.",
 )
 @click.option(
-    "--no-relevance",
+    "--relevance",
     is_flag=True,
     default=False,
-    help="sparse and networkx engines: do not score relevance (no relevance.parquet).",
+    help="sparse and networkx engines: score the relevance of each link between domains "
+    "(relevance.parquet, shown by backlinks and report); implied by --relevance-weight.",
 )
 def analyze(
     data_dir: str,
@@ -714,13 +715,13 @@ def analyze(
     position_weights: tuple[str, ...],
     nofollow_weight: float | None,
     relevance_weight: float,
-    no_relevance: bool,
+    relevance: bool,
 ) -> None:
     """Compute page and domain authority of a crawl and rank every inbound link.
 
-    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet, and with the
-    sparse and networkx engines relevance.parquet (the relevance of each link between
-    domains) when the crawl kept page text. Link weights
+    Writes data/authority/crawl_id=<id>/{pages,domains,inbound}.parquet, and with
+    --relevance relevance.parquet (the relevance of each link between domains, sparse
+    and networkx engines, from the page text the crawl kept). Link weights
     default to the settings LINKCRAWL_POSITION_WEIGHTS and LINKCRAWL_NOFOLLOW_WEIGHT
     (linkcrawl/settings.py, or your own module named by SCRAPY_SETTINGS_MODULE); the
     options override them.
@@ -730,6 +731,7 @@ def analyze(
       linkcrawl analyze
       linkcrawl analyze --crawl-id c20261122T030000Z --position-weight footer=0.1
       linkcrawl analyze --engine duckdb --memory-limit 2GB
+      linkcrawl analyze --relevance
       linkcrawl analyze --relevance-weight 0.5
     """
     from linkcrawl.analysis.authority import analyze as run_analyze
@@ -755,13 +757,13 @@ def analyze(
         ("threads", threads, ("duckdb",)),
         ("temp_directory", temp_directory, ("duckdb",)),
         ("master", master, ("spark",)),
-        ("relevance", False if no_relevance else None, ("sparse", "networkx")),
+        ("relevance", True if relevance else None, ("sparse", "networkx")),
     )
     for option, given, engines in option_engines:
         if given is None:
             continue
         if engine not in engines:
-            flag = "--no-relevance" if option == "relevance" else "--" + option.replace("_", "-")
+            flag = "--" + option.replace("_", "-")
             raise LinkcrawlError(f"{flag} applies to --engine {engines[0]}, not {engine}")
         engine_options[option] = given
     done = run_analyze(

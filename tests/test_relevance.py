@@ -108,7 +108,7 @@ def topic_data(tmp_path_factory):
             proxy=server.proxy_url,
         )
     assert result.returncode == 0, result.stderr
-    analyze(data, "t1")
+    analyze(data, "t1", engine_options={"relevance": True})
     return data
 
 
@@ -287,7 +287,8 @@ def test_relevance_weight_matches_networkx_with_the_same_edge_weights(topic_data
     assert (weighted - plain).abs().sum() > 1e-3
     inbound = read(topic_data, "inbound")
     assert len(inbound) > 0
-    analyze(topic_data, "t1")  # back to the unweighted tables for the other tests
+    # back to the unweighted tables (relevance scored) for the other tests
+    analyze(topic_data, "t1", engine_options={"relevance": True})
     assert (read(topic_data, "pages").set_index("url")["pagerank"]
             - plain.reindex(got.index)).abs().sum() < 1e-6  # fmt: skip
 
@@ -298,8 +299,7 @@ def test_bad_input_is_one_line(topic_data, tmp_path):
     for args, message in (
         (["--relevance-weight", "0.5", "--engine", "duckdb"], "cannot weigh links by relevance"),
         (["--relevance-weight", "2"], "--relevance-weight"),
-        (["--relevance-weight", "0.5", "--no-relevance"], "drop --no-relevance"),
-        (["--no-relevance", "--engine", "duckdb"], "--no-relevance applies to"),
+        (["--relevance", "--engine", "duckdb"], "--relevance applies to"),
     ):
         run = run_linkcrawl(["analyze", *d, *args])
         assert run.returncode != 0 and message in run.stderr, (args, run.stderr)
@@ -348,6 +348,8 @@ def test_a_schema_3_crawl_reads_with_null_text_and_no_relevance(tmp_path):
     run = run_linkcrawl(["analyze", "--data", str(tmp_path), "--relevance-weight", "0.5"])
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "has no page text" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    run = run_linkcrawl(["analyze", "--data", str(tmp_path), "--relevance"])
+    assert run.returncode == 1 and "has no page text" in run.stderr
 
 
 # -- real pages: what the text is and what it costs --------------------------------------------
@@ -427,3 +429,17 @@ def test_the_report_shows_the_relevance_distribution(topic_data, tmp_path):
     )  # fmt: skip
     want = [int(((per_domain >= b / 10) & (per_domain < (b + 1) / 10)).sum()) for b in range(10)]
     assert got["referring_domains"].tolist() == want and sum(want) == 4
+
+
+def test_relevance_is_scored_only_when_asked(topic_data, tmp_path):
+    # Off by default: it costs several times the rest of an analysis (docs/authority.md).
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(topic_data, data)
+    analyze(data, "t1")
+    assert not (data / "authority" / "crawl_id=t1" / "relevance.parquet").exists()
+    assert backlinks(data, COOK.split("//")[1].removeprefix("www.")).links["relevance"].isna().all()
+    run = run_linkcrawl(["analyze", "--data", str(data), "--relevance"])
+    assert run.returncode == 0, run.stderr
+    assert len(read(data, "relevance")) > 0

@@ -62,13 +62,13 @@ def analyze(
     engine_options
         The engine's options (its ``Registration.options``), such as duckdb's
         ``memory_limit``, ``threads``, ``temp_directory``, spark's ``master``, or the
-        in-memory engines' ``relevance`` (False: no relevance.parquet).
+        in-memory engines' ``relevance`` (True: score relevance, relevance.parquet; off by
+        default: it costs several times the rest of the analysis, docs/authority.md).
     relevance_weight
         α in [0, 1]: scale each link between domains by (1 − α) + α · relevance (rule 1
         of the :class:`~linkcrawl.analysis.definition.Definition`; docs/authority.md).
         Default 0, off. Needs a crawl with page text and an engine that scores relevance
-        (sparse, networkx). The in-memory engines write ``relevance.parquet`` whenever the
-        crawl has page text.
+        (sparse, networkx); it implies ``relevance``.
 
     Raises
     ------
@@ -99,9 +99,7 @@ def analyze(
     ds = open_dataset(data_dir)
     say = progress or (lambda line: None)
     crawl_id = analysable_crawl(ds, crawl_id)
-    if definition.relevance_weight > 0:
-        if getattr(options, "relevance", True) is False:
-            raise DatasetError("--relevance-weight needs the relevance scores: drop --no-relevance")
+    if definition.relevance_weight > 0 or getattr(options, "relevance", False):
         require_page_text(ds, crawl_id)
     # Tables that were audited are audited again, with the same trusted list and
     # good_share: a new analysis never silently drops the audit columns. Read first: in

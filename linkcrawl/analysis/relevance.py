@@ -325,5 +325,5 @@ def require_page_text(dataset: Dataset, crawl_id: str) -> None:
     if not has_page_text(dataset, crawl_id):
         raise DatasetError(
             f"crawl {crawl_id} has no page text (crawled before linkcrawl kept it, schema 4): "
-            "--relevance-weight needs it; crawl again or analyze without it"
+            "--relevance and --relevance-weight need it; crawl again or analyze without them"
         )

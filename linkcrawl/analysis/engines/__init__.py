@@ -59,8 +59,8 @@ class NoOptions:
 
 @dataclass(frozen=True)
 class MemoryOptions:
-    # score the links between domains (relevance.parquet) when the crawl has page text
-    relevance: bool = True
+    # score the links between domains (relevance.parquet); --relevance-weight implies it
+    relevance: bool = False
 
 
 @dataclass(frozen=True)

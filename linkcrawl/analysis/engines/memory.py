@@ -52,7 +52,7 @@ class MemoryEngine:
         links, domains = len(graph.source), graph.n_domains
         say(f"analyze {crawl_id}: {graph.n_pages} pages, {links} links, {domains} domains")
         staging = dataset.root / ".staging"
-        if getattr(options, "relevance", True):
+        if getattr(options, "relevance", False) or definition.relevance_weight > 0:
             _relevance(dataset, crawl_id, graph, definition, out, staging, say)
         # The domain table and the pages' counts need no page PageRank: a second thread
         # computes them while this one iterates (numpy and scipy release the GIL).
