@@ -584,6 +584,10 @@ def test_redis_workers_read_the_sitemaps_once_and_a_newer_lastmod_makes_a_page_d
     orphan = f"{site}/orphan.html"  # listed in the sitemap only
     web.add(orphan, "<html><body>only in the sitemap</body></html>")
     set_lastmods(web, {}, extra=(orphan,))
+    robots = web.pages[(MAP_HOST, "/robots.txt")]
+    # robots.txt is obeyed for the sitemap files read outside the shared queue too.
+    rules = robots.body + b"User-agent: *\nDisallow: /map-0\n"
+    web.add(f"{site}/robots.txt", Resource(200, {"Content-Type": "text/plain"}, rules))
     with LocalWebServer(web) as server:
         # Without --revisit: one worker reads the sitemaps; the entries no link reached
         # are queued for both once the link crawl is done.
@@ -593,16 +597,19 @@ def test_redis_workers_read_the_sitemaps_once_and_a_newer_lastmod_makes_a_page_d
             assert worker.returncode == 0, err
         paths = [path for _, _, path in web.requests]
         assert sorted(log) == sorted([f"{site}/", *page, orphan])  # each page once
-        for name in ("/index.xml", "/map-0.xml", "/map-1.xml"):
+        assert "/map-0.xml" not in paths
+        for name in ("/index.xml", "/map-1.xml"):
             assert paths.count(name) == 1, (name, paths)
         first = pages(plain, "plain")
         assert first.index.is_unique
         assert first.at[orphan, "discovered_by"] == "sitemap"
         assert (first.loc[page, "discovered_by"] == "link").all()  # with their click depth
         assert (first.loc[page, "depth"] == 1).all()
+        assert first.at[f"{site}/map-0.xml", "error"] == "robots-disallowed"
         maps = pd.read_parquet(plain / "sitemaps" / "crawl_id=plain")
-        assert sorted(maps.url) == sorted([*page, orphan])
+        assert sorted(maps.url) == sorted([*page[MAP_PAGES // 2 :], orphan])  # map-1's
 
+        web.add(f"{site}/robots.txt", robots)
         set_lastmods(web, {})
         run(server, data, "first")
         run(server, data, "second", "--revisit", "adaptive")  # every page due: none had one
