@@ -17,6 +17,7 @@ import redis
 
 from linkcrawl.crawl.runner import DataDirLock
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
+from linkcrawl.extract.urls import host_of
 from tests.conftest import FAST, free_port, run_linkcrawl, start_server
 
 SITES = 4
@@ -46,8 +47,8 @@ def redis_url():
 def _page(request) -> Resource | None:
     """Page n of site k links to n+1, 2n and n+7 on its site and to n+3 on the next site;
     answers take a few milliseconds, so that a crawl lasts a few seconds."""
-    if request.path == "/robots.txt":
-        return None  # 404: no rules
+    if request.path in ("/robots.txt", "/sitemap.xml"):
+        return None  # 404: no rules, no sitemap
     k = int(request.host[1 : request.host.index("-")])
     n = int(request.path.strip("/") or 0)
     if n >= PAGES:
@@ -104,8 +105,13 @@ def _worker(args: list[str], web, redis_url: str, worker: str) -> subprocess.Pop
     )
 
 
-def _fetches(web) -> Counter[tuple[str, str]]:
-    return Counter((host, path) for method, host, path in web.web.requests if path != "/robots.txt")
+def _fetches(web, pages: bool = True) -> Counter[tuple[str, str]]:
+    """The requests the server saw: of pages, or (``pages`` False) of /sitemap.xml."""
+    return Counter(
+        (host, path)
+        for method, host, path in web.web.requests
+        if (path not in ("/robots.txt", "/sitemap.xml") if pages else path == "/sitemap.xml")
+    )
 
 
 def _edge_set(frame: pd.DataFrame) -> set[tuple]:
@@ -117,6 +123,7 @@ def test_two_workers_share_one_crawl(web, redis_url, single, tmp_path):
     edges, pages = single
     data = tmp_path / "data"
     before = _fetches(web)
+    maps_before = _fetches(web, pages=False)
     workers = [
         _worker([*SEEDS, "--data", str(data), "--crawl-id", "shared"], web, redis_url, w)
         for w in ("wa", "wb")
@@ -125,6 +132,9 @@ def test_two_workers_share_one_crawl(web, redis_url, single, tmp_path):
     for worker, (_out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
     fetched = _fetches(web) - before
+    # One worker looked for each site's sitemap, once.
+    maps = _fetches(web, pages=False) - maps_before
+    assert maps == Counter((host_of(seed), "/sitemap.xml") for seed in SEEDS)
     # Every page once between the two workers (the seeds too: the first to queue one wins).
     assert fetched and max(fetched.values()) == 1, fetched.most_common(3)
     assert sum(fetched.values()) == len(pages)

@@ -550,3 +550,105 @@ def test_redis_workers_spend_the_budget_on_the_most_authoritative_due_pages(
     assert third.index.is_unique and sorted(third.index) == sorted(pages(data, "first").index)
     assert set(third[third.revisit == "over_budget"].index) == set(due.url[budget:])
     pd.testing.assert_frame_equal(edge_multiset(data, "third"), edge_multiset(data, "first"))
+
+
+@pytest.mark.slow
+def test_redis_workers_read_the_sitemaps_once_and_a_newer_lastmod_makes_a_page_due(
+    tmp_path, redis_url
+):
+    data = tmp_path / "data"
+    log: list[str] = []
+    web = map_web(log)
+    site = f"http://{MAP_HOST}"
+    page = [f"{site}/p/{i}.html" for i in range(MAP_PAGES)]
+    run = functools.partial(crawl_seed, f"{site}/")
+
+    def redis_crawl(crawl_id: str, revisit: bool = True, into: Path = data):
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "no_proxy")}
+        env["http_proxy"] = server.proxy_url
+        args = ["crawl", f"{site}/", "--data", str(into), "--crawl-id", crawl_id]
+        args += ["--revisit", "adaptive"] if revisit else []
+        args += ["--redis", redis_url, *FAST]
+        args += ["-s", "LINKCRAWL_REDIS_WORKER_TIMEOUT=2"]
+        return [
+            subprocess.Popen(
+                [sys.executable, "-m", "linkcrawl.cli", *args, "-s", f"LINKCRAWL_WORKER={name}"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("wa", "wb")
+        ]
+
+    orphan = f"{site}/orphan.html"  # listed in the sitemap only
+    web.add(orphan, "<html><body>only in the sitemap</body></html>")
+    set_lastmods(web, {}, extra=(orphan,))
+    robots = web.pages[(MAP_HOST, "/robots.txt")]
+    # robots.txt is obeyed for the sitemap files read outside the shared queue too.
+    rules = robots.body + b"User-agent: *\nDisallow: /map-0\n"
+    web.add(f"{site}/robots.txt", Resource(200, {"Content-Type": "text/plain"}, rules))
+    with LocalWebServer(web) as server:
+        # Without --revisit: one worker reads the sitemaps; the entries no link reached
+        # are queued for both once the link crawl is done.
+        plain = tmp_path / "plain"
+        for worker in redis_crawl("plain", revisit=False, into=plain):
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+        paths = [path for _, _, path in web.requests]
+        assert sorted(log) == sorted([f"{site}/", *page, orphan])  # each page once
+        assert "/map-0.xml" not in paths
+        for name in ("/index.xml", "/map-1.xml"):
+            assert paths.count(name) == 1, (name, paths)
+        first = pages(plain, "plain")
+        assert first.index.is_unique
+        assert first.at[orphan, "discovered_by"] == "sitemap"
+        assert (first.loc[page, "discovered_by"] == "link").all()  # with their click depth
+        assert (first.loc[page, "depth"] == 1).all()
+        assert first.at[f"{site}/map-0.xml", "error"] == "robots-disallowed"
+        maps = pd.read_parquet(plain / "sitemaps" / "crawl_id=plain")
+        assert sorted(maps.url) == sorted([*page[MAP_PAGES // 2 :], orphan])  # map-1's
+
+        web.add(f"{site}/robots.txt", robots)
+        set_lastmods(web, {})
+        run(server, data, "first")
+        run(server, data, "second", "--revisit", "adaptive")  # every page due: none had one
+        second = pages(data, "second")
+        fetched = {url: second.at[url, "fetched_at"].value // 1_000_000 for url in page}
+        time.sleep(1.1)  # a lastmod has whole seconds: "now" is then after every fetch
+        now = time.time() * 1000
+        today = datetime.fromtimestamp(now / 1000, UTC).date()
+        lastmods = {
+            page[0]: iso(now),  # after the fetch: due
+            page[1]: iso(fetched[page[1]] - 3_600_000),  # an hour before it: not due
+            page[2]: today.isoformat(),  # a date alone is the whole day: due
+            page[3]: (today - timedelta(days=2)).isoformat(),  # two days before: not due
+            page[4]: iso(now + 2 * 86_400_000),  # in the future, cannot be true: ignored
+        }  # the others: no lastmod
+        orphan = f"{site}/orphan.html"  # listed in the sitemap only, new to the crawl
+        web.add(orphan, "<html><body>only in the sitemap</body></html>")
+        set_lastmods(web, lastmods, extra=(orphan,))
+        log.clear()
+        before = len(web.requests)
+        workers = redis_crawl("third")
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+        paths = [path for _, _, path in web.requests[before:]]
+    # The server's own log, across both workers: of the pages not due, exactly those with
+    # a newer lastmod, and the page only the sitemap lists; each sitemap file once.
+    due = {page[0], page[2]}
+    assert sorted(log) == sorted([*due, orphan])
+    for name in ("/index.xml", "/map-0.xml", "/map-1.xml"):
+        assert paths.count(name) == 1, (name, paths)
+    assert not any(path.startswith("/long-") for path in paths)  # over URLLENGTH_LIMIT
+    third = pages(data, "third")
+    assert third.index.is_unique
+    assert set(third[third.revisit == "due"].index) == due | {orphan}
+    assert set(third[third.revisit == "not_due"].index) == {f"{site}/", *page} - due
+    assert third.at[orphan, "discovered_by"] == "sitemap"
+    # The sitemaps rows, written once (by the worker that read them).
+    files = str(data / "sitemaps" / "crawl_id=third" / "*.parquet")
+    maps = duckdb.sql(f"SELECT sitemap, url FROM read_parquet('{files}') ORDER BY url").df()
+    assert sorted(maps.url) == sorted([*page, orphan])
+    assert sorted(set(maps.sitemap)) == [f"{site}/map-0.xml", f"{site}/map-1.xml"]

@@ -377,16 +377,16 @@ class LinkSpider(scrapy.Spider):
         # While an adaptive revisit reads the sitemaps before its plan: the sitemap
         # requests not answered yet.
         self._sitemap_requests = 0
+        # --redis: this worker read the sitemaps, and holds the entries no page reached.
+        self._sitemap_entries_held = False
         crawler.signals.connect(self._release_held, signal=signals.spider_idle)
-        # Sitemaps (linkcrawl.crawl.sitemaps); not in a crawl shared through Redis, whose
-        # workers all hold every seed and would each read every sitemap.
+        # Sitemaps (linkcrawl.crawl.sitemaps). In a crawl shared through Redis, whose
+        # workers all hold every seed, only the worker that makes an adaptive revisit's
+        # plan reads them, outside the shared queue (``_read_sitemaps_direct``).
         self.sitemaps: SitemapReader | None = None
         if settings.getbool("LINKCRAWL_SITEMAPS", True):
-            if settings.get("LINKCRAWL_REDIS_URL"):
-                # Said once the crawl starts (its stats exist from then on).
-                crawler.signals.connect(self._sitemaps_off, signal=signals.spider_opened)
-            else:
-                self.sitemaps = SitemapReader(self, settings)
+            self.sitemaps = SitemapReader(self, settings)
+            if not settings.get("LINKCRAWL_REDIS_URL"):
                 crawler.signals.connect(self._read_sitemaps, signal=signals.spider_idle)
 
     # -- scope ------------------------------------------------------------------------------
@@ -538,10 +538,6 @@ class LinkSpider(scrapy.Spider):
         if held:
             raise DontCloseSpider
 
-    def _sitemaps_off(self, spider: Any = None) -> None:
-        self.crawler.stats.set_value("linkcrawl/sitemaps/off", "redis")
-        self.logger.info("sitemaps are not read in a crawl shared through Redis")
-
     def _read_sitemaps(self, spider: Any = None) -> None:
         """On the first idle, start reading the seeds' sitemaps: every page a link reaches
         has been fetched by then, with its click depth; on the next ones, the next file."""
@@ -610,6 +606,57 @@ class LinkSpider(scrapy.Spider):
                 for request in requests:
                     yield request
 
+    async def _read_sitemaps_direct(self) -> AsyncIterator[Any]:
+        """A worker of a crawl shared through Redis that holds the sitemaps' claim (that
+        of an adaptive revisit's plan, else ``claim_sitemaps``): read the seed hosts'
+        sitemaps itself, one file after another, outside the shared queue, so that no
+        other worker reads them. Each request goes through the downloader middlewares
+        (robots.txt, the address guard, size limits) by ``engine.download_async``; the
+        reader's callbacks make the same rows and lastmods as in a crawl of one process.
+        The entries no page of the crawl has reached are held (``holds_sitemap_entries``)
+        until the link crawl is done on every worker, then queued for all."""
+        from twisted.python.failure import Failure
+
+        reader = self.sitemaps
+        assert reader is not None
+        self._sitemap_entries_held = True
+        queue = list(reader.start_planning(self.earlier or frozenset()))
+        engine = self.crawler.engine
+        while queue:
+            request = queue.pop(0)
+            if self.max_url_length and len(request.url) > self.max_url_length:
+                # As Scrapy's UrlLengthMiddleware drops it in a crawl of one process.
+                self.crawler.stats.inc_value("urllength/request_ignored_count")
+                queue.extend(reader.unstall())
+                continue
+            try:
+                response = await engine.download_async(request)
+            except Exception as exc:  # the downloader's or a middleware's refusal
+                failure = Failure(exc)
+                failure.request = request  # type: ignore[attr-defined]
+                outputs = reader.sitemap_failed(failure)
+            else:
+                if request.callback == self.parse_robots_sitemaps:
+                    outputs = reader.parse_robots_sitemaps(response)
+                else:
+                    outputs = reader.parse_sitemap(response)
+            for out in outputs:
+                if isinstance(out, scrapy.Request) and SITEMAP_META in out.meta:
+                    queue.append(out)
+                else:
+                    yield out  # the sitemaps rows, and a failed file's pages row
+
+    def holds_sitemap_entries(self) -> bool:
+        """True while this worker holds sitemap entries not queued yet (see
+        ``_read_sitemaps_direct``; asked by the Redis frontier at each idle)."""
+        return self._sitemap_entries_held
+
+    def release_sitemap_entries(self) -> list[scrapy.Request]:
+        """The requests of the held sitemap entries that no page reached, once: called by
+        the Redis frontier when every worker is idle and the shared queue is empty."""
+        self._sitemap_entries_held = False
+        return self.sitemaps.follow_deferred() if self.sitemaps is not None else []
+
     def follow_handed_over(self, url: str, depth: int | None) -> scrapy.Request | None:
         """A request for a URL another worker found in a domain this worker owns."""
         return self._follow(url, registered_domain(host_of(url)), depth)
@@ -640,7 +687,12 @@ class LinkSpider(scrapy.Spider):
                     seeds = [url for url in seeds if url not in done]
             if role != "ready":
                 if self.sitemaps is not None and role != "carry":
-                    async for out in self._read_sitemaps_first():
+                    reading = (
+                        self._read_sitemaps_first()
+                        if shared is None
+                        else self._read_sitemaps_direct()
+                    )
+                    async for out in reading:
                         yield out
                 async for out in self._revisit_start(seeds, shared, carry_only=role == "carry"):
                     yield out
@@ -664,6 +716,16 @@ class LinkSpider(scrapy.Spider):
             request = self._follow(url, domain, depth)
             if request is not None:
                 yield request
+        shared = getattr(self, "frontier", None)
+        if (
+            self.sitemaps is not None
+            and shared is not None
+            and not self.adaptive
+            and shared.claim_sitemaps()
+        ):
+            # --redis: one worker reads the sitemaps, while the link crawl goes on.
+            async for out in self._read_sitemaps_direct():
+                yield out
         if self.sitemaps is not None and self.exchange is not None:
             # A worker of --workers reads its seeds' sitemaps from the start, below every
             # page request: its idle is the exchange's, which closes the workers together.
@@ -764,8 +826,10 @@ class LinkSpider(scrapy.Spider):
         # A worker carrying a lost worker's pages plans at the same moment it did: pages
         # that fell due since were reserved as not due, and are carried, not requested.
         now_ms = int(time.time() * 1000)
+        lastmod = self.sitemaps.lastmod if self.sitemaps is not None else None
         if carry_only and shared is not None:
             now_ms = shared.revisit_plan_time() or now_ms
+            lastmod = shared.revisit_lastmod()  # as it read the sitemaps
         plan = plan_revisits(
             self.earlier,
             now_ms,
@@ -773,7 +837,7 @@ class LinkSpider(scrapy.Spider):
             max_pages=budget or self.max_pages,
             domain_of=lambda url: registered_domain(host_of(url)),
             exclude=done,
-            lastmod=self.sitemaps.lastmod if self.sitemaps is not None else None,
+            lastmod=lastmod,
         )
         self._planned = frozenset([*plan.due, *plan.not_due, *plan.over_budget])
         self.seen |= self._planned
@@ -784,7 +848,8 @@ class LinkSpider(scrapy.Spider):
         stats.set_value("linkcrawl/revisit/due_by_lastmod", len(plan.by_lastmod))
         if shared is not None and not carry_only:
             shared.reserve([*plan.not_due, *plan.over_budget])
-            shared.revisit_plan_ready(now_ms)
+            made_due = {url: lastmod[url] for url in plan.by_lastmod} if lastmod else {}
+            shared.revisit_plan_ready(now_ms, made_due)
         seed_set = set(seeds)
         for rank, url in enumerate([] if carry_only else plan.due):
             before = self.earlier.page(url)

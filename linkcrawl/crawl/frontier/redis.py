@@ -140,6 +140,8 @@ redis.call('SADD', KEYS[3], ARGV[1])
 return 1
 """
 # Is the crawl done everywhere? 'busy', 'done', or 'lost' and the lost workers with work.
+# A worker that holds the sitemaps' entries (state 'sitemaps') is busy to the others, and
+# idle to itself (ARGV[2]): it queues them once everything else is done.
 _CHECK = """
 local p = ARGV[1]
 if redis.call('ZCARD', p .. 'requests') > 0 then return {'busy'} end
@@ -149,7 +151,8 @@ for _, w in ipairs(redis.call('HKEYS', p .. 'workers')) do
   local held = redis.call('ZCARD', p .. 'inflight:' .. w)
     + redis.call('SCARD', p .. 'batches:' .. w)
   if state then
-    if state ~= 'idle' or held > 0 then return {'busy'} end
+    local waiting = state == 'idle' or (w == ARGV[2] and state == 'sitemaps')
+    if not waiting or held > 0 then return {'busy'} end
   elseif held > 0 then
     table.insert(lost, w)
   end
@@ -480,7 +483,7 @@ class RedisScheduler(Scheduler):
             self._last_lost_scan = now
             for worker in self._lost(args=[self.prefix]):
                 self.recover(worker.decode())
-        if self.state == "idle":
+        if self.state in ("idle", "sitemaps"):
             slot = getattr(self.crawler.engine, "_slot", None)
             if slot is not None:
                 slot.nextcall.schedule()
@@ -558,6 +561,12 @@ class RedisScheduler(Scheduler):
         return "wait"
 
     @_survives_redis_loss(False)
+    def claim_sitemaps(self) -> bool:
+        """True for the one worker of the crawl that reads the seed hosts' sitemaps (a
+        crawl without an adaptive revisit, whose planner reads them): the first to ask."""
+        return bool(self.server.set(f"{self.prefix}sitemaps", self.worker, nx=True))
+
+    @_survives_redis_loss(False)
     def take_over_claim(self, value: str, mine: str) -> bool:
         """Set the plan's claim to ``mine`` if it still is ``value`` (as read)."""
         key = f"{self.prefix}revisit-plan"
@@ -578,11 +587,14 @@ class RedisScheduler(Scheduler):
             self.server.sadd(self.df.key, *batch)
 
     @_survives_redis_loss()
-    def revisit_plan_ready(self, planned_at: int) -> None:
+    def revisit_plan_ready(self, planned_at: int, lastmod: dict[str, int] | None = None) -> None:
         """The plan made at ``planned_at`` (ms since the epoch) is ready, its carried pages
         reserved: the other workers may start; this one writes the carried rows
-        (``carried`` once they are on disk)."""
+        (``carried`` once they are on disk). ``lastmod``: the sitemap lastmods that made
+        pages due, for a worker that carries them after this one is lost (the same plan)."""
         pipe = self.server.pipeline()
+        if lastmod:
+            pipe.hset(f"{self.prefix}revisit-lastmod", mapping=lastmod)
         pipe.set(f"{self.prefix}revisit-plan-at", planned_at)
         pipe.set(f"{self.prefix}revisit-plan", f"carrying:{self.worker}")
         pipe.execute()
@@ -593,6 +605,12 @@ class RedisScheduler(Scheduler):
         """When the plan was made (ms since the epoch), once it is ready."""
         value = self.server.get(f"{self.prefix}revisit-plan-at")
         return int(value) if value is not None else None
+
+    @_survives_redis_loss({})
+    def revisit_lastmod(self) -> dict[str, int]:
+        """The sitemap lastmods that made pages due in the plan (``revisit_plan_ready``)."""
+        values = self.server.hgetall(f"{self.prefix}revisit-lastmod")
+        return {url.decode(): int(ms) for url, ms in values.items()}
 
     def _carried(self) -> None:
         """At idle, every row written: the carried rows of this worker are on disk."""
@@ -672,15 +690,23 @@ class RedisScheduler(Scheduler):
             self.inflight.clear()
             self.server.delete(self.inflight_key)
         self._carried()
-        self.state = "idle"
-        self.server.set(self.alive_key, "idle", px=self.ttl_ms)
+        holds = getattr(self.spider, "holds_sitemap_entries", None)
+        holding = bool(holds and holds())
+        self.state = "sitemaps" if holding else "idle"
+        self.server.set(self.alive_key, self.state, px=self.ttl_ms)
         while True:
-            status, *lost = (s.decode() for s in self._check(args=[self.prefix]))
+            status, *lost = (s.decode() for s in self._check(args=[self.prefix, self.worker]))
             if status != "lost":
                 break
             for worker in lost:
                 self.recover(worker)
         if status == "done" and self._carrier_lost():
+            status = "busy"
+        if status == "done" and holding:
+            # The link crawl is done everywhere: the sitemaps' entries that no link
+            # reached go to the shared queue now, as a crawl of one process requests them.
+            for request in self.spider.release_sitemap_entries():
+                self.crawler.engine.crawl(request)
             status = "busy"
         if status == "done":
             self.server.set(f"{self.prefix}done", "1")
