@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,27 @@ def start_server(args: list[str], port: int, name: str, timeout: float = 30) -> 
                 proc.kill()
                 pytest.fail(f"{name} did not start on port {port}")
             time.sleep(0.05)
+
+
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server on a free port of 127.0.0.1, no persistence: its URL while
+    the generator runs (the fixtures ``redis_url`` of the tests that need one)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
+    port = free_port()
+    proc = start_server(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        port,
+        "redis-server",
+        timeout=10,
+    )
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A redis-server of the test's own."""
+    yield from redis_server()

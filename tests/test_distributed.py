@@ -18,7 +18,7 @@ import redis
 from linkcrawl.crawl.runner import DataDirLock
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource
 from linkcrawl.extract.urls import host_of
-from tests.conftest import FAST, free_port, run_linkcrawl, start_server
+from tests.conftest import FAST, free_port, redis_server, run_linkcrawl, start_server
 
 SITES = 4
 PAGES = 100  # per site
@@ -28,20 +28,8 @@ KEY = ["source", "target", "ordinal"]
 
 @pytest.fixture(scope="module")
 def redis_url():
-    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
-    port = free_port()
-    proc = start_server(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        port,
-        "redis-server",
-        timeout=10,
-    )
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
+    """One redis-server for the module's tests."""
+    yield from redis_server()
 
 
 def _page(request) -> Resource | None:

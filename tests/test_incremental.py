@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, WebRequest
 from linkcrawl.reports.monitor import diff
-from tests.conftest import FAST, free_port, run_linkcrawl, start_server
+from tests.conftest import FAST, run_linkcrawl
 
 pytestmark = pytest.mark.slow
 
@@ -318,24 +317,6 @@ def test_bad_input_is_one_line(tmp_path):
     names = sorted(p.name for p in (data / "crawls").iterdir())
     assert names == ["first.json", "half.json", "orphan.json"]
     assert manifest(data, "orphan")["status"] == "interrupted"  # left as it was
-
-
-@pytest.fixture
-def redis_url():
-    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
-    port = free_port()
-    proc = start_server(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        port,
-        "redis-server",
-        timeout=10,
-    )
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 def test_incremental_shared_through_redis(tmp_path, redis_url):

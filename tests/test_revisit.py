@@ -23,7 +23,7 @@ import pytest
 from linkcrawl.crawl.revisit import RevisitSchedule
 from linkcrawl.crawl.sitemaps import lastmod_bounds
 from linkcrawl.demo.localweb import LocalWeb, LocalWebServer, Resource, WebRequest
-from tests.conftest import FAST, free_port, run_linkcrawl, start_server
+from tests.conftest import FAST, run_linkcrawl
 
 HOST = "www.revisit-example.com"
 N = 30  # pages under /p/, and the home page: 31 pages
@@ -360,24 +360,6 @@ def check_revisit(data: Path, crawl_id: str, log: list[str], resting: set[str]) 
     assert set(after[after.revisit == "not_due"].index) == resting
     assert (after.loc[sorted(resting), "edges_from"] == "second").all()
     pd.testing.assert_frame_equal(edge_multiset(data, crawl_id), edge_multiset(data, "first"))
-
-
-@pytest.fixture
-def redis_url():
-    """A throw-away redis-server on a free port of 127.0.0.1, no persistence."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server (CI does)")
-    port = free_port()
-    proc = start_server(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        port,
-        "redis-server",
-        timeout=10,
-    )
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 @pytest.mark.slow
