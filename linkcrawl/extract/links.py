@@ -606,32 +606,30 @@ class LinkExtractor:
         footers, and the paragraphs in content (by the link positions' landmarks, so a
         menu or a footer's blurb is not the page's text), each run capped."""
         position = self._position
-        headings: list[str] = []
-        size = 0
-        for el in root.iter(*_HEADINGS):
-            if _plain(position(el, memo)) in ("navigation", "footer", "sidebar"):
-                continue
-            heading = _collapse(_visible_text(el))
-            if heading:
-                headings.append(heading)
-                size += len(heading) + 1
-                if size >= HEADINGS_MAX_CHARS:
-                    break
-        if headings:
-            out.headings = "\n".join(headings)[:HEADINGS_MAX_CHARS]
-        paragraphs: list[str] = []
-        size = 0
-        for el in root.iter("p"):
-            if _plain(position(el, memo)) != "content":
-                continue
-            paragraph = _collapse(_visible_text(el))
-            if paragraph:
-                paragraphs.append(paragraph)
-                size += len(paragraph) + 1
-                if size >= TEXT_MAX_CHARS:
-                    break
-        if paragraphs:
-            out.text = " ".join(paragraphs)[:TEXT_MAX_CHARS]
+        out.headings = _capped_text(
+            (el for el in root.iter(*_HEADINGS)
+             if _plain(position(el, memo)) not in ("navigation", "footer", "sidebar")),
+            HEADINGS_MAX_CHARS, "\n",
+        )  # fmt: skip
+        out.text = _capped_text(
+            (el for el in root.iter("p") if _plain(position(el, memo)) == "content"),
+            TEXT_MAX_CHARS, " ",
+        )  # fmt: skip
+
+
+def _capped_text(elements: Iterable[Any], cap: int, sep: str) -> str | None:
+    """The visible text of ``elements``, each collapsed, joined by ``sep``, read until
+    ``cap`` characters and cut there; None when none has text."""
+    pieces: list[str] = []
+    size = 0
+    for el in elements:
+        piece = _collapse(_visible_text(el))
+        if piece:
+            pieces.append(piece)
+            size += len(piece) + 1
+            if size >= cap:
+                break
+    return sep.join(pieces)[:cap] if pieces else None
 
 
 def build_position_rules(custom: Iterable[Mapping[str, Any]] | None) -> tuple[PositionRule, ...]:
