@@ -634,3 +634,37 @@ def test_redis_workers_read_the_sitemaps_once_and_a_newer_lastmod_makes_a_page_d
     maps = duckdb.sql(f"SELECT sitemap, url FROM read_parquet('{files}') ORDER BY url").df()
     assert sorted(maps.url) == sorted([*page, orphan])
     assert sorted(set(maps.sitemap)) == [f"{site}/map-0.xml", f"{site}/map-1.xml"]
+
+
+@pytest.mark.slow
+def test_a_worker_carrying_a_lost_planners_pages_uses_its_sitemap_lastmods(
+    tmp_path, redis_url, earlier
+):
+    import redis
+    from scrapy import Request
+    from scrapy.utils.request import fingerprint
+
+    data, resting = copy_earlier(earlier, tmp_path)
+    # The planner, lost while it carried the pages not due, had found a newer lastmod for
+    # one of them (it queued that page, now in the duplicate filter): its carrier must not
+    # write a not_due row for it.
+    client = redis.Redis.from_url(redis_url)
+    prefix = "linkcrawl:third:"
+    client.hset(f"{prefix}workers", "ghost", '{"host": "gone", "pid": 1}')
+    client.set(f"{prefix}alive:ghost", "busy", px=6000)
+    client.set(f"{prefix}revisit-plan", "carrying:ghost")
+    client.sadd(
+        f"{prefix}dupefilter",
+        *(fingerprint(Request(u)).hex() for u in pages(data, "second").index),
+    )
+    changed = sorted(resting)[0]
+    client.hset(f"{prefix}revisit-lastmod", changed, int(time.time() * 1000))
+    log: list[str] = []
+    with LocalWebServer(build_web(log)) as server:
+        worker = redis_worker(server, redis_url, "third", "wb", str(data))
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    assert log == []
+    third = pages(data, "third")
+    assert third.index.is_unique and set(third.index) == resting - {changed}
+    assert (third.revisit == "not_due").all()
